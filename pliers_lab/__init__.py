@@ -1,0 +1,43 @@
+"""pliers_lab: the Pliers plugin engine and its notebook laboratory.
+
+The public surface is small on purpose (STYLE.md habit 1); everything else lives in
+modules that can move. Importing this package loads no heavy library: pandas, networkx,
+matplotlib, IPython and jsonschema are imported when a feature first needs them.
+"""
+
+from .catalog import CORE_HOOKS, HookPriority, ResultMode
+from .context import HookContext
+from .engine import Engine
+from .errors import EngineError, PliersError, PluginError, PluginErrorType
+from .lifecycle import PluginState
+from .plugin import Plugin, hook
+from .results import HookResult, Outcome, Verdict, Veto
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CORE_HOOKS",
+    "Engine",
+    "EngineError",
+    "HookContext",
+    "HookPriority",
+    "HookResult",
+    "Outcome",
+    "PliersError",
+    "Plugin",
+    "PluginError",
+    "PluginErrorType",
+    "PluginState",
+    "ResultMode",
+    "Verdict",
+    "Veto",
+    "hook",
+    "load_ipython_extension",
+]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext pliers_lab``: the magics are imported only here (STYLE.md habit 10)."""
+    from .lab.magics import load_ipython_extension as load
+
+    load(ipython)

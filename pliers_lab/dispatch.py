@@ -1,0 +1,294 @@
+"""The dispatch loops: run a hook's handlers in priority order and fold their answers.
+
+Everything that can be decided at registration (order, mode, timeout need, retry count)
+is decided in ``HookImpl`` and ``HookTable``; the loops below stay flat. Failures leave
+the fast path for ``_attempt_again*``, which retries with backoff, and the engine's
+failure callback, which records and applies the recovery policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, final
+
+from .catalog import ResultMode
+from .context import HookContext
+from .errors import PluginError, PluginErrorType
+from .modes import FOLDS, Fold, ShapeError
+from .observe.metrics import PluginStats
+from .recovery import RecoveryPolicy
+from .results import ERROR, OK, SKIPPED, TIMEOUT, Row
+
+__all__ = ["HookImpl", "HookTable", "run_async", "run_sync"]
+
+perf = time.perf_counter
+
+#: Called with (impl, error, ctx) after a handler failed for good; returns
+#: (has_value, value) when a fallback plugin answered in its place.
+FailureHandler = Callable[["HookImpl", PluginError, HookContext], tuple[bool, Any]]
+
+
+@final
+class HookImpl:
+    """One plugin's handler for one hook, with everything dispatch needs pre-bound."""
+
+    __slots__ = (
+        "fn",
+        "hook",
+        "is_async",
+        "plugin_id",
+        "policy",
+        "priority",
+        "retries",
+        "stats",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        plugin_id: str,
+        hook: str,
+        fn: Callable[[HookContext], Any],
+        *,
+        priority: int = 100,
+        timeout: float = 30.0,
+        retries: int = 0,
+        is_async: bool = False,
+        stats: PluginStats | None = None,
+        policy: RecoveryPolicy | None = None,
+    ) -> None:
+        self.plugin_id = plugin_id
+        self.hook = hook
+        self.fn = fn
+        self.priority = priority
+        self.timeout = timeout
+        self.is_async = is_async
+        self.stats = stats if stats is not None else PluginStats()
+        self.policy = policy if policy is not None else RecoveryPolicy()
+        self.retries = self.policy.attempts(retries)
+
+    def sort_key(self) -> tuple[int, str]:
+        """Higher priority first; ties by plugin id, so order never depends on load order."""
+        return (-self.priority, self.plugin_id)
+
+    def __repr__(self) -> str:
+        return f"<HookImpl {self.plugin_id}:{self.hook} prio={self.priority}>"
+
+
+@final
+class HookTable:
+    """The handlers of one hook, sorted once; rebuilt when a plugin comes or goes."""
+
+    __slots__ = ("fold", "has_async", "impls", "mode", "name")
+
+    def __init__(self, name: str, mode: ResultMode, impls: list[HookImpl]) -> None:
+        self.name = name
+        self.mode = mode
+        self.fold: Fold = FOLDS[mode]
+        self.impls = tuple(sorted(impls, key=HookImpl.sort_key))
+        self.has_async = any(impl.is_async for impl in self.impls)
+
+
+def _error(
+    kind: PluginErrorType, impl: HookImpl, ctx: HookContext, message: str, cause: Any = None
+) -> PluginError:
+    return PluginError(
+        kind,
+        message,
+        plugin_id=impl.plugin_id,
+        hook=impl.hook,
+        execution_id=ctx.metadata.execution_id,
+        cause=cause,
+    )
+
+
+def _raised(impl: HookImpl, ctx: HookContext, exc: BaseException) -> PluginError:
+    if isinstance(exc, PluginError):
+        return exc
+    return _error(
+        PluginErrorType.RUNTIME_ERROR, impl, ctx, f"handler raised {type(exc).__name__}: {exc}", exc
+    )
+
+
+def _overran(impl: HookImpl, ctx: HookContext, duration: float) -> PluginError:
+    return _error(
+        PluginErrorType.TIMEOUT_ERROR,
+        impl,
+        ctx,
+        f"handler ran {duration * 1000:.0f} ms, over its {impl.timeout * 1000:.0f} ms timeout; "
+        "its answer was discarded (a synchronous inline handler cannot be interrupted)",
+    )
+
+
+def _cancelled(impl: HookImpl, ctx: HookContext) -> PluginError:
+    return _error(
+        PluginErrorType.TIMEOUT_ERROR,
+        impl,
+        ctx,
+        f"handler did not finish within {impl.timeout * 1000:.0f} ms and was cancelled",
+    )
+
+
+def _attempt_again(
+    impl: HookImpl, ctx: HookContext, error: PluginError
+) -> tuple[Any, int, PluginError | None]:
+    """Retry a failed sync handler with backoff; (value, retries used, final error)."""
+    for attempt in range(1, impl.retries + 1):
+        time.sleep(impl.policy.delay(attempt))
+        t0 = perf()
+        try:
+            value = impl.fn(ctx)
+        except Exception as exc:
+            error = _raised(impl, ctx, exc)
+            continue
+        if perf() - t0 > impl.timeout:
+            error = _overran(impl, ctx, perf() - t0)
+            continue
+        return value, attempt, None
+    return None, impl.retries, error
+
+
+def _record_failure(
+    impl: HookImpl,
+    ctx: HookContext,
+    error: PluginError,
+    t0: float,
+    retries: int,
+    on_failure: FailureHandler,
+) -> tuple[Row, bool, Any]:
+    duration = perf() - t0
+    stats = impl.stats
+    stats.count += 1
+    stats.total += duration
+    if duration > stats.max:
+        stats.max = duration
+    timed_out = error.type is PluginErrorType.TIMEOUT_ERROR
+    stats.failed(timeout=timed_out)
+    has_value, value = on_failure(impl, error, ctx)
+    row: Row = (impl, t0, duration, TIMEOUT if timed_out else ERROR, error, retries, value)
+    return row, has_value, value
+
+
+def _skip_rest(rows: list[Row], impls: tuple[HookImpl, ...], start: int) -> None:
+    for impl in impls[start:]:
+        rows.append((impl, perf(), 0.0, SKIPPED, None, 0, None))
+
+
+def run_sync(
+    table: HookTable, ctx: HookContext, acc: Any, on_failure: FailureHandler
+) -> tuple[Any, list[Row]]:
+    """Run every (synchronous) handler of ``table`` in order; returns (value, rows)."""
+    rows: list[Row] = []
+    append = rows.append
+    fold = table.fold
+    impls = table.impls
+    for index, impl in enumerate(impls):
+        ctx.plugin_id = impl.plugin_id
+        t0 = perf()
+        error: PluginError | None = None
+        retries = 0
+        try:
+            value = impl.fn(ctx)
+        except Exception as exc:
+            value, retries, error = _attempt_again(impl, ctx, _raised(impl, ctx, exc))
+        else:
+            duration = perf() - t0
+            if duration > impl.timeout:
+                value, retries, error = _attempt_again(impl, ctx, _overran(impl, ctx, duration))
+        if error is None:
+            try:
+                acc, stop = fold(acc, value, ctx)
+            except ShapeError as exc:
+                error = _error(PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}")
+            else:
+                duration = perf() - t0
+                stats = impl.stats
+                stats.count += 1
+                stats.total += duration
+                if duration > stats.max:
+                    stats.max = duration
+                append((impl, t0, duration, OK, None, retries, value))
+                if stop:
+                    _skip_rest(rows, impls, index + 1)
+                    break
+                continue
+        row, has_value, value = _record_failure(impl, ctx, error, t0, retries, on_failure)
+        append(row)
+        if has_value:
+            try:
+                acc, stop = fold(acc, value, ctx)
+            except ShapeError:
+                stop = False
+            if stop:
+                _skip_rest(rows, impls, index + 1)
+                break
+    return acc, rows
+
+
+async def _call_async(impl: HookImpl, ctx: HookContext) -> Any:
+    if not impl.is_async:
+        t0 = perf()
+        value = impl.fn(ctx)
+        if perf() - t0 > impl.timeout:
+            raise _overran(impl, ctx, perf() - t0)
+        return value
+    try:
+        async with asyncio.timeout(impl.timeout):
+            return await impl.fn(ctx)
+    except TimeoutError:
+        raise _cancelled(impl, ctx) from None
+
+
+async def _attempt_async(impl: HookImpl, ctx: HookContext) -> tuple[Any, int, PluginError | None]:
+    error: PluginError | None = None
+    for attempt in range(impl.retries + 1):
+        if attempt:
+            await asyncio.sleep(impl.policy.delay(attempt))
+        try:
+            return await _call_async(impl, ctx), attempt, None
+        except Exception as exc:
+            error = _raised(impl, ctx, exc)
+    return None, impl.retries, error
+
+
+async def run_async(
+    table: HookTable, ctx: HookContext, acc: Any, on_failure: FailureHandler
+) -> tuple[Any, list[Row]]:
+    """Like ``run_sync``, awaiting async handlers, each under its own timeout."""
+    rows: list[Row] = []
+    fold = table.fold
+    impls = table.impls
+    for index, impl in enumerate(impls):
+        ctx.plugin_id = impl.plugin_id
+        t0 = perf()
+        value, retries, error = await _attempt_async(impl, ctx)
+        if error is None:
+            try:
+                acc, stop = fold(acc, value, ctx)
+            except ShapeError as exc:
+                error = _error(PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}")
+            else:
+                duration = perf() - t0
+                stats = impl.stats
+                stats.count += 1
+                stats.total += duration
+                if duration > stats.max:
+                    stats.max = duration
+                rows.append((impl, t0, duration, OK, None, retries, value))
+                if stop:
+                    _skip_rest(rows, impls, index + 1)
+                    break
+                continue
+        row, has_value, value = _record_failure(impl, ctx, error, t0, retries, on_failure)
+        rows.append(row)
+        if has_value:
+            try:
+                acc, stop = fold(acc, value, ctx)
+            except ShapeError:
+                stop = False
+            if stop:
+                _skip_rest(rows, impls, index + 1)
+                break
+    return acc, rows

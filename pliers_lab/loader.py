@@ -1,0 +1,245 @@
+"""Turning a manifest into running code: import the module, check engines and
+requirements, bind handlers to the hooks the manifest declares.
+
+Every failure here is a ``PluginError`` naming the plugin and the file; nothing a plugin
+does while importing escapes as a bare exception.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import itertools
+import platform
+import sys
+import types
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .cache import CodeCache
+from .errors import PluginError, PluginErrorType
+from .plugin import LIFECYCLE_HANDLERS
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
+
+__all__ = [
+    "API_VERSION",
+    "ENTRY_POINT_GROUP",
+    "bind_handlers",
+    "check_environment",
+    "import_plugin_code",
+    "iter_entry_points",
+]
+
+#: The plugin API version this engine implements; manifests' ``engines.pliers`` must match.
+API_VERSION = "3.0.0"
+ENTRY_POINT_GROUP = "pliers_lab.plugins"
+
+_generation = itertools.count(1)
+
+
+def _load_error(manifest: Manifest, message: str, cause: BaseException | None = None) -> PluginError:
+    return PluginError(PluginErrorType.LOAD_ERROR, message, plugin_id=manifest.name, cause=cause)
+
+
+def _python_version() -> str:
+    info = sys.version_info
+    version = f"{info.major}.{info.minor}.{info.micro}"
+    if info.releaselevel != "final":
+        version += f"-{info.releaselevel}.{info.serial}"
+    return version
+
+
+def check_environment(manifest: Manifest) -> None:
+    """``engines.pliers``, ``engines.python`` and Python ``requirements`` against what runs.
+
+    A mismatch is a DEPENDENCY_ERROR listing every unmet condition.
+    """
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from .versions import satisfies
+
+    problems: list[str] = []
+    engines = manifest.engines
+    if not satisfies(API_VERSION, engines.pliers, include_prerelease=True):
+        problems.append(f"engines.pliers {engines.pliers!r} does not match this engine ({API_VERSION})")
+    if not satisfies(_python_version(), engines.python, include_prerelease=True):
+        problems.append(
+            f"engines.python {engines.python!r} does not match the running Python "
+            f"({platform.python_version()})"
+        )
+    for text in manifest.requirements:
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        try:
+            installed = importlib.metadata.version(canonicalize_name(req.name))
+        except importlib.metadata.PackageNotFoundError:
+            problems.append(f"requirement {text!r}: {req.name} is not installed")
+            continue
+        if req.specifier and not req.specifier.contains(installed, prereleases=True):
+            problems.append(f"requirement {text!r}: installed {req.name} is {installed}")
+    if problems:
+        raise PluginError(
+            PluginErrorType.DEPENDENCY_ERROR,
+            "; ".join(problems),
+            plugin_id=manifest.name,
+            metadata={"problems": problems},
+        )
+
+
+def _module_name(manifest: Manifest) -> str:
+    safe = manifest.name.replace("-", "_")
+    return f"pliers_plugins.{safe}_g{next(_generation)}"
+
+
+def _exec_file(manifest: Manifest, path: Path, cache: CodeCache) -> types.ModuleType:
+    name = _module_name(manifest)
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise _load_error(manifest, f"{path}: cannot read plugin code: {exc}", exc) from None
+    try:
+        code = cache.compile(str(path), source)
+    except (SyntaxError, ValueError) as exc:
+        where = f"{path} line {getattr(exc, 'lineno', '?')}"
+        raise _load_error(manifest, f"{where}: {type(exc).__name__}: {exc}", exc) from None
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException as exc:
+        sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise _load_error(
+            manifest, f"importing {path.name} raised {type(exc).__name__}: {exc}", exc
+        ) from None
+    return module
+
+
+def _exec_package(manifest: Manifest, folder: Path) -> types.ModuleType:
+    name = _module_name(manifest)
+    spec = importlib.util.spec_from_file_location(
+        name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    if spec is None or spec.loader is None:  # pragma: no cover - only for exotic paths
+        raise _load_error(manifest, f"{folder}: cannot import this package")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise _load_error(
+            manifest, f"importing {folder.name} raised {type(exc).__name__}: {exc}", exc
+        ) from None
+    return module
+
+
+def import_plugin_code(manifest: Manifest, root: Path | None, cache: CodeCache) -> types.ModuleType:
+    """Import the plugin's ``main``: a ``.py`` file, a package folder, or a dotted module."""
+    main = manifest.main
+    target = (root / main) if root else Path(main)
+    if root is not None and target.is_file():
+        return _exec_file(manifest, target, cache)
+    if root is not None and (target / "__init__.py").is_file():
+        return _exec_package(manifest, target)
+    if "/" not in main and not main.endswith(".py"):
+        try:
+            return importlib.import_module(main)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise _load_error(
+                manifest, f"importing module {main!r} raised {type(exc).__name__}: {exc}", exc
+            ) from None
+    raise _load_error(manifest, f"main {main!r}: no such file or package in {root}")
+
+
+def namespace_of(code: Any) -> dict[str, Any]:
+    """The names a plugin's code offers: a module, a mapping or any object."""
+    if isinstance(code, types.ModuleType):
+        return dict(vars(code))
+    if isinstance(code, Mapping):
+        return dict(code)
+    return {name: getattr(code, name) for name in dir(code) if not name.startswith("__")}
+
+
+def _marked(namespace: Mapping[str, Any]) -> Iterator[tuple[str, str, Callable[..., Any]]]:
+    for attr, value in namespace.items():
+        for hook_name in getattr(value, "__pliers_hooks__", ()) if callable(value) else ():
+            yield hook_name, attr, value
+
+
+def bind_handlers(
+    manifest: Manifest, namespace: Mapping[str, Any], source: str
+) -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., Any]]]:
+    """Hook handlers and lifecycle handlers; every mismatch with the manifest is listed."""
+    problems: list[str] = []
+    marked: dict[str, list[tuple[str, Callable[..., Any]]]] = {}
+    for hook_name, attr, fn in _marked(namespace):
+        marked.setdefault(hook_name, []).append((attr, fn))
+    handlers: dict[str, Callable[..., Any]] = {}
+    for hook_name, config in manifest.hooks.items():
+        if config.handler:
+            fn = namespace.get(config.handler)
+            if not callable(fn):
+                problems.append(
+                    f"hooks.{hook_name!r}.handler names {config.handler!r}, "
+                    f"but {source} has no such function"
+                )
+                continue
+            handlers[hook_name] = fn
+            continue
+        candidates = marked.get(hook_name, [])
+        if not candidates:
+            problems.append(
+                f"hook {hook_name!r} is declared in the manifest but {source} has no handler "
+                f"for it (decorate a function with @hook({hook_name!r}) or set its 'handler')"
+            )
+        elif len(candidates) > 1:
+            names = ", ".join(attr for attr, _ in candidates)
+            problems.append(f"hook {hook_name!r} has several handlers in {source}: {names}")
+        else:
+            handlers[hook_name] = candidates[0][1]
+    for hook_name, candidates in marked.items():
+        if hook_name not in manifest.hooks:
+            names = ", ".join(attr for attr, _ in candidates)
+            problems.append(
+                f"{source}: {names} handles {hook_name!r} (@hook) "
+                "but the manifest does not declare that hook"
+            )
+    for hook_name, fn in handlers.items():
+        try:
+            inspect.signature(fn).bind(None)
+        except TypeError:
+            problems.append(
+                f"handler {getattr(fn, '__name__', fn)!r} for {hook_name!r} must take exactly "
+                "one argument (the HookContext)"
+            )
+        except ValueError:  # builtins without a signature: trust them
+            pass
+    if problems:
+        raise PluginError(
+            PluginErrorType.LOAD_ERROR,
+            f"{len(problems)} handler problem{'s' if len(problems) > 1 else ''}:\n  "
+            + "\n  ".join(problems),
+            plugin_id=manifest.name,
+            metadata={"problems": problems},
+        )
+    lifecycle = {name: namespace[name] for name in LIFECYCLE_HANDLERS if callable(namespace.get(name))}
+    return handlers, lifecycle
+
+
+def iter_entry_points(group: str = ENTRY_POINT_GROUP) -> Iterator[importlib.metadata.EntryPoint]:
+    """Entry points installed distributions register for pliers_lab plugins."""
+    yield from importlib.metadata.entry_points(group=group)

@@ -1,0 +1,8 @@
+"""Observations: execution records, metrics, errors, logs, transitions — all exportable as DataFrames."""
+
+from .frames import require_pandas
+from .logs import LogStore, PluginLogger
+from .metrics import PluginMetrics, PluginStats
+from .store import BoundedStore
+
+__all__ = ["BoundedStore", "LogStore", "PluginLogger", "PluginMetrics", "PluginStats", "require_pandas"]

@@ -1,0 +1,83 @@
+"""Per-plugin logging: kept in a bounded store for the lab and forwarded to ``logging``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, NamedTuple, final
+
+from .store import BoundedStore
+
+LEVELS = ("debug", "info", "warning", "error")
+
+
+class LogEntry(NamedTuple):
+    timestamp: float
+    plugin_id: str
+    level: str
+    message: str
+    hook: str | None
+    execution_id: str | None
+    fields: dict[str, Any]
+
+
+class LogStore(BoundedStore[LogEntry]):
+    """The newest log entries of every plugin."""
+
+    def __init__(self, capacity: int = 5000) -> None:
+        super().__init__(
+            capacity,
+            ("timestamp", "plugin_id", "level", "message", "hook", "execution_id", "fields"),
+            lambda entry: [tuple(entry)],
+            time_columns=("timestamp",),
+        )
+
+    def for_plugin(self, plugin_id: str, level: str | None = None) -> list[LogEntry]:
+        floor = LEVELS.index(level) if level else 0
+        return [e for e in self if e.plugin_id == plugin_id and LEVELS.index(e.level) >= floor]
+
+
+@final
+class PluginLogger:
+    """The spec's ``PluginLogger``: ``logger.info("sent", to="a@b.c")``."""
+
+    __slots__ = ("_logger", "_store", "execution_id", "hook", "plugin_id")
+
+    def __init__(
+        self,
+        plugin_id: str,
+        store: LogStore,
+        hook: str | None = None,
+        execution_id: str | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.plugin_id = plugin_id
+        self.hook = hook
+        self.execution_id = execution_id
+        self._store = store
+        self._logger = logger or logging.getLogger(f"pliers_lab.plugins.{plugin_id}")
+
+    def bind(self, hook: str | None, execution_id: str | None) -> PluginLogger:
+        """The same logger, stamping entries with a hook and execution id."""
+        return PluginLogger(self.plugin_id, self._store, hook, execution_id, self._logger)
+
+    def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
+        text = str(message)
+        self._store.append(
+            LogEntry(time.time(), self.plugin_id, level, text, self.hook, self.execution_id, fields)
+        )
+        self._logger.log(getattr(logging, level.upper()), "%s", text, extra={"plugin": self.plugin_id})
+
+    def debug(self, message: str, **fields: Any) -> None:
+        self._log("debug", message, fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self._log("info", message, fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self._log("warning", message, fields)
+
+    warn = warning
+
+    def error(self, message: str, **fields: Any) -> None:
+        self._log("error", message, fields)

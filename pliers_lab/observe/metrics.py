@@ -1,0 +1,155 @@
+"""Per-plugin metrics: hot counters updated by dispatch, and the spec's ``PluginMetrics``."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any, final
+
+#: Error share of the recent calls at which health turns to warning / critical.
+WARNING_ERROR_RATE = 0.05
+CRITICAL_ERROR_RATE = 0.5
+RECENT_WINDOW = 100
+
+
+@final
+class PluginStats:
+    """Counters that dispatch updates in place: a few attribute writes per call."""
+
+    __slots__ = (
+        "_last_failure_at",
+        "_streak",
+        "count",
+        "errors",
+        "max",
+        "recent_failures",
+        "restarts",
+        "timeouts",
+        "total",
+    )
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.timeouts = 0
+        self.total = 0.0
+        self.max = 0.0
+        self._streak = 0
+        self._last_failure_at = -1
+        self.restarts = 0
+        # Only failures are kept, stamped with the call count they happened at, so a
+        # success costs no append on the hot path.
+        self.recent_failures: deque[int] = deque(maxlen=RECENT_WINDOW)
+
+    def failed(self, timeout: bool = False) -> None:
+        """Count a failed call; call after ``count`` was incremented for it.
+
+        Successes write nothing extra: the failure streak is derived from where the
+        previous failure happened in the call count.
+        """
+        self.errors += 1
+        self._streak = self._streak + 1 if self._last_failure_at == self.count - 1 else 1
+        self._last_failure_at = self.count
+        if timeout:
+            self.timeouts += 1
+        self.recent_failures.append(self.count)
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Failures since the last successful call."""
+        return self._streak if self._last_failure_at == self.count else 0
+
+    def reset_streak(self) -> None:
+        self._streak = 0
+        self._last_failure_at = -1
+
+    def recent_error_rate(self) -> float:
+        """Failures among the last ``RECENT_WINDOW`` calls."""
+        if self.count == 0:
+            return 0.0
+        window = min(self.count, RECENT_WINDOW)
+        since = self.count - window
+        return sum(1 for at in self.recent_failures if at > since) / window
+
+
+@dataclass(frozen=True)
+class ExecutionMetrics:
+    count: int
+    successCount: int
+    errorCount: int
+    avgDuration: float
+    maxDuration: float
+    totalDuration: float
+
+
+@dataclass(frozen=True)
+class HealthMetrics:
+    status: str
+    lastCheck: float
+    uptime: float
+    restarts: int
+
+
+@dataclass(frozen=True)
+class PluginMetrics:
+    """The spec's ``PluginMetrics`` (durations in ms, uptime in ms, times in epoch s).
+
+    ``resources`` is filled by the process sandbox; inline plugins share the engine's
+    process, so per-plugin memory and CPU cannot be told apart and stay zero there.
+    """
+
+    pluginId: str
+    execution: ExecutionMetrics
+    health: HealthMetrics
+    resources: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def empty_resources() -> dict[str, dict[str, float]]:
+    return {
+        "memoryUsage": {"current": 0.0, "peak": 0.0, "average": 0.0},
+        "cpuUsage": {"current": 0.0, "peak": 0.0, "total": 0.0},
+        "diskIO": {"read": 0.0, "write": 0.0},
+        "networkIO": {"bytesIn": 0.0, "bytesOut": 0.0, "requests": 0.0},
+    }
+
+
+def health_status(stats: PluginStats, state_ok: bool) -> str:
+    """healthy / warning / critical from the plugin's state and recent error rate."""
+    if not state_ok:
+        return "critical"
+    rate = stats.recent_error_rate()
+    if rate >= CRITICAL_ERROR_RATE:
+        return "critical"
+    if rate >= WARNING_ERROR_RATE:
+        return "warning"
+    return "healthy"
+
+
+def snapshot(
+    plugin_id: str, stats: PluginStats, *, state_ok: bool, active_since: float | None
+) -> PluginMetrics:
+    """Build the spec's record from the hot counters."""
+    now = time.time()
+    count = stats.count
+    return PluginMetrics(
+        pluginId=plugin_id,
+        execution=ExecutionMetrics(
+            count=count,
+            successCount=count - stats.errors,
+            errorCount=stats.errors,
+            avgDuration=(stats.total / count * 1000.0) if count else 0.0,
+            maxDuration=stats.max * 1000.0,
+            totalDuration=stats.total * 1000.0,
+        ),
+        health=HealthMetrics(
+            status=health_status(stats, state_ok),
+            lastCheck=now,
+            uptime=(now - active_since) * 1000.0 if active_since else 0.0,
+            restarts=stats.restarts,
+        ),
+        resources=empty_resources(),
+    )

@@ -1,0 +1,121 @@
+"""The ``hook`` decorator plugin authors use, and ``Plugin``: the engine's record of one plugin."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .catalog import HOOK_NAME_PATTERN
+from .errors import EngineError, PluginError
+from .lifecycle import Lifecycle, PluginState, Transition
+from .observe.logs import LogStore, PluginLogger
+from .observe.metrics import PluginMetrics, PluginStats, snapshot
+from .recovery import RecoveryPolicy
+
+if TYPE_CHECKING:
+    from .config import ConfigSource
+    from .dispatch import HookImpl
+    from .manifest import Manifest
+
+__all__ = ["LIFECYCLE_HANDLERS", "Plugin", "hook"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Module-level functions a plugin may define, called at lifecycle transitions.
+LIFECYCLE_HANDLERS = (
+    "on_load",
+    "on_activate",
+    "on_deactivate",
+    "on_unload",
+    "on_error",
+    "on_config_change",
+)
+
+
+def hook(name: str) -> Callable[[F], F]:
+    """Mark a function as the plugin's handler for hook ``name``.
+
+    The manifest still declares the hook (priority, timeout, retries); the decorator only
+    binds code to it, so a typo on either side is a clear load error, not a silent no-op.
+    """
+    if not isinstance(name, str) or not HOOK_NAME_PATTERN.match(name):
+        raise EngineError(f"@hook({name!r}): not a hook name (expected e.g. 'form.validate')")
+
+    def mark(fn: F) -> F:
+        fn.__pliers_hooks__ = (*getattr(fn, "__pliers_hooks__", ()), name)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+class Plugin:
+    """One loaded plugin: manifest, code, state, configuration and metrics.
+
+    This object is also what lifecycle handlers receive (``on_activate(plugin)``), so
+    plugin code can read ``plugin.id``, ``plugin.config`` and ``plugin.logger``.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        *,
+        root: Path | None,
+        logs: LogStore,
+        on_transition: Callable[[Transition], None] | None = None,
+        isolation: str = "inline",
+    ) -> None:
+        self.manifest = manifest
+        self.id: str = manifest.name
+        self.root = root
+        self.isolation = isolation
+        self.lifecycle = Lifecycle(self.id, on_transition)
+        self.logger = PluginLogger(self.id, logs)
+        self.stats = PluginStats()
+        self.policy = RecoveryPolicy.from_manifest(manifest.recovery)
+        self.module: ModuleType | None = None
+        self.handlers: dict[str, Callable[..., Any]] = {}
+        self.lifecycle_handlers: dict[str, Callable[..., Any]] = {}
+        self.impls: list[HookImpl] = []
+        self.config: dict[str, Any] = {}
+        self.config_source: ConfigSource | None = None
+        self.last_error: PluginError | None = None
+        self.disabled_reason: str | None = None
+        self.loaded_at = time.time()
+        self.api: Any = None
+
+    @property
+    def state(self) -> PluginState:
+        return self.lifecycle.state
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.version)
+
+    @property
+    def key(self) -> str:
+        """Identity across versions: ``name@version``."""
+        return f"{self.id}@{self.version}"
+
+    @property
+    def activated_at(self) -> float | None:
+        return self.lifecycle.entered_at(PluginState.ACTIVE)
+
+    @property
+    def transitions(self) -> list[Transition]:
+        return list(self.lifecycle.history)
+
+    def metrics(self) -> PluginMetrics:
+        """The spec's ``PluginMetrics`` for this plugin, now."""
+        active = self.state is PluginState.ACTIVE
+        return snapshot(
+            self.id,
+            self.stats,
+            state_ok=self.state not in (PluginState.ERROR,),
+            active_since=self.activated_at if active else None,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Plugin {self.key} {self.state.value} {self.isolation}>"

@@ -1,0 +1,97 @@
+"""Recovery policy (spec: Recovery Strategies) and the circuit breaker, as data.
+
+The engine applies a policy after a handler has failed and used up its retries; what it
+did is kept as a ``RecoveryRecord`` so the lab can show every decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, NamedTuple
+
+__all__ = ["BackoffStrategy", "RecoveryPolicy", "RecoveryRecord", "RecoveryStrategy"]
+
+
+class RecoveryStrategy(str, Enum):
+    RESTART = "restart"
+    DISABLE = "disable"
+    FALLBACK = "fallback"
+    RETRY = "retry"
+    IGNORE = "ignore"
+
+
+class BackoffStrategy(str, Enum):
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryPolicy:
+    """What to do when a plugin fails.
+
+    Attributes:
+        strategy: the action after a failure (retries used up).
+        max_retries: extra attempts for ``retry`` (a hook's own ``retries`` wins if higher).
+        backoff: how the wait between attempts grows.
+        backoff_ms: the first wait; linear waits n*base, exponential base*2**(n-1).
+        fallback_plugin: the plugin whose handler answers instead, for ``fallback``.
+        notify_admin: whether the failure is flagged for an administrator.
+        breaker_threshold: consecutive failures after which the plugin is disabled.
+        breaker_reset_ms: if set, a tripped plugin is re-enabled (half-open) after this.
+    """
+
+    strategy: RecoveryStrategy = RecoveryStrategy.IGNORE
+    max_retries: int = 3
+    backoff: BackoffStrategy = BackoffStrategy.EXPONENTIAL
+    backoff_ms: float = 100.0
+    fallback_plugin: str | None = None
+    notify_admin: bool = True
+    breaker_threshold: int = 5
+    breaker_reset_ms: float | None = None
+
+    @classmethod
+    def from_manifest(cls, recovery: Any) -> RecoveryPolicy:
+        """Build from the manifest's ``recovery`` block (None gives the defaults)."""
+        if recovery is None:
+            return cls()
+        breaker = getattr(recovery, "circuit_breaker", None)
+        return cls(
+            strategy=RecoveryStrategy(_value(recovery.strategy)),
+            max_retries=recovery.max_retries,
+            backoff=BackoffStrategy(_value(recovery.backoff_strategy)),
+            backoff_ms=float(recovery.backoff_ms),
+            fallback_plugin=recovery.fallback_plugin,
+            notify_admin=recovery.notify_admin,
+            breaker_threshold=breaker.threshold if breaker else 5,
+            breaker_reset_ms=breaker.reset_after_ms if breaker else None,
+        )
+
+    def attempts(self, hook_retries: int) -> int:
+        """Retries for one call: the hook's own, or the policy's when it says ``retry``."""
+        if self.strategy is RecoveryStrategy.RETRY:
+            return max(hook_retries, self.max_retries)
+        return hook_retries
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        base = self.backoff_ms / 1000.0
+        if self.backoff is BackoffStrategy.LINEAR:
+            return base * attempt
+        return base * (2 ** (attempt - 1))
+
+
+def _value(v: Any) -> str:
+    return v.value if isinstance(v, Enum) else str(v)
+
+
+class RecoveryRecord(NamedTuple):
+    """One recovery decision: when, which plugin, after which error, what was done."""
+
+    timestamp: float
+    plugin_id: str
+    error_id: str | None
+    hook: str | None
+    action: str
+    detail: str
+    notify_admin: bool

@@ -1,0 +1,87 @@
+"""Which handlers answer which hook: the catalog plus custom hooks, and sorted tables."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from .catalog import CORE_HOOKS, HookSpec, ResultMode, suggest_hook
+from .dispatch import HookImpl, HookTable
+from .errors import EngineError, UnknownHookError
+
+__all__ = ["HookRegistry"]
+
+
+class HookRegistry:
+    """Hook specs (core and custom) and, per hook, the sorted table of active handlers.
+
+    Tables are immutable snapshots swapped under a lock, so an execution in flight keeps
+    the handlers it started with while plugins come and go.
+    """
+
+    def __init__(self) -> None:
+        self._custom: dict[str, HookSpec] = {}
+        self._impls: dict[str, list[HookImpl]] = {}
+        self._tables: dict[str, HookTable] = {}
+        self._lock = threading.RLock()
+
+    def spec(self, name: str) -> HookSpec:
+        found = CORE_HOOKS.get(name) or self._custom.get(name)
+        if found is None:
+            raise UnknownHookError(name, suggest_hook(name, self.names()))
+        return found
+
+    def names(self) -> list[str]:
+        return [*CORE_HOOKS, *self._custom]
+
+    def specs(self) -> list[HookSpec]:
+        return [*CORE_HOOKS.values(), *self._custom.values()]
+
+    def custom_names(self) -> set[str]:
+        return set(self._custom)
+
+    def declare(self, plugin_id: str, name: str, mode: ResultMode, description: str) -> None:
+        """Add a custom hook; the same name from two plugins must agree on its mode."""
+        with self._lock:
+            existing = self._custom.get(name)
+            if existing is not None and existing.mode is not mode:
+                raise EngineError(
+                    f"plugin {plugin_id!r} declares custom hook {name!r} as {mode.value}, "
+                    f"but {existing.declared_by!r} declared it as {existing.mode.value}"
+                )
+            if existing is None:
+                self._custom[name] = HookSpec(name, mode, description, True, plugin_id)
+
+    def forget_custom(self, plugin_id: str) -> None:
+        with self._lock:
+            for name in [n for n, s in self._custom.items() if s.declared_by == plugin_id]:
+                if not self._impls.get(name):
+                    del self._custom[name]
+                    self._tables.pop(name, None)
+
+    def table(self, name: str) -> HookTable:
+        """The current table of ``name`` (built on first use, then cached)."""
+        table = self._tables.get(name)
+        if table is None:
+            with self._lock:
+                spec = self.spec(name)
+                table = HookTable(name, spec.mode, self._impls.get(name, []))
+                self._tables[name] = table
+        return table
+
+    def add(self, impls: Iterable[HookImpl]) -> None:
+        with self._lock:
+            for impl in impls:
+                self._impls.setdefault(impl.hook, []).append(impl)
+                self._tables.pop(impl.hook, None)
+
+    def remove(self, plugin_id: str) -> None:
+        with self._lock:
+            for name, impls in self._impls.items():
+                kept = [i for i in impls if i.plugin_id != plugin_id]
+                if len(kept) != len(impls):
+                    self._impls[name] = kept
+                    self._tables.pop(name, None)
+
+    def handlers(self, name: str) -> tuple[HookImpl, ...]:
+        return self.table(name).impls

@@ -1,0 +1,135 @@
+"""What a hook execution returns: the value, and per plugin what happened."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, final
+
+from .errors import PluginError
+
+if TYPE_CHECKING:
+    from .dispatch import HookImpl
+
+__all__ = ["HookResult", "Outcome", "Verdict", "Veto"]
+
+#: Outcome statuses.
+OK, ERROR, TIMEOUT, SKIPPED = "ok", "error", "timeout", "skipped"
+
+
+@final
+class Veto:
+    """Returned by a handler of a ``veto`` hook to refuse the operation, with a reason."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Veto({self.reason!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The value of a ``veto`` hook: allowed, or refused by ``plugin`` for ``reason``."""
+
+    allowed: bool
+    reason: str | None = None
+    plugin: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one plugin did within one hook execution."""
+
+    plugin_id: str
+    status: str
+    duration_ms: float
+    error: PluginError | None = None
+    retries: int = 0
+    value: Any = None
+    priority: int = 0
+
+
+#: One row per plugin call, built on the hot path and turned into ``Outcome`` on demand:
+#: (impl, perf start, duration s, status, error, retries, value).
+Row = tuple["HookImpl", float, float, str, "PluginError | None", int, Any]
+
+
+@final
+class HookResult:
+    """The value of one hook execution plus the per-plugin rows behind it."""
+
+    __slots__ = ("_outcomes", "data", "execution_id", "hook", "mode", "rows", "started", "value")
+
+    def __init__(
+        self,
+        hook: str,
+        mode: str,
+        execution_id: str,
+        data: Any,
+        value: Any,
+        rows: list[Row],
+        started: float,
+    ) -> None:
+        self.hook = hook
+        self.mode = mode
+        self.execution_id = execution_id
+        self.data = data
+        self.value = value
+        self.rows = rows
+        self.started = started
+        self._outcomes: list[Outcome] | None = None
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        """Per plugin, in execution order: status, duration, error, retries, value."""
+        if self._outcomes is None:
+            self._outcomes = [
+                Outcome(
+                    impl.plugin_id, status, duration * 1000.0, error, retries, value, impl.priority
+                )
+                for impl, _start, duration, status, error, retries, value in self.rows
+            ]
+        return self._outcomes
+
+    @property
+    def ok(self) -> bool:
+        """True when no plugin failed (vetoes and invalid results are not failures)."""
+        return all(row[3] in (OK, SKIPPED) for row in self.rows)
+
+    @property
+    def errors(self) -> list[PluginError]:
+        return [row[4] for row in self.rows if row[4] is not None]
+
+    @property
+    def duration_ms(self) -> float:
+        return sum(row[2] for row in self.rows) * 1000.0
+
+    def outcome(self, plugin_id: str) -> Outcome:
+        """The outcome of one plugin (KeyError naming the plugins that ran)."""
+        for outcome in self.outcomes:
+            if outcome.plugin_id == plugin_id:
+                return outcome
+        ran = ", ".join(o.plugin_id for o in self.outcomes) or "none"
+        raise KeyError(f"plugin {plugin_id!r} did not run on {self.hook!r} (ran: {ran})")
+
+    def __repr__(self) -> str:
+        statuses = ", ".join(f"{o.plugin_id}={o.status}" for o in self.outcomes)
+        return f"<HookResult {self.hook} {self.execution_id} value={self.value!r} [{statuses}]>"
+
+    def summary(self) -> str:
+        """A readable multi-line report (used by the demo and the lab)."""
+        when = time.strftime("%H:%M:%S", time.localtime(self.started))
+        lines = [f"{self.hook} ({self.mode}) execution {self.execution_id} at {when}"]
+        for o in self.outcomes:
+            err = f"  {o.error.type.value}: {o.error.message}" if o.error else ""
+            lines.append(
+                f"  {o.plugin_id:<24} prio {o.priority:>4}  {o.status:<8} {o.duration_ms:8.3f} ms{err}"
+            )
+        lines.append(f"  value: {self.value!r}")
+        return "\n".join(lines)
