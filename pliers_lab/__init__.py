@@ -32,12 +32,4 @@ __all__ = [
     "Verdict",
     "Veto",
     "hook",
-    "load_ipython_extension",
 ]
-
-
-def load_ipython_extension(ipython: object) -> None:
-    """``%load_ext pliers_lab``: the magics are imported only here (STYLE.md habit 10)."""
-    from .lab.magics import load_ipython_extension as load
-
-    load(ipython)

@@ -233,7 +233,7 @@ class Engine:
                 )
                 cfg = manifest.configuration
                 plugin.config_source = ConfigSource.from_files(
-                    plugin.id, root, cfg.schema_ if cfg else None, cfg.default if cfg else None
+                    plugin.id, root, cfg.schema_file if cfg else None, cfg.default_file if cfg else None
                 )
                 plugin.config = plugin.config_source.resolve(config)
                 for name, custom in manifest.custom_hooks.items():
