@@ -161,9 +161,6 @@ def _record_failure(
     duration = perf() - t0
     stats = impl.stats
     stats.count += 1
-    stats.total += duration
-    if duration > stats.max:
-        stats.max = duration
     timed_out = error.type is PluginErrorType.TIMEOUT_ERROR
     stats.failed(timeout=timed_out)
     has_value, value = on_failure(impl, error, ctx)
@@ -176,25 +173,56 @@ def _skip_rest(rows: list[Row], impls: tuple[HookImpl, ...], start: int) -> None
         rows.append((impl, perf(), 0.0, SKIPPED, None, 0, None))
 
 
+def _after_failure(
+    rows: list[Row],
+    table: HookTable,
+    ctx: HookContext,
+    acc: Any,
+    index: int,
+    error: PluginError,
+    t0: float,
+    retries: int,
+    on_failure: FailureHandler,
+) -> tuple[Any, bool]:
+    """Record a failed call, fold a fallback's answer; returns (acc, stop)."""
+    impl = table.impls[index]
+    row, has_value, value = _record_failure(impl, ctx, error, t0, retries, on_failure)
+    rows.append(row)
+    if has_value:
+        try:
+            acc, stop = table.fold(acc, value, ctx)
+        except ShapeError:
+            return acc, False
+        if stop:
+            _skip_rest(rows, table.impls, index + 1)
+            return acc, True
+    return acc, False
+
+
 def run_sync(
     table: HookTable, ctx: HookContext, acc: Any, on_failure: FailureHandler
 ) -> tuple[Any, list[Row]]:
-    """Run every (synchronous) handler of ``table`` in order; returns (value, rows)."""
+    """Run every (synchronous) handler of ``table`` in order; returns (value, rows).
+
+    The hot path per handler is: switch the context's plugin, call, time, fold, append
+    one row. Call counts are the only counter written; durations are summed from the
+    rows when metrics are read.
+    """
+    if table.mode is ResultMode.COLLECT:
+        return _run_collect(table, ctx, acc, on_failure)
     rows: list[Row] = []
     append = rows.append
     fold = table.fold
-    impls = table.impls
-    for index, impl in enumerate(impls):
+    for index, impl in enumerate(table.impls):
         ctx.plugin_id = impl.plugin_id
         t0 = perf()
-        error: PluginError | None = None
-        retries = 0
         try:
             value = impl.fn(ctx)
         except Exception as exc:
             value, retries, error = _attempt_again(impl, ctx, _raised(impl, ctx, exc))
         else:
             duration = perf() - t0
+            retries, error = 0, None
             if duration > impl.timeout:
                 value, retries, error = _attempt_again(impl, ctx, _overran(impl, ctx, duration))
         if error is None:
@@ -203,28 +231,49 @@ def run_sync(
             except ShapeError as exc:
                 error = _error(PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}")
             else:
-                duration = perf() - t0
-                stats = impl.stats
-                stats.count += 1
-                stats.total += duration
-                if duration > stats.max:
-                    stats.max = duration
-                append((impl, t0, duration, OK, None, retries, value))
+                impl.stats.count += 1
+                append((impl, t0, perf() - t0, OK, None, retries, value))
                 if stop:
-                    _skip_rest(rows, impls, index + 1)
+                    _skip_rest(rows, table.impls, index + 1)
                     break
                 continue
-        row, has_value, value = _record_failure(impl, ctx, error, t0, retries, on_failure)
-        append(row)
-        if has_value:
-            try:
-                acc, stop = fold(acc, value, ctx)
-            except ShapeError:
-                stop = False
-            if stop:
-                _skip_rest(rows, impls, index + 1)
-                break
+        acc, stop = _after_failure(rows, table, ctx, acc, index, error, t0, retries, on_failure)
+        if stop:
+            break
     return acc, rows
+
+
+def _run_collect(
+    table: HookTable, ctx: HookContext, values: list[Any], on_failure: FailureHandler
+) -> tuple[Any, list[Row]]:
+    """``run_sync`` for collect hooks, the commonest mode, with the fold inlined."""
+    rows: list[Row] = []
+    append = rows.append
+    collect = values.append
+    for impl in table.impls:
+        ctx.plugin_id = impl.plugin_id
+        t0 = perf()
+        try:
+            value = impl.fn(ctx)
+        except Exception as exc:
+            value, retries, error = _attempt_again(impl, ctx, _raised(impl, ctx, exc))
+        else:
+            duration = perf() - t0
+            if duration <= impl.timeout:
+                impl.stats.count += 1
+                append((impl, t0, duration, OK, None, 0, value))
+                if value is not None:
+                    collect(value)
+                continue
+            value, retries, error = _attempt_again(impl, ctx, _overran(impl, ctx, duration))
+        if error is None:
+            impl.stats.count += 1
+            append((impl, t0, perf() - t0, OK, None, retries, value))
+            if value is not None:
+                collect(value)
+            continue
+        _after_failure(rows, table, ctx, values, table.impls.index(impl), error, t0, retries, on_failure)
+    return values, rows
 
 
 async def _call_async(impl: HookImpl, ctx: HookContext) -> Any:
@@ -270,25 +319,14 @@ async def run_async(
             except ShapeError as exc:
                 error = _error(PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}")
             else:
-                duration = perf() - t0
-                stats = impl.stats
-                stats.count += 1
-                stats.total += duration
-                if duration > stats.max:
-                    stats.max = duration
-                rows.append((impl, t0, duration, OK, None, retries, value))
+                impl.stats.count += 1
+                rows.append((impl, t0, perf() - t0, OK, None, retries, value))
                 if stop:
                     _skip_rest(rows, impls, index + 1)
                     break
                 continue
-        row, has_value, value = _record_failure(impl, ctx, error, t0, retries, on_failure)
-        rows.append(row)
-        if has_value:
-            try:
-                acc, stop = fold(acc, value, ctx)
-            except ShapeError:
-                stop = False
+        if isinstance(error, PluginError):
+            acc, stop = _after_failure(rows, table, ctx, acc, index, error, t0, retries, on_failure)
             if stop:
-                _skip_rest(rows, impls, index + 1)
                 break
     return acc, rows

@@ -615,7 +615,8 @@ class Engine:
 
     # ------------------------------------------------------------------ observations
     def metrics(self, plugin_id: str) -> PluginMetrics:
-        return self.plugin(plugin_id).metrics()
+        """The spec's ``PluginMetrics`` of one plugin."""
+        return self.plugin(plugin_id).metrics(self.executions.durations(plugin_id))
 
     def metrics_frame(self) -> Any:
         """One row per plugin: state, counts, durations (ms), health, uptime, restarts."""
@@ -623,7 +624,7 @@ class Engine:
 
         rows = []
         for p in self._plugins.values():
-            m = p.metrics()
+            m = self.metrics(p.id)
             e, h = m.execution, m.health
             rows.append((
                 p.id, p.version, p.state.value, p.isolation, e.count, e.successCount,

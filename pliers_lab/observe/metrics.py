@@ -15,26 +15,28 @@ RECENT_WINDOW = 100
 
 @final
 class PluginStats:
-    """Counters that dispatch updates in place: a few attribute writes per call."""
+    """Counters of one plugin. Dispatch writes only ``count`` per call; durations live in
+    the execution rows and are folded into ``folded_*`` when rows leave the bounded store.
+    """
 
     __slots__ = (
         "_last_failure_at",
         "_streak",
         "count",
         "errors",
-        "max",
+        "folded_max",
+        "folded_total",
         "recent_failures",
         "restarts",
         "timeouts",
-        "total",
     )
 
     def __init__(self) -> None:
         self.count = 0
         self.errors = 0
         self.timeouts = 0
-        self.total = 0.0
-        self.max = 0.0
+        self.folded_total = 0.0
+        self.folded_max = 0.0
         self._streak = 0
         self._last_failure_at = -1
         self.restarts = 0
@@ -130,20 +132,27 @@ def health_status(stats: PluginStats, state_ok: bool) -> str:
 
 
 def snapshot(
-    plugin_id: str, stats: PluginStats, *, state_ok: bool, active_since: float | None
+    plugin_id: str,
+    stats: PluginStats,
+    live_durations: list[float],
+    *,
+    state_ok: bool,
+    active_since: float | None,
 ) -> PluginMetrics:
-    """Build the spec's record from the hot counters."""
+    """Build the spec's record from the counters and the durations still in the store."""
     now = time.time()
     count = stats.count
+    total = stats.folded_total + sum(live_durations)
+    peak = max(stats.folded_max, max(live_durations, default=0.0))
     return PluginMetrics(
         pluginId=plugin_id,
         execution=ExecutionMetrics(
             count=count,
             successCount=count - stats.errors,
             errorCount=stats.errors,
-            avgDuration=(stats.total / count * 1000.0) if count else 0.0,
-            maxDuration=stats.max * 1000.0,
-            totalDuration=stats.total * 1000.0,
+            avgDuration=(total / count * 1000.0) if count else 0.0,
+            maxDuration=peak * 1000.0,
+            totalDuration=total * 1000.0,
         ),
         health=HealthMetrics(
             status=health_status(stats, state_ok),

@@ -56,6 +56,24 @@ class ExecutionStore(BoundedStore["HookResult"]):
             time_columns=("start",),
         )
 
+    def evicted(self, item: HookResult) -> None:
+        """Fold a dropped execution's durations into its plugins' running totals."""
+        for impl, _start, duration, status, _error, _retries, _value in item.rows:
+            if status != "skipped":
+                stats = impl.stats
+                stats.folded_total += duration
+                if duration > stats.folded_max:
+                    stats.folded_max = duration
+
+    def durations(self, plugin_id: str) -> list[float]:
+        """Durations (s) of the calls of ``plugin_id`` still held in the store."""
+        return [
+            row[2]
+            for result in self
+            for row in result.rows
+            if row[0].plugin_id == plugin_id and row[3] != "skipped"
+        ]
+
     def find(self, execution_id: str) -> HookResult | None:
         for result in self:
             if result.execution_id == execution_id:

@@ -34,8 +34,14 @@ class BoundedStore(Generic[T]):
         self.total = 0
 
     def append(self, item: T) -> None:
-        self._items.append(item)
+        items = self._items
+        if len(items) == self.capacity:
+            self.evicted(items[0])
+        items.append(item)
         self.total += 1
+
+    def evicted(self, item: T) -> None:
+        """Called with the oldest item just before it is dropped (override to keep totals)."""
 
     @property
     def dropped(self) -> int:
