@@ -45,7 +45,9 @@ def hook(name: str) -> Callable[[F], F]:
         raise EngineError(f"@hook({name!r}): not a hook name (expected e.g. 'form.validate')")
 
     def mark(fn: F) -> F:
-        fn.__pliers_hooks__ = (*getattr(fn, "__pliers_hooks__", ()), name)  # type: ignore[attr-defined]
+        marked = getattr(fn, "__pliers_hooks__", ())
+        if name not in marked:
+            fn.__pliers_hooks__ = (*marked, name)  # type: ignore[attr-defined]
         return fn
 
     return mark

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from conftest import manifest, write_plugin
+from support import manifest, write_plugin
 
 from pliers_lab import EngineError, PluginError, PluginErrorType, PluginState, Veto, hook
 from pliers_lab.errors import UnknownHookError, UnknownPluginError
@@ -15,14 +15,28 @@ S = PluginState
 
 
 def handlers(**fns):
-    """A mapping of handler functions, each bound to the hook named by its key."""
+    """A mapping of fresh handler functions, each bound to the hook named by its key."""
     out = {}
     for key, fn in fns.items():
         if key.startswith("on_"):
             out[key] = fn
         else:
-            out[key] = hook(key.replace("__", "."))(fn)
+            out[key] = hook(key.replace("__", "."))(_fresh(fn))
     return out
+
+
+def _fresh(fn):
+    """A new function object per plugin, so marks on shared helpers never accumulate."""
+    if asyncio.iscoroutinefunction(fn):
+        async def call_async(ctx):
+            return await fn(ctx)
+        return call_async
+
+    def call(ctx):
+        return fn(ctx)
+
+    call.__signature__ = __import__("inspect").signature(fn)
+    return call
 
 
 def test_an_inline_plugin_goes_through_its_lifecycle(engine):
