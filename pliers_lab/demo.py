@@ -9,7 +9,9 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from .context import HookContext
 from .engine import Engine
+from .plugin import hook
 from .results import HookResult
 
 CONTACT_FORM: dict[str, Any] = {
@@ -41,6 +43,22 @@ SUBMISSIONS = [
 ]
 
 
+FLAKY_CRM: dict[str, Any] = {
+    "name": "flaky-crm",
+    "version": "0.1.0",
+    "description": "An inline plugin whose CRM is down: shows a failure staying contained",
+    "author": "pliers_lab demo",
+    "license": "MIT",
+    "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
+    "hooks": {"submission.afterSave": {"priority": 100, "retries": 1}},
+    "recovery": {"strategy": "ignore", "backoffMs": 1},
+}
+
+
+def _crm_down(ctx: HookContext) -> None:
+    raise ConnectionError("crm.example.com refused the connection")
+
+
 def default_extensions() -> Path:
     """``extensions/`` of the source tree this package runs from."""
     return Path(__file__).resolve().parents[1] / "extensions"
@@ -52,21 +70,24 @@ def run(extensions: Path | None = None, out: Any = print) -> Engine:
     engine = Engine()
     out(f"pliers_lab demo: loading plugins from {folder}\n")
     engine.load_all(folder)
+    engine.add_plugin(FLAKY_CRM, {"sync_to_crm": hook("submission.afterSave")(_crm_down)})
     for plugin in engine.plugins:
         hooks = ", ".join(f"{h}({c.priority})" for h, c in plugin.manifest.hooks.items())
         out(f"  {plugin.key:<32} {plugin.state.value:<8} {hooks}")
     for error in engine.errors:
         out(f"  ! {error}")
     form = CONTACT_FORM
+    out_data: dict[str, Any] = {}
     report: list[HookResult] = [engine.fire("form.validate", {"form": form})]
     for submission in SUBMISSIONS:
         data: dict[str, Any] = {"form": form, "submission": copy.deepcopy(submission)}
         session = f"session-{submission['id']}"
         report.append(engine.fire("submission.beforeValidate", data, session_id=session))
-        for hook in ("submission.sanitize", "submission.transform", "submission.enrich"):
-            result = engine.fire(hook, data, session_id=session)
+        for name in ("submission.sanitize", "submission.transform", "submission.enrich"):
+            result = engine.fire(name, data, session_id=session)
             data = result.value
             report.append(result)
+        out_data[submission["id"]] = data["submission"]
         verdict = engine.fire("submission.beforeSave", data, session_id=session)
         report.append(verdict)
         if verdict.value:
@@ -75,10 +96,20 @@ def run(extensions: Path | None = None, out: Any = print) -> Engine:
                                                 "submissions": SUBMISSIONS[:1]}))
     for result in report:
         out("\n" + result.summary())
+    out("\nSubmissions after sanitize → transform → enrich")
+    for sid, submission in out_data.items():
+        out(f"  {sid}: data={submission['data']}")
+        out(f"  {' ' * len(sid)}  metadata={submission['metadata']}")
+    out("\nPlugin logs")
+    for entry in engine.logs:
+        fields = f" {entry.fields}" if entry.fields else ""
+        out(f"  {entry.level:<7} {entry.plugin_id:<22} {entry.hook or '':<26} {entry.message}{fields}")
     out("\nPer-plugin metrics")
     for plugin in engine.plugins:
         m = engine.metrics(plugin.id).execution
         out(f"  {plugin.id:<24} calls {m.count:>3}  errors {m.errorCount:>2}  "
             f"avg {m.avgDuration:7.3f} ms  max {m.maxDuration:7.3f} ms")
     out(f"\n{len(engine.executions)} executions, {len(engine.errors)} errors recorded")
+    for error in engine.errors:
+        out(f"  {error}")
     return engine

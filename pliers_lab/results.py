@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
@@ -131,5 +132,13 @@ class HookResult:
             lines.append(
                 f"  {o.plugin_id:<24} prio {o.priority:>4}  {o.status:<8} {o.duration_ms:8.3f} ms{err}"
             )
-        lines.append(f"  value: {self.value!r}")
+        lines.append(f"  value: {_short.repr(self.value)}")
         return "\n".join(lines)
+
+
+_short = reprlib.Repr()
+_short.maxstring = 120
+_short.maxother = 120
+_short.maxdict = 6
+_short.maxlist = 6
+_short.maxlevel = 3

@@ -10,6 +10,10 @@ from .store import BoundedStore
 
 LEVELS = ("debug", "info", "warning", "error")
 
+# A library must not print through logging's last-resort handler; applications and the
+# lab decide where plugin logs go (the LogStore always keeps them).
+logging.getLogger("pliers_lab").addHandler(logging.NullHandler())
+
 
 class LogEntry(NamedTuple):
     timestamp: float
