@@ -1,0 +1,497 @@
+"""npm-style semantic versions and ranges, with node-semver's exact (non-loose) semantics.
+
+Plugin-to-plugin dependency ranges are written in npm syntax (DESIGN.md §3), so a range
+must mean here exactly what it means to ``npm``: ``^0.0.3`` is ``>=0.0.3 <0.0.4-0``, and a
+prerelease such as ``1.3.0-beta`` satisfies no range unless a comparator of the same set
+names a prerelease of ``1.3.0``. :mod:`pliers_lab._semver_parse` ports node-semver's parser
+literally; this module compiles each comparator set, once, into two precomputed tuple keys
+(``lo <= key < hi``), so the resolver's hot path is a cache hit plus a chained comparison.
+
+Differences from node-semver, on purpose:
+
+* An invalid *range* raises :class:`VersionError` (node's ``satisfies`` returns ``false``):
+  a malformed range in a manifest is a bug its author must see, not a silent mismatch.
+  An invalid *version* still just fails to satisfy, as in node.
+* ``include_prerelease=None`` (the default) lets a :class:`Range` keep its own setting.
+
+Known, deliberate gap: node compares numeric identifiers beyond 2**53 as rounded floats
+and stops at the first "equal" pair, which is not a total order (``1.0.0-99999999999999999999.b``
+equals ``1.0.0-99999999999999999998.a`` but not ``1.0.0-99999999999999999999.a``); we keep a
+total order and agree with node everywhere else. The same holds for build identifiers such
+as ``001`` vs ``1`` followed by more identifiers, which only matters for :func:`sort_versions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any, NamedTuple, TypeVar, final
+
+from pliers_lab._semver_parse import (
+    ComparatorParts,
+    SemverSyntaxError,
+    VersionParts,
+    format_version,
+    parse_range_sets,
+    parse_version_parts,
+)
+from pliers_lab.errors import PliersError
+
+__all__ = [
+    "Comparator",
+    "Range",
+    "Version",
+    "VersionError",
+    "compare",
+    "intersects",
+    "max_satisfying",
+    "min_satisfying",
+    "parse_range",
+    "parse_version",
+    "satisfies",
+    "sort_versions",
+    "valid",
+    "valid_range",
+]
+
+_CACHE_SIZE = 65536
+_MIN_KEY: tuple[Any, ...] = ()
+_MAX_KEY: tuple[Any, ...] = (float("inf"),)
+# Appending this to a version key gives the smallest key above it and below every other
+# version, which turns ``>v`` into ``>=next(v)`` and ``<=v`` into ``<next(v)``.
+_NEXT: tuple[Any, ...] = ((),)
+
+_V = TypeVar("_V", str, "Version")
+
+
+class VersionError(PliersError, ValueError):
+    """A version or range that node-semver would reject; the message names the input."""
+
+
+def _number(ident: str) -> int | float:
+    """JavaScript's ``+ident``: exact up to 2**53, a correctly rounded float beyond."""
+    return int(ident) if len(ident) < 16 else float(ident)
+
+
+def _ident_key(ident: int | str) -> tuple[int, Any]:
+    """node's ``compareIdentifiers``: numbers first (numerically), then ASCII order."""
+    if isinstance(ident, int):
+        return (0, ident)
+    return (0, _number(ident)) if ident.isdigit() and ident.isascii() else (1, ident)
+
+
+@final
+class Version:
+    """An immutable, totally ordered semantic version (build metadata never compares).
+
+    ``str()`` is node's normalized ``version`` (what :func:`valid` returns, no build);
+    :attr:`full` adds the build metadata back.
+    """
+
+    __slots__ = ("_key", "_text", "build", "major", "minor", "patch", "prerelease")
+
+    major: int
+    minor: int
+    patch: int
+    prerelease: tuple[int | str, ...]
+    build: tuple[str, ...]
+    _key: tuple[Any, ...]
+    _text: str
+
+    def __init__(
+        self,
+        major: int,
+        minor: int,
+        patch: int,
+        prerelease: Iterable[int | str] = (),
+        build: Iterable[str] = (),
+    ) -> None:
+        # Validate by formatting and re-parsing, so a hand-built Version obeys the grammar.
+        pre, bld = ".".join(map(str, prerelease)), ".".join(build)
+        text = f"{major}.{minor}.{patch}" + (f"-{pre}" if pre else "") + (f"+{bld}" if bld else "")
+        self._assign(_parse_parts_or_raise(text))
+
+    @classmethod
+    def _from_parts(cls, parts: VersionParts) -> Version:
+        self = object.__new__(cls)
+        self._assign(parts)
+        return self
+
+    def _assign(self, parts: VersionParts) -> None:
+        major, minor, patch, prerelease, build = parts
+        key = (
+            (major, minor, patch, 0, *map(_ident_key, prerelease))
+            if prerelease
+            else (major, minor, patch, 1)
+        )
+        for name, value in (
+            ("major", major),
+            ("minor", minor),
+            ("patch", patch),
+            ("prerelease", prerelease),
+            ("build", build),
+            ("_key", key),
+            ("_text", format_version(parts)),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Version is immutable (cannot set {name!r})")
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return parse_version, (self.full,)
+
+    @property
+    def full(self) -> str:
+        """The normalized version with its build metadata, e.g. ``1.2.3-rc.1+sha.5114f85``."""
+        return self._text + ("+" + ".".join(self.build) if self.build else "")
+
+    @property
+    def is_prerelease(self) -> bool:
+        """Whether the version has prerelease identifiers (and so is excluded by default)."""
+        return bool(self.prerelease)
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"Version({self.full!r})"
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return self._key == other._key if isinstance(other, Version) else NotImplemented
+
+    def __lt__(self, other: Version) -> bool:
+        return self._key < other._key if isinstance(other, Version) else NotImplemented
+
+    def __le__(self, other: Version) -> bool:
+        return self._key <= other._key if isinstance(other, Version) else NotImplemented
+
+    def __gt__(self, other: Version) -> bool:
+        return self._key > other._key if isinstance(other, Version) else NotImplemented
+
+    def __ge__(self, other: Version) -> bool:
+        return self._key >= other._key if isinstance(other, Version) else NotImplemented
+
+
+def _parse_parts_or_raise(text: str) -> VersionParts:
+    try:
+        return parse_version_parts(text)
+    except SemverSyntaxError as exc:
+        raise VersionError(f"invalid version {text!r}: {exc}") from None
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _cached_version(text: str) -> Version | None:
+    try:
+        return Version._from_parts(parse_version_parts(text))
+    except SemverSyntaxError:
+        return None
+
+
+def _version_or_none(version: object) -> Version | None:
+    if version.__class__ is str:
+        return _cached_version(version)
+    return version if isinstance(version, Version) else None
+
+
+def parse_version(text: str | Version) -> Version:
+    """Parse like node's ``semver.parse`` (strict): surrounding whitespace and a leading
+    ``v`` are accepted, anything else that is not SemVer 2.0 raises :class:`VersionError`."""
+    if isinstance(text, Version):
+        return text
+    if not isinstance(text, str):
+        raise VersionError(
+            f"invalid version {text!r}: expected a string, not {type(text).__name__}"
+        )
+    version = _cached_version(text)
+    if version is None:
+        _parse_parts_or_raise(text)  # raises with the precise reason
+        raise AssertionError("unreachable")  # pragma: no cover
+    return version
+
+
+def valid(text: str | Version) -> str | None:
+    """node's ``semver.valid``: the normalized version, or ``None`` if it does not parse."""
+    version = _version_or_none(text)
+    return None if version is None else version._text
+
+
+def compare(a: str | Version, b: str | Version) -> int:
+    """-1, 0 or 1 by SemVer precedence (build metadata ignored); invalid input raises."""
+    ka, kb = parse_version(a)._key, parse_version(b)._key
+    return (ka > kb) - (ka < kb)
+
+
+def sort_versions(versions: Iterable[_V], *, reverse: bool = False) -> list[_V]:
+    """node's ``semver.sort``/``rsort``: precedence, then build metadata; stable."""
+    items = list(versions)
+    keys = {id(item): _sort_key(parse_version(item)) for item in items}
+    return sorted(items, key=lambda item: keys[id(item)], reverse=reverse)
+
+
+def _sort_key(version: Version) -> tuple[Any, ...]:
+    return (version._key, tuple(_ident_key(b) for b in version.build))
+
+
+class Comparator(NamedTuple):
+    """One primitive comparison of a range; ``version`` is ``None`` for "any version"."""
+
+    operator: str  # "", "<", "<=", ">", ">=" ("" means equal)
+    version: Version | None
+    value: str  # node's ``Comparator.value``: operator + normalized version, "" for any
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _comparator(parts: ComparatorParts) -> Comparator:
+    op, version_parts = parts
+    if version_parts is None:
+        return Comparator(op, None, "")
+    version = Version._from_parts(version_parts)
+    return Comparator(op, version, op + version._text)
+
+
+@final
+class Range:
+    """A parsed npm range: ``||``-separated sets of comparators, compiled for fast tests.
+
+    ``str()`` is node's ``new Range(text).range`` ("" for any version, where
+    :func:`valid_range` says ``*``). Prefer :func:`parse_range`, which caches.
+    """
+
+    __slots__ = ("_tests", "_text", "include_prerelease", "raw", "set")
+
+    raw: str
+    include_prerelease: bool
+    set: tuple[tuple[Comparator, ...], ...]
+    _tests: tuple[tuple[tuple[Any, ...], tuple[Any, ...], frozenset[tuple[Any, ...]]], ...]
+    _text: str
+
+    def __init__(self, text: str, *, include_prerelease: bool = False) -> None:
+        if not isinstance(text, str):
+            raise VersionError(
+                f"invalid range {text!r}: expected a string, not {type(text).__name__}"
+            )
+        try:
+            raw, sets = parse_range_sets(text, bool(include_prerelease))
+        except SemverSyntaxError as exc:
+            raise VersionError(f"invalid range {text!r}: {exc}") from None
+        comparator_sets = tuple(tuple(_comparator(c) for c in s) for s in sets)
+        assign = object.__setattr__
+        assign(self, "raw", raw)
+        assign(self, "include_prerelease", bool(include_prerelease))
+        assign(self, "set", comparator_sets)
+        assign(self, "_text", "||".join(" ".join(c.value for c in s) for s in comparator_sets))
+        assign(self, "_tests", tuple(t for t in map(_compile_set, comparator_sets) if t))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Range is immutable (cannot set {name!r})")
+
+    def __reduce__(self) -> tuple[Any, tuple[str, bool]]:
+        return _cached_range, (self.raw, self.include_prerelease)
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        flag = ", include_prerelease=True" if self.include_prerelease else ""
+        return f"Range({self._text or '*'!r}{flag})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Range):
+            return NotImplemented
+        return (self._text, self.include_prerelease) == (other._text, other.include_prerelease)
+
+    def __hash__(self) -> int:
+        return hash((self._text, self.include_prerelease))
+
+    def test(self, version: str | Version) -> bool:
+        """Whether ``version`` satisfies the range; an invalid version never does."""
+        parsed = _version_or_none(version)
+        return parsed is not None and self._match(parsed)
+
+    def _match(self, version: Version) -> bool:
+        key = version._key
+        if version.prerelease and not self.include_prerelease:
+            # node's testSet: a prerelease passes a set only if a comparator of that set
+            # carries a prerelease on the same [major, minor, patch].
+            triple = key[:3]
+            for lo, hi, allowed in self._tests:  # noqa: SIM110 - any(genexpr) is ~2x slower
+                if lo <= key < hi and triple in allowed:
+                    return True
+            return False
+        for lo, hi, _ in self._tests:  # noqa: SIM110 - hot path, see above
+            if lo <= key < hi:
+                return True
+        return False
+
+    def intersects(self, other: str | Range) -> bool:
+        """node's ``Range.intersects``: could some version satisfy both ranges?"""
+        incpr = self.include_prerelease
+        theirs = _as_range(other, incpr)
+        return any(
+            _satisfiable(mine, incpr)
+            and any(
+                _satisfiable(their, incpr)
+                and all(_comparators_intersect(a, b, incpr) for a in mine for b in their)
+                for their in theirs.set
+            )
+            for mine in self.set
+        )
+
+
+def _compile_set(
+    comparators: tuple[Comparator, ...],
+) -> tuple[tuple[Any, ...], tuple[Any, ...], frozenset[tuple[Any, ...]]] | None:
+    """Fold a comparator set into ``lo <= key < hi`` plus the triples whose prereleases it
+    admits; ``None`` when no version can pass (the set is then skipped by ``_match``)."""
+    lo, hi = _MIN_KEY, _MAX_KEY
+    allowed = set()
+    for op, version, _ in comparators:
+        if version is None:
+            continue
+        key = version._key
+        if op in ("", ">="):
+            lo = max(lo, key)
+        elif op == ">":
+            lo = max(lo, key + _NEXT)
+        if op in ("", "<="):
+            hi = min(hi, key + _NEXT)
+        elif op == "<":
+            hi = min(hi, key)
+        if version.prerelease:
+            allowed.add(key[:3])
+    return (lo, hi, frozenset(allowed)) if lo < hi else None
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _cached_range(text: str, include_prerelease: bool) -> Range:
+    return Range(text, include_prerelease=include_prerelease)
+
+
+def parse_range(text: str | Range, *, include_prerelease: bool | None = None) -> Range:
+    """Parse (and cache) an npm range; raise :class:`VersionError` if node would reject it.
+
+    ``include_prerelease=None`` keeps a given Range's own setting (False for text).
+    """
+    return _as_range(text, include_prerelease)
+
+
+def _as_range(range_: object, include_prerelease: bool | None) -> Range:
+    if range_.__class__ is str:
+        return _cached_range(range_, bool(include_prerelease))
+    if isinstance(range_, Range):
+        if include_prerelease is None or range_.include_prerelease == bool(include_prerelease):
+            return range_
+        return _cached_range(range_.raw, bool(include_prerelease))
+    raise VersionError(f"invalid range {range_!r}: expected a string, not {type(range_).__name__}")
+
+
+def valid_range(text: str, *, include_prerelease: bool = False) -> str | None:
+    """node's ``semver.validRange``: the normalized range (``*`` for any), or ``None``."""
+    try:
+        return str(_as_range(text, include_prerelease)) or "*"
+    except VersionError:
+        return None
+
+
+def satisfies(
+    version: str | Version, range: str | Range, *, include_prerelease: bool | None = None
+) -> bool:
+    """Whether ``version`` satisfies ``range``, as node's ``semver.satisfies``.
+
+    An invalid version gives ``False`` (as in node); an invalid range raises
+    :class:`VersionError` (node says ``false``): a malformed range in a manifest is a bug.
+    """
+    if range.__class__ is str and not include_prerelease:
+        compiled = _cached_range(range, False)  # the resolver's hot path
+    else:
+        compiled = _as_range(range, include_prerelease)
+    parsed = _cached_version(version) if version.__class__ is str else _version_or_none(version)
+    return parsed is not None and compiled._match(parsed)
+
+
+def max_satisfying(
+    versions: Iterable[_V], range: str | Range, *, include_prerelease: bool | None = None
+) -> _V | None:
+    """The highest of ``versions`` that satisfies ``range`` (the first of equals), or None."""
+    compiled = _as_range(range, include_prerelease)
+    best: _V | None = None
+    best_key: tuple[Any, ...] = ()
+    for item in versions:
+        parsed = _version_or_none(item)
+        if parsed is None or not compiled._match(parsed):
+            continue
+        if best is None or best_key < parsed._key:  # strictly: the first of equals wins
+            best, best_key = item, parsed._key
+    return best
+
+
+def min_satisfying(
+    versions: Iterable[_V], range: str | Range, *, include_prerelease: bool | None = None
+) -> _V | None:
+    """The lowest of ``versions`` that satisfies ``range`` (the first of equals), or None."""
+    compiled = _as_range(range, include_prerelease)
+    best: _V | None = None
+    best_key: tuple[Any, ...] = ()
+    for item in versions:
+        parsed = _version_or_none(item)
+        if parsed is None or not compiled._match(parsed):
+            continue
+        if best is None or best_key > parsed._key:
+            best, best_key = item, parsed._key
+    return best
+
+
+def intersects(
+    range1: str | Range, range2: str | Range, *, include_prerelease: bool | None = None
+) -> bool:
+    """node's ``semver.intersects``: whether some version could satisfy both ranges.
+
+    Conflict detection uses it; invalid ranges raise :class:`VersionError` (as node throws).
+    """
+    first = _as_range(range1, include_prerelease)
+    return first.intersects(_as_range(range2, first.include_prerelease))
+
+
+# --- node's Comparator.intersects / isSatisfiable, ported literally ---------------------
+
+
+def _comparators_intersect(a: Comparator, b: Comparator, incpr: bool) -> bool:
+    if a.operator == "":
+        if a.value == "":
+            return True
+        return _cached_range(b.value, incpr).test(a.value)
+    if b.operator == "":
+        if b.value == "":
+            return True
+        assert b.version is not None
+        return _cached_range(a.value, incpr)._match(b.version)
+    assert a.version is not None and b.version is not None
+    if incpr and "<0.0.0-0" in (a.value, b.value):
+        return False
+    if not incpr and (a.value.startswith("<0.0.0") or b.value.startswith("<0.0.0")):
+        return False
+    a_up, b_up = a.operator[0] == ">", b.operator[0] == ">"
+    if a_up == b_up:  # same direction: both unbounded the same way
+        return True
+    if a.version._text == b.version._text and "=" in a.operator and "=" in b.operator:
+        return True
+    if a.version._key < b.version._key and a_up and not b_up:
+        return True
+    return a.version._key > b.version._key and not a_up and b_up
+
+
+def _satisfiable(comparators: tuple[Comparator, ...], incpr: bool) -> bool:
+    """node's ``isSatisfiable``: do the comparators of one set pairwise intersect?"""
+    remaining = list(comparators)
+    result = True
+    current = remaining.pop()
+    while result and remaining:
+        result = all(_comparators_intersect(current, other, incpr) for other in remaining)
+        current = remaining.pop()
+    return result
