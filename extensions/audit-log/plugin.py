@@ -14,19 +14,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any, Protocol
+from typing import Any
 
-from pliers_lab import HookContext, hook
+from pliers_lab import HookContext, Plugin, hook
 
 Entry = dict[str, Any]
 REDACTED = "***"
-
-
-class PluginHandle(Protocol):
-    """What the lifecycle functions receive from the engine."""
-
-    id: str
-    config: dict[str, Any]
 
 
 _trails: dict[str, deque[Entry]] = {}  # plugin id -> recent entries
@@ -39,19 +32,19 @@ def trail(plugin_id: str = "audit-log") -> list[Entry]:
         return list(_trails.get(plugin_id, ()))
 
 
-def on_activate(plugin: PluginHandle) -> None:
+def on_activate(plugin: Plugin) -> None:
     with _lock:
         _trails[plugin.id] = deque(
             _trails.get(plugin.id, ()), maxlen=int(plugin.config["maxEntries"])
         )
 
 
-def on_config_change(plugin: PluginHandle, config: dict[str, Any]) -> None:
+def on_config_change(plugin: Plugin, config: dict[str, Any]) -> None:
     with _lock:  # keep the newest entries that still fit
         _trails[plugin.id] = deque(_trails.get(plugin.id, ()), maxlen=int(config["maxEntries"]))
 
 
-def on_unload(plugin: PluginHandle) -> None:
+def on_unload(plugin: Plugin) -> None:
     with _lock:
         _trails.pop(plugin.id, None)
 

@@ -116,9 +116,10 @@ def normalize_phone(answers: Data, step: Step, options: Options) -> None:
         raise StepFailed(f"{raw!r} is not a phone number")
     digits = re.sub(r"\D", "", raw)
     if raw.startswith("+") or digits.startswith("00"):
-        answers[name] = "+" + (digits if raw.startswith("+") else digits[2:])
-        if not 8 <= len(answers[name]) - 1 <= 15:
+        international = digits if raw.startswith("+") else digits[2:]
+        if not 8 <= len(international) <= 15:
             raise StepFailed(f"{raw!r} does not have 8 to 15 digits")
+        answers[name] = "+" + international
         return
     plan = DIALING[country]
     if (

@@ -19,28 +19,24 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from typing import Any, Protocol
+from typing import Any
 
-from pliers_lab import HookContext, Veto, hook
+from pliers_lab import HookContext, Plugin, Veto, hook
 
 WINDOW_SECONDS = 60.0
 _EMAIL = re.compile(r"^[^@\s]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)$")
-
-
-class PluginHandle(Protocol):
-    id: str
 
 
 _sessions: dict[str, deque[float]] = {}  # session id -> times of accepted submissions
 _lock = threading.Lock()
 
 
-def on_activate(plugin: PluginHandle) -> None:
+def on_activate(plugin: Plugin) -> None:
     with _lock:
         _sessions.clear()
 
 
-def on_unload(plugin: PluginHandle) -> None:
+def on_unload(plugin: Plugin) -> None:
     with _lock:
         _sessions.clear()
 

@@ -13,7 +13,6 @@ names of the answers they changed in ``ctx.state["sanitized_fields"]``.
 
 from __future__ import annotations
 
-import copy
 import re
 import unicodedata
 from collections.abc import Callable
@@ -33,14 +32,15 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 def clean_text(text: str, max_length: int) -> str:
     """Strip active content and control characters, trim, and cut to ``max_length``."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Cc covers NUL, escape sequences, DEL...; newlines and tabs are kept for text areas.
+    # First, so that "java\x00script:" cannot hide from the patterns below.
+    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
     previous = None
     while text != previous:  # until stable: removing "<b>" from "<<b>script>" makes a tag
         previous = text
         for pattern in (_SCRIPT_BLOCK, _EVENT_HANDLER, _TAG, _SCRIPT_URL):
             text = pattern.sub("", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # Cc covers NUL, escape sequences, DEL...; newlines and tabs are kept for text areas.
-    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
     return text.strip()[:max_length]
 
 
@@ -69,7 +69,7 @@ def _email_fields(form: dict[str, Any]) -> set[str]:
     }
 
 
-def _rewrite(ctx: HookContext, fn: Callable[[str, str], Any]) -> Data | None:
+def _rewrite(ctx: HookContext, fn: Callable[[str, Any], Any]) -> Data | None:
     """A copy of ``ctx.data`` with ``fn(name, value)`` applied to every answer.
 
     Returns None (data unchanged) when no answer changed, and records the changed
@@ -85,9 +85,8 @@ def _rewrite(ctx: HookContext, fn: Callable[[str, str], Any]) -> Data | None:
     ctx.logger.info(
         "sanitized answers", submission=ctx.data["submission"].get("id"), fields=changed
     )
-    data = copy.copy(ctx.data)  # the form is passed on as is; only the submission changes
-    data["submission"] = {**ctx.data["submission"], "data": cleaned}
-    return data
+    # A new dict on top: the form is passed on as is, only the submission is replaced.
+    return {**ctx.data, "submission": {**ctx.data["submission"], "data": cleaned}}
 
 
 @hook("submission.sanitize")

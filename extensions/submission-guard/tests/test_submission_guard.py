@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from pliers_lab import Engine, PluginState
-from pliers_lab.errors import PluginError, PluginErrorType
+from pliers_lab import Engine, PluginError, PluginErrorType, PluginState
 
 PLUGIN_DIR = Path(__file__).parents[1]
 PLUGIN = "submission-guard"

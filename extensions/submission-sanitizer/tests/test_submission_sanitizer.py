@@ -109,6 +109,8 @@ def test_manifest_loads_and_plugin_is_active(engine: Engine) -> None:
         ("<script>never closed", ""),
         ("a < b and 3 > 2", "a < b and 3 > 2"),
         ("abc\x00\x07def\x1b[0m", "abcdef[0m"),
+        ("java\x00script:alert(1)", "alert(1)"),
+        ("<scr\x00ipt>alert(1)</script>", ""),
         ("line1\r\nline2\tafter tab", "line1\nline2\tafter tab"),
         ("   padded  ", "padded"),
     ],
