@@ -15,7 +15,7 @@ from pliers_lab import Engine, PluginError, PluginErrorType, PluginState
 PLUGIN_DIR = Path(__file__).parents[1]
 PLUGIN = "audit-log"
 
-FORM = {
+FORM: dict[str, Any] = {
     "id": "f-9",
     "name": "Job application",
     "version": 4,
@@ -25,7 +25,7 @@ FORM = {
         {"id": "b", "name": "password", "label": "Password", "type": "text", "required": True},
     ],
 }
-SUBMISSION = {
+SUBMISSION: dict[str, Any] = {
     "id": "s-1",
     "formId": "f-9",
     "status": "submitted",
@@ -38,7 +38,7 @@ SUBMISSION = {
 }
 TRANSITION = {"from": "submitted", "to": "approved", "by": "reviewer-3"}
 
-HOOKS = {
+HOOKS: dict[str, tuple[dict[str, Any], str]] = {
     "form.afterCreate": ({"form": FORM}, "form:f-9"),
     "form.afterUpdate": ({"form": FORM}, "form:f-9"),
     "form.afterDelete": ({"form": FORM}, "form:f-9"),

@@ -17,7 +17,7 @@ PLUGIN_DIR = Path(__file__).parents[1]
 CHAIN_DIR = PLUGIN_DIR.parent / "data-transform-chain"
 PLUGIN = "submission-sanitizer"
 
-FORM = {
+FORM: dict[str, Any] = {
     "id": "contact",
     "name": "Contact us",
     "version": 3,
