@@ -43,7 +43,8 @@ class Engine:
     """The plugin engine. Load plugins, fire hooks, watch what happened.
 
     Args:
-        max_executions: hook executions kept for inspection (older ones are dropped).
+        max_observations: plugin calls kept for inspection, across executions (the
+            oldest executions are dropped first; metrics stay exact).
         max_errors: plugin errors kept.
         default_timeout_ms: used for hooks whose manifest gives none.
     """
@@ -51,16 +52,16 @@ class Engine:
     def __init__(
         self,
         *,
-        max_executions: int = 2000,
+        max_observations: int = 20_000,
         max_errors: int = 1000,
         max_logs: int = 5000,
         default_timeout_ms: float = 30_000,
     ) -> None:
         self.tag = secrets.token_hex(3)
         self.default_timeout_ms = default_timeout_ms
-        self.executions = ExecutionStore(max_executions)
+        self.executions = ExecutionStore(max_observations)
         self.errors = ErrorStore(max_errors)
-        self.transitions = TransitionStore(max_executions)
+        self.transitions = TransitionStore(max_errors)
         self.recoveries = RecoveryStore(max_errors)
         self.logs = LogStore(max_logs)
         self._plugins: dict[str, Plugin] = {}
@@ -556,12 +557,6 @@ class Engine:
         """The active handlers of ``hook`` in the order they run."""
         return self._registry.handlers(hook)
 
-    def _context(
-        self, hook: str, data: Any, event: Any, user_id: str | None, session_id: str | None, **meta: Any
-    ) -> HookContext:
-        metadata = HookMetadata(self.tag, next(self._seq), user_id, session_id, **meta)
-        return HookContext(hook, data, metadata, self._plugins, event)
-
     def fire(
         self,
         hook: str,
@@ -586,10 +581,10 @@ class Engine:
                     request_id=request_id, trace_id=trace_id,
                 )
             )
-        ctx = self._context(hook, data, event, user_id, session_id, request_id=request_id, trace_id=trace_id)
+        meta = HookMetadata(self.tag, next(self._seq), user_id, session_id, request_id, trace_id)
+        ctx = HookContext(hook, data, meta, self._plugins, event)
         value, rows = run_sync(table, ctx, initial(table.mode, data), self._on_hook_failure)
-        meta = ctx.metadata
-        result = HookResult(hook, table.mode.value, meta.execution_id, data, value, rows, meta.timestamp)
+        result = HookResult(hook, table.mode_name, meta, data, value, rows)
         self.executions.append(result)
         return result
 
@@ -606,17 +601,17 @@ class Engine:
     ) -> HookResult:
         """The async form of ``fire``: async handlers run on the caller's loop."""
         table = self._registry.table(hook)
-        ctx = self._context(hook, data, event, user_id, session_id, request_id=request_id, trace_id=trace_id)
+        meta = HookMetadata(self.tag, next(self._seq), user_id, session_id, request_id, trace_id)
+        ctx = HookContext(hook, data, meta, self._plugins, event)
         value, rows = await run_async(table, ctx, initial(table.mode, data), self._on_hook_failure)
-        meta = ctx.metadata
-        result = HookResult(hook, table.mode.value, meta.execution_id, data, value, rows, meta.timestamp)
+        result = HookResult(hook, table.mode_name, meta, data, value, rows)
         self.executions.append(result)
         return result
 
     # ------------------------------------------------------------------ observations
     def metrics(self, plugin_id: str) -> PluginMetrics:
         """The spec's ``PluginMetrics`` of one plugin."""
-        return self.plugin(plugin_id).metrics(self.executions.durations(plugin_id))
+        return self.plugin(plugin_id).metrics()
 
     def metrics_frame(self) -> Any:
         """One row per plugin: state, counts, durations (ms), health, uptime, restarts."""

@@ -458,7 +458,7 @@ def test_observations_export_as_dataframes(engine):
 def test_bounded_stores_keep_metrics_exact_after_eviction():
     from pliers_lab import Engine
 
-    with Engine(max_executions=5) as eng:
+    with Engine(max_observations=5) as eng:
         eng.add_plugin(manifest("a", {"form.afterDelete": {}}), handlers(form__afterDelete=lambda c: time.sleep(0.001)))
         for _ in range(20):
             eng.fire("form.afterDelete", {})

@@ -15,28 +15,26 @@ RECENT_WINDOW = 100
 
 @final
 class PluginStats:
-    """Counters of one plugin. Dispatch writes only ``count`` per call; durations live in
-    the execution rows and are folded into ``folded_*`` when rows leave the bounded store.
-    """
+    """Counters of one plugin, updated in place by dispatch (durations in seconds)."""
 
     __slots__ = (
         "_last_failure_at",
         "_streak",
         "count",
         "errors",
-        "folded_max",
-        "folded_total",
+        "max",
         "recent_failures",
         "restarts",
         "timeouts",
+        "total",
     )
 
     def __init__(self) -> None:
         self.count = 0
         self.errors = 0
         self.timeouts = 0
-        self.folded_total = 0.0
-        self.folded_max = 0.0
+        self.total = 0.0
+        self.max = 0.0
         self._streak = 0
         self._last_failure_at = -1
         self.restarts = 0
@@ -132,18 +130,12 @@ def health_status(stats: PluginStats, state_ok: bool) -> str:
 
 
 def snapshot(
-    plugin_id: str,
-    stats: PluginStats,
-    live_durations: list[float],
-    *,
-    state_ok: bool,
-    active_since: float | None,
+    plugin_id: str, stats: PluginStats, *, state_ok: bool, active_since: float | None
 ) -> PluginMetrics:
-    """Build the spec's record from the counters and the durations still in the store."""
+    """Build the spec's record from the plugin's counters."""
     now = time.time()
     count = stats.count
-    total = stats.folded_total + sum(live_durations)
-    peak = max(stats.folded_max, max(live_durations, default=0.0))
+    total, peak = stats.total, stats.max
     return PluginMetrics(
         pluginId=plugin_id,
         execution=ExecutionMetrics(

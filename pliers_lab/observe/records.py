@@ -7,6 +7,7 @@ row per plugin call when a frame is asked for.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .store import BoundedStore
@@ -45,7 +46,10 @@ def _execution_rows(result: HookResult) -> list[tuple[Any, ...]]:
 
 
 class ExecutionStore(BoundedStore["HookResult"]):
-    """Recent hook executions; ``frame()`` has one row per plugin call."""
+    """Recent hook executions, bounded by plugin calls (rows), not by executions, so a
+    hook with 100 handlers does not keep 100 times the memory; ``frame()`` has one row
+    per plugin call.
+    """
 
     def __init__(self, capacity: int) -> None:
         super().__init__(
@@ -55,24 +59,19 @@ class ExecutionStore(BoundedStore["HookResult"]):
             _execution_rows,
             time_columns=("start",),
         )
+        self._items = deque()
+        self.rows_held = 0
+        self.rows_dropped = 0
 
-    def evicted(self, item: HookResult) -> None:
-        """Fold a dropped execution's durations into its plugins' running totals."""
-        for impl, _start, duration, status, _error, _retries, _value in item.rows:
-            if status != "skipped":
-                stats = impl.stats
-                stats.folded_total += duration
-                if duration > stats.folded_max:
-                    stats.folded_max = duration
-
-    def durations(self, plugin_id: str) -> list[float]:
-        """Durations (s) of the calls of ``plugin_id`` still held in the store."""
-        return [
-            row[2]
-            for result in self
-            for row in result.rows
-            if row[0].plugin_id == plugin_id and row[3] != "skipped"
-        ]
+    def append(self, item: HookResult) -> None:
+        items = self._items
+        items.append(item)
+        self.total += 1
+        self.rows_held += len(item.rows)
+        while self.rows_held > self.capacity and len(items) > 1:
+            dropped = len(items.popleft().rows)
+            self.rows_held -= dropped
+            self.rows_dropped += dropped
 
     def find(self, execution_id: str) -> HookResult | None:
         for result in self:

@@ -34,14 +34,8 @@ class BoundedStore(Generic[T]):
         self.total = 0
 
     def append(self, item: T) -> None:
-        items = self._items
-        if len(items) == self.capacity:
-            self.evicted(items[0])
-        items.append(item)
+        self._items.append(item)
         self.total += 1
-
-    def evicted(self, item: T) -> None:
-        """Called with the oldest item just before it is dropped (override to keep totals)."""
 
     @property
     def dropped(self) -> int:

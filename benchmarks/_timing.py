@@ -1,0 +1,32 @@
+"""Shared timing helpers for the benchmarks: interleaved repeats, medians, RESULT lines."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def per_call(fn: Callable[[], object], number: int) -> float:
+    """Seconds per call of ``fn`` over ``number`` calls."""
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+def interleaved(cases: dict[str, Callable[[], object]], number: int, repeats: int) -> dict[str, float]:
+    """Median seconds per call of each case, the cases taking turns in every repeat."""
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for fn in cases.values():  # warm up, so bounded stores reach their steady state
+        per_call(fn, number)
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            samples[name].append(per_call(fn, number))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def result_line(name: str, metric: str, value: float, op: str, target: float) -> str:
+    """The DESIGN.md §4 line: ``RESULT name metric value target <op> target PASS|FAIL``."""
+    ok = value <= target if op == "<=" else value >= target
+    return f"RESULT {name} {metric} {value:.2f} target {op} {target:g} {'PASS' if ok else 'FAIL'}"

@@ -1,0 +1,100 @@
+"""Inline hook dispatch against pluggy on the same work, observations on.
+
+Hooks with 1, 10 and 100 implementations that return their argument. Ours goes through
+the public ``Engine.fire`` (context, priority order, one observation row per plugin call,
+bounded execution store, metrics counters); pluggy through ``pm.hook.<name>(arg=...)``.
+Run: ``python benchmarks/bench_dispatch.py``
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pluggy
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import interleaved, result_line  # noqa: E402
+
+from pliers_lab import Engine, hook  # noqa: E402
+
+SIZES = (1, 10, 100)
+HOOK = "bench.echo"
+
+spec_marker = pluggy.HookspecMarker("bench")
+impl_marker = pluggy.HookimplMarker("bench")
+
+
+class EchoSpec:
+    @spec_marker
+    def echo(self, arg: object) -> list[object]:  # type: ignore[empty-body]
+        """Each implementation returns its argument."""
+
+
+def pluggy_manager(n: int) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("bench")
+    pm.add_hookspecs(EchoSpec)
+    for i in range(n):
+        class Echo:
+            @impl_marker
+            def echo(self, arg: object) -> object:
+                return arg
+
+        pm.register(Echo(), name=f"echo-{i}")
+    return pm
+
+
+def our_engine(n: int) -> Engine:
+    engine = Engine()
+    for i in range(n):
+        manifest = {
+            "name": f"echo-{i}",
+            "version": "1.0.0",
+            "description": "benchmark plugin that echoes its data",
+            "author": "bench",
+            "license": "MIT",
+            "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
+            "hooks": {HOOK: {"priority": 100 + i % 7}},
+            "customHooks": {HOOK: {"mode": "collect"}},
+        }
+
+        @hook(HOOK)
+        def echo(ctx):  # type: ignore[no-untyped-def]
+            return ctx.data
+
+        engine.add_plugin(manifest, {"echo": echo})
+    return engine
+
+
+def main() -> int:
+    print(f"{'impls':>6} {'pliers_lab µs':>14} {'pluggy µs':>10} {'ratio':>6}")
+    lines = []
+    failed = False
+    for n in SIZES:
+        pm, engine = pluggy_manager(n), our_engine(n)
+        payload = {"x": 1}
+        assert engine.fire(HOOK, payload).value == pm.hook.echo(arg=payload)
+        number = max(200, 40_000 // n)
+        times = interleaved(
+            {"ours": lambda: engine.fire(HOOK, payload), "pluggy": lambda: pm.hook.echo(arg=payload)},
+            number,
+            repeats=9,
+        )
+        ratio = times["ours"] / times["pluggy"]
+        print(f"{n:>6} {times['ours'] * 1e6:>14.2f} {times['pluggy'] * 1e6:>10.2f} {ratio:>6.2f}")
+        rows = sum(len(r.rows) for r in engine.executions)
+        assert rows == min(len(engine.executions), engine.executions.capacity) * n
+        if n >= 10:
+            line = result_line(f"dispatch_{n}_impls", "ratio_vs_pluggy", ratio, "<=", 1.0)
+        else:
+            line = result_line(f"dispatch_{n}_impl", "ratio_vs_pluggy", ratio, "<=", 1.5)
+        failed |= line.endswith("FAIL")
+        lines.append(line)
+        engine.close()
+    print()
+    print("\n".join(lines))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
