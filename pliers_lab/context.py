@@ -22,29 +22,23 @@ __all__ = ["HookContext", "HookMetadata"]
 class HookMetadata:
     """The spec's context metadata: execution id, start time, user and session."""
 
-    __slots__ = ("_seq", "_tag", "request_id", "session_id", "timestamp", "trace_id", "user_id")
+    __slots__ = ("execution_id", "request_id", "session_id", "timestamp", "trace_id", "user_id")
 
     def __init__(
         self,
-        tag: str,
-        seq: int,
+        execution_id: str,
+        timestamp: float,
         user_id: str | None = None,
         session_id: str | None = None,
         request_id: str | None = None,
         trace_id: str | None = None,
     ) -> None:
-        self._tag = tag
-        self._seq = seq
-        self.timestamp = time.time()
+        self.execution_id = execution_id
+        self.timestamp = timestamp
         self.user_id = user_id
         self.session_id = session_id
         self.request_id = request_id
         self.trace_id = trace_id
-
-    @property
-    def execution_id(self) -> str:
-        """Unique per engine run: the engine's tag and a counter (no uuid per call)."""
-        return f"{self._tag}-{self._seq}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +50,9 @@ class HookMetadata:
             "traceId": self.trace_id,
         }
 
+    def __repr__(self) -> str:
+        return f"HookMetadata({self.to_dict()!r})"
+
 
 @final
 class HookContext:
@@ -63,30 +60,77 @@ class HookContext:
 
     ``data`` is the hook's data (in a waterfall hook, the previous plugin's output);
     ``state`` is shared by all plugins of this execution; ``config``, ``logger`` and
-    ``api`` belong to the plugin that is running.
+    ``api`` belong to the plugin that is running. The execution's metadata is kept in
+    the context's own slots and ``metadata`` is built on first use: one object per
+    execution on the hot path instead of two.
     """
 
-    __slots__ = ("_plugins", "data", "event", "hook", "metadata", "plugin_id", "state")
+    __slots__ = (
+        "_meta",
+        "_plugins",
+        "_seq",
+        "_state",
+        "_tag",
+        "data",
+        "event",
+        "hook",
+        "plugin_id",
+        "request_id",
+        "session_id",
+        "timestamp",
+        "trace_id",
+        "user_id",
+    )
 
     def __init__(
         self,
         hook: str,
         data: Any,
-        metadata: HookMetadata,
         plugins: dict[str, Plugin],
+        tag: str = "x",
+        seq: int = 0,
+        user_id: str | None = None,
+        session_id: str | None = None,
         event: Any = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
     ) -> None:
         self.hook = hook
         self.data = data
-        self.metadata = metadata
-        self.event = event
-        self.state: dict[str, Any] = {}
-        self.plugin_id = ""
         self._plugins = plugins
+        self._tag = tag
+        self._seq = seq
+        self.timestamp = time.time()
+        self.user_id = user_id
+        self.session_id = session_id
+        self.event = event
+        self.request_id = request_id
+        self.trace_id = trace_id
+        self._state: dict[str, Any] | None = None
+        self.plugin_id = ""
+        self._meta: HookMetadata | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Shared by the plugins of this execution (created on first use)."""
+        if self._state is None:
+            self._state = {}
+        return self._state
 
     @property
     def execution_id(self) -> str:
-        return self.metadata.execution_id
+        """Unique per engine run: the engine's tag and a counter (no uuid per call)."""
+        return f"{self._tag}-{self._seq}"
+
+    @property
+    def metadata(self) -> HookMetadata:
+        """Execution id, start time, user, session, request and trace ids."""
+        if self._meta is None:
+            self._meta = HookMetadata(
+                self.execution_id, self.timestamp, self.user_id, self.session_id,
+                self.request_id, self.trace_id,
+            )
+        return self._meta
 
     @property
     def plugin(self) -> Plugin:
@@ -100,7 +144,7 @@ class HookContext:
     @property
     def logger(self) -> PluginLogger:
         """The running plugin's logger, bound to this hook and execution."""
-        return self._plugins[self.plugin_id].logger.bind(self.hook, self.metadata.execution_id)
+        return self._plugins[self.plugin_id].logger.bind(self.hook, self.execution_id)
 
     @property
     def api(self) -> Any:
@@ -109,6 +153,6 @@ class HookContext:
 
     def __repr__(self) -> str:
         return (
-            f"<HookContext {self.hook} {self.metadata.execution_id} plugin={self.plugin_id!r} "
+            f"<HookContext {self.hook} {self.execution_id} plugin={self.plugin_id!r} "
             f"state={sorted(self.state)}>"
         )

@@ -21,7 +21,7 @@ from .observe.metrics import PluginStats
 from .recovery import RecoveryPolicy
 from .results import ERROR, OK, SKIPPED, TIMEOUT, Row
 
-__all__ = ["HookImpl", "HookTable", "run_async", "run_sync"]
+__all__ = ["HookImpl", "HookTable", "run_async", "run_collect", "run_sync"]
 
 perf = time.perf_counter
 
@@ -101,7 +101,7 @@ def _error(
         message,
         plugin_id=impl.plugin_id,
         hook=impl.hook,
-        execution_id=ctx.metadata.execution_id,
+        execution_id=ctx.execution_id,
         cause=cause,
     )
 
@@ -209,7 +209,7 @@ def run_sync(
     append one row.
     """
     if table.collect:
-        return _run_collect(table, ctx, acc, on_failure)
+        return run_collect(table, ctx, acc, on_failure)
     rows: list[Row] = []
     append = rows.append
     fold = table.fold
@@ -242,7 +242,7 @@ def run_sync(
     return acc, rows
 
 
-def _run_collect(
+def run_collect(
     table: HookTable, ctx: HookContext, values: list[Any], on_failure: FailureHandler
 ) -> tuple[Any, list[Row]]:
     """``run_sync`` for collect hooks, the commonest mode, with the fold inlined.

@@ -20,8 +20,8 @@ from .api import PluginAPI
 from .cache import CodeCache
 from .catalog import HookSpec, ResultMode
 from .config import ConfigSource
-from .context import HookContext, HookMetadata
-from .dispatch import HookImpl, run_async, run_sync
+from .context import HookContext
+from .dispatch import HookImpl, run_async, run_collect, run_sync
 from .errors import EngineError, PliersError, PluginError, PluginErrorType, UnknownPluginError
 from .lifecycle import PluginState
 from .loader import bind_handlers, check_environment, import_plugin_code, namespace_of
@@ -65,7 +65,9 @@ class Engine:
         self.recoveries = RecoveryStore(max_errors)
         self.logs = LogStore(max_logs)
         self._plugins: dict[str, Plugin] = {}
+        self._failure = self._on_hook_failure  # bound once, not per fire
         self._registry = HookRegistry()
+        self._tables = self._registry.tables  # read without a call on the hot path
         self._code_cache = CodeCache()
         self._seq = itertools.count(1)
         self._loop = LoopThread()
@@ -573,7 +575,9 @@ class Engine:
         Works in plain code and inside a running event loop (a Jupyter cell): async
         handlers then run on the engine's own loop thread.
         """
-        table = self._registry.table(hook)
+        table = self._tables.get(hook)
+        if table is None:
+            table = self._registry.table(hook)
         if table.has_async:
             return self._loop.run(
                 self.afire(
@@ -581,10 +585,15 @@ class Engine:
                     request_id=request_id, trace_id=trace_id,
                 )
             )
-        meta = HookMetadata(self.tag, next(self._seq), user_id, session_id, request_id, trace_id)
-        ctx = HookContext(hook, data, meta, self._plugins, event)
-        value, rows = run_sync(table, ctx, initial(table.mode, data), self._on_hook_failure)
-        result = HookResult(hook, table.mode_name, meta, data, value, rows)
+        ctx = HookContext(
+            hook, data, self._plugins, self.tag, next(self._seq), user_id, session_id, event,
+            request_id, trace_id,
+        )
+        if table.collect:
+            value, rows = run_collect(table, ctx, [], self._failure)
+        else:
+            value, rows = run_sync(table, ctx, initial(table.mode, data), self._failure)
+        result = HookResult(ctx, table.mode_name, data, value, rows)
         self.executions.append(result)
         return result
 
@@ -601,10 +610,12 @@ class Engine:
     ) -> HookResult:
         """The async form of ``fire``: async handlers run on the caller's loop."""
         table = self._registry.table(hook)
-        meta = HookMetadata(self.tag, next(self._seq), user_id, session_id, request_id, trace_id)
-        ctx = HookContext(hook, data, meta, self._plugins, event)
-        value, rows = await run_async(table, ctx, initial(table.mode, data), self._on_hook_failure)
-        result = HookResult(hook, table.mode_name, meta, data, value, rows)
+        ctx = HookContext(
+            hook, data, self._plugins, self.tag, next(self._seq), user_id, session_id, event,
+            request_id, trace_id,
+        )
+        value, rows = await run_async(table, ctx, initial(table.mode, data), self._failure)
+        result = HookResult(ctx, table.mode_name, data, value, rows)
         self.executions.append(result)
         return result
 

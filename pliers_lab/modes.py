@@ -119,11 +119,12 @@ FOLDS: dict[ResultMode, Fold] = {
 }
 
 _ALLOWED = Verdict(True)
+_COLLECT = ResultMode.COLLECT
 
 
 def initial(mode: ResultMode, data: Any) -> Any:
     """The accumulator before any plugin ran."""
-    if mode is ResultMode.COLLECT:
+    if mode is _COLLECT:
         return []
     if mode is ResultMode.VALIDATE:
         return {"valid": True, "errors": [], "warnings": []}

@@ -109,17 +109,12 @@ class Plugin:
     def transitions(self) -> list[Transition]:
         return list(self.lifecycle.history)
 
-    def metrics(self, live_durations: list[float] | None = None) -> PluginMetrics:
-        """The spec's ``PluginMetrics`` for this plugin, now.
-
-        ``live_durations`` are the durations still in the engine's execution store
-        (``Engine.metrics`` passes them); without them only evicted calls are summed.
-        """
+    def metrics(self) -> PluginMetrics:
+        """The spec's ``PluginMetrics`` for this plugin, now."""
         active = self.state is PluginState.ACTIVE
         return snapshot(
             self.id,
             self.stats,
-            live_durations or [],
             state_ok=self.state not in (PluginState.ERROR,),
             active_since=self.activated_at if active else None,
         )

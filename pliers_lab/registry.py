@@ -22,7 +22,7 @@ class HookRegistry:
     def __init__(self) -> None:
         self._custom: dict[str, HookSpec] = {}
         self._impls: dict[str, list[HookImpl]] = {}
-        self._tables: dict[str, HookTable] = {}
+        self.tables: dict[str, HookTable] = {}
         self._lock = threading.RLock()
 
     def spec(self, name: str) -> HookSpec:
@@ -57,23 +57,23 @@ class HookRegistry:
             for name in [n for n, s in self._custom.items() if s.declared_by == plugin_id]:
                 if not self._impls.get(name):
                     del self._custom[name]
-                    self._tables.pop(name, None)
+                    self.tables.pop(name, None)
 
     def table(self, name: str) -> HookTable:
         """The current table of ``name`` (built on first use, then cached)."""
-        table = self._tables.get(name)
+        table = self.tables.get(name)
         if table is None:
             with self._lock:
                 spec = self.spec(name)
                 table = HookTable(name, spec.mode, self._impls.get(name, []))
-                self._tables[name] = table
+                self.tables[name] = table
         return table
 
     def add(self, impls: Iterable[HookImpl]) -> None:
         with self._lock:
             for impl in impls:
                 self._impls.setdefault(impl.hook, []).append(impl)
-                self._tables.pop(impl.hook, None)
+                self.tables.pop(impl.hook, None)
 
     def remove(self, plugin_id: str) -> None:
         with self._lock:
@@ -81,7 +81,7 @@ class HookRegistry:
                 kept = [i for i in impls if i.plugin_id != plugin_id]
                 if len(kept) != len(impls):
                     self._impls[name] = kept
-                    self._tables.pop(name, None)
+                    self.tables.pop(name, None)
 
     def handlers(self, name: str) -> tuple[HookImpl, ...]:
         return self.table(name).impls

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, final
 from .errors import PluginError
 
 if TYPE_CHECKING:
+    from .context import HookContext, HookMetadata
     from .dispatch import HookImpl
 
 __all__ = ["HookResult", "Outcome", "Verdict", "Veto"]
@@ -65,26 +66,37 @@ Row = tuple["HookImpl", float, float, str, "PluginError | None", int, Any]
 class HookResult:
     """The value of one hook execution plus the per-plugin rows behind it."""
 
-    __slots__ = ("_outcomes", "data", "execution_id", "hook", "mode", "rows", "started", "value")
+    __slots__ = ("_outcomes", "context", "data", "mode", "rows", "value")
 
-    def __init__(
-        self,
-        hook: str,
-        mode: str,
-        execution_id: str,
-        data: Any,
-        value: Any,
-        rows: list[Row],
-        started: float,
-    ) -> None:
-        self.hook = hook
+    def __init__(self, context: HookContext, mode: str, data: Any, value: Any, rows: list[Row]) -> None:
+        self.context = context
         self.mode = mode
-        self.execution_id = execution_id
         self.data = data
         self.value = value
         self.rows = rows
-        self.started = started
         self._outcomes: list[Outcome] | None = None
+
+    @property
+    def hook(self) -> str:
+        return self.context.hook
+
+    @property
+    def execution_id(self) -> str:
+        return self.context.execution_id
+
+    @property
+    def metadata(self) -> HookMetadata:
+        return self.context.metadata
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The state the plugins shared during this execution."""
+        return self.context.state
+
+    @property
+    def started(self) -> float:
+        """Wall-clock start of the execution (epoch seconds)."""
+        return self.context.timestamp
 
     @property
     def outcomes(self) -> list[Outcome]:

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from pliers_lab.catalog import ResultMode
-from pliers_lab.context import HookContext, HookMetadata
+from pliers_lab.context import HookContext
 from pliers_lab.dispatch import HookImpl, HookTable, run_async, run_sync
 from pliers_lab.errors import PluginErrorType
 from pliers_lab.modes import initial
@@ -15,7 +15,7 @@ from pliers_lab.results import Verdict, Veto
 
 
 def ctx(data=None):
-    return HookContext("test.hook", data, HookMetadata("t", 1), {})
+    return HookContext("test.hook", data, {}, "t", 1)
 
 
 class Failures:

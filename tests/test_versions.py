@@ -324,7 +324,10 @@ def test_ordering_is_a_total_order_consistent_with_compare(a: str, b: str, c: st
     assert (va <= vb) == (not va > vb)
     if va <= vb and vb <= vc:
         assert va <= vc
-    assert sort_versions([c, b, a]) == sorted([c, b, a], key=parse_version) or va == vb or vb == vc
+    # sort_versions breaks ties between equal precedence by build metadata, as node's
+    # sort does (compareBuild); compare the precedence order only.
+    ordered = [parse_version(v) for v in sort_versions([c, b, a])]
+    assert ordered == sorted([vc, vb, va])
 
 
 @given(range_texts, st.lists(version_texts(), max_size=6), st.booleans())

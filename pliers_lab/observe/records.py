@@ -64,10 +64,14 @@ class ExecutionStore(BoundedStore["HookResult"]):
         self.rows_dropped = 0
 
     def append(self, item: HookResult) -> None:
-        items = self._items
-        items.append(item)
+        self._items.append(item)
         self.total += 1
         self.rows_held += len(item.rows)
+        if self.rows_held > self.capacity:
+            self._trim()
+
+    def _trim(self) -> None:
+        items = self._items
         while self.rows_held > self.capacity and len(items) > 1:
             dropped = len(items.popleft().rows)
             self.rows_held -= dropped
