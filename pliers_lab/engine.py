@@ -24,7 +24,7 @@ from .context import HookContext
 from .dispatch import HookImpl, run_async, run_collect, run_sync
 from .errors import EngineError, PliersError, PluginError, PluginErrorType, UnknownPluginError
 from .lifecycle import PluginState
-from .loader import bind_handlers, check_environment, import_plugin_code, namespace_of
+from .loader import check_environment
 from .modes import initial
 from .observe.logs import LogStore
 from .observe.metrics import PluginMetrics
@@ -32,6 +32,7 @@ from .observe.records import ErrorStore, ExecutionStore, RecoveryStore, Transiti
 from .plugin import Plugin
 from .recovery import RecoveryRecord, RecoveryStrategy
 from .registry import HookRegistry
+from .runtime import InlineRuntime, Prepared, Runtime
 from .results import HookResult
 
 __all__ = ["Engine"]
@@ -47,6 +48,7 @@ class Engine:
             oldest executions are dropped first; metrics stay exact).
         max_errors: plugin errors kept.
         default_timeout_ms: used for hooks whose manifest gives none.
+        default_isolation: runtime for plugins whose manifest names none.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class Engine:
         max_errors: int = 1000,
         max_logs: int = 5000,
         default_timeout_ms: float = 30_000,
+        default_isolation: str = "inline",
     ) -> None:
         self.tag = secrets.token_hex(3)
         self.default_timeout_ms = default_timeout_ms
@@ -69,6 +72,10 @@ class Engine:
         self._registry = HookRegistry()
         self._tables = self._registry.tables  # read without a call on the hot path
         self._code_cache = CodeCache()
+        self.default_isolation = default_isolation
+        self.runtimes: dict[str, Runtime] = {"inline": InlineRuntime(self._code_cache)}
+        self._trusted: set[str] = set()
+        self._api_providers: list[Callable[[Plugin], Mapping[str, Any]]] = []
         self._seq = itertools.count(1)
         self._loop = LoopThread()
         self._lock = threading.RLock()
@@ -98,14 +105,9 @@ class Engine:
         from .manifest import load_manifest
 
         manifest = load_manifest(path, known_hooks=self._registry.custom_names())
-        root = manifest.root
+        runtime = self._runtime_for(manifest)
         return self._install(
-            manifest,
-            root,
-            lambda: import_plugin_code(manifest, root, self._code_cache),
-            config,
-            activate,
-            source=manifest.main,
+            manifest, lambda: runtime.prepare(manifest, manifest.root), runtime, config, activate
         )
 
     def add_plugin(
@@ -124,7 +126,10 @@ class Engine:
             manifest = parse_manifest(
                 manifest, source="<inline manifest>", known_hooks=self._registry.custom_names()
             )
-        return self._install(manifest, manifest.root, lambda: code, config, activate, "<inline>")
+        inline = self.runtimes["inline"]
+        return self._install(
+            manifest, lambda: inline.prepare(manifest, manifest.root, code), inline, config, activate
+        )
 
     def load_all(self, folder: str | Path) -> list[Plugin]:
         """Load every plugin folder under ``folder``, dependencies first.
@@ -202,17 +207,49 @@ class Engine:
                 raise EngineError(
                     f"{where}: no manifest.json next to the module and no MANIFEST dict in it"
                 )
-            loaded.append(self._install(manifest, folder, lambda c=code: c, None, True, where))
+            inline = self.runtimes["inline"]
+            loaded.append(
+                self._install(
+                    manifest, lambda m=manifest, c=code: inline.prepare(m, m.root, c), inline, None, True
+                )
+            )
         return loaded
+
+    def _runtime_for(self, manifest: Any) -> Runtime:
+        """The runtime a plugin asks for (``isolation``), else the engine's default."""
+        name = manifest.isolation or self.default_isolation
+        if name in self._trusted and "inline" in self.runtimes:
+            name = "inline"
+        runtime = self.runtimes.get(name)
+        if runtime is None:
+            raise EngineError(
+                f"plugin {manifest.name!r} asks for isolation {name!r}, which this engine does "
+                f"not offer (available: {', '.join(sorted(self.runtimes))})"
+            )
+        return runtime
+
+    def register_runtime(self, runtime: Runtime) -> None:
+        """Offer another place to run plugin code (the process sandbox registers itself)."""
+        self.runtimes[runtime.name] = runtime
+
+    def trust(self, plugin_name: str) -> None:
+        """Run ``plugin_name`` inline whatever isolation its manifest asks for."""
+        self._trusted.add(plugin_name)
+
+    def add_api_provider(self, provider: Callable[[Plugin], Mapping[str, Any]]) -> None:
+        """Offer services on every plugin's ``context.api`` (the host registers here)."""
+        self._api_providers.append(provider)
+        for plugin in self._plugins.values():
+            for name, service in provider(plugin).items():
+                plugin.api.attach(name, service)
 
     def _install(
         self,
         manifest: Any,
-        root: Path | None,
-        code: Callable[[], Any],
+        prepare: Callable[[], Prepared],
+        runtime: Runtime,
         config: Mapping[str, Any] | None,
         activate: bool,
-        source: str,
     ) -> Plugin:
         with self._lock:
             existing = self._plugins.get(manifest.name)
@@ -223,17 +260,25 @@ class Engine:
                 )
             if existing is not None:
                 self._forget(existing)
-            plugin = Plugin(manifest, root=root, logs=self.logs, on_transition=self.transitions.append)
+            root = manifest.root
+            plugin = Plugin(
+                manifest, root=root, logs=self.logs, on_transition=self.transitions.append,
+                isolation=runtime.name,
+            )
             plugin.api = PluginAPI(plugin)
+            for provider in self._api_providers:
+                for name, service in provider(plugin).items():
+                    plugin.api.attach(name, service)
             self._plugins[plugin.id] = plugin
             plugin.lifecycle.move(S.LOADING)
             try:
                 check_environment(manifest)
                 self._check_dependencies(manifest)
-                plugin.module = code()
-                plugin.handlers, plugin.lifecycle_handlers = bind_handlers(
-                    manifest, namespace_of(plugin.module), source
-                )
+                plugin.runtime = runtime
+                plugin.prepared = prepared = prepare()
+                plugin.module = prepared.module
+                plugin.handlers = prepared.handlers
+                plugin.lifecycle_handlers = prepared.lifecycle_handlers
                 cfg = manifest.configuration
                 plugin.config_source = ConfigSource.from_files(
                     plugin.id, root, cfg.schema_file if cfg else None, cfg.default_file if cfg else None
@@ -289,6 +334,7 @@ class Engine:
 
     def _impls_for(self, plugin: Plugin) -> list[HookImpl]:
         impls = []
+        sync_checked = plugin.prepared.sync_timeouts if plugin.prepared else True
         for name, fn in plugin.handlers.items():
             cfg = plugin.manifest.hooks[name]
             timeout_ms = cfg.timeout if cfg.timeout is not None else self.default_timeout_ms
@@ -298,7 +344,9 @@ class Engine:
                     name,
                     fn,
                     priority=cfg.priority,
-                    timeout=timeout_ms / 1000.0,
+                    # A runtime that enforces timeouts itself (a killed worker) needs no
+                    # after-the-fact check in the dispatch loop.
+                    timeout=timeout_ms / 1000.0 if sync_checked else float("inf"),
                     retries=cfg.retries,
                     is_async=inspect.iscoroutinefunction(fn),
                     stats=plugin.stats,
@@ -367,14 +415,11 @@ class Engine:
             self._forget(plugin)
 
     def _forget(self, plugin: Plugin) -> None:
-        import sys
-
         self._registry.remove(plugin.id)
         self._registry.forget_custom(plugin.id)
-        module = plugin.module
-        name = getattr(module, "__name__", "")
-        if name.startswith("pliers_plugins."):
-            sys.modules.pop(name, None)
+        if plugin.runtime is not None and plugin.prepared is not None:
+            plugin.runtime.stop(plugin, plugin.prepared)
+            plugin.prepared = None
         self._plugins.pop(plugin.id, None)
 
     def reload(self, plugin_id: str) -> Plugin:
@@ -390,8 +435,8 @@ class Engine:
             raise EngineError(f"plugin {plugin_id!r} was defined inline; it has no folder to reload")
         try:
             manifest = load_manifest(old.root, known_hooks=self._registry.custom_names())
-            module = import_plugin_code(manifest, old.root, self._code_cache)
-            bind_handlers(manifest, namespace_of(module), manifest.main)
+            runtime = self._runtime_for(manifest)
+            prepared = runtime.prepare(manifest, old.root)
         except PluginError as exc:
             self._record_error(old, exc)
             raise
@@ -403,7 +448,7 @@ class Engine:
             self._call(old, "on_unload", PluginErrorType.RUNTIME_ERROR)
             old.lifecycle.move(S.UNLOADED, "reloading")
             self._forget(old)
-        return self._install(manifest, old.root, lambda: module, config, True, manifest.main)
+        return self._install(manifest, lambda: prepared, runtime, config, True)
 
     def configure(self, plugin_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and apply a new configuration; on_config_change sees it.

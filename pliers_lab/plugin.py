@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .config import ConfigSource
     from .dispatch import HookImpl
     from .manifest import Manifest
+    from .runtime import Prepared, Runtime
 
 __all__ = ["LIFECYCLE_HANDLERS", "Plugin", "hook"]
 
@@ -87,6 +88,8 @@ class Plugin:
         self.disabled_reason: str | None = None
         self.loaded_at = time.time()
         self.api: Any = None
+        self.runtime: Runtime | None = None
+        self.prepared: Prepared | None = None
 
     @property
     def state(self) -> PluginState:
@@ -100,6 +103,11 @@ class Plugin:
     def key(self) -> str:
         """Identity across versions: ``name@version``."""
         return f"{self.id}@{self.version}"
+
+    @property
+    def layers(self) -> dict[str, str]:
+        """Isolation layers in force for this plugin (empty when it runs inline)."""
+        return dict(self.prepared.layers) if self.prepared else {}
 
     @property
     def activated_at(self) -> float | None:
