@@ -19,9 +19,9 @@ from .errors import PluginError, PluginErrorType
 from .modes import FOLDS, Fold, ShapeError
 from .observe.metrics import PluginStats
 from .recovery import RecoveryPolicy
-from .results import ERROR, OK, SKIPPED, TIMEOUT, Row
+from .results import ERROR, OK, TIMEOUT
 
-__all__ = ["HookImpl", "HookTable", "run_async", "run_collect", "run_sync"]
+__all__ = ["HookImpl", "HookTable", "Record", "run_async", "run_collect", "run_sync"]
 
 perf = time.perf_counter
 
@@ -154,30 +154,32 @@ def _attempt_again(
     return None, impl.retries, error
 
 
-def _record_failure(
+#: What one execution records, cheaply: ``marks`` — clock reads, ``marks[0]`` the start
+#: and ``marks[i + 1]`` the end of handler ``i`` (also where ``i + 1`` starts: one read per
+#: handler); ``answers`` — each handler's answer, in order (handlers after
+#: ``len(answers)`` did not run: a veto or a first answer stopped the chain); ``notes`` —
+#: index → (status, error, retries), only for calls that did not simply succeed.
+Record = tuple[list[float], list[Any], dict[int, tuple[str, "PluginError | None", int]]]
+
+
+def _failed(
     impl: HookImpl,
     ctx: HookContext,
     error: PluginError,
     t0: float,
     retries: int,
     on_failure: FailureHandler,
-) -> tuple[Row, bool, Any]:
-    duration = _count(impl, t0)
-    stats = impl.stats
+) -> tuple[str, bool, Any]:
+    """Count a failed call and hand it to the engine; (status, has_value, value)."""
+    _count(impl, t0)
     timed_out = error.type is PluginErrorType.TIMEOUT_ERROR
-    stats.failed(timeout=timed_out)
+    impl.stats.failed(timeout=timed_out)
     has_value, value = on_failure(impl, error, ctx)
-    row: Row = (impl, t0, duration, TIMEOUT if timed_out else ERROR, error, retries, value)
-    return row, has_value, value
-
-
-def _skip_rest(rows: list[Row], impls: tuple[HookImpl, ...], start: int) -> None:
-    for impl in impls[start:]:
-        rows.append((impl, perf(), 0.0, SKIPPED, None, 0, None))
+    return (TIMEOUT if timed_out else ERROR), has_value, value
 
 
 def _after_failure(
-    rows: list[Row],
+    record: Record,
     table: HookTable,
     ctx: HookContext,
     acc: Any,
@@ -187,37 +189,36 @@ def _after_failure(
     retries: int,
     on_failure: FailureHandler,
 ) -> tuple[Any, bool]:
-    """Record a failed call, fold a fallback's answer; returns (acc, stop)."""
-    impl = table.impls[index]
-    row, has_value, value = _record_failure(impl, ctx, error, t0, retries, on_failure)
-    rows.append(row)
+    """Record a failed call and fold a fallback's answer; returns (acc, stop)."""
+    status, has_value, value = _failed(table.impls[index], ctx, error, t0, retries, on_failure)
+    marks, answers, notes = record
+    notes[index] = (status, error, retries)
+    answers.append(value)
+    marks.append(perf())
     if has_value:
         try:
-            acc, stop = table.fold(acc, value, ctx)
+            return table.fold(acc, value, ctx)
         except ShapeError:
-            return acc, False
-        if stop:
-            _skip_rest(rows, table.impls, index + 1)
-            return acc, True
+            pass
     return acc, False
 
 
 def run_sync(
     table: HookTable, ctx: HookContext, acc: Any, on_failure: FailureHandler
-) -> tuple[Any, list[Row]]:
-    """Run every (synchronous) handler of ``table`` in order; returns (value, rows).
+) -> tuple[Any, Record]:
+    """Run every (synchronous) handler of ``table`` in order; returns (value, record).
 
-    The hot path per handler is: switch the context's plugin, call, time, fold, count,
-    append one row.
+    The hot path per handler is: switch the context's plugin, call, read the clock,
+    fold, count, record the answer.
     """
     if table.collect:
         return run_collect(table, ctx, acc, on_failure)
-    rows: list[Row] = []
-    append = rows.append
+    t0 = perf()
+    marks, answers, notes = record = ([t0], [], {})
+    answer, mark = answers.append, marks.append
     fold = table.fold
     for index, impl in enumerate(table.impls):
         ctx.plugin_id = impl.plugin_id
-        t0 = perf()
         try:
             value = impl.fn(ctx)
         except Exception as exc:
@@ -233,30 +234,34 @@ def run_sync(
             except ShapeError as exc:
                 error = _error(PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}")
             else:
-                append((impl, t0, _count(impl, t0), OK, None, retries, value))
+                _count(impl, t0)
+                if retries:
+                    notes[index] = (OK, None, retries)
+                answer(value)
+                t0 = perf()
+                mark(t0)
                 if stop:
-                    _skip_rest(rows, table.impls, index + 1)
                     break
                 continue
-        acc, stop = _after_failure(rows, table, ctx, acc, index, error, t0, retries, on_failure)
+        acc, stop = _after_failure(record, table, ctx, acc, index, error, t0, retries, on_failure)
         if stop:
             break
-    return acc, rows
+        t0 = marks[-1]
+    return acc, record
 
 
 def run_collect(
     table: HookTable, ctx: HookContext, values: list[Any], on_failure: FailureHandler
-) -> tuple[Any, list[Row]]:
+) -> tuple[Any, Record]:
     """``run_sync`` for collect hooks, the commonest mode, with the fold inlined.
 
-    One clock read per handler: the end of one call is the start of the next, so a
-    duration includes about 0.1 µs of this loop's own bookkeeping.
+    A duration includes about 0.1 µs of this loop's own bookkeeping, the price of one
+    clock read per handler.
     """
-    rows: list[Row] = []
-    append = rows.append
-    collect = values.append
-    ok = OK
     t0 = perf()
+    marks, answers, notes = record = ([t0], [], {})
+    answer, mark = answers.append, marks.append
+    collect = values.append
     for impl, plugin_id, fn, timeout, stats in table.entries:
         ctx.plugin_id = plugin_id
         try:
@@ -271,22 +276,26 @@ def run_collect(
                 stats.total += duration
                 if duration > stats.max:
                     stats.max = duration
-                append((impl, t0, duration, ok, None, 0, value))
+                mark(t1)
+                answer(value)
                 if value is not None:
                     collect(value)
                 t0 = t1
                 continue
             value, retries, error = _attempt_again(impl, ctx, _overran(impl, ctx, duration))
+        index = len(answers)
         if error is None:
-            append((impl, t0, _count(impl, t0), ok, None, retries, value))
+            _count(impl, t0)
+            notes[index] = (OK, None, retries)
+            answer(value)
             if value is not None:
                 collect(value)
+            t0 = perf()
+            mark(t0)
         else:
-            _after_failure(
-                rows, table, ctx, values, table.impls.index(impl), error, t0, retries, on_failure
-            )
-        t0 = perf()
-    return values, rows
+            _after_failure(record, table, ctx, values, index, error, t0, retries, on_failure)
+            t0 = marks[-1]
+    return values, record
 
 
 def _count(impl: HookImpl, t0: float) -> float:
@@ -328,14 +337,13 @@ async def _attempt_async(impl: HookImpl, ctx: HookContext) -> tuple[Any, int, Pl
 
 async def run_async(
     table: HookTable, ctx: HookContext, acc: Any, on_failure: FailureHandler
-) -> tuple[Any, list[Row]]:
+) -> tuple[Any, Record]:
     """Like ``run_sync``, awaiting async handlers, each under its own timeout."""
-    rows: list[Row] = []
+    t0 = perf()
+    marks, answers, notes = record = ([t0], [], {})
     fold = table.fold
-    impls = table.impls
-    for index, impl in enumerate(impls):
+    for index, impl in enumerate(table.impls):
         ctx.plugin_id = impl.plugin_id
-        t0 = perf()
         value, retries, error = await _attempt_async(impl, ctx)
         if error is None:
             try:
@@ -343,13 +351,17 @@ async def run_async(
             except ShapeError as exc:
                 error = _error(PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}")
             else:
-                rows.append((impl, t0, _count(impl, t0), OK, None, retries, value))
+                _count(impl, t0)
+                if retries:
+                    notes[index] = (OK, None, retries)
+                answers.append(value)
+                t0 = perf()
+                marks.append(t0)
                 if stop:
-                    _skip_rest(rows, impls, index + 1)
                     break
                 continue
-        if isinstance(error, PluginError):
-            acc, stop = _after_failure(rows, table, ctx, acc, index, error, t0, retries, on_failure)
-            if stop:
-                break
-    return acc, rows
+        acc, stop = _after_failure(record, table, ctx, acc, index, error, t0, retries, on_failure)
+        if stop:
+            break
+        t0 = marks[-1]
+    return acc, record

@@ -635,10 +635,10 @@ class Engine:
             request_id, trace_id,
         )
         if table.collect:
-            value, rows = run_collect(table, ctx, [], self._failure)
+            value, record = run_collect(table, ctx, [], self._failure)
         else:
-            value, rows = run_sync(table, ctx, initial(table.mode, data), self._failure)
-        result = HookResult(ctx, table.mode_name, data, value, rows)
+            value, record = run_sync(table, ctx, initial(table.mode, data), self._failure)
+        result = HookResult(ctx, table.mode_name, data, value, table.impls, record)
         self.executions.append(result)
         return result
 
@@ -659,8 +659,8 @@ class Engine:
             hook, data, self._plugins, self.tag, next(self._seq), user_id, session_id, event,
             request_id, trace_id,
         )
-        value, rows = await run_async(table, ctx, initial(table.mode, data), self._failure)
-        result = HookResult(ctx, table.mode_name, data, value, rows)
+        value, record = await run_async(table, ctx, initial(table.mode, data), self._failure)
+        result = HookResult(ctx, table.mode_name, data, value, table.impls, record)
         self.executions.append(result)
         return result
 

@@ -11,12 +11,13 @@ from .errors import PluginError
 
 if TYPE_CHECKING:
     from .context import HookContext, HookMetadata
-    from .dispatch import HookImpl
+    from .dispatch import HookImpl, Record
 
 __all__ = ["HookResult", "Outcome", "Verdict", "Veto"]
 
 #: Outcome statuses.
 OK, ERROR, TIMEOUT, SKIPPED = "ok", "error", "timeout", "skipped"
+_PLAIN = (OK, None, 0)
 
 
 @final
@@ -66,15 +67,46 @@ Row = tuple["HookImpl", float, float, str, "PluginError | None", int, Any]
 class HookResult:
     """The value of one hook execution plus the per-plugin rows behind it."""
 
-    __slots__ = ("_outcomes", "context", "data", "mode", "rows", "value")
+    __slots__ = ("_outcomes", "_rows", "answers", "context", "data", "impls", "marks", "mode", "notes", "value")
 
-    def __init__(self, context: HookContext, mode: str, data: Any, value: Any, rows: list[Row]) -> None:
+    def __init__(
+        self,
+        context: HookContext,
+        mode: str,
+        data: Any,
+        value: Any,
+        impls: tuple[HookImpl, ...],
+        record: Record,
+    ) -> None:
         self.context = context
         self.mode = mode
         self.data = data
         self.value = value
-        self.rows = rows
+        self.impls = impls
+        self.marks, self.answers, self.notes = record
+        self._rows: list[Row] | None = None
         self._outcomes: list[Outcome] | None = None
+
+    @property
+    def calls(self) -> int:
+        """How many handlers ran."""
+        return len(self.answers)
+
+    @property
+    def rows(self) -> list[Row]:
+        """One row per handler: (impl, perf start, duration s, status, error, retries,
+        answer); handlers a veto or first answer cut off come last, as skipped."""
+        if self._rows is None:
+            marks, notes = self.marks, self.notes
+            impls = self.impls
+            rows: list[Row] = []
+            for i, value in enumerate(self.answers):
+                status, error, retries = notes.get(i, _PLAIN)
+                rows.append((impls[i], marks[i], marks[i + 1] - marks[i], status, error, retries, value))
+            end = marks[-1]
+            rows.extend((impl, end, 0.0, SKIPPED, None, 0, None) for impl in impls[len(rows):])
+            self._rows = rows
+        return self._rows
 
     @property
     def hook(self) -> str:

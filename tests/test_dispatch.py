@@ -10,6 +10,7 @@ from pliers_lab.context import HookContext
 from pliers_lab.dispatch import HookImpl, HookTable, run_async, run_sync
 from pliers_lab.errors import PluginErrorType
 from pliers_lab.modes import initial
+from pliers_lab.results import HookResult
 from pliers_lab.recovery import BackoffStrategy, RecoveryPolicy, RecoveryStrategy
 from pliers_lab.results import Verdict, Veto
 
@@ -30,11 +31,15 @@ class Failures:
         return (self.answer is not None, self.answer)
 
 
+def rows_of(table, c, value, record):
+    return HookResult(c, table.mode_name, c.data, value, table.impls, record).rows
+
+
 def run(mode, impls, data=None, failures=None):
     table = HookTable("test.hook", mode, impls)
     c = ctx(data)
-    value, rows = run_sync(table, c, initial(mode, data), failures or Failures())
-    return value, rows, c
+    value, record = run_sync(table, c, initial(mode, data), failures or Failures())
+    return value, rows_of(table, c, value, record), c
 
 
 def test_higher_priority_runs_first_and_ties_go_by_plugin_id():
@@ -221,7 +226,9 @@ def test_async_handlers_run_under_their_timeout_and_hangs_are_cancelled():
     failures = Failures()
     table = HookTable("test.hook", ResultMode.COLLECT, impls)
     started = time.perf_counter()
-    value, rows = asyncio.run(run_async(table, ctx(), [], failures))
+    c = ctx()
+    value, record = asyncio.run(run_async(table, c, [], failures))
+    rows = rows_of(table, c, value, record)
     assert time.perf_counter() - started < 1
     assert value == ["quick", "sync"]
     assert cancelled == [True]

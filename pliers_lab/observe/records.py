@@ -66,14 +66,14 @@ class ExecutionStore(BoundedStore["HookResult"]):
     def append(self, item: HookResult) -> None:
         self._items.append(item)
         self.total += 1
-        self.rows_held += len(item.rows)
+        self.rows_held += len(item.impls)
         if self.rows_held > self.capacity:
             self._trim()
 
     def _trim(self) -> None:
         items = self._items
         while self.rows_held > self.capacity and len(items) > 1:
-            dropped = len(items.popleft().rows)
+            dropped = len(items.popleft().impls)
             self.rows_held -= dropped
             self.rows_dropped += dropped
 
