@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     from .observe.logs import PluginLogger
     from .plugin import Plugin
 
-__all__ = ["HookContext", "HookMetadata"]
+__all__ = ["Extra", "HookContext", "HookMetadata"]
+
+#: The optional parts of a context, passed together only when a caller gives any:
+#: (user_id, session_id, event, request_id, trace_id).
+Extra = tuple["str | None", "str | None", Any, "str | None", "str | None"]
 
 
 @final
@@ -65,22 +69,8 @@ class HookContext:
     execution on the hot path instead of two.
     """
 
-    __slots__ = (
-        "_meta",
-        "_plugins",
-        "_seq",
-        "_state",
-        "_tag",
-        "data",
-        "event",
-        "hook",
-        "plugin_id",
-        "request_id",
-        "session_id",
-        "timestamp",
-        "trace_id",
-        "user_id",
-    )
+    __slots__ = ("_extra", "_meta", "_plugins", "_seq", "_state", "_tag", "data", "hook",
+                 "plugin_id", "timestamp")
 
     def __init__(
         self,
@@ -89,33 +79,47 @@ class HookContext:
         plugins: dict[str, Plugin],
         tag: str = "x",
         seq: int = 0,
-        user_id: str | None = None,
-        session_id: str | None = None,
-        event: Any = None,
-        request_id: str | None = None,
-        trace_id: str | None = None,
+        extra: Extra | None = None,
     ) -> None:
+        # Only what every execution needs is stored here; ``state``, ``metadata`` and
+        # ``plugin_id`` stay unset until first use (habit 3: hot-path objects are lean).
         self.hook = hook
         self.data = data
         self._plugins = plugins
         self._tag = tag
         self._seq = seq
         self.timestamp = time.time()
-        self.user_id = user_id
-        self.session_id = session_id
-        self.event = event
-        self.request_id = request_id
-        self.trace_id = trace_id
-        self._state: dict[str, Any] | None = None
-        self.plugin_id = ""
-        self._meta: HookMetadata | None = None
+        self._extra = extra
+
+    @property
+    def user_id(self) -> str | None:
+        return self._extra[0] if self._extra else None
+
+    @property
+    def session_id(self) -> str | None:
+        return self._extra[1] if self._extra else None
+
+    @property
+    def event(self) -> Any:
+        """The event that triggered the hook (spec ``BaseEvent``), if the caller gave one."""
+        return self._extra[2] if self._extra else None
+
+    @property
+    def request_id(self) -> str | None:
+        return self._extra[3] if self._extra else None
+
+    @property
+    def trace_id(self) -> str | None:
+        return self._extra[4] if self._extra else None
 
     @property
     def state(self) -> dict[str, Any]:
         """Shared by the plugins of this execution (created on first use)."""
-        if self._state is None:
-            self._state = {}
-        return self._state
+        try:
+            return self._state
+        except AttributeError:
+            self._state: dict[str, Any] = {}
+            return self._state
 
     @property
     def execution_id(self) -> str:
@@ -125,12 +129,14 @@ class HookContext:
     @property
     def metadata(self) -> HookMetadata:
         """Execution id, start time, user, session, request and trace ids."""
-        if self._meta is None:
-            self._meta = HookMetadata(
+        try:
+            return self._meta
+        except AttributeError:
+            self._meta: HookMetadata = HookMetadata(
                 self.execution_id, self.timestamp, self.user_id, self.session_id,
                 self.request_id, self.trace_id,
             )
-        return self._meta
+            return self._meta
 
     @property
     def plugin(self) -> Plugin:
@@ -152,7 +158,5 @@ class HookContext:
         return self._plugins[self.plugin_id].api
 
     def __repr__(self) -> str:
-        return (
-            f"<HookContext {self.hook} {self.execution_id} plugin={self.plugin_id!r} "
-            f"state={sorted(self.state)}>"
-        )
+        plugin = getattr(self, "plugin_id", None)
+        return f"<HookContext {self.hook} {self.execution_id} plugin={plugin!r}>"

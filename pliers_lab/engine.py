@@ -630,10 +630,12 @@ class Engine:
                     request_id=request_id, trace_id=trace_id,
                 )
             )
-        ctx = HookContext(
-            hook, data, self._plugins, self.tag, next(self._seq), user_id, session_id, event,
-            request_id, trace_id,
+        extra = (
+            (user_id, session_id, event, request_id, trace_id)
+            if user_id or session_id or event is not None or request_id or trace_id
+            else None
         )
+        ctx = HookContext(hook, data, self._plugins, self.tag, next(self._seq), extra)
         if table.collect:
             value, record = run_collect(table, ctx, [], self._failure)
         else:
@@ -655,10 +657,8 @@ class Engine:
     ) -> HookResult:
         """The async form of ``fire``: async handlers run on the caller's loop."""
         table = self._registry.table(hook)
-        ctx = HookContext(
-            hook, data, self._plugins, self.tag, next(self._seq), user_id, session_id, event,
-            request_id, trace_id,
-        )
+        extra = (user_id, session_id, event, request_id, trace_id)
+        ctx = HookContext(hook, data, self._plugins, self.tag, next(self._seq), extra)
         value, record = await run_async(table, ctx, initial(table.mode, data), self._failure)
         result = HookResult(ctx, table.mode_name, data, value, table.impls, record)
         self.executions.append(result)

@@ -84,8 +84,6 @@ class HookResult:
         self.value = value
         self.impls = impls
         self.marks, self.answers, self.notes = record
-        self._rows: list[Row] | None = None
-        self._outcomes: list[Outcome] | None = None
 
     @property
     def calls(self) -> int:
@@ -96,17 +94,19 @@ class HookResult:
     def rows(self) -> list[Row]:
         """One row per handler: (impl, perf start, duration s, status, error, retries,
         answer); handlers a veto or first answer cut off come last, as skipped."""
-        if self._rows is None:
-            marks, notes = self.marks, self.notes
-            impls = self.impls
+        try:
+            return self._rows
+        except AttributeError:  # first use: built from the marks, then kept
+            marks, notes, impls = self.marks, self.notes, self.impls
             rows: list[Row] = []
             for i, value in enumerate(self.answers):
                 status, error, retries = notes.get(i, _PLAIN)
-                rows.append((impls[i], marks[i], marks[i + 1] - marks[i], status, error, retries, value))
+                start = marks[i]
+                rows.append((impls[i], start, marks[i + 1] - start, status, error, retries, value))
             end = marks[-1]
             rows.extend((impl, end, 0.0, SKIPPED, None, 0, None) for impl in impls[len(rows):])
-            self._rows = rows
-        return self._rows
+            self._rows: list[Row] = rows
+            return rows
 
     @property
     def hook(self) -> str:
@@ -133,14 +133,16 @@ class HookResult:
     @property
     def outcomes(self) -> list[Outcome]:
         """Per plugin, in execution order: status, duration, error, retries, value."""
-        if self._outcomes is None:
-            self._outcomes = [
+        try:
+            return self._outcomes
+        except AttributeError:
+            self._outcomes: list[Outcome] = [
                 Outcome(
                     impl.plugin_id, status, duration * 1000.0, error, retries, value, impl.priority
                 )
                 for impl, _start, duration, status, error, retries, value in self.rows
             ]
-        return self._outcomes
+            return self._outcomes
 
     @property
     def ok(self) -> bool:
