@@ -110,6 +110,10 @@ def _error(
 
 def _raised(impl: HookImpl, ctx: HookContext, exc: BaseException) -> PluginError:
     if isinstance(exc, PluginError):
+        # Raised by engine code the handler called (e.g. ``ctx.api``): add where it was.
+        exc.plugin_id = exc.plugin_id or impl.plugin_id
+        exc.hook = exc.hook or impl.hook
+        exc.execution_id = exc.execution_id or ctx.execution_id
         return exc
     return _error(
         PluginErrorType.RUNTIME_ERROR, impl, ctx, f"handler raised {type(exc).__name__}: {exc}", exc

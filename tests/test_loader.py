@@ -1,0 +1,80 @@
+"""Loading plugin code: entry points of installed distributions, packages, environment checks."""
+
+import importlib
+import json
+import textwrap
+
+import pytest
+from support import manifest
+
+from pliers_lab import EngineError, PluginState
+from pliers_lab.loader import API_VERSION, ENTRY_POINT_GROUP, iter_entry_points
+
+
+def _distribution(site, dist, module, files, entry="demo"):
+    pkg = site / module
+    pkg.mkdir(parents=True)
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{entry} = {module}\n")
+
+
+PLUGIN = textwrap.dedent("""
+    from pliers_lab import hook
+
+    @hook("export.format")
+    def export(ctx):
+        return "from an installed distribution" if ctx.data["format"] == "ep" else None
+""")
+
+
+def test_installed_distributions_expose_plugins_through_entry_points(engine, tmp_path, monkeypatch):
+    _distribution(tmp_path, "pliers-ep-demo", "pliers_ep_demo", {
+        "__init__.py": PLUGIN,
+        "manifest.json": json.dumps(manifest("ep-demo", {"export.format": {}}, main="pliers_ep_demo")),
+    })
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    assert "demo" in [ep.name for ep in iter_entry_points()]
+    (plugin,) = engine.load_entry_points()
+    assert plugin.id == "ep-demo" and plugin.state is PluginState.ACTIVE
+    assert engine.fire("export.format", {"format": "ep"}).value == "from an installed distribution"
+
+
+def test_an_entry_point_module_may_carry_its_manifest_as_a_dict(engine, tmp_path, monkeypatch):
+    code = PLUGIN + f"\nMANIFEST = {manifest('ep-dict', {'export.format': {}})!r}\n"
+    _distribution(tmp_path, "pliers-ep-dict", "pliers_ep_dict", {"__init__.py": code})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    (plugin,) = engine.load_entry_points()
+    assert plugin.id == "ep-dict"
+
+
+def test_an_entry_point_without_a_manifest_is_a_clear_error(engine, tmp_path, monkeypatch):
+    _distribution(tmp_path, "pliers-ep-bare", "pliers_ep_bare", {"__init__.py": "x = 1\n"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    with pytest.raises(EngineError, match=r"entry point 'demo' \(pliers_ep_bare\): no manifest.json"):
+        engine.load_entry_points()
+
+
+def test_a_package_plugin_with_relative_imports(engine, tmp_path):
+    folder = tmp_path / "pkg-plugin"
+    (folder / "code").mkdir(parents=True)
+    (folder / "code" / "__init__.py").write_text(
+        "from pliers_lab import hook\nfrom .rules import double\n"
+        "@hook('form.render')\ndef render(ctx):\n    return {'n': double(ctx.data['n'])}\n"
+    )
+    (folder / "code" / "rules.py").write_text("def double(n):\n    return 2 * n\n")
+    (folder / "manifest.json").write_text(json.dumps(manifest("pkg-plugin", {"form.render": {}}, main="code")))
+    engine.load(folder)
+    assert engine.fire("form.render", {"n": 21}).value == {"n": 42}
+
+
+def test_the_engine_api_version_is_what_example_manifests_ask_for():
+    from pliers_lab.versions import satisfies
+
+    assert satisfies(API_VERSION, "^3.0.0")
