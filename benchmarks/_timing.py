@@ -15,7 +15,9 @@ def per_call(fn: Callable[[], object], number: int) -> float:
     return (time.perf_counter() - start) / number
 
 
-def interleaved(cases: dict[str, Callable[[], object]], number: int, repeats: int) -> dict[str, float]:
+def interleaved(
+    cases: dict[str, Callable[[], object]], number: int, repeats: int
+) -> dict[str, float]:
     """Median seconds per call of each case, the cases taking turns in every repeat."""
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for fn in cases.values():  # warm up, so bounded stores reach their steady state

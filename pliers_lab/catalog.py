@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 __all__ = [
     "CORE_HOOKS",
@@ -31,7 +31,7 @@ class HookPriority(IntEnum):
     CLEANUP = 10
 
 
-class ResultMode(str, Enum):
+class ResultMode(StrEnum):
     """How the answers of the plugins on one hook combine into the hook's value.
 
     - ``collect``: every answer that is not ``None``, in execution order (a list).
@@ -49,9 +49,6 @@ class ResultMode(str, Enum):
     WATERFALL = "waterfall"
     VETO = "veto"
     FIRST = "first"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, slots=True)

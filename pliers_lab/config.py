@@ -77,7 +77,9 @@ class ConfigSource:
             _check_schema(plugin_id, schema_file or "", schema)
         defaults = _read_json(plugin_id, root, default_file) if default_file else {}
         if not isinstance(defaults, dict):
-            raise _config_error(plugin_id, f"{default_file}: the default configuration must be a JSON object")
+            raise _config_error(
+                plugin_id, f"{default_file}: the default configuration must be a JSON object"
+            )
         return cls(plugin_id, schema, defaults)
 
     def initial(self) -> dict[str, Any]:

@@ -69,8 +69,18 @@ class HookContext:
     execution on the hot path instead of two.
     """
 
-    __slots__ = ("_extra", "_meta", "_plugins", "_seq", "_state", "_tag", "data", "hook",
-                 "plugin_id", "timestamp")
+    __slots__ = (
+        "_extra",
+        "_meta",
+        "_plugins",
+        "_seq",
+        "_state",
+        "_tag",
+        "data",
+        "hook",
+        "plugin_id",
+        "timestamp",
+    )
 
     def __init__(
         self,
@@ -133,8 +143,12 @@ class HookContext:
             return self._meta
         except AttributeError:
             self._meta: HookMetadata = HookMetadata(
-                self.execution_id, self.timestamp, self.user_id, self.session_id,
-                self.request_id, self.trace_id,
+                self.execution_id,
+                self.timestamp,
+                self.user_id,
+                self.session_id,
+                self.request_id,
+                self.trace_id,
             )
             return self._meta
 

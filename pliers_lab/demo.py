@@ -21,13 +21,23 @@ CONTACT_FORM: dict[str, Any] = {
     "fields": [
         {"id": "f1", "name": "name", "label": "Name", "type": "text", "required": True},
         {"id": "f2", "name": "email", "label": "E-mail", "type": "email", "required": True},
-        {"id": "f3", "name": "phone", "label": "Phone", "type": "phone", "required": False,
-         "countryCode": "US"},
+        {
+            "id": "f3",
+            "name": "phone",
+            "label": "Phone",
+            "type": "phone",
+            "required": False,
+            "countryCode": "US",
+        },
         {"id": "f4", "name": "message", "label": "Message", "type": "text", "required": True},
         {"id": "f5", "name": "website", "label": "Leave empty", "type": "text", "required": False},
     ],
-    "metadata": {"transformPipeline": [{"type": "normalize_phone", "field": "phone"},
-                                       {"type": "enrich_company", "field": "email"}]},
+    "metadata": {
+        "transformPipeline": [
+            {"type": "normalize_phone", "field": "phone"},
+            {"type": "enrich_company", "field": "email"},
+        ]
+    },
 }
 
 
@@ -36,10 +46,22 @@ def _submission(sid: str, **data: Any) -> dict[str, Any]:
 
 
 SUBMISSIONS = [
-    _submission("s-1", name="  Ada Lovelace ", email="Ada@Example.COM", phone="(415) 555-0100",
-                message="Hello <script>alert(1)</script>there", website=""),
-    _submission("s-2", name="Bot", email="bot@mailinator.com", phone="1", message="buy now",
-                website="http://spam.example"),
+    _submission(
+        "s-1",
+        name="  Ada Lovelace ",
+        email="Ada@Example.COM",
+        phone="(415) 555-0100",
+        message="Hello <script>alert(1)</script>there",
+        website="",
+    ),
+    _submission(
+        "s-2",
+        name="Bot",
+        email="bot@mailinator.com",
+        phone="1",
+        message="buy now",
+        website="http://spam.example",
+    ),
 ]
 
 
@@ -91,9 +113,14 @@ def run(extensions: Path | None = None, out: Any = print) -> Engine:
         verdict = engine.fire("submission.beforeSave", data, session_id=session)
         report.append(verdict)
         if verdict.value:
-            report.append(engine.fire("submission.afterSave", data, user_id="demo", session_id=session))
-    report.append(engine.fire("export.format", {"format": "csv", "form": form,
-                                                "submissions": SUBMISSIONS[:1]}))
+            report.append(
+                engine.fire("submission.afterSave", data, user_id="demo", session_id=session)
+            )
+    report.append(
+        engine.fire(
+            "export.format", {"format": "csv", "form": form, "submissions": SUBMISSIONS[:1]}
+        )
+    )
     for result in report:
         out("\n" + result.summary())
     out("\nSubmissions after sanitize → transform → enrich")
@@ -103,12 +130,17 @@ def run(extensions: Path | None = None, out: Any = print) -> Engine:
     out("\nPlugin logs")
     for entry in engine.logs:
         fields = f" {entry.fields}" if entry.fields else ""
-        out(f"  {entry.level:<7} {entry.plugin_id:<22} {entry.hook or '':<26} {entry.message}{fields}")
+        out(
+            f"  {entry.level:<7} {entry.plugin_id:<22} {entry.hook or '':<26} "
+            f"{entry.message}{fields}"
+        )
     out("\nPer-plugin metrics")
     for plugin in engine.plugins:
         m = engine.metrics(plugin.id).execution
-        out(f"  {plugin.id:<24} calls {m.count:>3}  errors {m.errorCount:>2}  "
-            f"avg {m.avgDuration:7.3f} ms  max {m.maxDuration:7.3f} ms")
+        out(
+            f"  {plugin.id:<24} calls {m.count:>3}  errors {m.errorCount:>2}  "
+            f"avg {m.avgDuration:7.3f} ms  max {m.maxDuration:7.3f} ms"
+        )
     out(f"\n{len(engine.executions)} executions, {len(engine.errors)} errors recorded")
     for error in engine.errors:
         out(f"  {error}")

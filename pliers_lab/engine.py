@@ -32,8 +32,8 @@ from .observe.records import ErrorStore, ExecutionStore, RecoveryStore, Transiti
 from .plugin import Plugin
 from .recovery import RecoveryRecord, RecoveryStrategy
 from .registry import HookRegistry
-from .runtime import InlineRuntime, Prepared, Runtime
 from .results import HookResult
+from .runtime import InlineRuntime, Prepared, Runtime
 
 __all__ = ["Engine"]
 
@@ -128,7 +128,11 @@ class Engine:
             )
         inline = self.runtimes["inline"]
         return self._install(
-            manifest, lambda: inline.prepare(manifest, manifest.root, code), inline, config, activate
+            manifest,
+            lambda: inline.prepare(manifest, manifest.root, code),
+            inline,
+            config,
+            activate,
         )
 
     def load_all(self, folder: str | Path) -> list[Plugin]:
@@ -150,7 +154,9 @@ class Engine:
                     continue
                 manifests[m.name] = m
         graph = {
-            name: {d for d, _r, scope in m.all_dependencies() if d in manifests and scope != "optional"}
+            name: {
+                d for d, _r, scope in m.all_dependencies() if d in manifests and scope != "optional"
+            }
             for name, m in manifests.items()
         }
         try:
@@ -210,7 +216,11 @@ class Engine:
             inline = self.runtimes["inline"]
             loaded.append(
                 self._install(
-                    manifest, lambda m=manifest, c=code: inline.prepare(m, m.root, c), inline, None, True
+                    manifest,
+                    lambda m=manifest, c=code, rt=inline: rt.prepare(m, m.root, c),
+                    inline,
+                    None,
+                    True,
                 )
             )
         return loaded
@@ -262,7 +272,10 @@ class Engine:
                 self._forget(existing)
             root = manifest.root
             plugin = Plugin(
-                manifest, root=root, logs=self.logs, on_transition=self.transitions.append,
+                manifest,
+                root=root,
+                logs=self.logs,
+                on_transition=self.transitions.append,
                 isolation=runtime.name,
             )
             plugin.api = PluginAPI(plugin)
@@ -281,15 +294,24 @@ class Engine:
                 plugin.lifecycle_handlers = prepared.lifecycle_handlers
                 cfg = manifest.configuration
                 plugin.config_source = ConfigSource.from_files(
-                    plugin.id, root, cfg.schema_file if cfg else None, cfg.default_file if cfg else None
+                    plugin.id,
+                    root,
+                    cfg.schema_file if cfg else None,
+                    cfg.default_file if cfg else None,
                 )
                 plugin.config = plugin.config_source.resolve(config)
                 for name, custom in manifest.custom_hooks.items():
-                    self._registry.declare(plugin.id, name, ResultMode(custom.mode), custom.description)
+                    self._registry.declare(
+                        plugin.id, name, ResultMode(custom.mode), custom.description
+                    )
                 self._call(plugin, "on_load", PluginErrorType.LOAD_ERROR)
             except PliersError as exc:
-                error = exc if isinstance(exc, PluginError) else PluginError(
-                    PluginErrorType.LOAD_ERROR, str(exc), plugin_id=plugin.id, cause=exc
+                error = (
+                    exc
+                    if isinstance(exc, PluginError)
+                    else PluginError(
+                        PluginErrorType.LOAD_ERROR, str(exc), plugin_id=plugin.id, cause=exc
+                    )
                 )
                 self._fail(plugin, error)
                 raise error from None
@@ -395,11 +417,14 @@ class Engine:
             for p in self._plugins.values()
             if p.id != plugin_id
             and p.state not in (S.ERROR, S.UNLOADED)
-            and any(d == plugin_id and s != "optional" for d, _r, s in p.manifest.all_dependencies())
+            and any(
+                d == plugin_id and s != "optional" for d, _r, s in p.manifest.all_dependencies()
+            )
         )
         if dependents:
             raise EngineError(
-                f"cannot unload {plugin_id!r}: {', '.join(dependents)} depend on it; unload them first"
+                f"cannot unload {plugin_id!r}: {', '.join(dependents)} depend on it; "
+                "unload them first"
             )
         with self._lock:
             if plugin.state is S.ACTIVE:
@@ -432,7 +457,9 @@ class Engine:
 
         old = self.plugin(plugin_id)
         if old.root is None:
-            raise EngineError(f"plugin {plugin_id!r} was defined inline; it has no folder to reload")
+            raise EngineError(
+                f"plugin {plugin_id!r} was defined inline; it has no folder to reload"
+            )
         try:
             manifest = load_manifest(old.root, known_hooks=self._registry.custom_names())
             runtime = self._runtime_for(manifest)
@@ -515,7 +542,9 @@ class Engine:
             plugin.lifecycle.move(S.ERROR, error.message, error.id)
         self._record_error(plugin, error)
 
-    def _on_hook_failure(self, impl: HookImpl, error: PluginError, ctx: HookContext) -> tuple[bool, Any]:
+    def _on_hook_failure(
+        self, impl: HookImpl, error: PluginError, ctx: HookContext
+    ) -> tuple[bool, Any]:
         """Record a handler's failure and apply its plugin's recovery policy."""
         plugin = self._plugins.get(impl.plugin_id)
         self._record_error(plugin, error)
@@ -547,12 +576,16 @@ class Engine:
             self.disable(plugin.id, f"circuit breaker opened after {streak} consecutive failures")
             self._recovered(plugin, error, "circuit_open", f"{streak} consecutive failures")
             if policy.breaker_reset_ms is not None:
-                timer = threading.Timer(policy.breaker_reset_ms / 1000, self._half_open, [plugin.id])
+                timer = threading.Timer(
+                    policy.breaker_reset_ms / 1000, self._half_open, [plugin.id]
+                )
                 timer.daemon = True
                 timer.start()
         return has_value, value
 
-    def _fallback(self, impl: HookImpl, ctx: HookContext, fallback_id: str | None) -> tuple[bool, Any, str]:
+    def _fallback(
+        self, impl: HookImpl, ctx: HookContext, fallback_id: str | None
+    ) -> tuple[bool, Any, str]:
         fallback = self._plugins.get(fallback_id or "")
         if fallback is None or fallback.state is not S.ACTIVE:
             return False, None, f"fallback plugin {fallback_id!r} is not active"
@@ -575,11 +608,15 @@ class Engine:
         if plugin is not None and plugin.state is S.STOPPED:
             try:
                 self.enable(plugin_id)
-                self._recovered(plugin, None, "circuit_half_open", "re-enabled after the reset delay")
+                self._recovered(
+                    plugin, None, "circuit_half_open", "re-enabled after the reset delay"
+                )
             except PliersError:
                 pass
 
-    def _recovered(self, plugin: Plugin, error: PluginError | None, action: str, detail: str) -> None:
+    def _recovered(
+        self, plugin: Plugin, error: PluginError | None, action: str, detail: str
+    ) -> None:
         self.recoveries.append(
             RecoveryRecord(
                 time.time(),
@@ -626,8 +663,13 @@ class Engine:
         if table.has_async:
             return self._loop.run(
                 self.afire(
-                    hook, data, user_id=user_id, session_id=session_id, event=event,
-                    request_id=request_id, trace_id=trace_id,
+                    hook,
+                    data,
+                    user_id=user_id,
+                    session_id=session_id,
+                    event=event,
+                    request_id=request_id,
+                    trace_id=trace_id,
                 )
             )
         extra = (
@@ -677,14 +719,39 @@ class Engine:
         for p in self._plugins.values():
             m = self.metrics(p.id)
             e, h = m.execution, m.health
-            rows.append((
-                p.id, p.version, p.state.value, p.isolation, e.count, e.successCount,
-                e.errorCount, e.avgDuration, e.maxDuration, e.totalDuration, h.status,
-                h.uptime, h.restarts, p.stats.timeouts,
-            ))
+            rows.append(
+                (
+                    p.id,
+                    p.version,
+                    p.state.value,
+                    p.isolation,
+                    e.count,
+                    e.successCount,
+                    e.errorCount,
+                    e.avgDuration,
+                    e.maxDuration,
+                    e.totalDuration,
+                    h.status,
+                    h.uptime,
+                    h.restarts,
+                    p.stats.timeouts,
+                )
+            )
         columns = (
-            "plugin_id", "version", "state", "isolation", "count", "success_count", "error_count",
-            "avg_ms", "max_ms", "total_ms", "health", "uptime_ms", "restarts", "timeouts",
+            "plugin_id",
+            "version",
+            "state",
+            "isolation",
+            "count",
+            "success_count",
+            "error_count",
+            "avg_ms",
+            "max_ms",
+            "total_ms",
+            "health",
+            "uptime_ms",
+            "restarts",
+            "timeouts",
         )
         return frame(rows, columns)
 

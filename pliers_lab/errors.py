@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import time
 import traceback
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-class PluginErrorType(str, Enum):
+class PluginErrorType(StrEnum):
     """The spec's ``PluginErrorType``: what kind of failure a plugin caused."""
 
     LOAD_ERROR = "load_error"
@@ -36,9 +36,6 @@ class PluginErrorType(str, Enum):
     RESOURCE_ERROR = "resource_error"
     TIMEOUT_ERROR = "timeout_error"
     VALIDATION_ERROR = "validation_error"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class PliersError(Exception):

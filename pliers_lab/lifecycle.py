@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from .errors import IllegalTransition
 
 __all__ = ["TRANSITIONS", "Lifecycle", "PluginState", "Transition"]
 
 
-class PluginState(str, Enum):
+class PluginState(StrEnum):
     """The spec's ``PluginState``."""
 
     UNLOADED = "unloaded"
@@ -28,9 +28,6 @@ class PluginState(str, Enum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     UNLOADING = "unloading"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 S = PluginState

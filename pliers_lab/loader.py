@@ -42,7 +42,9 @@ ENTRY_POINT_GROUP = "pliers_lab.plugins"
 _generation = itertools.count(1)
 
 
-def _load_error(manifest: Manifest, message: str, cause: BaseException | None = None) -> PluginError:
+def _load_error(
+    manifest: Manifest, message: str, cause: BaseException | None = None
+) -> PluginError:
     return PluginError(PluginErrorType.LOAD_ERROR, message, plugin_id=manifest.name, cause=cause)
 
 
@@ -67,7 +69,9 @@ def check_environment(manifest: Manifest) -> None:
     problems: list[str] = []
     engines = manifest.engines
     if not satisfies(API_VERSION, engines.pliers, include_prerelease=True):
-        problems.append(f"engines.pliers {engines.pliers!r} does not match this engine ({API_VERSION})")
+        problems.append(
+            f"engines.pliers {engines.pliers!r} does not match this engine ({API_VERSION})"
+        )
     if not satisfies(_python_version(), engines.python, include_prerelease=True):
         problems.append(
             f"engines.python {engines.python!r} does not match the running Python "
@@ -236,7 +240,9 @@ def bind_handlers(
             plugin_id=manifest.name,
             metadata={"problems": problems},
         )
-    lifecycle = {name: namespace[name] for name in LIFECYCLE_HANDLERS if callable(namespace.get(name))}
+    lifecycle = {
+        name: namespace[name] for name in LIFECYCLE_HANDLERS if callable(namespace.get(name))
+    }
     return handlers, lifecycle
 
 

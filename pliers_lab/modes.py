@@ -38,7 +38,12 @@ def _issue(item: Any, plugin: str, kind: str) -> dict[str, Any]:
     if isinstance(item, str):
         return {"field": None, "code": kind, "message": item, "plugin": plugin}
     if isinstance(item, Mapping) and isinstance(item.get("message"), str):
-        return {"field": item.get("field"), "code": item.get("code", kind), **item, "plugin": plugin}
+        return {
+            "field": item.get("field"),
+            "code": item.get("code", kind),
+            **item,
+            "plugin": plugin,
+        }
     raise ShapeError(
         f"each {kind} must be a string or a dict with a 'message', got {_type_name(item)}"
     )
@@ -133,4 +138,3 @@ def initial(mode: ResultMode, data: Any) -> Any:
     if mode is ResultMode.VETO:
         return _ALLOWED
     return None
-

@@ -7,13 +7,13 @@ did is kept as a ``RecoveryRecord`` so the lab can show every decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 __all__ = ["BackoffStrategy", "RecoveryPolicy", "RecoveryRecord", "RecoveryStrategy"]
 
 
-class RecoveryStrategy(str, Enum):
+class RecoveryStrategy(StrEnum):
     RESTART = "restart"
     DISABLE = "disable"
     FALLBACK = "fallback"
@@ -21,7 +21,7 @@ class RecoveryStrategy(str, Enum):
     IGNORE = "ignore"
 
 
-class BackoffStrategy(str, Enum):
+class BackoffStrategy(StrEnum):
     LINEAR = "linear"
     EXPONENTIAL = "exponential"
 
@@ -82,7 +82,7 @@ class RecoveryPolicy:
 
 
 def _value(v: Any) -> str:
-    return v.value if isinstance(v, Enum) else str(v)
+    return str(v)  # a StrEnum member or the literal string from the manifest
 
 
 class RecoveryRecord(NamedTuple):

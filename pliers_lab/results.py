@@ -67,7 +67,18 @@ Row = tuple["HookImpl", float, float, str, "PluginError | None", int, Any]
 class HookResult:
     """The value of one hook execution plus the per-plugin rows behind it."""
 
-    __slots__ = ("_outcomes", "_rows", "answers", "context", "data", "impls", "marks", "mode", "notes", "value")
+    __slots__ = (
+        "_outcomes",
+        "_rows",
+        "answers",
+        "context",
+        "data",
+        "impls",
+        "marks",
+        "mode",
+        "notes",
+        "value",
+    )
 
     def __init__(
         self,
@@ -104,7 +115,7 @@ class HookResult:
                 start = marks[i]
                 rows.append((impls[i], start, marks[i + 1] - start, status, error, retries, value))
             end = marks[-1]
-            rows.extend((impl, end, 0.0, SKIPPED, None, 0, None) for impl in impls[len(rows):])
+            rows.extend((impl, end, 0.0, SKIPPED, None, 0, None) for impl in impls[len(rows) :])
             self._rows: list[Row] = rows
             return rows
 
@@ -176,7 +187,8 @@ class HookResult:
         for o in self.outcomes:
             err = f"  {o.error.type.value}: {o.error.message}" if o.error else ""
             lines.append(
-                f"  {o.plugin_id:<24} prio {o.priority:>4}  {o.status:<8} {o.duration_ms:8.3f} ms{err}"
+                f"  {o.plugin_id:<24} prio {o.priority:>4}  {o.status:<8} "
+                f"{o.duration_ms:8.3f} ms{err}"
             )
         lines.append(f"  value: {_short.repr(self.value)}")
         return "\n".join(lines)

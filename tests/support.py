@@ -29,5 +29,7 @@ def write_plugin(root: Path, name: str, code: str, hooks: dict[str, Any], **extr
     (folder / "manifest.json").write_text(json.dumps(manifest(name, hooks, **extra)))
     (folder / "plugin.py").write_text(code)
     for filename, content in files.items():
-        (folder / filename).write_text(json.dumps(content) if not isinstance(content, str) else content)
+        (folder / filename).write_text(
+            json.dumps(content) if not isinstance(content, str) else content
+        )
     return folder

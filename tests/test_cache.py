@@ -44,8 +44,9 @@ def test_result_cache_is_bounded():
 
 
 def test_plugins_reach_their_result_cache_through_the_api(engine):
-    from pliers_lab import hook
     from support import manifest
+
+    from pliers_lab import hook
 
     @hook("integration.sync")
     def sync(ctx):
@@ -58,8 +59,9 @@ def test_plugins_reach_their_result_cache_through_the_api(engine):
 
 
 def test_an_api_service_no_host_offers_is_a_clear_error(engine):
-    from pliers_lab import PluginErrorType, hook
     from support import manifest
+
+    from pliers_lab import PluginErrorType, hook
 
     @hook("integration.sync")
     def sync(ctx):

@@ -1,6 +1,7 @@
 """The dispatch loops, driven directly with hand-built HookImpls (no engine around them)."""
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -10,9 +11,8 @@ from pliers_lab.context import HookContext
 from pliers_lab.dispatch import HookImpl, HookTable, run_async, run_sync
 from pliers_lab.errors import PluginErrorType
 from pliers_lab.modes import initial
-from pliers_lab.results import HookResult
 from pliers_lab.recovery import BackoffStrategy, RecoveryPolicy, RecoveryStrategy
-from pliers_lab.results import Verdict, Veto
+from pliers_lab.results import HookResult, Verdict, Veto
 
 
 def ctx(data=None):
@@ -88,7 +88,7 @@ def test_waterfall_wrong_shape_is_a_validation_error_and_data_is_kept():
     ]
     value, rows, _ = run(ResultMode.WATERFALL, impls, {"x": 1}, failures)
     assert value == {"x": 1, "ok": True}
-    (plugin, error), = failures.seen
+    ((plugin, error),) = failures.seen
     assert plugin == "bad"
     assert error.type is PluginErrorType.VALIDATION_ERROR
     assert "expected the new data" in error.message and "list" in error.message
@@ -98,7 +98,11 @@ def test_waterfall_wrong_shape_is_a_validation_error_and_data_is_kept():
 def test_validate_merges_and_tags_errors_with_their_plugin():
     impls = [
         HookImpl("a", "test.hook", lambda c: {"valid": True, "warnings": ["meh"]}, priority=2),
-        HookImpl("b", "test.hook", lambda c: {"valid": False, "errors": [{"field": "email", "message": "bad"}]}),
+        HookImpl(
+            "b",
+            "test.hook",
+            lambda c: {"valid": False, "errors": [{"field": "email", "message": "bad"}]},
+        ),
         HookImpl("c", "test.hook", lambda c: None, priority=1),
     ]
     value, _, _ = run(ResultMode.VALIDATE, impls)
@@ -141,10 +145,17 @@ def test_a_raising_handler_is_reported_and_the_others_still_answer():
     def boom(c):
         raise ZeroDivisionError("nope")
 
-    impls = [HookImpl("boom", "test.hook", boom, priority=2), HookImpl("ok", "test.hook", lambda c: 42)]
+    impls = [
+        HookImpl("boom", "test.hook", boom, priority=2),
+        HookImpl("ok", "test.hook", lambda c: 42),
+    ]
     value, rows, _ = run(ResultMode.COLLECT, impls, failures=failures)
-    assert value == [42]
-    (plugin, error), = failures.seen
+    assert value == [42] and [(r[0].plugin_id, r[3]) for r in rows] == [
+        ("ok", "ok"),
+        ("boom", "error"),
+    ]
+    ((plugin, error),) = failures.seen
+    assert plugin == "boom"
     assert error.type is PluginErrorType.RUNTIME_ERROR
     assert error.plugin_id == "boom" and error.hook == "test.hook" and error.execution_id == "t-1"
     assert isinstance(error.cause, ZeroDivisionError) and "ZeroDivisionError" in error.stack
@@ -165,7 +176,7 @@ def test_retries_with_backoff_until_success():
     value, rows, _ = run(ResultMode.COLLECT, [impl])
     assert value == ["done"]
     assert rows[0][3] == "ok" and rows[0][5] == 2
-    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[0] >= 0.005 and gaps[1] >= 0.010
 
 
@@ -190,7 +201,9 @@ def test_a_fallback_answer_takes_the_failed_plugins_place():
     def boom(c):
         raise RuntimeError("down")
 
-    value, rows, _ = run(ResultMode.FIRST, [HookImpl("p", "test.hook", boom)], failures=Failures("backup"))
+    value, rows, _ = run(
+        ResultMode.FIRST, [HookImpl("p", "test.hook", boom)], failures=Failures("backup")
+    )
     assert value == "backup"
     assert rows[0][6] == "backup"
 
@@ -199,7 +212,10 @@ def test_shared_state_is_visible_to_later_plugins():
     def write(c):
         c.state["seen_by"] = c.plugin_id
 
-    impls = [HookImpl("w", "test.hook", write, priority=2), HookImpl("r", "test.hook", lambda c: c.state["seen_by"], priority=1)]
+    impls = [
+        HookImpl("w", "test.hook", write, priority=2),
+        HookImpl("r", "test.hook", lambda c: c.state["seen_by"], priority=1),
+    ]
     value, _, _ = run(ResultMode.COLLECT, impls)
     assert value == ["w"]
 

@@ -18,7 +18,16 @@ def test_every_state_has_a_row_and_all_targets_are_states():
 def test_the_happy_path_is_recorded_with_times():
     seen = []
     life = Lifecycle("p", listener=seen.append)
-    path = [S.LOADING, S.LOADED, S.INITIALIZING, S.ACTIVE, S.STOPPING, S.STOPPED, S.UNLOADING, S.UNLOADED]
+    path = [
+        S.LOADING,
+        S.LOADED,
+        S.INITIALIZING,
+        S.ACTIVE,
+        S.STOPPING,
+        S.STOPPED,
+        S.UNLOADING,
+        S.UNLOADED,
+    ]
     for state in path:
         life.move(state, reason=f"to {state}")
     assert [t.target for t in life.history] == path

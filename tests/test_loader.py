@@ -32,10 +32,17 @@ PLUGIN = textwrap.dedent("""
 
 
 def test_installed_distributions_expose_plugins_through_entry_points(engine, tmp_path, monkeypatch):
-    _distribution(tmp_path, "pliers-ep-demo", "pliers_ep_demo", {
-        "__init__.py": PLUGIN,
-        "manifest.json": json.dumps(manifest("ep-demo", {"export.format": {}}, main="pliers_ep_demo")),
-    })
+    _distribution(
+        tmp_path,
+        "pliers-ep-demo",
+        "pliers_ep_demo",
+        {
+            "__init__.py": PLUGIN,
+            "manifest.json": json.dumps(
+                manifest("ep-demo", {"export.format": {}}, main="pliers_ep_demo")
+            ),
+        },
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
     assert "demo" in [ep.name for ep in iter_entry_points()]
@@ -57,7 +64,9 @@ def test_an_entry_point_without_a_manifest_is_a_clear_error(engine, tmp_path, mo
     _distribution(tmp_path, "pliers-ep-bare", "pliers_ep_bare", {"__init__.py": "x = 1\n"})
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
-    with pytest.raises(EngineError, match=r"entry point 'demo' \(pliers_ep_bare\): no manifest.json"):
+    with pytest.raises(
+        EngineError, match=r"entry point 'demo' \(pliers_ep_bare\): no manifest.json"
+    ):
         engine.load_entry_points()
 
 
@@ -69,7 +78,9 @@ def test_a_package_plugin_with_relative_imports(engine, tmp_path):
         "@hook('form.render')\ndef render(ctx):\n    return {'n': double(ctx.data['n'])}\n"
     )
     (folder / "code" / "rules.py").write_text("def double(n):\n    return 2 * n\n")
-    (folder / "manifest.json").write_text(json.dumps(manifest("pkg-plugin", {"form.render": {}}, main="code")))
+    (folder / "manifest.json").write_text(
+        json.dumps(manifest("pkg-plugin", {"form.render": {}}, main="code"))
+    )
     engine.load(folder)
     assert engine.fire("form.render", {"n": 21}).value == {"n": 42}
 

@@ -1,8 +1,15 @@
-"""Observations: execution records, metrics, errors, logs, transitions — all exportable as DataFrames."""
+"""Observations: executions, metrics, errors, logs, transitions — each exportable as a DataFrame."""
 
 from .frames import require_pandas
 from .logs import LogStore, PluginLogger
 from .metrics import PluginMetrics, PluginStats
 from .store import BoundedStore
 
-__all__ = ["BoundedStore", "LogStore", "PluginLogger", "PluginMetrics", "PluginStats", "require_pandas"]
+__all__ = [
+    "BoundedStore",
+    "LogStore",
+    "PluginLogger",
+    "PluginMetrics",
+    "PluginStats",
+    "require_pandas",
+]

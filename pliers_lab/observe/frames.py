@@ -17,7 +17,9 @@ def require_pandas() -> Any:
     return pandas
 
 
-def frame(rows: Iterable[Sequence[Any]], columns: Sequence[str], *, time_columns: Sequence[str] = ()) -> Any:
+def frame(
+    rows: Iterable[Sequence[Any]], columns: Sequence[str], *, time_columns: Sequence[str] = ()
+) -> Any:
     """A DataFrame from row tuples; epoch-second columns become UTC timestamps."""
     pd = require_pandas()
     df = pd.DataFrame(list(rows), columns=list(columns))

@@ -70,7 +70,9 @@ class PluginLogger:
         self._store.append(
             LogEntry(time.time(), self.plugin_id, level, text, self.hook, self.execution_id, fields)
         )
-        self._logger.log(getattr(logging, level.upper()), "%s", text, extra={"plugin": self.plugin_id})
+        self._logger.log(
+            getattr(logging, level.upper()), "%s", text, extra={"plugin": self.plugin_id}
+        )
 
     def debug(self, message: str, **fields: Any) -> None:
         self._log("debug", message, fields)

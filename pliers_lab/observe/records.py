@@ -14,8 +14,6 @@ from .store import BoundedStore
 
 if TYPE_CHECKING:
     from ..errors import PluginError
-    from ..lifecycle import Transition
-    from ..recovery import RecoveryRecord
     from ..results import HookResult
 
 __all__ = ["ErrorStore", "ExecutionStore", "RecoveryStore", "TransitionStore"]
@@ -29,19 +27,21 @@ def _execution_rows(result: HookResult) -> list[tuple[Any, ...]]:
     origin = rows[0][1]
     out = []
     for impl, start, duration, status, error, retries, _value in rows:
-        out.append((
-            result.execution_id,
-            result.hook,
-            result.mode,
-            impl.plugin_id,
-            impl.priority,
-            result.started + (start - origin),
-            duration * 1000.0,
-            status,
-            error.type.value if error is not None else None,
-            error.message if error is not None else None,
-            retries,
-        ))
+        out.append(
+            (
+                result.execution_id,
+                result.hook,
+                result.mode,
+                impl.plugin_id,
+                impl.priority,
+                result.started + (start - origin),
+                duration * 1000.0,
+                status,
+                error.type.value if error is not None else None,
+                error.message if error is not None else None,
+                retries,
+            )
+        )
     return out
 
 
@@ -54,8 +54,19 @@ class ExecutionStore(BoundedStore["HookResult"]):
     def __init__(self, capacity: int) -> None:
         super().__init__(
             capacity,
-            ("execution_id", "hook", "mode", "plugin_id", "priority", "start", "duration_ms",
-             "status", "error_type", "error", "retries"),
+            (
+                "execution_id",
+                "hook",
+                "mode",
+                "plugin_id",
+                "priority",
+                "start",
+                "duration_ms",
+                "status",
+                "error_type",
+                "error",
+                "retries",
+            ),
             _execution_rows,
             time_columns=("start",),
         )
@@ -85,11 +96,19 @@ class ExecutionStore(BoundedStore["HookResult"]):
 
 
 def _error_rows(error: PluginError) -> list[tuple[Any, ...]]:
-    return [(
-        error.id, error.timestamp, error.type.value, error.plugin_id, error.hook,
-        error.execution_id, error.message, error.recovery,
-        type(error.cause).__name__ if error.cause is not None else None,
-    )]
+    return [
+        (
+            error.id,
+            error.timestamp,
+            error.type.value,
+            error.plugin_id,
+            error.hook,
+            error.execution_id,
+            error.message,
+            error.recovery,
+            type(error.cause).__name__ if error.cause is not None else None,
+        )
+    ]
 
 
 class ErrorStore(BoundedStore["PluginError"]):
@@ -98,8 +117,17 @@ class ErrorStore(BoundedStore["PluginError"]):
     def __init__(self, capacity: int) -> None:
         super().__init__(
             capacity,
-            ("error_id", "timestamp", "type", "plugin_id", "hook", "execution_id", "message",
-             "recovery", "cause"),
+            (
+                "error_id",
+                "timestamp",
+                "type",
+                "plugin_id",
+                "hook",
+                "execution_id",
+                "message",
+                "recovery",
+                "cause",
+            ),
             _error_rows,
             time_columns=("timestamp",),
         )
@@ -115,7 +143,9 @@ class TransitionStore(BoundedStore["Transition"]):
         super().__init__(
             capacity,
             ("plugin_id", "source", "target", "timestamp", "reason", "error_id"),
-            lambda t: [(t.plugin_id, t.source.value, t.target.value, t.timestamp, t.reason, t.error_id)],
+            lambda t: [
+                (t.plugin_id, t.source.value, t.target.value, t.timestamp, t.reason, t.error_id)
+            ],
             time_columns=("timestamp",),
         )
 
