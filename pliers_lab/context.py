@@ -82,6 +82,10 @@ class HookContext:
         "timestamp",
     )
 
+    plugin_id: str  # set by dispatch before each handler runs
+    _state: dict[str, Any]
+    _meta: HookMetadata
+
     def __init__(
         self,
         hook: str,
@@ -128,7 +132,7 @@ class HookContext:
         try:
             return self._state
         except AttributeError:
-            self._state: dict[str, Any] = {}
+            self._state = {}
             return self._state
 
     @property
@@ -142,7 +146,7 @@ class HookContext:
         try:
             return self._meta
         except AttributeError:
-            self._meta: HookMetadata = HookMetadata(
+            self._meta = HookMetadata(
                 self.execution_id,
                 self.timestamp,
                 self.user_id,

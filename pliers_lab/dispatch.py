@@ -218,7 +218,8 @@ def run_sync(
     if table.collect:
         return run_collect(table, ctx, acc, on_failure)
     t0 = perf()
-    marks, answers, notes = record = ([t0], [], {})
+    record: Record = ([t0], [], {})
+    marks, answers, notes = record
     answer, mark = answers.append, marks.append
     fold = table.fold
     for index, impl in enumerate(table.impls):
@@ -263,7 +264,8 @@ def run_collect(
     clock read per handler.
     """
     t0 = perf()
-    marks, answers, notes = record = ([t0], [], {})
+    record: Record = ([t0], [], {})
+    marks, answers, notes = record
     answer, mark = answers.append, marks.append
     collect = values.append
     for impl, plugin_id, fn, timeout, stats in table.entries:
@@ -344,7 +346,8 @@ async def run_async(
 ) -> tuple[Any, Record]:
     """Like ``run_sync``, awaiting async handlers, each under its own timeout."""
     t0 = perf()
-    marks, answers, notes = record = ([t0], [], {})
+    record: Record = ([t0], [], {})
+    marks, answers, notes = record
     fold = table.fold
     for index, impl in enumerate(table.impls):
         ctx.plugin_id = impl.plugin_id

@@ -7,6 +7,7 @@ lab layer holds no state of its own (DESIGN.md §5).
 from __future__ import annotations
 
 import inspect
+from functools import partial
 import itertools
 import secrets
 import threading
@@ -214,15 +215,8 @@ class Engine:
                     f"{where}: no manifest.json next to the module and no MANIFEST dict in it"
                 )
             inline = self.runtimes["inline"]
-            loaded.append(
-                self._install(
-                    manifest,
-                    lambda m=manifest, c=code, rt=inline: rt.prepare(m, m.root, c),
-                    inline,
-                    None,
-                    True,
-                )
-            )
+            prepare = partial(inline.prepare, manifest, manifest.root, code)
+            loaded.append(self._install(manifest, prepare, inline, None, True))
         return loaded
 
     def _runtime_for(self, manifest: Any) -> Runtime:

@@ -195,14 +195,14 @@ def bind_handlers(
     handlers: dict[str, Callable[..., Any]] = {}
     for hook_name, config in manifest.hooks.items():
         if config.handler:
-            fn = namespace.get(config.handler)
-            if not callable(fn):
+            named = namespace.get(config.handler)
+            if not callable(named):
                 problems.append(
                     f"hooks.{hook_name!r}.handler names {config.handler!r}, "
                     f"but {source} has no such function"
                 )
                 continue
-            handlers[hook_name] = fn
+            handlers[hook_name] = named
             continue
         candidates = marked.get(hook_name, [])
         if not candidates:

@@ -78,7 +78,7 @@ class RecoveryPolicy:
         base = self.backoff_ms / 1000.0
         if self.backoff is BackoffStrategy.LINEAR:
             return base * attempt
-        return base * (2 ** (attempt - 1))
+        return base * float(2 ** (attempt - 1))
 
 
 def _value(v: Any) -> str:

@@ -8,13 +8,13 @@ row per plugin call when a frame is asked for.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..errors import PluginError
+from ..lifecycle import Transition
+from ..recovery import RecoveryRecord
+from ..results import HookResult
 from .store import BoundedStore
-
-if TYPE_CHECKING:
-    from ..errors import PluginError
-    from ..results import HookResult
 
 __all__ = ["ErrorStore", "ExecutionStore", "RecoveryStore", "TransitionStore"]
 
@@ -45,7 +45,7 @@ def _execution_rows(result: HookResult) -> list[tuple[Any, ...]]:
     return out
 
 
-class ExecutionStore(BoundedStore["HookResult"]):
+class ExecutionStore(BoundedStore[HookResult]):
     """Recent hook executions, bounded by plugin calls (rows), not by executions, so a
     hook with 100 handlers does not keep 100 times the memory; ``frame()`` has one row
     per plugin call.
@@ -111,7 +111,7 @@ def _error_rows(error: PluginError) -> list[tuple[Any, ...]]:
     ]
 
 
-class ErrorStore(BoundedStore["PluginError"]):
+class ErrorStore(BoundedStore[PluginError]):
     """Recent plugin errors, newest last."""
 
     def __init__(self, capacity: int) -> None:
@@ -136,7 +136,7 @@ class ErrorStore(BoundedStore["PluginError"]):
         return [e for e in self if e.plugin_id == plugin_id]
 
 
-class TransitionStore(BoundedStore["Transition"]):
+class TransitionStore(BoundedStore[Transition]):
     """Lifecycle transitions of every plugin: the lab's timeline."""
 
     def __init__(self, capacity: int) -> None:
@@ -150,7 +150,7 @@ class TransitionStore(BoundedStore["Transition"]):
         )
 
 
-class RecoveryStore(BoundedStore["RecoveryRecord"]):
+class RecoveryStore(BoundedStore[RecoveryRecord]):
     """Every recovery decision (retry, fallback, disable, restart, circuit breaker)."""
 
     def __init__(self, capacity: int) -> None:
