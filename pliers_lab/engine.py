@@ -7,12 +7,12 @@ lab layer holds no state of its own (DESIGN.md §5).
 from __future__ import annotations
 
 import inspect
-from functools import partial
 import itertools
 import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
