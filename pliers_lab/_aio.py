@@ -7,12 +7,14 @@ and hands coroutines to it; no nest_asyncio, no patched loops.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import EngineError
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T")
 
@@ -27,6 +29,8 @@ class LoopThread:
         self._lock = threading.Lock()
 
     def _start(self) -> asyncio.AbstractEventLoop:
+        import asyncio  # ~20 ms, and only engines with async handlers need it
+
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
@@ -54,6 +58,8 @@ class LoopThread:
                 "a synchronous engine call was made from an async handler; "
                 "use the async form (e.g. `await engine.afire(...)`) there"
             )
+        import asyncio
+
         loop = self._start()
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 

@@ -8,7 +8,6 @@ failure callback, which records and applies the recovery policy.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, final
@@ -322,6 +321,8 @@ async def _call_async(impl: HookImpl, ctx: HookContext) -> Any:
         if perf() - t0 > impl.timeout:
             raise _overran(impl, ctx, perf() - t0)
         return value
+    import asyncio  # already loaded: an event loop is running
+
     try:
         async with asyncio.timeout(impl.timeout):
             return await impl.fn(ctx)
@@ -333,6 +334,8 @@ async def _attempt_async(impl: HookImpl, ctx: HookContext) -> tuple[Any, int, Pl
     error: PluginError | None = None
     for attempt in range(impl.retries + 1):
         if attempt:
+            import asyncio
+
             await asyncio.sleep(impl.policy.delay(attempt))
         try:
             return await _call_async(impl, ctx), attempt, None

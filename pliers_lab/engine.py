@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import secrets
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -61,7 +61,7 @@ class Engine:
         default_timeout_ms: float = 30_000,
         default_isolation: str = "inline",
     ) -> None:
-        self.tag = secrets.token_hex(3)
+        self.tag = os.urandom(3).hex()
         self.default_timeout_ms = default_timeout_ms
         self.executions = ExecutionStore(max_observations)
         self.errors = ErrorStore(max_errors)

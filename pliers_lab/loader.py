@@ -8,7 +8,6 @@ does while importing escapes as a bare exception.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import inspect
 import itertools
@@ -24,6 +23,8 @@ from .errors import PluginError, PluginErrorType
 from .plugin import LIFECYCLE_HANDLERS
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from .manifest import Manifest
 
 __all__ = [
@@ -61,6 +62,8 @@ def check_environment(manifest: Manifest) -> None:
 
     A mismatch is a DEPENDENCY_ERROR listing every unmet condition.
     """
+    import importlib.metadata  # ~12 ms: only when a plugin is checked
+
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
@@ -246,6 +249,8 @@ def bind_handlers(
     return handlers, lifecycle
 
 
-def iter_entry_points(group: str = ENTRY_POINT_GROUP) -> Iterator[importlib.metadata.EntryPoint]:
+def iter_entry_points(group: str = ENTRY_POINT_GROUP) -> Iterator[EntryPoint]:
     """Entry points installed distributions register for pliers_lab plugins."""
+    import importlib.metadata
+
     yield from importlib.metadata.entry_points(group=group)
