@@ -11,7 +11,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -192,13 +192,18 @@ class Engine:
                 continue
         return names
 
-    def load_entry_points(self, group: str | None = None) -> list[Plugin]:
-        """Load plugins that installed distributions expose in ``pliers_lab.plugins``."""
+    def load_entry_points(
+        self, group: str | None = None, names: Collection[str] | None = None
+    ) -> list[Plugin]:
+        """Load plugins that installed distributions expose in ``pliers_lab.plugins``
+        (only those called ``names`` when given)."""
         from .loader import ENTRY_POINT_GROUP, iter_entry_points
         from .manifest import load_manifest, parse_manifest
 
         loaded = []
         for ep in iter_entry_points(group or ENTRY_POINT_GROUP):
+            if names is not None and ep.name not in names:
+                continue
             where = f"entry point {ep.name!r} ({ep.value})"
             try:
                 code = ep.load()
@@ -765,6 +770,11 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _repr_html_(self) -> str:
+        from .lab.displays import engine_html  # the core never imports the lab eagerly
+
+        return engine_html(self)
 
     def __repr__(self) -> str:
         states = ", ".join(f"{p.id}={p.state.value}" for p in self._plugins.values())

@@ -127,5 +127,10 @@ class Plugin:
             active_since=self.activated_at if active else None,
         )
 
+    def _repr_html_(self) -> str:
+        from .lab.displays import plugin_html  # the core never imports the lab eagerly
+
+        return plugin_html(self)
+
     def __repr__(self) -> str:
         return f"<Plugin {self.key} {self.state.value} {self.isolation}>"
