@@ -15,6 +15,21 @@ from .results import HookResult, Outcome, Verdict, Veto
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext pliers_lab``: register the ``%pliers`` magics (imported only now)."""
+    from .lab.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext pliers_lab``."""
+    from .lab.magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 __all__ = [
     "CORE_HOOKS",
     "Engine",

@@ -14,13 +14,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..engine import Engine
 
-__all__ = ["default_engine", "extensions_folder", "reset_default_engine", "set_default_engine"]
+__all__ = [
+    "configure_defaults",
+    "default_engine",
+    "extensions_folder",
+    "reset_default_engine",
+    "set_default_engine",
+]
 
 #: Environment variable naming the folder ``%pliers load NAME`` looks NAME up in.
 EXTENSIONS_ENV = "PLIERS_EXTENSIONS"
 
 _engine: Engine | None = None
 _lock = threading.Lock()
+#: Engine options the magics' settings control (``%config PliersMagics.isolation``).
+_options: dict[str, str] = {"isolation": "inline"}
 
 
 def default_engine() -> Engine:
@@ -30,8 +38,17 @@ def default_engine() -> Engine:
         if _engine is None:
             from ..engine import Engine
 
-            _engine = Engine()
+            _engine = Engine(default_isolation=_options["isolation"])
         return _engine
+
+
+def configure_defaults(*, isolation: str | None = None) -> None:
+    """Set options of the default engine, now and for the next one created."""
+    if isolation is not None:
+        _options["isolation"] = isolation
+        with _lock:
+            if _engine is not None:
+                _engine.default_isolation = isolation
 
 
 def set_default_engine(engine: Engine) -> Engine:

@@ -1,0 +1,62 @@
+"""The notebook laboratory: magics, widgets, rich displays and plots over the engine.
+
+The lab holds no state of its own beyond which engine is the default one
+(DESIGN.md §5); everything it shows comes from the public engine API. Importing this
+package is cheap: widgets, plots and the graph import ipywidgets, matplotlib, pandas and
+networkx when first used.
+
+>>> from pliers_lab.lab import default_engine, HookSimulator   # doctest: +SKIP
+>>> engine = default_engine(); engine.load_all("extensions")    # doctest: +SKIP
+>>> HookSimulator(engine)                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .default import default_engine, extensions_folder, reset_default_engine, set_default_engine
+
+if TYPE_CHECKING:
+    from .graph import dependency_graph, draw_dependency_graph, graph_frames
+    from .plots import Picture, plot_durations, plot_error_rates, plot_timeline
+    from .widgets import ConfigEditor, HookSimulator, MetricsDashboard, PluginInspector
+
+__all__ = [
+    "ConfigEditor",
+    "HookSimulator",
+    "MetricsDashboard",
+    "Picture",
+    "PluginInspector",
+    "default_engine",
+    "dependency_graph",
+    "draw_dependency_graph",
+    "extensions_folder",
+    "graph_frames",
+    "plot_durations",
+    "plot_error_rates",
+    "plot_timeline",
+    "reset_default_engine",
+    "set_default_engine",
+]
+
+_LAZY = {
+    "ConfigEditor": "widgets",
+    "HookSimulator": "widgets",
+    "MetricsDashboard": "widgets",
+    "PluginInspector": "widgets",
+    "Picture": "plots",
+    "plot_durations": "plots",
+    "plot_error_rates": "plots",
+    "plot_timeline": "plots",
+    "dependency_graph": "graph",
+    "draw_dependency_graph": "graph",
+    "graph_frames": "graph",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)

@@ -1,0 +1,41 @@
+"""The lab's ipywidgets: hook simulator, plugin inspector, config editor, metrics dashboard.
+
+Each is an ``ipywidgets.VBox`` whose parts are attributes (``sim.fire_button``,
+``sim.payload``…), so code and tests drive them exactly as a user would: set values,
+``click()``, read what they show. ipywidgets is imported when a widget is first asked for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config_editor import ConfigEditor
+    from .dashboard import MetricsDashboard
+    from .inspector import PluginInspector
+    from .simulator import HookSimulator
+
+__all__ = ["ConfigEditor", "HookSimulator", "MetricsDashboard", "PluginInspector"]
+
+_WHERE = {
+    "ConfigEditor": "config_editor",
+    "HookSimulator": "simulator",
+    "MetricsDashboard": "dashboard",
+    "PluginInspector": "inspector",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    try:
+        return getattr(import_module(f"{__name__}.{module}"), name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("ipywidgets", "pandas", "matplotlib", "jsonschema"):
+            raise
+        raise ImportError(
+            f"{name} needs {exc.name}: pip install 'pliers-lab[lab]'", name=exc.name
+        ) from exc

@@ -1,0 +1,86 @@
+"""The metrics dashboard: per-plugin metrics, durations and error-rate plots, recent errors.
+
+Every table and picture comes from a DataFrame kept in ``dashboard.frames`` after each
+refresh, so what you see is what you can analyse further.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from ._common import engine_or_default, message, panel
+
+if TYPE_CHECKING:
+    from ...engine import Engine
+
+__all__ = ["MetricsDashboard"]
+
+_METRIC_COLUMNS = ["plugin_id", "state", "isolation", "count", "error_count", "avg_ms", "max_ms",
+                   "health", "restarts", "timeouts"]
+
+
+class MetricsDashboard(w.VBox):  # type: ignore[misc]
+    """Metrics of every plugin of an engine, refreshed on demand.
+
+    Attributes:
+        refresh_button: redraws everything from the engine.
+        summary, table, errors: HTML; ``table`` has CSS class ``pliers-metrics-table``.
+        durations, error_rates: Image widgets (PNG) of the two plots.
+        frames: ``metrics``, ``durations``, ``error_rates`` and ``errors`` DataFrames.
+    """
+
+    def __init__(self, engine: Engine | None = None, *, plots: bool = True) -> None:
+        self.engine = engine_or_default(engine)
+        self.plots = plots
+        self.frames: dict[str, Any] = {}
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.summary = w.HTML()
+        self.table = w.HTML()
+        self.durations = w.Image(format="png")
+        self.error_rates = w.Image(format="png")
+        self.errors = w.HTML()
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        children: list[w.Widget] = [w.HBox([self.refresh_button, self.summary]), self.table]
+        if plots:
+            children.append(w.HBox([self.durations, self.error_rates]))
+        children.append(self.errors)
+        super().__init__(children)
+        self.add_class("pliers-dashboard")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the engine's metrics, executions and errors."""
+        from ..plots import durations_frame, error_rates_frame, plot_durations, plot_error_rates
+
+        engine = self.engine
+        metrics = engine.metrics_frame()
+        self.frames = {
+            "metrics": metrics,
+            "durations": durations_frame(engine),
+            "error_rates": error_rates_frame(engine),
+            "errors": engine.errors.frame(),
+        }
+        calls = int(metrics["count"].sum()) if len(metrics) else 0
+        failures = int(metrics["error_count"].sum()) if len(metrics) else 0
+        kind = "ok" if not failures else "warning"
+        self.summary.value = message(
+            kind, f"{len(metrics)} plugins · {engine.executions.total} executions · {calls} plugin "
+            f"calls · {failures} failed · {engine.errors.total} errors recorded"
+        )
+        shown = metrics[_METRIC_COLUMNS] if len(metrics) else metrics
+        self.table.value = panel(
+            shown.to_html(index=False, classes="pliers-metrics-table", float_format="{:.3f}".format,
+                          border=0)
+        )
+        if self.plots:
+            self.durations.value = plot_durations(self.frames["durations"]).png(dpi=80)
+            self.error_rates.value = plot_error_rates(self.frames["error_rates"]).png(dpi=80)
+        recent = self.frames["errors"].tail(10).iloc[::-1]
+        columns = ["timestamp", "type", "plugin_id", "hook", "message", "recovery"]
+        self.errors.value = panel(
+            "<b>recent errors</b>"
+            + (recent[columns].to_html(index=False, classes="pliers-errors", border=0)
+               if len(recent) else " <span class='pliers-muted'>none</span>")
+        )
