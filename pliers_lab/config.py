@@ -1,7 +1,20 @@
-"""Plugin configuration: schema and default files, defaults, validation (jsonschema, lazily).
+"""Plugin configuration (spec: Configuration Management).
 
-Merge rules (later wins, objects merge key by key, anything else replaces): defaults
-declared in the schema, then the default file, then what the user applies.
+Merge rules — later wins; objects merge key by key, anything else (lists included)
+replaces what was there:
+
+1. ``default`` values declared in the JSON Schema,
+2. the manifest's default file (``configuration.default``),
+3. the overlay file for the engine's environment (``configuration.environments``),
+4. what the user applied (``Engine.configure``).
+
+Validation (``jsonschema``, draft 7 or 2020-12 by the schema's ``$schema``; imported only
+when a schema is first used — it costs ~1 s in a Jupyter environment):
+
+- ``additionalProperties: false`` (the manifest option, default): properties the schema
+  does not declare are refused wherever the schema leaves that open;
+- ``strict: true`` (default): a violation refuses the configuration; ``strict: false``
+  applies it anyway and reports the violations as warnings.
 """
 
 from __future__ import annotations
@@ -14,7 +27,16 @@ from typing import Any
 
 from .errors import PluginError, PluginErrorType
 
-__all__ = ["ConfigSource", "deep_merge", "schema_defaults", "validate_config"]
+__all__ = [
+    "ENVIRONMENTS",
+    "ConfigSource",
+    "deep_merge",
+    "describe_changes",
+    "schema_defaults",
+    "validate_config",
+]
+
+ENVIRONMENTS = ("development", "staging", "production")
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,6 +65,19 @@ def schema_defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def closed(schema: Any) -> Any:
+    """A copy of ``schema`` where every object with ``properties`` and no explicit
+    ``additionalProperties`` refuses undeclared properties."""
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out = {key: closed(value) for key, value in schema.items()}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
 def _path(parts: Any) -> str:
     text = ""
     for part in parts:
@@ -52,52 +87,107 @@ def _path(parts: Any) -> str:
 
 def validate_config(schema: Mapping[str, Any], config: Any) -> list[str]:
     """Every violation of ``schema`` by ``config``, each prefixed with its path."""
-    from jsonschema import validators  # ~1 s in a Jupyter environment: only when needed
+    from jsonschema import validators
 
-    cls = validators.validator_for(schema)
-    validator = cls(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    validator = validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     return [f"{_path(e.absolute_path)}: {e.message}" for e in errors]
 
 
-class ConfigSource:
-    """A plugin's schema and default configuration, read from its manifest's files."""
+def describe_changes(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Human-readable changes between two configurations (``a.b: 1 -> 2``, ``Added c``)."""
+    if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
+        return [] if old == new else [f"{prefix or '<root>'}: {old!r} -> {new!r}"]
+    changes: list[str] = []
+    for key in sorted(set(old) | set(new), key=str):
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if key not in old:
+            changes.append(f"Added {path} = {new[key]!r}")
+        elif key not in new:
+            changes.append(f"Removed {path}")
+        else:
+            changes.extend(describe_changes(old[key], new[key], path))
+    return changes
 
-    def __init__(self, plugin_id: str, schema: dict[str, Any] | None, defaults: dict[str, Any]):
+
+class ConfigSource:
+    """A plugin's schema, default file and environment overlays, and how to check them."""
+
+    def __init__(
+        self,
+        plugin_id: str,
+        schema: dict[str, Any] | None,
+        defaults: dict[str, Any],
+        overlays: dict[str, dict[str, Any]] | None = None,
+        *,
+        strict: bool = True,
+        additional_properties: bool = False,
+    ) -> None:
         self.plugin_id = plugin_id
         self.schema = schema
         self.defaults = defaults
+        self.overlays = overlays or {}
+        self.strict = strict
+        self.additional_properties = additional_properties
+        self.warnings: list[str] = []
+        self._checked = (
+            closed(schema) if schema is not None and not additional_properties else schema
+        )
 
     @classmethod
-    def from_files(
-        cls, plugin_id: str, root: Path | None, schema_file: str | None, default_file: str | None
-    ) -> ConfigSource:
+    def from_manifest(cls, plugin_id: str, root: Path | None, configuration: Any) -> ConfigSource:
+        """Read the files the manifest's ``configuration`` block names (CONFIG_ERROR if bad)."""
+        if configuration is None:
+            return cls(plugin_id, None, {})
+        schema_file = configuration.schema_file
         schema = _read_json(plugin_id, root, schema_file) if schema_file else None
         if schema is not None:
             _check_schema(plugin_id, schema_file or "", schema)
-        defaults = _read_json(plugin_id, root, default_file) if default_file else {}
-        if not isinstance(defaults, dict):
-            raise _config_error(
-                plugin_id, f"{default_file}: the default configuration must be a JSON object"
-            )
-        return cls(plugin_id, schema, defaults)
+        defaults = _read_object(plugin_id, root, configuration.default_file)
+        overlays = {
+            env: _read_object(plugin_id, root, name)
+            for env, name in configuration.environments.items()
+        }
+        return cls(
+            plugin_id,
+            schema,
+            defaults,
+            overlays,
+            strict=configuration.strict,
+            additional_properties=configuration.additional_properties,
+        )
 
-    def initial(self) -> dict[str, Any]:
+    def initial(self, environment: str | None = None) -> dict[str, Any]:
+        """Schema defaults, the default file and the environment's overlay, merged."""
         base = schema_defaults(self.schema) if self.schema else {}
-        return deep_merge(base, self.defaults)
+        merged = deep_merge(base, self.defaults)
+        overlay = self.overlays.get(environment or "")
+        return deep_merge(merged, overlay) if overlay else merged
 
-    def resolve(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Defaults merged with ``config``, validated; CONFIG_ERROR lists every violation."""
-        merged = deep_merge(self.initial(), config or {})
-        if self.schema is not None:
-            problems = validate_config(self.schema, merged)
-            if problems:
-                raise _config_error(
-                    self.plugin_id,
-                    f"configuration is invalid ({len(problems)} problem"
-                    f"{'s' if len(problems) > 1 else ''}):\n  " + "\n  ".join(problems),
-                    metadata={"problems": problems},
-                )
+    def problems(self, config: Any) -> list[str]:
+        """What is wrong with ``config`` (an already merged configuration)."""
+        if self._checked is None:
+            return []
+        return validate_config(self._checked, config)
+
+    def resolve(
+        self, config: Mapping[str, Any] | None, environment: str | None = None
+    ) -> dict[str, Any]:
+        """Merge ``config`` over the defaults and validate; CONFIG_ERROR lists every violation.
+
+        In non-strict mode the violations become ``warnings`` and the merge is returned.
+        """
+        merged = deep_merge(self.initial(environment), config or {})
+        problems = self.problems(merged)
+        self.warnings = problems if not self.strict else []
+        if problems and self.strict:
+            plural = "s" if len(problems) > 1 else ""
+            raise _config_error(
+                self.plugin_id,
+                f"configuration is invalid ({len(problems)} problem{plural}):\n  "
+                + "\n  ".join(problems),
+                metadata={"problems": problems},
+            )
         return merged
 
 
@@ -117,6 +207,15 @@ def _read_json(plugin_id: str, root: Path | None, name: str) -> Any:
         raise _config_error(
             plugin_id, f"{path}: line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+
+
+def _read_object(plugin_id: str, root: Path | None, name: str | None) -> dict[str, Any]:
+    if not name:
+        return {}
+    value = _read_json(plugin_id, root, name)
+    if not isinstance(value, dict):
+        raise _config_error(plugin_id, f"{name}: a configuration file must hold a JSON object")
+    return value
 
 
 def _check_schema(plugin_id: str, name: str, schema: Any) -> None:

@@ -83,6 +83,10 @@ class Plugin:
         self.lifecycle_handlers: dict[str, Callable[..., Any]] = {}
         self.impls: list[HookImpl] = []
         self.config: dict[str, Any] = {}
+        #: What the user set with ``Engine.configure`` (defaults apply underneath).
+        self.config_overrides: dict[str, Any] = {}
+        #: The last configuration change, human-readable (``a.b: 1 -> 2``).
+        self.config_changes: list[str] = []
         self.config_source: ConfigSource | None = None
         self.last_error: PluginError | None = None
         self.disabled_reason: str | None = None

@@ -83,5 +83,11 @@ class HookRegistry:
                     self._impls[name] = kept
                     self.tables.pop(name, None)
 
+    def replace(self, plugin_id: str, impls: Iterable[HookImpl]) -> None:
+        """Swap ``plugin_id``'s handlers for ``impls`` in one step (a hot reload)."""
+        with self._lock:
+            self.remove(plugin_id)
+            self.add(impls)
+
     def handlers(self, name: str) -> tuple[HookImpl, ...]:
         return self.table(name).impls

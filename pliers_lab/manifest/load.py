@@ -153,19 +153,17 @@ def _missing_files(
         if message:
             problems.append(ManifestProblem(source, ("main",), message))
     config = data.get("configuration")
-    for key in ("schema", "default"):
-        name = config.get(key, config.get(f"{key}_file")) if isinstance(config, dict) else None
-        if (
-            isinstance(name, str)
-            and clean(("configuration", key))
-            and not (folder / name).is_file()
-        ):
+    files: list[tuple[tuple[str, ...], Any]] = []
+    if isinstance(config, dict):
+        for key in ("schema", "default"):
+            files.append((("configuration", key), config.get(key, config.get(f"{key}_file"))))
+        envs = config.get("environments")
+        if isinstance(envs, dict):
+            files.extend((("configuration", "environments", env), name) for env, name in envs.items())
+    for path, name in files:
+        if isinstance(name, str) and clean(path) and not (folder / name).is_file():
             problems.append(
-                ManifestProblem(
-                    source,
-                    ("configuration", key),
-                    (f"file {name!r} not found in the plugin folder"),
-                )
+                ManifestProblem(source, path, f"file {name!r} not found in the plugin folder")
             )
     return problems
 

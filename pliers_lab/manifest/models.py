@@ -117,11 +117,24 @@ class CustomHook(StrictModel):
     description: Text = ""
 
 
+Environment = Literal["development", "staging", "production"]
+
+
 class Configuration(StrictModel):
     """Where the plugin's JSON Schema and default configuration live, in its folder."""
 
     schema_file: RelativePath | None = Field(None, alias="schema")
     default_file: RelativePath | None = Field(None, alias="default")
+    #: Per-environment overlay files (development, staging, production), merged over the
+    #: defaults for the engine's environment.
+    environments: dict[Environment, RelativePath] = Field(default_factory=dict)
+    #: Strict validation: properties the schema does not declare are refused unless the
+    #: schema itself allows them (the spec's ``validation.strict``, default true).
+    strict: Flag = True
+    #: Allow properties the schema does not declare even when strict (spec default false).
+    additional_properties: Flag = Field(False, alias="additionalProperties")
+    #: Reload the configuration when its files change (the spec's ``hotReload``).
+    hot_reload: Flag = Field(False, alias="hotReload")
 
 
 class RateLimit(StrictModel):

@@ -1,0 +1,281 @@
+"""``Engine``: the facade that ties manifests, lifecycle, dispatch, recovery and observations.
+
+Every operation a notebook, a command line or an HTTP API can do is a method here; the
+lab layer holds no state of its own (DESIGN.md §5). The methods live in small mixins:
+``loading`` (in and out), ``states`` (activate, disable, configure), ``recovering``
+(after a failure); this module holds the hot path (``fire``) and the observations.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._aio import LoopThread
+from ..cache import CodeCache
+from ..catalog import HookSpec
+from ..context import HookContext
+from ..dispatch import HookImpl, run_async, run_collect, run_sync
+from ..errors import PliersError, UnknownPluginError
+from ..modes import initial
+from ..observe.logs import LogStore
+from ..observe.metrics import PluginMetrics
+from ..observe.records import ErrorStore, ExecutionStore, RecoveryStore, TransitionStore
+from ..plugin import Plugin
+from ..registry import HookRegistry
+from ..results import HookResult
+from ..runtime import InlineRuntime, Runtime
+from .loading import LoadingOps
+from .recovering import RecoveryOps
+from .states import StatesOps
+
+if TYPE_CHECKING:
+    from ..hotreload import HotReloader
+
+__all__ = ["Engine"]
+
+
+class Engine(LoadingOps, StatesOps, RecoveryOps):
+    """The plugin engine. Load plugins, fire hooks, watch what happened.
+
+    Args:
+        environment: ``development``, ``staging`` or ``production``: which configuration
+            overlay applies.
+        max_observations: plugin calls kept for inspection, across executions (the
+            oldest executions are dropped first; metrics stay exact).
+        max_errors: plugin errors (and transitions, recoveries) kept.
+        default_timeout_ms: used for hooks whose manifest gives none.
+        default_isolation: runtime for plugins whose manifest names none.
+        resolution_strategy: how ``load_all`` resolves dependencies (``manual``,
+            ``strict`` or ``latest``; see ``pliers_lab.dependencies``).
+    """
+
+    def __init__(
+        self,
+        *,
+        environment: str = "development",
+        max_observations: int = 20_000,
+        max_errors: int = 1000,
+        max_logs: int = 5000,
+        default_timeout_ms: float = 30_000,
+        default_isolation: str = "inline",
+        resolution_strategy: str = "manual",
+    ) -> None:
+        from ..config import ENVIRONMENTS
+
+        if environment not in ENVIRONMENTS:
+            raise ValueError(
+                f"environment must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}"
+            )
+        self.tag = os.urandom(3).hex()
+        self.environment = environment
+        self.default_timeout_ms = default_timeout_ms
+        self.default_isolation = default_isolation
+        self.resolution_strategy = resolution_strategy
+        self.resolution = None
+        self.executions = ExecutionStore(max_observations)
+        self.errors = ErrorStore(max_errors)
+        self.transitions = TransitionStore(max_errors)
+        self.recoveries = RecoveryStore(max_errors)
+        self.logs = LogStore(max_logs)
+        self._plugins: dict[str, Plugin] = {}
+        self._failure = self._on_hook_failure  # bound once, not per fire
+        self._registry = HookRegistry()
+        self._tables = self._registry.tables  # read without a call on the hot path
+        self._code_cache = CodeCache()
+        self.runtimes: dict[str, Runtime] = {"inline": InlineRuntime(self._code_cache)}
+        self._trusted: set[str] = set()
+        self._api_providers: list[Callable[[Plugin], Mapping[str, Any]]] = []
+        self._seq = itertools.count(1)
+        self._loop = LoopThread()
+        self._lock = threading.RLock()
+        self._reloader: HotReloader | None = None
+
+    # ------------------------------------------------------------------ plugins
+    @property
+    def plugins(self) -> list[Plugin]:
+        return list(self._plugins.values())
+
+    def plugin(self, plugin_id: str) -> Plugin:
+        try:
+            return self._plugins[plugin_id]
+        except KeyError:
+            raise UnknownPluginError(plugin_id, list(self._plugins)) from None
+
+    def __contains__(self, plugin_id: object) -> bool:
+        return plugin_id in self._plugins
+
+    # ------------------------------------------------------------------ hooks
+    def hooks(self) -> list[HookSpec]:
+        """Every hook this engine knows: the core catalog and custom hooks of plugins."""
+        return self._registry.specs()
+
+    def hook_spec(self, name: str) -> HookSpec:
+        return self._registry.spec(name)
+
+    def handlers(self, hook: str) -> tuple[HookImpl, ...]:
+        """The active handlers of ``hook`` in the order they run."""
+        return self._registry.handlers(hook)
+
+    def fire(
+        self,
+        hook: str,
+        data: Any = None,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        event: Any = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
+    ) -> HookResult:
+        """Run ``hook``'s handlers and return the combined result.
+
+        Works in plain code and inside a running event loop (a Jupyter cell): async
+        handlers then run on the engine's own loop thread.
+        """
+        table = self._tables.get(hook)
+        if table is None:
+            table = self._registry.table(hook)
+        if table.has_async:
+            return self._loop.run(
+                self.afire(
+                    hook,
+                    data,
+                    user_id=user_id,
+                    session_id=session_id,
+                    event=event,
+                    request_id=request_id,
+                    trace_id=trace_id,
+                )
+            )
+        extra = (
+            (user_id, session_id, event, request_id, trace_id)
+            if user_id or session_id or event is not None or request_id or trace_id
+            else None
+        )
+        ctx = HookContext(hook, data, self._plugins, self.tag, next(self._seq), extra)
+        if table.collect:
+            value, record = run_collect(table, ctx, [], self._failure)
+        else:
+            value, record = run_sync(table, ctx, initial(table.mode, data), self._failure)
+        result = HookResult(ctx, table.mode_name, data, value, table.impls, record)
+        self.executions.append(result)
+        return result
+
+    async def afire(
+        self,
+        hook: str,
+        data: Any = None,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        event: Any = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
+    ) -> HookResult:
+        """The async form of ``fire``: async handlers run on the caller's loop."""
+        table = self._registry.table(hook)
+        extra = (user_id, session_id, event, request_id, trace_id)
+        ctx = HookContext(hook, data, self._plugins, self.tag, next(self._seq), extra)
+        value, record = await run_async(table, ctx, initial(table.mode, data), self._failure)
+        result = HookResult(ctx, table.mode_name, data, value, table.impls, record)
+        self.executions.append(result)
+        return result
+
+    # ------------------------------------------------------------------ dependencies
+    def dependency_graph(self) -> Any:
+        """The loaded plugins as a networkx DiGraph (edge: dependency → dependent).
+
+        Node attributes: ``version``, ``state``, ``isolation``, ``load_order``,
+        ``conflict``; edge attributes: ``scope``, ``range``, ``satisfied``, ``conflict``.
+        """
+        from ..dependencies import Catalog, PluginSpec, resolve
+
+        catalog = Catalog(PluginSpec.from_manifest(p.manifest) for p in self._plugins.values())
+        resolution = resolve(catalog, strategy="manual", installed=self._versions())
+        graph = resolution.graph
+        for name, data in graph.nodes(data=True):
+            plugin = self._plugins[name]
+            data.update(state=plugin.state.value, isolation=plugin.isolation)
+        graph.graph["conflicts"] = [c.to_dict() for c in resolution.conflicts]
+        return graph
+
+    def _versions(self) -> dict[str, str]:
+        return {p.id: p.version for p in self._plugins.values()}
+
+    # ------------------------------------------------------------------ hot reload
+    def watch(self, enabled: bool = True, **options: Any) -> HotReloader | None:
+        """Switch hot reload on (or off): plugin folders are watched and edits reloaded.
+
+        ``options`` go to ``HotReloader`` (``debounce_ms``, ``step_ms``).
+        """
+        from ..hotreload import HotReloader
+
+        if not enabled:
+            if self._reloader is not None:
+                self._reloader.stop()
+                self._reloader = None
+            return None
+        if self._reloader is None:
+            self._reloader = HotReloader(self, **options)
+            self._reloader.start()
+        return self._reloader
+
+    @property
+    def reloader(self) -> HotReloader | None:
+        return self._reloader
+
+    # ------------------------------------------------------------------ observations
+    def metrics(self, plugin_id: str) -> PluginMetrics:
+        """The spec's ``PluginMetrics`` of one plugin."""
+        return self.plugin(plugin_id).metrics()
+
+    def metrics_frame(self) -> Any:
+        """One row per plugin: state, counts, durations (ms), health, uptime, restarts."""
+        from ..observe.frames import frame
+
+        rows = []
+        for p in self._plugins.values():
+            m = self.metrics(p.id)
+            e, h = m.execution, m.health
+            rows.append((
+                p.id, p.version, p.state.value, p.isolation, e.count, e.successCount,
+                e.errorCount, e.avgDuration, e.maxDuration, e.totalDuration, h.status,
+                h.uptime, h.restarts, p.stats.timeouts,
+            ))  # fmt: skip
+        columns = (
+            "plugin_id", "version", "state", "isolation", "count", "success_count",
+            "error_count", "avg_ms", "max_ms", "total_ms", "health", "uptime_ms",
+            "restarts", "timeouts",
+        )  # fmt: skip
+        return frame(rows, columns)
+
+    def close(self) -> None:
+        """Stop watching, unload every plugin (dependents first), stop the loop thread."""
+        self.watch(False)
+        for plugin in reversed(list(self._plugins.values())):
+            if plugin.id not in self._plugins:
+                continue
+            try:
+                self.unload(plugin.id, cascade=True)
+            except PliersError:
+                self._forget(plugin)
+        self._loop.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _repr_html_(self) -> str:
+        from ..lab.displays import engine_html  # the core never imports the lab eagerly
+
+        return engine_html(self)
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{p.id}={p.state.value}" for p in self._plugins.values())
+        return f"<Engine {self.tag} plugins=[{states}]>"

@@ -1,0 +1,411 @@
+"""Getting plugins in and out: load, define inline, resolve a folder, reload, unload."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..api import PluginAPI
+from ..catalog import ResultMode
+from ..config import ConfigSource
+from ..errors import EngineError, PliersError, PluginError, PluginErrorType
+from ..loader import check_environment
+from ..plugin import Plugin
+from ..runtime import Prepared, Runtime
+from .base import EngineBase, S
+
+if TYPE_CHECKING:
+    from ..dependencies import Resolution
+    from ..manifest import Manifest
+
+
+class LoadingOps(EngineBase):
+    """Loading, reloading and unloading plugins."""
+
+    resolution: Resolution | None
+
+    def load(
+        self, path: str | Path, *, config: Mapping[str, Any] | None = None, activate: bool = True
+    ) -> Plugin:
+        """Load the plugin in folder ``path`` (or its ``manifest.json``) and activate it.
+
+        Raises ``ManifestError`` for a bad manifest and ``PluginError`` for a plugin that
+        fails to load or start; in the second case the plugin stays listed in ERROR.
+        """
+        from ..manifest import load_manifest
+
+        manifest = load_manifest(path, known_hooks=self._registry.custom_names())
+        runtime = self._runtime_for(manifest)
+        prepare = partial(runtime.prepare, manifest, manifest.root)
+        return self._install(manifest, prepare, runtime, config, activate)
+
+    def add_plugin(
+        self,
+        manifest: Mapping[str, Any] | Manifest,
+        code: Any,
+        *,
+        config: Mapping[str, Any] | None = None,
+        activate: bool = True,
+    ) -> Plugin:
+        """Define a plugin from code: a manifest (dict or Manifest) and a module, mapping
+        of functions or object holding its handlers (notebooks, tests, entry points)."""
+        from ..manifest import Manifest, parse_manifest
+
+        if not isinstance(manifest, Manifest):
+            manifest = parse_manifest(
+                manifest, source="<inline manifest>", known_hooks=self._registry.custom_names()
+            )
+        inline = self.runtimes["inline"]
+        prepare = partial(inline.prepare, manifest, manifest.root, code)
+        return self._install(manifest, prepare, inline, config, activate)
+
+    def load_all(
+        self,
+        folder: str | Path,
+        *,
+        strategy: str | None = None,
+        pins: Mapping[str, str] | None = None,
+    ) -> list[Plugin]:
+        """Resolve every plugin under ``folder`` (flat or ``<name>/<version>/`` layout)
+        and load the chosen versions, dependencies first.
+
+        ``strategy`` (default: the engine's) is ``manual`` — conflicting plugins are left
+        out and recorded as DEPENDENCY_ERROR, the rest load — ``strict`` or ``latest``,
+        which raise ``DependencyError`` instead. A plugin that fails to load is recorded
+        (``engine.errors``) and does not stop the others.
+        """
+        from ..dependencies import Catalog, PluginSpec, resolve
+
+        catalog = Catalog().scan(folder, known_hooks=self._all_declared_hooks(folder))
+        for problem in catalog.problems:
+            if isinstance(problem, PluginError):
+                self.errors.append(problem)
+        for plugin in self._plugins.values():
+            if plugin.state is not S.ERROR:
+                catalog.add(PluginSpec.from_manifest(plugin.manifest))
+        installed = {p.id: p.version for p in self._plugins.values() if p.state is not S.ERROR}
+        resolution = resolve(
+            catalog,
+            strategy=strategy or self.resolution_strategy,
+            pins=pins,
+            installed=installed,
+        )
+        self.resolution = resolution
+        for name, reason in resolution.excluded.items():
+            self.errors.append(
+                PluginError(
+                    PluginErrorType.DEPENDENCY_ERROR, f"not loaded: {reason}", plugin_id=name
+                )
+            )
+        loaded = []
+        for name in resolution.order:
+            current = self._plugins.get(name)
+            if current is not None and current.state is not S.ERROR:
+                loaded.append(current)
+                continue
+            manifest = resolution.chosen[name].source
+            try:
+                loaded.append(self.load(manifest.root))
+            except PliersError as exc:
+                if isinstance(exc, PluginError) and exc not in list(self.errors):
+                    self.errors.append(exc)
+                if name in self._plugins:
+                    loaded.append(self._plugins[name])
+        return loaded
+
+    def _all_declared_hooks(self, folder: str | Path) -> set[str]:
+        """Custom hooks declared by any manifest under ``folder``: siblings may use them."""
+        names = set(self._registry.custom_names())
+        for pattern in ("*/manifest.json", "*/*/manifest.json"):
+            for manifest_file in Path(folder).glob(pattern):
+                try:
+                    custom = json.loads(manifest_file.read_text("utf-8")).get("customHooks", {})
+                    names.update(k for k in custom if isinstance(k, str))
+                except (OSError, ValueError, AttributeError):
+                    continue
+        return names
+
+    def load_entry_points(
+        self, group: str | None = None, names: Collection[str] | None = None
+    ) -> list[Plugin]:
+        """Load plugins that installed distributions expose in ``pliers_lab.plugins``
+        (only those called ``names`` when given)."""
+        from ..loader import ENTRY_POINT_GROUP, iter_entry_points
+        from ..manifest import load_manifest, parse_manifest
+
+        loaded = []
+        for ep in iter_entry_points(group or ENTRY_POINT_GROUP):
+            if names is not None and ep.name not in names:
+                continue
+            where = f"entry point {ep.name!r} ({ep.value})"
+            try:
+                code = ep.load()
+            except Exception as exc:
+                raise EngineError(f"{where} failed to import: {type(exc).__name__}: {exc}") from exc
+            file = getattr(code, "__file__", None)
+            folder = Path(file).parent if file else None
+            if folder is not None and (folder / "manifest.json").is_file():
+                manifest = load_manifest(folder, known_hooks=self._registry.custom_names())
+            elif isinstance(getattr(code, "MANIFEST", None), Mapping):
+                manifest = parse_manifest(code.MANIFEST, source=f"{where}: MANIFEST")
+            else:
+                raise EngineError(
+                    f"{where}: no manifest.json next to the module and no MANIFEST dict in it"
+                )
+            inline = self.runtimes["inline"]
+            prepare = partial(inline.prepare, manifest, manifest.root, code)
+            loaded.append(self._install(manifest, prepare, inline, None, True))
+        return loaded
+
+    def _runtime_for(self, manifest: Manifest) -> Runtime:
+        """The runtime a plugin asks for (``isolation``), else the engine's default."""
+        name = manifest.isolation or self.default_isolation
+        if manifest.name in self._trusted and "inline" in self.runtimes:
+            name = "inline"
+        runtime = self.runtimes.get(name)
+        if runtime is None:
+            raise EngineError(
+                f"plugin {manifest.name!r} asks for isolation {name!r}, which this engine does "
+                f"not offer (available: {', '.join(sorted(self.runtimes))})"
+            )
+        return runtime
+
+    def register_runtime(self, runtime: Runtime) -> None:
+        """Offer another place to run plugin code (the process sandbox registers itself)."""
+        self.runtimes[runtime.name] = runtime
+
+    def trust(self, plugin_name: str) -> None:
+        """Run ``plugin_name`` inline whatever isolation its manifest asks for."""
+        self._trusted.add(plugin_name)
+
+    def add_api_provider(self, provider: Callable[[Plugin], Mapping[str, Any]]) -> None:
+        """Offer services on every plugin's ``context.api`` (the host registers here)."""
+        self._api_providers.append(provider)
+        for plugin in self._plugins.values():
+            for name, service in provider(plugin).items():
+                plugin.api.attach(name, service)
+
+    def _build(
+        self,
+        manifest: Manifest,
+        prepare: Callable[[], Prepared],
+        runtime: Runtime,
+        overrides: Mapping[str, Any] | None,
+        *,
+        register: bool,
+    ) -> Plugin:
+        """A new plugin record taken to LOADED (or ERROR, raising its PluginError).
+
+        With ``register`` the record is listed in the engine from the start, so a failure
+        stays visible; a reload builds unregistered, so the old version keeps serving.
+        """
+        plugin = Plugin(
+            manifest,
+            root=manifest.root,
+            logs=self.logs,
+            on_transition=self.transitions.append,
+            isolation=runtime.name,
+        )
+        plugin.api = PluginAPI(plugin)
+        for provider in self._api_providers:
+            for name, service in provider(plugin).items():
+                plugin.api.attach(name, service)
+        plugin.config_overrides = dict(overrides or {})
+        if register:
+            self._plugins[plugin.id] = plugin
+        plugin.lifecycle.move(S.LOADING)
+        try:
+            check_environment(manifest)
+            self._check_dependencies(manifest)
+            plugin.runtime = runtime
+            plugin.prepared = prepared = prepare()
+            plugin.module = prepared.module
+            plugin.handlers = prepared.handlers
+            plugin.lifecycle_handlers = prepared.lifecycle_handlers
+            plugin.config_source = ConfigSource.from_manifest(
+                plugin.id, manifest.root, manifest.configuration
+            )
+            plugin.config = plugin.config_source.resolve(plugin.config_overrides, self.environment)
+            for name, custom in manifest.custom_hooks.items():
+                self._registry.declare(plugin.id, name, ResultMode(custom.mode), custom.description)
+            self._call(plugin, "on_load", PluginErrorType.LOAD_ERROR)
+        except PliersError as exc:
+            error = (
+                exc
+                if isinstance(exc, PluginError)
+                else PluginError(
+                    PluginErrorType.LOAD_ERROR, str(exc), plugin_id=plugin.id, cause=exc
+                )
+            )
+            self._fail(plugin, error)
+            if not register and plugin.runtime is not None and plugin.prepared is not None:
+                plugin.runtime.stop(plugin, plugin.prepared)
+            raise error from None
+        plugin.lifecycle.move(S.LOADED)
+        return plugin
+
+    def _install(
+        self,
+        manifest: Manifest,
+        prepare: Callable[[], Prepared],
+        runtime: Runtime,
+        config: Mapping[str, Any] | None,
+        activate: bool,
+    ) -> Plugin:
+        with self._lock:
+            existing = self._plugins.get(manifest.name)
+            if existing is not None and existing.state not in (S.ERROR, S.UNLOADED):
+                raise EngineError(
+                    f"plugin {manifest.name!r} is already loaded ({existing.key}, "
+                    f"{existing.state.value}); reload or unload it first"
+                )
+            if existing is not None:
+                self._forget(existing)
+            plugin = self._build(manifest, prepare, runtime, config, register=True)
+        if activate:
+            self.activate(plugin.id)
+        return plugin
+
+    def _check_dependencies(self, manifest: Manifest) -> None:
+        """The plugin's dependencies are loaded at matching versions, and (on a reload)
+        every loaded dependent still accepts this version."""
+        from ..versions import satisfies
+
+        problems = []
+        for name, rng, scope in manifest.all_dependencies():
+            if scope == "optional":
+                continue
+            dep = self._plugins.get(name)
+            if dep is None or dep.state in (S.ERROR, S.UNLOADED):
+                problems.append(f"{scope} dependency {name} {rng} is not loaded")
+            elif not satisfies(dep.version, rng):
+                problems.append(f"{scope} dependency {name} {rng}: loaded version is {dep.version}")
+        version = str(manifest.version)
+        for other in self._plugins.values():
+            if other.id == manifest.name or other.state in (S.ERROR, S.UNLOADED):
+                continue
+            for name, rng, scope in other.manifest.all_dependencies():
+                if name == manifest.name and not satisfies(version, rng):
+                    problems.append(f"{other.key} needs {name} {rng} ({scope}), not {version}")
+        if problems:
+            raise PluginError(
+                PluginErrorType.DEPENDENCY_ERROR, "; ".join(problems), plugin_id=manifest.name
+            )
+
+    def dependents(self, plugin_id: str) -> list[str]:
+        """Loaded plugins that need ``plugin_id`` (directly or not), dependents last."""
+        out: list[str] = []
+        frontier = [plugin_id]
+        while frontier:
+            target = frontier.pop()
+            for p in self._plugins.values():
+                if p.id in out or p.id == plugin_id or p.state in (S.ERROR, S.UNLOADED):
+                    continue
+                if any(
+                    d == target and s != "optional" for d, _r, s in p.manifest.all_dependencies()
+                ):
+                    out.append(p.id)
+                    frontier.append(p.id)
+        return out
+
+    def unload(self, plugin_id: str, *, cascade: bool = False) -> list[str]:
+        """Stop and forget a plugin; returns the ids unloaded.
+
+        Refused while other loaded plugins depend on it, naming them — unless
+        ``cascade``, which unloads those dependents first.
+        """
+        plugin = self.plugin(plugin_id)
+        dependents = self.dependents(plugin_id)
+        if dependents and not cascade:
+            raise EngineError(
+                f"cannot unload {plugin_id!r}: {', '.join(sorted(dependents))} depend on it; "
+                "unload them first or pass cascade=True"
+            )
+        done = []
+        for dependent in reversed(dependents):
+            if dependent in self._plugins:
+                done.extend(self.unload(dependent, cascade=True))
+        with self._lock:
+            if plugin.state is S.ACTIVE:
+                self.disable(plugin_id, "unloading")
+            self._retire(plugin, "unloading")
+        return [*done, plugin_id]
+
+    def _retire(self, plugin: Plugin, reason: str) -> None:
+        """→ UNLOADING → on_unload → UNLOADED, then release its code."""
+        plugin.lifecycle.move(S.UNLOADING, reason)
+        if self._plugins.get(plugin.id) is plugin:
+            self._registry.remove(plugin.id)
+        try:
+            self._call(plugin, "on_unload", PluginErrorType.RUNTIME_ERROR)
+        except PluginError as exc:
+            self._fail(plugin, exc)
+            self._forget(plugin)
+            raise
+        plugin.lifecycle.move(S.UNLOADED, reason)
+        self._forget(plugin)
+
+    def _forget(self, plugin: Plugin) -> None:
+        if self._plugins.get(plugin.id) is plugin:
+            self._registry.remove(plugin.id)
+            self._registry.forget_custom(plugin.id)
+            self._plugins.pop(plugin.id, None)
+        if plugin.runtime is not None and plugin.prepared is not None:
+            plugin.runtime.stop(plugin, plugin.prepared)
+            plugin.prepared = None
+
+    def reload(self, plugin_id: str) -> Plugin:
+        """Load the plugin's folder again and swap it in, keeping its configuration.
+
+        The new version is loaded, checked and activated beside the old one; only then
+        does it take the old one's place in every hook table, in one step. A broken edit
+        (syntax error, invalid manifest, unmet dependency) raises, is recorded as the
+        plugin's error, and leaves the old version serving. Executions already running
+        finish on the old version.
+        """
+        from ..manifest import load_manifest
+
+        old = self.plugin(plugin_id)
+        if old.root is None:
+            raise EngineError(
+                f"plugin {plugin_id!r} was defined inline; it has no folder to reload"
+            )
+        try:
+            manifest = load_manifest(old.root, known_hooks=self._registry.custom_names())
+            if manifest.name != old.id:
+                raise EngineError(
+                    f"{old.root}: the manifest now names {manifest.name!r}, not {old.id!r}; "
+                    "load it as a new plugin instead"
+                )
+            runtime = self._runtime_for(manifest)
+            new = self._build(
+                manifest,
+                partial(runtime.prepare, manifest, old.root),
+                runtime,
+                old.config_overrides,
+                register=False,
+            )
+        except PliersError as exc:
+            error = (
+                exc
+                if isinstance(exc, PluginError)
+                else PluginError(
+                    PluginErrorType.LOAD_ERROR, str(exc), plugin_id=plugin_id, cause=exc
+                )
+            )
+            if error not in list(self.errors):
+                self._record_error(old, error)
+            raise error from None
+        new.stats = old.stats
+        new.stats.restarts += 1
+        was_stopped = old.state is S.STOPPED
+        self._activate(new, replacing=old)
+        if old.state is S.ACTIVE:
+            self._deactivate(old, "replaced by a reload")
+        self._retire(old, "replaced by a reload")
+        if was_stopped:  # a disabled plugin stays disabled on its new code
+            self._deactivate(new, old.disabled_reason or "disabled before the reload")
+        return new
