@@ -89,6 +89,9 @@ def _explain(causes: Iterable[Any], catalog: Catalog) -> list[Conflict]:
         by_name[cause.requirement.name].append((parent, cause.requirement.range))
     conflicts = []
     for name, wants in sorted(by_name.items()):
+        # The user's own "any version" request says nothing about the clash.
+        specific = [w for w in wants if w != ("(requested)", "*")]
+        wants = list(dict.fromkeys(specific or wants))
         known = ", ".join(s.version for s in catalog.versions(name)) or "none"
         if len(wants) >= 2:
             (p1, r1), (p2, r2) = wants[0], wants[1]

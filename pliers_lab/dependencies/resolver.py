@@ -320,15 +320,17 @@ def resolve(
             engine_conflicts: list[Conflict] = []
         else:
             chosen, engine_conflicts = _pick(catalog, names, pins, installed, pv, py)
+        conflicts, missing_optional = _check(chosen, catalog)
+        g = _graph(chosen, conflicts)
     except VersionError as exc:
         raise DependencyError(f"malformed version range: {exc}") from None
-    conflicts, missing_optional = _check(chosen, catalog)
-    conflicts = (
-        engine_conflicts
-        + conflicts
-        + [Conflict(n, None, n, "*", None, "error", f"{n} is not in the catalog") for n in unknown]
-    )
-    g = _graph(chosen, conflicts)
+    for c in engine_conflicts:
+        if c.plugin1 in g:
+            g.nodes[c.plugin1]["conflict"] = True
+    conflicts = engine_conflicts + conflicts
+    conflicts += [
+        Conflict(n, None, n, "*", None, "error", f"{n} is not in the catalog") for n in unknown
+    ]
     excluded = _excluded(g, conflicts) if strategy is ResolutionStrategy.MANUAL else {}
     order = _order(g, set(excluded))
     resolution = Resolution(strategy, chosen, order, conflicts, excluded, missing_optional, g)
