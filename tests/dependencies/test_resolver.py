@@ -22,19 +22,25 @@ def spec(name, version, *deps, pliers="*", python="*"):
 
 @pytest.fixture
 def catalog():
-    return Catalog([
-        spec("core", "1.4.0"),
-        spec("core", "2.0.0"),
-        spec("core", "2.3.1"),
-        spec("forms", "1.0.0", "core ^2.0.0"),
-        spec("crm", "1.0.0", "core ^1.2.0"),
-        spec("crm", "2.0.0", "core >=2.1.0", "forms ^1.0.0 peer"),
-    ])
+    return Catalog(
+        [
+            spec("core", "1.4.0"),
+            spec("core", "2.0.0"),
+            spec("core", "2.3.1"),
+            spec("forms", "1.0.0", "core ^2.0.0"),
+            spec("crm", "1.0.0", "core ^1.2.0"),
+            spec("crm", "2.0.0", "core >=2.1.0", "forms ^1.0.0 peer"),
+        ]
+    )
 
 
 def test_strict_takes_the_highest_versions_and_orders_dependencies_first(catalog):
     r = resolve(catalog)
-    assert {n: s.version for n, s in r.chosen.items()} == {"core": "2.3.1", "forms": "1.0.0", "crm": "2.0.0"}
+    assert {n: s.version for n, s in r.chosen.items()} == {
+        "core": "2.3.1",
+        "forms": "1.0.0",
+        "crm": "2.0.0",
+    }
     assert r.order == ["core", "forms", "crm"]
     assert r.ok and r.conflicts == []
 
@@ -49,30 +55,44 @@ def test_strict_fails_on_a_conflict_naming_both_plugins_and_ranges(catalog):
         resolve(catalog, pins={"crm": "1.0.0"})
     (conflict,) = info.value.conflicts
     assert (conflict.plugin1, conflict.plugin2, conflict.dependency) == ("crm", "forms", "core")
-    assert (conflict.version1, conflict.version2, conflict.severity) == ("^1.2.0", "^2.0.0", "error")
+    assert (conflict.version1, conflict.version2, conflict.severity) == (
+        "^1.2.0",
+        "^2.0.0",
+        "error",
+    )
     assert "no version of core satisfies both ^1.2.0 and ^2.0.0" in str(info.value)
     assert info.value.type.value == "dependency_error"
 
 
 def test_latest_backtracks_to_an_older_version_that_fits():
-    catalog = Catalog([
-        spec("core", "1.9.0"),
-        spec("core", "2.0.0"),
-        spec("legacy", "1.0.0", "core ~1.9.0"),
-        spec("shiny", "2.0.0", "core ^2.0.0"),
-        spec("shiny", "1.5.0", "core >=1.5.0"),
-    ])
+    catalog = Catalog(
+        [
+            spec("core", "1.9.0"),
+            spec("core", "2.0.0"),
+            spec("legacy", "1.0.0", "core ~1.9.0"),
+            spec("shiny", "2.0.0", "core ^2.0.0"),
+            spec("shiny", "1.5.0", "core >=1.5.0"),
+        ]
+    )
     with pytest.raises(DependencyError):
         resolve(catalog)  # strict takes shiny 2.0.0, which cannot live with legacy
     r = resolve(catalog, strategy="latest")
-    assert {n: s.version for n, s in r.chosen.items()} == {"core": "1.9.0", "legacy": "1.0.0", "shiny": "1.5.0"}
+    assert {n: s.version for n, s in r.chosen.items()} == {
+        "core": "1.9.0",
+        "legacy": "1.0.0",
+        "shiny": "1.5.0",
+    }
 
 
 def test_latest_explains_an_impossible_set():
-    catalog = Catalog([
-        spec("core", "1.0.0"), spec("core", "2.0.0"),
-        spec("a", "1.0.0", "core ^1.0.0"), spec("b", "1.0.0", "core ^2.0.0"),
-    ])
+    catalog = Catalog(
+        [
+            spec("core", "1.0.0"),
+            spec("core", "2.0.0"),
+            spec("a", "1.0.0", "core ^1.0.0"),
+            spec("b", "1.0.0", "core ^2.0.0"),
+        ]
+    )
     with pytest.raises(DependencyError) as info:
         resolve(catalog, strategy=ResolutionStrategy.LATEST)
     conflict = info.value.conflicts[0]
@@ -92,7 +112,9 @@ def test_a_missing_dependency_is_an_error_conflict_and_optional_ones_are_noted()
     catalog = Catalog([spec("app", "1.0.0", "auth ^1.0.0", "metrics ^2.0.0 optional")])
     r = resolve(catalog, strategy="manual")
     (conflict,) = r.conflicts
-    assert conflict.dependency == "auth" and conflict.plugin2 is None and conflict.severity == "error"
+    assert (
+        conflict.dependency == "auth" and conflict.plugin2 is None and conflict.severity == "error"
+    )
     assert "auth is not available" in conflict.resolution
     assert [m.name for m in r.missing_optional] == ["metrics"]
 
@@ -105,7 +127,9 @@ def test_an_optional_dependency_at_a_wrong_version_is_a_warning():
 
 
 def test_a_cycle_is_reported_with_its_path():
-    catalog = Catalog([spec("a", "1.0.0", "b *"), spec("b", "1.0.0", "c *"), spec("c", "1.0.0", "a *")])
+    catalog = Catalog(
+        [spec("a", "1.0.0", "b *"), spec("b", "1.0.0", "c *"), spec("c", "1.0.0", "a *")]
+    )
     with pytest.raises(DependencyError) as info:
         resolve(catalog, strategy="manual")
     cycle = info.value.cycle
@@ -114,10 +138,12 @@ def test_a_cycle_is_reported_with_its_path():
 
 
 def test_engine_ranges_exclude_versions_that_cannot_run_here():
-    catalog = Catalog([
-        spec("p", "2.0.0", pliers="^4.0.0"),
-        spec("p", "1.0.0", pliers="^3.0.0"),
-    ])
+    catalog = Catalog(
+        [
+            spec("p", "2.0.0", pliers="^4.0.0"),
+            spec("p", "1.0.0", pliers="^3.0.0"),
+        ]
+    )
     assert resolve(catalog).chosen["p"].version == "1.0.0"
     assert resolve(catalog, strategy="latest").chosen["p"].version == "1.0.0"
     only_new = Catalog([spec("q", "2.0.0", python=">=9")])
