@@ -37,9 +37,9 @@ class _Provider(AbstractProvider[Requirement, PluginSpec, str]):
         return (identifier not in causes, identifier)
 
     def _runs_here(self, spec: PluginSpec) -> bool:
-        return satisfies(self.pliers, spec.engines_pliers, include_prerelease=True) and satisfies(
-            self.python, spec.engines_python, include_prerelease=True
-        )
+        from .resolver import _engine_conflicts
+
+        return not _engine_conflicts(spec, self.pliers, self.python)
 
     def find_matches(
         self,

@@ -49,6 +49,8 @@ class PluginSpec:
     engines_pliers: str = "*"
     engines_python: str = "*"
     source: Any = field(default=None, compare=False, hash=False)
+    #: PEP 508 requirements on Python distributions (checked against what is installed).
+    python_requires: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -67,6 +69,7 @@ class PluginSpec:
             manifest.engines.pliers,
             manifest.engines.python,
             source=manifest,
+            python_requires=tuple(manifest.requirements),
         )
 
 

@@ -9,6 +9,7 @@ the same whichever way the versions were picked.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -80,8 +81,45 @@ def _python_version() -> str:
     return f"{info.major}.{info.minor}.{info.micro}"
 
 
-def _engine_conflicts(spec: PluginSpec, pliers_version: str, python_version: str) -> list[Conflict]:
+@functools.cache
+def _installed(distribution: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _requirement_conflicts(spec: PluginSpec) -> list[Conflict]:
+    """PEP 508 requirements of ``spec`` that the installed distributions do not meet."""
+    from packaging.requirements import Requirement as Pep508
+    from packaging.utils import canonicalize_name
+
     out = []
+    for text in spec.python_requires:
+        req = Pep508(text)
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        have = _installed(canonicalize_name(req.name))
+        if have is None or (req.specifier and not req.specifier.contains(have, prereleases=True)):
+            hint = f"install {text}" if have is None else f"installed {req.name} is {have}"
+            out.append(
+                Conflict(
+                    spec.name,
+                    req.name,
+                    f"requirement {req.name}",
+                    str(req.specifier) or "*",
+                    have,
+                    "error",
+                    hint,
+                )
+            )
+    return out
+
+
+def _engine_conflicts(spec: PluginSpec, pliers_version: str, python_version: str) -> list[Conflict]:
+    out = _requirement_conflicts(spec)
     for engine, rng, actual in (
         ("pliers", spec.engines_pliers, pliers_version),
         ("python", spec.engines_python, python_version),

@@ -172,3 +172,22 @@ def test_a_long_conflict_list_is_cut_in_the_message_but_kept_whole():
     with pytest.raises(DependencyError) as info:
         resolve(Catalog(specs))
     assert len(info.value.conflicts) == 30 and "and 10 more" in str(info.value)
+
+
+def test_python_requirements_are_checked_against_installed_distributions():
+    ok = PluginSpec(
+        "ok", "1.0.0", python_requires=("pydantic>=2", "surely-absent; python_version < '3'")
+    )
+    missing = PluginSpec("missing", "1.0.0", python_requires=("surely-not-installed-dist>=1",))
+    old = PluginSpec("old", "1.0.0", python_requires=("pydantic<1",))
+    r = resolve(Catalog([ok, missing, old]), strategy="manual")
+    by_plugin = {c.plugin1: c for c in r.conflicts}
+    assert set(by_plugin) == {"missing", "old"}
+    assert (
+        by_plugin["missing"].version2 is None
+        and "install surely-not-installed-dist>=1" in by_plugin["missing"].resolution
+    )
+    assert (
+        by_plugin["old"].dependency == "requirement pydantic" and by_plugin["old"].version1 == "<1"
+    )
+    assert r.order == ["ok"]
