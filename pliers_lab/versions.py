@@ -419,6 +419,122 @@ def max_satisfying(
     versions: Iterable[_V], range: str | Range, *, include_prerelease: bool | None = None
 ) -> _V | None:
     """The highest of ``versions`` that satisfies ``range`` (the first of equals), or None."""
+    return _extreme(versions, range, include_prerelease, highest=True)
+
+
+def min_satisfying(
+    versions: Iterable[_V], range: str | Range, *, include_prerelease: bool | None = None
+) -> _V | None:
+    """The lowest of ``versions`` that satisfies ``range`` (the first of equals), or None."""
+    return _extreme(versions, range, include_prerelease, highest=False)
+
+
+def _extreme(
+    versions: Iterable[_V], range: str | Range, include_prerelease: bool | None, *, highest: bool
+) -> _V | None:
+    compiled = _as_range(range, include_prerelease)
+    best: _V | None = None
+    best_key: tuple[Any, ...] = ()
+    for item in versions:
+        parsed = _version_or_none(item)
+        if parsed is None or not compiled._match(parsed):
+            continue
+        # Strictly better only: the first of equal versions wins, as in node.
+        if best is None or (best_key < parsed._key if highest else best_key > parsed._key):
+            best, best_key = item, parsed._key
+    return best
+
+
+def intersects(self, other: str | Range) -> bool:
+        """node's ``Range.intersects``: could some version satisfy both ranges?"""
+        incpr = self.include_prerelease
+        theirs = _as_range(other, incpr)
+        return any(
+            _satisfiable(mine, incpr)
+            and any(
+                _satisfiable(their, incpr)
+                and all(_comparators_intersect(a, b, incpr) for a in mine for b in their)
+                for their in theirs.set
+            )
+            for mine in self.set
+        )
+
+
+def _compile_set(
+    comparators: tuple[Comparator, ...],
+) -> tuple[tuple[Any, ...], tuple[Any, ...], frozenset[tuple[Any, ...]]] | None:
+    """Fold a comparator set into ``lo <= key < hi`` plus the triples whose prereleases it
+    admits; ``None`` when no version can pass (the set is then skipped by ``_match``)."""
+    lo, hi = _MIN_KEY, _MAX_KEY
+    allowed = set()
+    for op, version, _ in comparators:
+        if version is None:
+            continue
+        key = version._key
+        if op in ("", ">="):
+            lo = max(lo, key)
+        elif op == ">":
+            lo = max(lo, key + _NEXT)
+        if op in ("", "<="):
+            hi = min(hi, key + _NEXT)
+        elif op == "<":
+            hi = min(hi, key)
+        if version.prerelease:
+            allowed.add(key[:3])
+    return (lo, hi, frozenset(allowed)) if lo < hi else None
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _cached_range(text: str, include_prerelease: bool) -> Range:
+    return Range(text, include_prerelease=include_prerelease)
+
+
+def parse_range(text: str | Range, *, include_prerelease: bool | None = None) -> Range:
+    """Parse (and cache) an npm range; raise :class:`VersionError` if node would reject it.
+
+    ``include_prerelease=None`` keeps a given Range's own setting (False for text).
+    """
+    return _as_range(text, include_prerelease)
+
+
+def _as_range(range_: object, include_prerelease: bool | None) -> Range:
+    if range_.__class__ is str:
+        return _cached_range(range_, bool(include_prerelease))
+    if isinstance(range_, Range):
+        if include_prerelease is None or range_.include_prerelease == bool(include_prerelease):
+            return range_
+        return _cached_range(range_.raw, bool(include_prerelease))
+    raise VersionError(f"invalid range {range_!r}: expected a string, not {type(range_).__name__}")
+
+
+def valid_range(text: str, *, include_prerelease: bool = False) -> str | None:
+    """node's ``semver.validRange``: the normalized range (``*`` for any), or ``None``."""
+    try:
+        return str(_as_range(text, include_prerelease)) or "*"
+    except VersionError:
+        return None
+
+
+def satisfies(
+    version: str | Version, range: str | Range, *, include_prerelease: bool | None = None
+) -> bool:
+    """Whether ``version`` satisfies ``range``, as node's ``semver.satisfies``.
+
+    An invalid version gives ``False`` (as in node); an invalid range raises
+    :class:`VersionError` (node says ``false``): a malformed range in a manifest is a bug.
+    """
+    if range.__class__ is str and not include_prerelease:
+        compiled = _cached_range(range, False)  # the resolver's hot path
+    else:
+        compiled = _as_range(range, include_prerelease)
+    parsed = _cached_version(version) if version.__class__ is str else _version_or_none(version)
+    return parsed is not None and compiled._match(parsed)
+
+
+def max_satisfying(
+    versions: Iterable[_V], range: str | Range, *, include_prerelease: bool | None = None
+) -> _V | None:
+    """The highest of ``versions`` that satisfies ``range`` (the first of equals), or None."""
     compiled = _as_range(range, include_prerelease)
     best: _V | None = None
     best_key: tuple[Any, ...] = ()
