@@ -249,6 +249,38 @@ def bind_handlers(
     return handlers, lifecycle
 
 
+def bind_named(
+    manifest: Manifest, namespace: Mapping[str, Any], source: str
+) -> dict[str, Callable[..., Any]]:
+    """The functions ``api.endpoints`` name as ``handler`` and ``middleware``.
+
+    Every name must be a callable of the plugin; the first missing one is a LOAD_ERROR
+    naming the endpoint, so a typo fails at load, not at the first request.
+    """
+    named: dict[str, Callable[..., Any]] = {}
+    problems = []
+    for index, endpoint in enumerate(manifest.api.endpoints):
+        for role, name in [("handler", endpoint.handler)] + [
+            ("middleware", m) for m in endpoint.middleware
+        ]:
+            fn = namespace.get(name)
+            if callable(fn):
+                named[name] = fn
+            else:
+                problems.append(
+                    f"api.endpoints[{index}] ({endpoint.method} {endpoint.path}): {role} {name!r} "
+                    f"is not a function in {source}"
+                )
+    if problems:
+        raise PluginError(
+            PluginErrorType.LOAD_ERROR,
+            "; ".join(problems),
+            plugin_id=manifest.name,
+            metadata={"problems": problems},
+        )
+    return named
+
+
 def iter_entry_points(group: str = ENTRY_POINT_GROUP) -> Iterator[EntryPoint]:
     """Entry points installed distributions register for pliers_lab plugins."""
     import importlib.metadata

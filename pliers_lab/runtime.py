@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .cache import CodeCache
-from .loader import bind_handlers, import_plugin_code, namespace_of
+from .loader import bind_handlers, bind_named, import_plugin_code, namespace_of
 
 if TYPE_CHECKING:
     from .manifest import Manifest
@@ -33,6 +33,8 @@ class Prepared:
         module: the imported module (inline) or None (code runs elsewhere).
         layers: isolation layers in force, name → detail (empty inline).
         handle: whatever the runtime needs to stop it later (a worker, say).
+        named: the functions ``api.endpoints`` name (handlers and middleware), by name;
+            each takes the request record and returns the response record.
         sync_timeouts: False when the runtime enforces timeouts itself (a killed worker),
             so dispatch need not check durations after the fact.
     """
@@ -43,6 +45,7 @@ class Prepared:
     layers: dict[str, str] = field(default_factory=dict)
     handle: Any = None
     sync_timeouts: bool = True
+    named: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
 
 class Runtime(Protocol):
@@ -70,8 +73,10 @@ class InlineRuntime:
     def prepare(self, manifest: Manifest, root: Path | None, code: Any = None) -> Prepared:
         source = "<inline>" if code is not None else manifest.main
         module = code if code is not None else import_plugin_code(manifest, root, self.code_cache)
-        handlers, lifecycle = bind_handlers(manifest, namespace_of(module), source)
-        return Prepared(handlers, lifecycle, module=module)
+        namespace = namespace_of(module)
+        handlers, lifecycle = bind_handlers(manifest, namespace, source)
+        named = bind_named(manifest, namespace, source)
+        return Prepared(handlers, lifecycle, module=module, named=named)
 
     def stop(self, plugin: Plugin, prepared: Prepared) -> None:
         name = getattr(prepared.module, "__name__", "")

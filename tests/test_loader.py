@@ -89,3 +89,35 @@ def test_the_engine_api_version_is_what_example_manifests_ask_for():
     from pliers_lab.versions import satisfies
 
     assert satisfies(API_VERSION, "^3.0.0")
+
+
+def test_endpoint_handlers_and_middleware_are_bound_at_load(engine):
+    from pliers_lab import PluginError
+
+    endpoints = {
+        "endpoints": [
+            {
+                "path": "/plugins/hooks/receive/:id",
+                "method": "POST",
+                "handler": "receive",
+                "middleware": ["signed"],
+            }
+        ]
+    }
+    plugin = engine.add_plugin(
+        manifest("hooks", api=endpoints),
+        {"receive": lambda request: {"status": 200}, "signed": lambda r: r},
+    )
+    assert set(plugin.prepared.named) == {"receive", "signed"}
+    with pytest.raises(
+        PluginError, match=r"api.endpoints\[0\] \(POST /plugins/typo/x\): handler 'nope'"
+    ):
+        engine.add_plugin(
+            manifest(
+                "typo",
+                api={
+                    "endpoints": [{"path": "/plugins/typo/x", "method": "POST", "handler": "nope"}]
+                },
+            ),
+            {},
+        )
