@@ -1,0 +1,307 @@
+"""What plugin code sees inside a worker: ``pliers_lab`` names, the context, ``ctx.api``.
+
+The worker must not import the real ``pliers_lab`` (pydantic and the engine cost ~100 ms
+and would need read access to the project). Plugins import ``hook``, ``HookContext``,
+``Veto``… from ``pliers_lab``; this module provides a stand-in with the same behaviour for
+what a handler can touch, and everything a handler does with the host goes over the wire.
+"""
+
+from __future__ import annotations
+
+import _thread
+import sys
+import time
+import types
+
+TYPE_CHECKING = False  # not typing's: the worker must not pay for importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Send = Callable[[dict[str, Any]], None]
+
+__all__ = ["GuestContext", "PluginError", "PluginErrorType", "Veto", "install_shim"]
+
+class PluginErrorType:
+    """The spec's error types, as strings (the host maps them back)."""
+
+    LOAD_ERROR = "load_error"
+    INIT_ERROR = "init_error"
+    RUNTIME_ERROR = "runtime_error"
+    CONFIG_ERROR = "config_error"
+    DEPENDENCY_ERROR = "dependency_error"
+    SECURITY_ERROR = "security_error"
+    RESOURCE_ERROR = "resource_error"
+    TIMEOUT_ERROR = "timeout_error"
+    VALIDATION_ERROR = "validation_error"
+
+
+class PluginError(Exception):
+    """Raised by plugin code (or by ``ctx.api`` for a refused request)."""
+
+    def __init__(self, type: str, message: str = "", **extra: Any) -> None:  # noqa: A002
+        super().__init__(message)
+        self.type = str(getattr(type, "value", type))
+        self.message = message
+        self.metadata = extra
+
+
+class Veto:
+    """Returned by a veto hook's handler to refuse, with a reason (crosses as a dict)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Veto({self.reason!r})"
+
+
+def hook(name: str) -> Callable[[Any], Any]:
+    """Mark a function as the handler for hook ``name`` (same contract as the engine's)."""
+    if not isinstance(name, str) or "." not in name:
+        raise ValueError(f"@hook({name!r}): not a hook name (expected e.g. 'form.validate')")
+
+    def mark(fn: Any) -> Any:
+        marked = getattr(fn, "__pliers_hooks__", ())
+        if name not in marked:
+            fn.__pliers_hooks__ = (*marked, name)
+        return fn
+
+    return mark
+
+
+class Logger:
+    """``ctx.logger`` / ``plugin.logger``: entries travel to the host's log store."""
+
+    __slots__ = ("_hook", "_send")
+
+    def __init__(self, send: Send, hook: str | None = None) -> None:
+        self._send = send
+        self._hook = hook
+
+    def _log(self, level: str, message: Any, fields: dict[str, Any]) -> None:
+        clean = {str(k): v if isinstance(v, str | int | float | bool | None) else repr(v)
+                 for k, v in fields.items()}
+        self._send({"t": "log", "level": level, "msg": str(message)[:10_000], "fields": clean})
+
+    def debug(self, message: Any, **fields: Any) -> None:
+        self._log("debug", message, fields)
+
+    def info(self, message: Any, **fields: Any) -> None:
+        self._log("info", message, fields)
+
+    def warning(self, message: Any, **fields: Any) -> None:
+        self._log("warning", message, fields)
+
+    warn = warning
+
+    def error(self, message: Any, **fields: Any) -> None:
+        self._log("error", message, fields)
+
+    def bind(self, hook: str | None = None, execution_id: str | None = None) -> Logger:
+        return self
+
+
+class Output:
+    """``sys.stdout``/``sys.stderr`` in the worker: lines become capped log entries."""
+
+    def __init__(self, send: Send, level: str, cap: int) -> None:
+        self._send = send
+        self._level = level
+        self._cap = cap
+        self._used = 0
+        self._line = ""
+
+    def reset(self) -> None:
+        self._used = 0
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if self._used >= self._cap:
+            return len(text)
+        chunk = text[: self._cap - self._used]
+        self._used += len(chunk)
+        self._line += chunk
+        if "\n" in self._line or len(self._line) > 4096 or self._used >= self._cap:
+            line, self._line = self._line, ""
+            if self._used >= self._cap:
+                line += f"\n[output truncated at {self._cap} characters]"
+            self._send({"t": "log", "level": self._level, "msg": line.rstrip("\n"), "fields": {}})
+        return len(text)
+
+    def flush(self) -> None:
+        if self._line:
+            line, self._line = self._line, ""
+            self._send({"t": "log", "level": self._level, "msg": line, "fields": {}})
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError("the worker's output is not a file")
+
+
+class LocalCache:
+    """``ctx.api.cache`` in a worker: kept in the worker (a round trip would cost more)."""
+
+    def __init__(self, max_entries: int = 1000) -> None:
+        self._data: dict[str, tuple[float | None, Any]] = {}
+        self._max = max_entries
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        if len(self._data) >= self._max and key not in self._data:
+            self._data.pop(next(iter(self._data)))
+        self._data[key] = (time.monotonic() + ttl if ttl else None, value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        entry = self._data.get(key)
+        if entry is None or (entry[0] is not None and entry[0] < time.monotonic()):
+            self._data.pop(key, None)
+            return default
+        return entry[1]
+
+    def invalidate(self, pattern: str = "*") -> int:
+        from fnmatch import fnmatchcase
+
+        gone = [k for k in self._data if fnmatchcase(k, pattern)]
+        for k in gone:
+            del self._data[k]
+        return len(gone)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class _Service:
+    """``ctx.api.<service>``: every method call is a request to the host."""
+
+    __slots__ = ("_call", "_name")
+
+    def __init__(self, name: str, call: Callable[..., Any]) -> None:
+        self._name = name
+        self._call = call
+
+    def __getattr__(self, op: str) -> Callable[..., Any]:
+        if op.startswith("_"):
+            raise AttributeError(op)
+        name, call = self._name, self._call
+
+        def request(*args: Any, **kwargs: Any) -> Any:
+            return call(name, op, list(args), kwargs)
+
+        request.__name__ = op
+        return request
+
+    def __repr__(self) -> str:
+        return f"<host service {self._name} (over the wire)>"
+
+
+class Api:
+    """``ctx.api``: host services by name; ``cache`` stays in the worker."""
+
+    def __init__(self, call: Callable[..., Any], cache: LocalCache) -> None:
+        self._request = call
+        self.cache = cache
+
+    def __getattr__(self, name: str) -> _Service:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Service(name, self._request)
+
+
+class PluginView:
+    """What lifecycle handlers receive as ``plugin``: id, version, config, logger."""
+
+    def __init__(self, info: dict[str, Any], logger: Logger, api: Api) -> None:
+        self.id = info["name"]
+        self.version = info["version"]
+        self.key = f"{self.id}@{self.version}"
+        self.config: dict[str, Any] = {}
+        self.logger = logger
+        self.api = api
+        self.data_dir = info.get("data_dir")
+        self.state = "active"
+
+
+class GuestContext:
+    """The worker's ``HookContext``: the same attributes a handler uses inline."""
+
+    __slots__ = (
+        "_plugin",
+        "api",
+        "config",
+        "data",
+        "event",
+        "execution_id",
+        "hook",
+        "_meta",
+        "logger",
+        "plugin_id",
+        "request_id",
+        "session_id",
+        "state",
+        "timestamp",
+        "trace_id",
+        "user_id",
+    )
+
+    def __init__(self, msg: dict[str, Any], plugin: PluginView) -> None:
+        meta = msg.get("meta") or {}
+        self.hook: str = msg["hook"]
+        self.data = msg.get("data")
+        self.state: dict[str, Any] = msg.get("state") or {}
+        self.config = plugin.config
+        self.logger = plugin.logger
+        self.api = plugin.api
+        self._plugin = plugin
+        self.plugin_id = plugin.id
+        self.event = msg.get("event")
+        self.execution_id = meta.get("executionId")
+        self.timestamp = meta.get("timestamp")
+        self.user_id = meta.get("userId")
+        self.session_id = meta.get("sessionId")
+        self.request_id = meta.get("requestId")
+        self.trace_id = meta.get("traceId")
+        self._meta = meta
+
+    @property
+    def metadata(self) -> types.SimpleNamespace:
+        """Execution id, start time, user, session, request and trace ids."""
+        meta = self._meta
+        return types.SimpleNamespace(
+            execution_id=self.execution_id, timestamp=self.timestamp, user_id=self.user_id,
+            session_id=self.session_id, request_id=self.request_id, trace_id=self.trace_id,
+            to_dict=lambda: dict(meta),
+        )
+
+    @property
+    def plugin(self) -> PluginView:
+        return self._plugin
+
+    def __repr__(self) -> str:
+        return f"<HookContext {self.hook} {self.execution_id} plugin={self.plugin_id!r} (worker)>"
+
+
+def install_shim() -> types.ModuleType:
+    """Register the stand-in ``pliers_lab`` module plugins import from."""
+    shim = types.ModuleType("pliers_lab", "pliers_lab as seen from inside a sandbox worker")
+    for name, value in {
+        "hook": hook,
+        "HookContext": GuestContext,
+        "Plugin": PluginView,
+        "Veto": Veto,
+        "PluginError": PluginError,
+        "PluginErrorType": PluginErrorType,
+        "__version__": "0.1.0",
+    }.items():
+        setattr(shim, name, value)
+    sys.modules["pliers_lab"] = shim
+    return shim
+
+
+def wire_lock() -> Any:
+    """A lock without importing ``threading`` (frames from several threads must not mix)."""
+    return _thread.allocate_lock()

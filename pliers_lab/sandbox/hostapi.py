@@ -1,0 +1,147 @@
+"""The host side of ``ctx.api`` for a sandboxed plugin: check, log, then act.
+
+Each ``api`` frame names a service and an operation. The host maps it to a permission
+(category, verb, resource), checks the manifest (``Permissions.allows``; for the network,
+the allow-list with the policy's deny list winning), records the decision in the access
+log, and only then acts: ``files`` through the data-folder VFS, ``http`` through the
+host's own client, everything else through the same per-plugin ``PluginAPI`` facade
+inline plugins use. In ``audit`` mode a refusal is logged as ``audit`` and the request
+goes ahead (the kernel layers stay on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PluginError
+from .access import ALLOWED, AUDIT, DENIED, AccessLog
+from .outbound import NetworkRefused, Outbound
+from .vfs import DataFiles, PathRefused
+
+if TYPE_CHECKING:
+    from ..manifest import Manifest
+    from .policy import Grants, SandboxPolicy
+
+__all__ = ["HostApi", "permission_for"]
+
+_DB = {
+    "read": {"find", "find_one", "findOne", "count", "get", "list", "query", "select", "all",
+             "fetch", "exists"},
+    "write": {"create", "insert", "update", "delete", "upsert", "remove", "save", "put",
+              "update_submission", "updateSubmission"},
+    "execute": {"execute", "call", "run", "procedure"},
+}
+_EVENTS = {"publish": "publish", "emit": "publish", "subscribe": "subscribe", "on": "subscribe"}
+_HTTP = {"get", "post", "put", "patch", "delete", "head", "request"}
+
+
+def _first_str(args: list[Any], kwargs: dict[str, Any], *keys: str) -> str:
+    for key in keys:
+        if isinstance(kwargs.get(key), str):
+            return str(kwargs[key])
+    return str(args[0]) if args and isinstance(args[0], str) else "*"
+
+
+def permission_for(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -> tuple[str, str, str]:
+    """``(category, verb, resource)`` a request needs; ValueError for unknown operations."""
+    if svc == "database":
+        for verb, ops in _DB.items():
+            if op in ops:
+                return "database", verb, _first_str(args, kwargs, "table", "collection")
+        known = sorted(set().union(*_DB.values()))
+        raise ValueError(f"database.{op} is not a known operation (known: {', '.join(known)})")
+    if svc == "events":
+        if op not in _EVENTS:
+            raise ValueError(f"events.{op} is not a known operation (publish, subscribe)")
+        return "events", _EVENTS[op], _first_str(args, kwargs, "type", "event")
+    if svc == "files":
+        if op not in DataFiles.OPERATIONS:
+            raise ValueError(f"files.{op} is not a known operation "
+                             f"(known: {', '.join(sorted(DataFiles.OPERATIONS))})")
+        return "filesystem", DataFiles.OPERATIONS[op][0], _first_str(args, kwargs, "path")
+    if svc == "http":
+        if op not in _HTTP:
+            raise ValueError(f"http.{op} is not a known operation ({', '.join(sorted(_HTTP))})")
+        url = args[1] if op == "request" and len(args) > 1 else _first_str(args, kwargs, "url")
+        from .outbound import _split
+
+        _scheme, host, port = _split(str(url))
+        return "network", "outbound", f"{host}:{port}"
+    return "api", "call", f"{svc}.{op}"
+
+
+class HostApi:
+    """Serves one sandboxed plugin's ``api`` frames."""
+
+    def __init__(self, manifest: Manifest, grants: Grants, policy: SandboxPolicy,
+                 log: AccessLog, mode: Callable[[], str]) -> None:
+        self.plugin_id = manifest.name
+        self.permissions = manifest.permissions
+        self.log = log
+        self.mode = mode
+        self.files = DataFiles(grants.data_dir) if grants.data_dir is not None else None
+        self.outbound = Outbound(grants.outbound, policy.network_deny, policy.http_timeout_s,
+                                 policy.http_max_redirects, policy.http_max_bytes)
+
+    def _allowed(self, category: str, verb: str, resource: str) -> bool:
+        if category == "network":
+            host, _, port = resource.rpartition(":")
+            return self.outbound.granted(host, int(port))
+        return self.permissions.allows(category, verb, resource)
+
+    def handle(self, frame: dict[str, Any], plugin: Any, hook: str | None,
+               execution_id: str | None) -> dict[str, Any]:
+        """The ``ret`` frame answering one ``api`` frame; never raises."""
+        rid = frame.get("id")
+        svc, op = frame.get("svc"), frame.get("op")
+        args = frame.get("args") if isinstance(frame.get("args"), list) else []
+        kwargs = frame.get("kw") if isinstance(frame.get("kw"), dict) else {}
+        if not (isinstance(svc, str) and isinstance(op, str) and svc.isidentifier()
+                and op.isidentifier() and not svc.startswith("_") and not op.startswith("_")):
+            return _refusal(rid, "validation_error", f"not a service call: {svc!r}.{op!r}")
+        operation = f"{svc}.{op}"
+        try:
+            category, verb, resource = permission_for(svc, op, args, kwargs)
+        except (ValueError, PermissionError) as exc:
+            self.log.record(self.plugin_id, hook, execution_id, svc, op, "?", operation, DENIED, str(exc))
+            return _refusal(rid, "security_error", str(exc))
+        verdict = ALLOWED if self._allowed(category, verb, resource) else DENIED
+        if verdict == DENIED and self.mode() == "audit":
+            verdict = AUDIT
+        self.log.record(self.plugin_id, hook, execution_id, category, verb, resource, operation, verdict)
+        if verdict == DENIED:
+            return _refusal(rid, "security_error", f"api.{operation}: {category}.{verb} on "
+                            f"{resource!r} is not granted by the manifest's permissions")
+        try:
+            value = self._act(svc, op, args, kwargs, plugin)
+        except (PathRefused, NetworkRefused) as exc:
+            self.log.record(self.plugin_id, hook, execution_id, category, verb, resource,
+                            operation, DENIED, str(exc))
+            return _refusal(rid, "security_error", f"api.{operation}: {exc}")
+        except PluginError as exc:
+            return _refusal(rid, exc.type.value, exc.message)
+        except Exception as exc:
+            return _refusal(rid, "runtime_error", f"api.{operation} raised {type(exc).__name__}: {exc}")
+        return {"t": "ret", "id": rid, "ok": True, "value": value}
+
+    def _act(self, svc: str, op: str, args: list[Any], kwargs: dict[str, Any], plugin: Any) -> Any:
+        if svc == "files":
+            if self.files is None:
+                raise PathRefused("this plugin has no data folder (no filesystem permission)")
+            return getattr(self.files, DataFiles.OPERATIONS[op][1])(*args, **kwargs)
+        if svc == "http":
+            if op == "request":
+                return self.outbound.request(*args, **kwargs)
+            return self.outbound.request(op, *args, **kwargs)
+        if plugin is None:
+            raise PluginError("runtime_error", "no plugin context for this request")  # type: ignore[arg-type]
+        service = getattr(plugin.api, svc)
+        method = getattr(service, op, None)
+        if op.startswith("_") or not callable(method):
+            raise PluginError("runtime_error", f"api.{svc} has no operation {op!r}")  # type: ignore[arg-type]
+        return method(*args, **kwargs)
+
+
+def _refusal(rid: Any, kind: str, message: str) -> dict[str, Any]:
+    return {"t": "ret", "id": rid, "ok": False, "error": {"type": kind, "message": message}}

@@ -1,0 +1,209 @@
+"""cgroups: memory and process-count limits per worker, applied by the supervisor.
+
+Layouts are detected at run time: cgroup v1 (one hierarchy per controller under
+``/sys/fs/cgroup/<controller>``, as on this kind of machine) or v2 (one unified tree with
+``memory``/``pids`` in ``cgroup.controllers``). Worker groups are created *under the
+supervisor's own group* (``<own>/pliers_lab/<worker>``), so whatever limits the host's own
+group has still apply to the workers on top of ours.
+
+Why this layer as well as RLIMIT_AS: the address-space limit counts reservations, not
+memory used, and NPROC is ignored for uid 0; the memory controller OOM-kills a worker at
+its real usage and counts it (``oom_kill``), and ``pids.max`` caps threads for root too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+__all__ = ["WorkerGroup", "detect", "layout"]
+
+ROOT = Path("/sys/fs/cgroup")
+_layout_cache: tuple[str, dict[str, Path]] | None = None
+
+
+def _own_paths() -> dict[str, str]:
+    paths: dict[str, str] = {}
+    try:
+        text = Path("/proc/self/cgroup").read_text()
+    except OSError:
+        return paths
+    for line in text.splitlines():
+        _hid, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else [""]:
+            paths[c] = path
+    return paths
+
+
+def _writable_dir(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.W_OK) and (path / "cgroup.procs").exists()
+
+
+def layout() -> tuple[str, dict[str, Path]]:
+    """``("v1"|"v2"|"", {controller: base folder for our worker groups})`` (cached)."""
+    global _layout_cache
+    if _layout_cache is not None:
+        return _layout_cache
+    own = _own_paths()
+    found: tuple[str, dict[str, Path]] = ("", {})
+    v1 = {}
+    for controller in ("memory", "pids", "cpu"):
+        base = ROOT / controller / own.get(controller, "/").lstrip("/")
+        if _writable_dir(base):
+            v1[controller] = base / "pliers_lab"
+    if "memory" in v1 and "pids" in v1:
+        found = ("v1", v1)
+    elif (ROOT / "cgroup.controllers").exists():
+        base = ROOT / own.get("", "/").lstrip("/")
+        controllers = (ROOT / "cgroup.controllers").read_text().split()
+        if {"memory", "pids"} <= set(controllers) and _writable_dir(base):
+            found = ("v2", {"memory": base / "pliers_lab"})
+    _layout_cache = found
+    return found
+
+
+def detect() -> tuple[bool, str]:
+    """Available when memory and pids controllers are mounted and writable for us."""
+    kind, bases = layout()
+    if not kind:
+        return False, "no writable memory+pids cgroup controllers (v1 or v2) for this process"
+    return True, f"cgroup {kind} at {bases['memory'].parent}"
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+class WorkerGroup:
+    """The cgroups of one worker process: created, limited, joined, measured, removed."""
+
+    def __init__(self, name: str, memory_bytes: int, max_tasks: int) -> None:
+        self.kind, bases = layout()
+        if not self.kind:
+            raise OSError(95, "cgroups are not available")
+        self.dirs: dict[str, Path] = {}
+        for controller, base in bases.items():
+            if self.kind == "v2" and not base.exists():
+                base.mkdir(exist_ok=True)
+                with contextlib.suppress(OSError):
+                    _write(base / "cgroup.subtree_control", "+memory +pids +cpu")
+            base.mkdir(exist_ok=True)
+            path = base / name
+            path.mkdir(exist_ok=True)
+            self.dirs[controller] = path
+        self.memory_bytes = memory_bytes
+        self.max_tasks = max_tasks
+        mem = self.dirs["memory"]
+        if self.kind == "v1":
+            _write(mem / "memory.limit_in_bytes", str(memory_bytes))
+            with contextlib.suppress(OSError):  # absent without swap accounting
+                _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))
+            _write(self.dirs["pids"] / "pids.max", str(max_tasks))
+        else:
+            _write(mem / "memory.max", str(memory_bytes))
+            with contextlib.suppress(OSError):
+                _write(mem / "memory.swap.max", "0")
+            _write(mem / "pids.max", str(max_tasks))
+
+    def describe(self) -> str:
+        return f"cgroup {self.kind}: memory {self.memory_bytes >> 20}MB, pids {self.max_tasks}"
+
+    def add(self, pid: int) -> None:
+        """Move ``pid`` into every controller's group (before it runs plugin code)."""
+        for path in dict.fromkeys(self.dirs.values()):
+            _write(path / "cgroup.procs", str(pid))
+
+    def peak_memory(self) -> int:
+        """Peak memory use of the group in bytes (0 when the kernel does not say)."""
+        mem = self.dirs["memory"]
+        name = "memory.max_usage_in_bytes" if self.kind == "v1" else "memory.peak"
+        value = _read(mem / name).strip()
+        return int(value) if value.isdigit() else 0
+
+    def oom_kills(self) -> int:
+        """How many processes the OOM killer took from this group."""
+        mem = self.dirs["memory"]
+        text = _read(mem / ("memory.oom_control" if self.kind == "v1" else "memory.events"))
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def task_limit_hits(self) -> int:
+        """How many fork/clone attempts the pids limit refused."""
+        path = self.dirs.get("pids", self.dirs["memory"]) / "pids.events"
+        for line in _read(path).splitlines():
+            key, _, value = line.partition(" ")
+            if key == "max":
+                return int(value)
+        return 0
+
+    def throttle(self, cpu_fraction: float | None) -> bool:
+        """Cap CPU at ``cpu_fraction`` of one core (None lifts it); False if impossible."""
+        period = 100_000
+        try:
+            if self.kind == "v1":
+                cpu = self.dirs.get("cpu")
+                if cpu is None:
+                    return False
+                _write(cpu / "cpu.cfs_period_us", str(period))
+                quota = -1 if cpu_fraction is None else max(1000, int(period * cpu_fraction))
+                _write(cpu / "cpu.cfs_quota_us", str(quota))
+            else:
+                value = "max" if cpu_fraction is None else str(max(1000, int(period * cpu_fraction)))
+                _write(self.dirs["memory"] / "cpu.max", f"{value} {period}")
+        except OSError:
+            return False
+        return True
+
+    def pids(self) -> list[int]:
+        out = []
+        for path in dict.fromkeys(self.dirs.values()):
+            out += [int(p) for p in _read(path / "cgroup.procs").split() if p.isdigit()]
+        return sorted(set(out))
+
+    def kill_all(self) -> None:
+        """SIGKILL every process left in the group."""
+        if self.kind == "v2":
+            with contextlib.suppress(OSError):
+                _write(self.dirs["memory"] / "cgroup.kill", "1")
+                return
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+    def remove(self) -> None:
+        """Remove the group folders (killing stragglers first); best effort."""
+        for path in dict.fromkeys(self.dirs.values()):
+            for _attempt in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    self.kill_all()
+                    time.sleep(0.005)
+
+
+def sweep_stale() -> None:
+    """Remove empty worker groups left by a supervisor that died (rmdir fails if in use)."""
+    _kind, bases = layout()
+    for base in bases.values():
+        if base.is_dir():
+            for child in base.iterdir():
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()

@@ -1,0 +1,117 @@
+"""``api.http``: outbound HTTP made by the host for a plugin, within its allow-list.
+
+The worker has no network at all; the host makes the request when the manifest's
+``network.outbound`` allows ``host[:port]`` and the policy's deny list does not match the
+host name or any address it resolves to (deny wins over allow). Redirects are followed at
+most ``max_redirects`` times and each target is checked again; bodies are capped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+from typing import Any
+
+__all__ = ["NetworkRefused", "Outbound"]
+
+
+class NetworkRefused(PermissionError):
+    """The destination is not allowed (not granted, or denied by policy)."""
+
+
+def _split(url: str) -> tuple[str, str, int]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise NetworkRefused(f"{url!r}: only http(s) URLs with a host are allowed")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, parts.hostname.lower(), port
+
+
+def _host_matches(pattern: str, host: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return fnmatchcase(host, pattern)
+
+
+class Outbound:
+    """Allow-list checks and requests for one plugin."""
+
+    def __init__(self, allow: Sequence[tuple[str, int | None]], deny: Sequence[str],
+                 timeout_s: float = 10.0, max_redirects: int = 3, max_bytes: int = 4 << 20) -> None:
+        self.allow = tuple(allow)
+        self.deny_hosts = tuple(d.lower() for d in deny if "/" not in d)
+        self.deny_nets = tuple(ipaddress.ip_network(d, strict=False) for d in deny if "/" in d)
+        self.timeout_s = timeout_s
+        self.max_redirects = max_redirects
+        self.max_bytes = max_bytes
+
+    def granted(self, host: str, port: int) -> bool:
+        """Whether the manifest allows ``host:port`` (before the deny list)."""
+        return any(_host_matches(h, host) and (p is None or p == port) for h, p in self.allow)
+
+    def denied(self, host: str, port: int) -> str | None:
+        """Why policy forbids ``host`` (name or any resolved address), else None."""
+        if any(_host_matches(d, host) for d in self.deny_hosts):
+            return f"{host} is on the deny list"
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}
+        except OSError as exc:
+            return f"{host} does not resolve ({exc})"
+        for addr in addresses:
+            ip = ipaddress.ip_address(addr.split("%")[0])
+            for net in self.deny_nets:
+                if ip in net:
+                    return f"{host} resolves to {ip}, inside denied {net}"
+        return None
+
+    def check(self, url: str) -> tuple[str, int]:
+        _scheme, host, port = _split(url)
+        why = self.denied(host, port)
+        if why:
+            raise NetworkRefused(f"{url}: {why}")
+        return host, port
+
+    def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
+                body: str | None = None, json: Any = None) -> dict[str, Any]:
+        """Make the request (already permission-checked for ``url``); a plain dict back."""
+        import json as _json
+
+        self.check(url)
+        data = None
+        hdrs = dict(headers or {})
+        if json is not None:
+            data = _json.dumps(json).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        elif body is not None:
+            data = str(body).encode()
+        outbound = self
+
+        class _Redirects(urllib.request.HTTPRedirectHandler):
+            max_redirections = self.max_redirects
+
+            def redirect_request(self, req: Any, fp: Any, code: int, msg: str, hdrs_: Any,
+                                 newurl: str) -> Any:
+                _s, host, port = _split(newurl)
+                if not outbound.granted(host, port):
+                    raise NetworkRefused(f"redirect to {newurl} is not in the allow-list")
+                outbound.check(newurl)
+                return super().redirect_request(req, fp, code, msg, hdrs_, newurl)
+
+        opener = urllib.request.build_opener(_Redirects())
+        req = urllib.request.Request(url, data=data, headers=hdrs, method=method.upper())
+        try:
+            with opener.open(req, timeout=self.timeout_s) as resp:
+                raw = resp.read(self.max_bytes + 1)
+                status, headers_out = resp.status, dict(resp.headers.items())
+        except urllib.error.HTTPError as exc:
+            raw, status, headers_out = exc.read(self.max_bytes + 1), exc.code, dict(exc.headers.items())
+        if len(raw) > self.max_bytes:
+            raise ValueError(f"response larger than {self.max_bytes} bytes")
+        return {"status": status, "headers": headers_out, "text": raw.decode("utf-8", "replace")}

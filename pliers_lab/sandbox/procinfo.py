@@ -1,0 +1,69 @@
+"""Reading a worker's usage from ``/proc`` (the kernel's word, not the plugin's).
+
+Plain reads of ``/proc/<pid>/stat``, ``status`` and ``smaps_rollup``: a few microseconds
+each, no dependency (psutil would parse the same files), and only done during long calls,
+on metrics requests and in the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["StatReader", "memory_kb"]
+
+_TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+class StatReader:
+    """CPU time of one process from a ``/proc/<pid>/stat`` descriptor kept open."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, pid: int) -> None:
+        try:
+            self.fd: int | None = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.fd = None
+
+    def cpu_ms(self) -> float | None:
+        """User + system CPU time in ms, None once the process is gone."""
+        if self.fd is None:
+            return None
+        try:
+            text = os.pread(self.fd, 1024, 0)
+        except OSError:
+            return None
+        fields = text[text.rfind(b")") + 2 :].split()
+        if len(fields) < 13:
+            return None
+        return (int(fields[11]) + int(fields[12])) * _TICK_MS
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """``rss``, ``hwm`` (peak RSS), and where readable ``pss`` and ``uss`` in kB."""
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    out["rss" if line.startswith("VmRSS") else "hwm"] = int(line.split()[1])
+    except OSError:
+        return out
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            private = 0
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key == "Pss":
+                    out["pss"] = int(rest.split()[0])
+                elif key in ("Private_Clean", "Private_Dirty"):
+                    private += int(rest.split()[0])
+            out["uss"] = private
+    except OSError:
+        pass
+    return out

@@ -1,0 +1,186 @@
+"""``ProcessRuntime``: the engine's ``process`` isolation mode.
+
+``prepare`` checks the host's layers (a missing one refuses the plugin, naming the layer,
+unless the policy accepts weaker isolation explicitly), compiles the manifest's grants,
+starts the plugin's worker warm and binds host-side proxies to the functions the worker
+found — with the engine's own ``bind_handlers``, so a mismatch reads the same as inline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PluginError, PluginErrorType
+from ..loader import bind_handlers
+from ..runtime import Prepared
+from .access import AccessLog
+from .audit import suggest_permissions
+from .hostapi import HostApi
+from .layers import detect_all
+from .policy import SandboxPolicy, compile_grants
+from .process import WorkerSpec
+from .supervisor import PluginProcess
+
+if TYPE_CHECKING:
+    from ..manifest import Manifest
+    from ..plugin import Plugin
+
+__all__ = ["ProcessRuntime"]
+
+_WORKER_LAYERS = ("rlimits", "netns", "landlock", "capabilities", "seccomp")
+
+
+def _stub(attr: str, info: dict[str, Any]) -> Callable[..., Any]:
+    """A stand-in with the worker function's name, hooks and arity, for ``bind_handlers``."""
+    if info.get("one_arg", True):
+        def fn(ctx: Any) -> None: ...
+    else:
+        def fn() -> None: ...  # type: ignore[misc]
+    fn.__name__ = attr
+    fn.__pliers_hooks__ = tuple(h for h in info.get("hooks", ()) if isinstance(h, str))  # type: ignore[attr-defined]
+    return fn
+
+
+class ProcessRuntime:
+    """Runs each plugin in its own locked-down worker process.
+
+    Args:
+        policy: limits, data folders, accepted missing layers, network deny list.
+        access_log: where capability requests are recorded (one per runtime by default).
+    """
+
+    name = "process"
+
+    def __init__(self, policy: SandboxPolicy | None = None, access_log: AccessLog | None = None) -> None:
+        # Imported here so their bytecode is cached: a worker never writes .pyc files
+        # (it runs with -B and read-only code), and compiling them costs it ~10 ms.
+        from . import guest, worker  # noqa: F401
+        from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
+
+        self.policy = policy or SandboxPolicy()
+        self.access_log = access_log if access_log is not None else AccessLog()
+        self.modes: dict[str, str] = {}
+        self.processes: dict[str, PluginProcess] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ layers
+    def layer_status(self) -> dict[str, tuple[bool, str]]:
+        """This host's layers as the policy sees them (simulated misses included)."""
+        status = dict(detect_all())
+        for name in self.policy.simulate_missing:
+            status[name] = (False, "simulated as missing by the policy")
+        return status
+
+    def missing_layers(self) -> dict[str, str]:
+        return {name: detail for name, (ok, detail) in self.layer_status().items() if not ok}
+
+    # ------------------------------------------------------------------ runtime protocol
+    def prepare(self, manifest: Manifest, root: Path | None, code: Any = None) -> Prepared:
+        """Start the plugin's worker and bind proxies; raises ``PluginError``."""
+        name = manifest.name
+        if code is not None or root is None:
+            raise PluginError(PluginErrorType.LOAD_ERROR, "process isolation needs a plugin "
+                              "folder; plugins defined from code run inline (trusted)", plugin_id=name)
+        missing = self.missing_layers()
+        refused = [layer for layer in missing if not self.policy.accepts_missing(layer)]
+        if refused:
+            detail = "; ".join(f"{layer}: {missing[layer]}" for layer in refused)
+            raise PluginError(
+                PluginErrorType.LOAD_ERROR,
+                f"cannot isolate {name!r}: isolation layer{'s' if len(refused) > 1 else ''} "
+                f"missing on this host — {detail}. Accept weaker isolation explicitly with "
+                f"SandboxPolicy(accept_missing={{{', '.join(repr(r) for r in refused)}}}), or trust "
+                "the plugin to run it inline",
+                plugin_id=name, metadata={"missing_layers": refused},
+            )
+        grants = compile_grants(manifest, self.policy)
+        if grants.data_dir is not None:
+            grants.data_dir.mkdir(parents=True, exist_ok=True)
+        spec = WorkerSpec(
+            plugin=name, version=str(manifest.version), main=manifest.main,
+            root=str(Path(root).resolve()),
+            handlers={hook: cfg.handler for hook, cfg in manifest.hooks.items()},
+            grants=grants, limits=self.policy.limits,
+            layers=tuple(layer for layer in _WORKER_LAYERS if layer not in missing),
+            accept_missing=frozenset(missing), use_cgroup="cgroup" not in missing,
+            inherit_stderr=self.policy.inherit_stderr,
+        )
+        host_api = HostApi(manifest, grants, self.policy, self.access_log,
+                           lambda: self.modes.get(name, "enforce"))
+        process = PluginProcess(spec, self.policy, host_api)
+        worker = process.start({})
+        try:
+            namespace = {attr: _stub(attr, info) for attr, info in worker.functions.items()}
+            stubs, lifecycle = bind_handlers(manifest, namespace, f"{manifest.main} (in its worker)")
+        except PluginError:
+            process.stop()
+            raise
+        handlers = {hook: self._hook_proxy(process, manifest, hook, fn.__name__) for hook, fn in stubs.items()}
+        life = {n: self._life_proxy(process, n) for n in lifecycle}
+        with self._lock:
+            self.processes[name] = process
+        return Prepared(handlers, life, module=None, layers=dict(process.layers), handle=process,
+                        sync_timeouts=False)
+
+    def _hook_proxy(self, process: PluginProcess, manifest: Manifest, hook: str, fn: str) -> Callable[[Any], Any]:
+        timeout_ms = manifest.hooks[hook].timeout
+        limit_ms = self.policy.limits.execution_time_ms
+        timeout_s = min(timeout_ms, limit_ms) / 1000.0
+        call = process.call_hook
+
+        def proxy(ctx: Any) -> Any:
+            return call(ctx, hook, fn, timeout_s)
+
+        proxy.__name__ = fn
+        proxy.__qualname__ = f"{manifest.name}:{fn} (process)"
+        return proxy
+
+    @staticmethod
+    def _life_proxy(process: PluginProcess, name: str) -> Callable[..., None]:
+        def proxy(plugin: Any, *args: Any) -> None:
+            wire_args = [a.to_dict() if hasattr(a, "to_dict") else a for a in args]
+            process.call_lifecycle(plugin, name, wire_args)
+
+        proxy.__name__ = name
+        return proxy
+
+    def stop(self, plugin: Plugin, prepared: Prepared) -> None:
+        """Stop the plugin's worker (killed after the grace period if it lingers)."""
+        process = prepared.handle
+        if isinstance(process, PluginProcess):
+            process.stop()
+            with self._lock:
+                if self.processes.get(plugin.id) is process:
+                    del self.processes[plugin.id]
+
+    # ------------------------------------------------------------------ control
+    def process(self, plugin_id: str) -> PluginProcess:
+        try:
+            return self.processes[plugin_id]
+        except KeyError:
+            raise PluginError(PluginErrorType.RUNTIME_ERROR, "no worker: the plugin does not run "
+                              "in process isolation", plugin_id=plugin_id) from None
+
+    def set_mode(self, plugin_id: str, mode: str) -> None:
+        """``enforce`` (refuse what the manifest does not grant) or ``audit`` (log it)."""
+        if mode not in ("enforce", "audit"):
+            raise ValueError(f"mode must be 'enforce' or 'audit', not {mode!r}")
+        self.modes[plugin_id] = mode
+
+    def suggest_permissions(self, plugin_id: str) -> dict[str, Any]:
+        """The ``permissions`` block the plugin's logged requests needed."""
+        return suggest_permissions(self.access_log, plugin_id)
+
+    def usage(self, plugin_id: str) -> dict[str, Any]:
+        """Peak memory, CPU time, restarts and layers of a plugin's worker(s)."""
+        return self.process(plugin_id).usage()
+
+    def close(self) -> None:
+        for process in list(self.processes.values()):
+            process.stop()
+        self.processes.clear()
+
+

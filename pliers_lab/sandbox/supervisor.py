@@ -1,0 +1,327 @@
+"""The supervisor of one plugin: its worker, restarts, limits and the calls into it.
+
+Recovery (issue 8): a crashed worker is restarted on the next call, after a backoff that
+grows with the crashes in the window; a crash loop (3 in 5 minutes by default) disables
+the plugin with that reason. A security violation (forbidden syscall, protocol abuse, a
+refused capability) is reported with ``sandbox_action="quarantine"`` for the engine to act
+on. Calls to one worker are serialised; more than ``concurrency`` waiting callers are
+refused. Every failure becomes a ``PluginError`` naming plugin, hook and execution.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import decimal
+import enum
+import os
+import signal
+import threading
+import time
+import uuid
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PluginError, PluginErrorType
+from .process import Failure, Worker, WorkerSpec
+from .wire import make_encoder
+
+if TYPE_CHECKING:
+    from .hostapi import HostApi
+    from .policy import SandboxPolicy
+
+__all__ = ["PluginProcess"]
+
+T = PluginErrorType
+_REPLAYED = ("on_load", "on_activate")
+
+
+def _host_value(value: Any) -> Any:
+    """What host data (datetimes, decimals, sets…) becomes on the wire."""
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID | PurePath):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+HOST_ENCODER = make_encoder(_host_value)
+
+
+class PluginProcess:
+    """One plugin's worker and everything around it (restarts, metrics, host API)."""
+
+    def __init__(self, spec: WorkerSpec, policy: SandboxPolicy, host_api: HostApi) -> None:
+        self.spec = spec
+        self.policy = policy
+        self.host_api = host_api
+        self.worker: Worker | None = None
+        self.crashes: collections.deque[float] = collections.deque(maxlen=64)
+        self.restarts = 0
+        self.disabled_reason: str | None = None
+        self.suspended = False
+        self.lifecycle_done: list[str] = []
+        self.config: dict[str, Any] = {}
+        self._sent_config: Any = None
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(spec.limits.concurrency)
+        self._cpu_dead_ms = 0.0
+        self._peak_dead = 0
+        self._last_disk_check = 0.0
+        self.disk_bytes = 0
+        self.layers: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, config: dict[str, Any]) -> Worker:
+        """Start the first worker (a load error surfaces here, at load time)."""
+        self.config = config
+        try:
+            self.worker = self._spawn()
+        except Failure as exc:
+            raise self._error(exc, None, None) from None
+        return self.worker
+
+    def _spawn(self) -> Worker:
+        worker = Worker(self.spec)
+        worker.start(self.config)
+        self._sent_config = self.config
+        self.layers = dict(worker.layers)
+        return worker
+
+    def _ensure_worker(self) -> Worker:
+        worker = self.worker
+        if worker is not None and worker.alive:
+            return worker
+        if self.disabled_reason:
+            raise Failure(T.RUNTIME_ERROR, self.disabled_reason, detail={"sandbox_action": "disable"})
+        self._retire(worker)
+        now = time.monotonic()
+        recent = [t for t in self.crashes if now - t < self.policy.crash_loop[1]]
+        if recent:
+            backoff = self.policy.restart_backoff_s
+            wait = backoff[min(len(recent) - 1, len(backoff) - 1)] - (now - recent[-1])
+            if wait > 0:
+                time.sleep(wait)
+        try:
+            worker = self._spawn()
+        except Failure as exc:
+            exc.crashed = True
+            raise
+        self.worker = worker
+        self.restarts += 1
+        for name in list(self.lifecycle_done):
+            self._exchange(worker, {"t": "life", "name": name, "args": []}, None, None)
+        return worker
+
+    def _retire(self, worker: Worker | None) -> None:
+        if worker is not None:
+            worker.kill()
+            self._cpu_dead_ms += worker.cpu_ms()
+            self._peak_dead = max(self._peak_dead, worker.peak_memory_bytes())
+            self.worker = None
+
+    def stop(self) -> None:
+        """Stop the worker cleanly (killed after the grace period if it does not exit)."""
+        with self._lock:
+            worker = self.worker
+            if worker is not None:
+                if self.suspended:
+                    self.set_stopped(False)
+                worker.stop(self.policy.stop_grace_s)
+                self._retire(worker)
+
+    # ------------------------------------------------------------------ calls
+    def call_hook(self, ctx: Any, hook: str, fn: str, timeout_s: float) -> Any:
+        """Run ``fn`` for ``hook`` in the worker with the context's data and state."""
+        msg: dict[str, Any] = {"t": "call", "hook": hook, "fn": fn, "data": ctx.data,
+                               "meta": ctx.metadata.to_dict()}
+        state = ctx.state
+        if state:
+            msg["state"] = state
+        if ctx.event is not None:
+            msg["event"] = ctx.event
+        plugin = ctx.plugin
+        reply = self._call(msg, plugin, hook, ctx.execution_id, timeout_s)
+        if "state" in reply and isinstance(reply["state"], dict):
+            state.clear()
+            state.update(reply["state"])
+        return reply.get("value")
+
+    def call_lifecycle(self, plugin: Any, name: str, args: list[Any]) -> None:
+        """Run a lifecycle handler in the worker; replayed after a restart when needed."""
+        self.config = plugin.config
+        self._call({"t": "life", "name": name, "args": args}, plugin, None, None,
+                   self.spec.limits.execution_time_ms / 1000)
+        if name in _REPLAYED and name not in self.lifecycle_done:
+            self.lifecycle_done.append(name)
+        elif name == "on_deactivate" and "on_activate" in self.lifecycle_done:
+            self.lifecycle_done.remove("on_activate")
+        elif name == "on_unload":
+            self.lifecycle_done.clear()
+
+    def _call(self, msg: dict[str, Any], plugin: Any, hook: str | None, execution_id: str | None,
+              timeout_s: float) -> dict[str, Any]:
+        if not self._slots.acquire(blocking=False):
+            raise PluginError(
+                T.RESOURCE_ERROR, f"concurrency limit: {self.spec.limits.concurrency} calls already "
+                "waiting for this plugin", plugin_id=self.spec.plugin, hook=hook,
+                execution_id=execution_id,
+            )
+        try:
+            with self._lock:
+                if plugin is not None:
+                    self.config = plugin.config
+                try:
+                    worker = self._ensure_worker()
+                    return self._exchange(worker, msg, plugin, (hook, execution_id), timeout_s)
+                except Failure as exc:
+                    if exc.crashed:
+                        self._crashed(exc)
+                    self._retire(self.worker if self.worker and not self.worker.alive else None)
+                    raise self._error(exc, hook, execution_id) from None
+        finally:
+            self._slots.release()
+
+    def _exchange(self, worker: Worker, msg: dict[str, Any], plugin: Any,
+                  where: tuple[str | None, str | None] | None, timeout_s: float | None = None) -> dict[str, Any]:
+        limits = self.spec.limits
+        if self._sent_config is not self.config:
+            msg["config"] = self.config
+            self._sent_config = self.config
+        logs = [0]
+        hook, execution_id = where or (None, None)
+
+        def on_frame(frame: dict[str, Any]) -> None:
+            if frame["t"] == "log":
+                logs[0] += 1
+                if logs[0] > limits.max_log_frames:
+                    worker.kill("flood")
+                    raise Failure(T.RESOURCE_ERROR, f"output flood: over {limits.max_log_frames} "
+                                  "log frames in one call; the worker was killed")
+                self._log(plugin, hook, execution_id, frame)
+            elif frame["t"] == "api":
+                worker.reply(self.host_api.handle(frame, plugin, hook, execution_id), HOST_ENCODER)
+
+        timeout = timeout_s if timeout_s is not None else limits.execution_time_ms / 1000
+        try:
+            reply = worker.exchange(msg, timeout, limits.cpu_ms, on_frame, HOST_ENCODER)
+        except (TypeError, ValueError) as exc:
+            raise Failure(T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}") from None
+        self._check_disk()
+        attempts = reply.get("attempts")
+        if not reply.get("ok"):
+            err = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+            kind = err.get("type", "runtime_error")
+            kind = kind if kind in T._value2member_map_ else "runtime_error"
+            message = str(err.get("message", "the handler failed"))[:4000]
+            if attempts and kind == "runtime_error":
+                kind = "security_error"
+            if kind == "security_error" and attempts:
+                message += f" (it attempted: {'; '.join(map(str, attempts[:3]))})"
+            raise Failure(T(kind), message, violation=kind == "security_error",
+                          detail={"trace": err.get("trace", ""), "exception": err.get("exc")})
+        if attempts:
+            raise Failure(T.SECURITY_ERROR, "blocked by the sandbox: "
+                          + "; ".join(map(str, attempts[:3])), violation=True)
+        return reply
+
+    def _check_disk(self) -> None:
+        data_dir = self.spec.grants.data_dir
+        if data_dir is None or self.spec.grants.data_access != "write":
+            return
+        now = time.monotonic()
+        if now - self._last_disk_check < self.policy.disk_check_interval_s:
+            return
+        self._last_disk_check = now
+        self.disk_bytes = _folder_size(str(data_dir))
+        limit = self.spec.limits.disk_mb << 20
+        if self.disk_bytes > limit:
+            raise Failure(T.RESOURCE_ERROR, f"disk limit: the data folder holds "
+                          f"{self.disk_bytes / 1e6:.1f} MB, over {self.spec.limits.disk_mb} MB")
+
+    def _log(self, plugin: Any, hook: str | None, execution_id: str | None, frame: dict[str, Any]) -> None:
+        if plugin is None:
+            return
+        level = frame.get("level")
+        fields = frame.get("fields") if isinstance(frame.get("fields"), dict) else {}
+        logger = plugin.logger.bind(hook, execution_id)
+        method = getattr(logger, level if level in ("debug", "info", "warning", "error") else "info")
+        method(str(frame.get("msg", ""))[:10_000], **{str(k): v for k, v in fields.items()})
+
+    def _crashed(self, exc: Failure) -> None:
+        now = time.monotonic()
+        self.crashes.append(now)
+        limit, window = self.policy.crash_loop
+        recent = sum(1 for t in self.crashes if now - t < window)
+        if recent >= limit and not self.disabled_reason:
+            self.disabled_reason = (
+                f"crash loop: {recent} crashes in {window:.0f} s (last: {exc.message}); "
+                "the plugin is disabled"
+            )
+            exc.detail["sandbox_action"] = "disable"
+            exc.message += f"; {self.disabled_reason}"
+
+    def _error(self, exc: Failure, hook: str | None, execution_id: str | None) -> PluginError:
+        metadata = dict(exc.detail)
+        trace = metadata.pop("trace", None)
+        if exc.violation:
+            metadata.setdefault("sandbox_action", "quarantine")
+        error = PluginError(exc.kind, exc.message, plugin_id=self.spec.plugin, hook=hook,
+                            execution_id=execution_id, metadata=metadata)
+        if trace:
+            error.stack = trace
+        return error
+
+    # ------------------------------------------------------------------ control
+    def set_stopped(self, stopped: bool) -> bool:
+        """SIGSTOP / SIGCONT the worker (suspend/resume); False when no worker runs."""
+        worker = self.worker
+        self.suspended = stopped
+        if worker is None or not worker.alive:
+            return False
+        os.kill(worker.pid, signal.SIGSTOP if stopped else signal.SIGCONT)
+        return True
+
+    def throttle(self, cpu_fraction: float | None) -> bool:
+        worker = self.worker
+        if worker is None or worker.group is None:
+            return False
+        return worker.group.throttle(cpu_fraction)
+
+    def usage(self) -> dict[str, Any]:
+        """Peak memory (MB), CPU time (ms), restarts, crashes, pid and layers."""
+        worker = self.worker
+        live_cpu = worker.cpu_ms() if worker is not None and worker.alive else 0.0
+        live_peak = worker.peak_memory_bytes() if worker is not None and worker.alive else 0
+        return {
+            "pid": worker.pid if worker is not None and worker.alive else None,
+            "peak_memory_mb": max(live_peak, self._peak_dead) / (1 << 20),
+            "cpu_ms": self._cpu_dead_ms + live_cpu,
+            "restarts": self.restarts,
+            "crashes": len(self.crashes),
+            "disk_mb": self.disk_bytes / (1 << 20),
+            "disabled_reason": self.disabled_reason,
+            "layers": dict(self.layers),
+        }
+
+
+def _folder_size(path: str) -> int:
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        total += entry.stat(follow_symlinks=False).st_blocks * 512
+        except OSError:
+            continue
+    return total

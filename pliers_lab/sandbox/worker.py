@@ -1,0 +1,430 @@
+"""The worker: one plugin, one process, locked down before the plugin's code loads.
+
+Started by the supervisor as ``<venv python> -I -S -B _boot.py <fd>`` with a clean
+environment, ``/dev/null`` on fds 0-2 and the wire (one end of a socketpair) on ``fd``.
+Sequence: say hello (protocol version) → receive ``init`` → close every other fd →
+rlimits → network namespace → no_new_privs → Landlock → drop capabilities → seccomp →
+import the plugin → ``ready`` (layers applied, functions found) → serve calls until
+``stop`` or end of wire.
+
+Frames: host→worker ``init call life ret stop``; worker→host ``hello ready done log api
+attempt``. The audit hook installed here only *classifies* attempts (a clear message for
+the host); the kernel layers are what stop them.
+"""
+
+from __future__ import annotations
+
+import _thread
+import errno
+import os
+import sys
+import time
+
+from . import guest
+from .wire import (
+    PROTOCOL_VERSION,
+    WireError,
+    encode,
+    make_encoder,
+    read_frame_blocking,
+    write_blocking,
+)
+
+TYPE_CHECKING = False  # not typing's: the worker must not pay for importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["main"]
+
+WIRE_FD = 3
+LIFECYCLE = ("on_load", "on_activate", "on_deactivate", "on_unload", "on_error", "on_config_change")
+_FATAL_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.fork",
+                 "os.forkpty", "pty.spawn"}
+_WATCHED = _FATAL_EVENTS | {"os.kill", "os.killpg", "socket.__new__", "ctypes.call_function",
+                            "open", "os.chmod", "os.chown", "signal.pthread_kill"}
+_MAX_ATTEMPTS = 20
+
+
+class _State:
+    """Mutable worker state, module-level so the audit hook can reach it cheaply."""
+
+    call: int | None = None
+    thread: int | None = None
+    attempts: list[str] = []
+    buf = bytearray()
+    lock = _thread.allocate_lock()
+    api_seq = 0
+    loop: Any = None
+    read_roots: tuple[str, ...] = ()
+    write_roots: tuple[str, ...] = ()
+    syscall_addr: int | None = None
+    syscall_names: dict[int, str] = {}
+    killed_nrs: frozenset[int] = frozenset()
+    pid = 0
+    quiet = False  # set while the worker's own code runs (formatting a traceback)
+
+
+S = _State
+
+
+def _send(msg: dict[str, Any]) -> None:
+    frame = encode(msg)
+    with S.lock:
+        write_blocking(WIRE_FD, frame)
+
+
+def _send_quiet(msg: dict[str, Any]) -> None:
+    try:
+        _send(msg)
+    except Exception:  # a log line that cannot be encoded is dropped, never fatal
+        pass
+
+
+# ----------------------------------------------------------------------------- lockdown
+def _close_other_fds() -> None:
+    os.closerange(WIRE_FD + 1, 1 << 16)
+
+
+def _lockdown(init: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Apply the requested layers in order; ``(applied, failed)`` name → detail."""
+    from .layers import caps, landlock, netns, rlimits, seccomp
+
+    wanted = set(init.get("layers", ()))
+    applied: dict[str, str] = {}
+    failed: dict[str, str] = {}
+
+    def step(name: str, fn: Any, *args: Any) -> None:
+        if name not in wanted:
+            return
+        try:
+            applied[name] = fn(*args)
+        except Exception as exc:
+            failed[name] = f"{type(exc).__name__}: {exc}"
+
+    step("rlimits", rlimits.apply, init["rlimits"])
+    step("netns", netns.apply)
+    try:
+        caps.no_new_privs()
+    except OSError as exc:
+        failed["no_new_privs"] = str(exc)
+    step("landlock", landlock.apply, init["read"], init["write"])
+    step("capabilities", caps.apply)
+    step("seccomp", seccomp.apply)
+    return applied, failed
+
+
+# ----------------------------------------------------------------------------- audit
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event not in _WATCHED or S.quiet or S.call is None and event != "open":
+        return
+    what = _describe(event, args)
+    if what is None:
+        return
+    if len(S.attempts) < _MAX_ATTEMPTS:
+        S.attempts.append(what)
+    if event in _FATAL_EVENTS or (event == "ctypes.call_function" and "(kills)" in what):
+        _send_quiet({"t": "attempt", "what": what})
+
+
+def _describe(event: str, args: tuple[Any, ...]) -> str | None:
+    if event == "open":
+        path, mode = args[0], args[1]
+        if not isinstance(path, str) or not path.startswith("/"):
+            return None
+        writing = isinstance(mode, str) and any(c in mode for c in "wax+")
+        if isinstance(args[2], int) and args[2] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            writing = True
+        roots = S.write_roots if writing else S.read_roots + S.write_roots
+        if path.startswith(roots) or path in ("/dev/null", "/etc/localtime", "/etc/ld.so.cache"):
+            return None
+        return f"open({path!r}, {'write' if writing else 'read'}) outside the plugin's files"
+    if event in ("os.kill", "os.killpg", "signal.pthread_kill"):
+        if event == "os.kill" and args[0] == S.pid:
+            return None
+        if event == "signal.pthread_kill":
+            return None
+        return f"{event}({args[0]}, {args[1]}) signalling another process"
+    if event == "ctypes.call_function":
+        if args[0] != S.syscall_addr or not args[1]:
+            return None
+        nr = args[1][0]
+        name = S.syscall_names.get(nr, str(nr)) if isinstance(nr, int) else "?"
+        tail = " (kills)" if nr in S.killed_nrs else ""
+        return f"raw syscall {name} through ctypes{tail}"
+    if event == "socket.__new__":
+        return f"socket(family={args[1]}, type={args[2]}): new sockets are refused"
+    if event in ("os.chmod", "os.chown"):
+        return f"{event}({args[0]!r}): metadata changes are refused"
+    detail = repr(args[1] if event in ("subprocess.Popen", "os.exec") else args[0])[:200]
+    return f"{event} {detail}: starting processes is refused"
+
+
+def _arm_audit(init: dict[str, Any]) -> None:
+    import ctypes
+
+    from .layers import seccomp
+    from .layers._sys import NR, libc
+
+    S.pid = os.getpid()
+    S.read_roots = tuple(p.rstrip("/") + "/" for p in init["read"]) + tuple(init["read"])
+    S.write_roots = tuple(p.rstrip("/") + "/" for p in init["write"])
+    S.syscall_addr = ctypes.cast(libc.syscall, ctypes.c_void_p).value
+    S.syscall_names = {nr: name for name, nr in NR.items()}
+    S.killed_nrs = frozenset(NR[n] for n in seccomp.KILLED if n in NR)
+    sys.addaudithook(_audit)
+
+
+# ----------------------------------------------------------------------------- plugin
+def _import_plugin(info: dict[str, Any]) -> dict[str, Any]:
+    import types
+
+    root, main = info.get("root"), info["main"]
+    name = "pliers_plugins." + info["name"].replace("-", "_")
+    target = os.path.join(root, main) if root else main
+    if root and os.path.isfile(target):
+        with open(target, "rb") as f:
+            source = f.read()
+        code = compile(source, target, "exec", dont_inherit=True)
+        module = types.ModuleType(name)
+        module.__file__ = target
+        sys.modules[name] = module
+        exec(code, module.__dict__)
+        return module.__dict__
+    if root and os.path.isfile(os.path.join(target, "__init__.py")):
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(target, "__init__.py"), submodule_search_locations=[target]
+        )
+        if spec is None or spec.loader is None:
+            raise ImportError(f"{target}: cannot import this package")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module.__dict__
+    import importlib
+
+    return importlib.import_module(main).__dict__
+
+
+def _one_arg(fn: Any) -> bool:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return True
+    positional = code.co_argcount - (1 if getattr(fn, "__self__", None) is not None else 0)
+    required = positional - len(getattr(fn, "__defaults__", None) or ())
+    kw_required = code.co_kwonlyargcount - len(getattr(fn, "__kwdefaults__", None) or {})
+    return required <= 1 and kw_required == 0 and (positional >= 1 or bool(code.co_flags & 4))
+
+
+def _functions(namespace: dict[str, Any], handler_names: set[str]) -> dict[str, Any]:
+    found = {}
+    for attr, value in namespace.items():
+        if not callable(value):
+            continue
+        hooks = getattr(value, "__pliers_hooks__", ())
+        if hooks or attr in handler_names or attr in LIFECYCLE:
+            found[attr] = {"hooks": [h for h in hooks if isinstance(h, str)],
+                           "one_arg": _one_arg(value)}
+    return found
+
+
+# ----------------------------------------------------------------------------- calls
+def _classify(exc: BaseException) -> tuple[str, str]:
+    T = guest.PluginErrorType
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, guest.PluginError):
+        return exc.type, str(exc)
+    if isinstance(exc, MemoryError):
+        return T.RESOURCE_ERROR, f"memory limit reached ({text})"
+    if isinstance(exc, OSError):
+        code = exc.errno
+        if code in (errno.EACCES, errno.EPERM):
+            return T.SECURITY_ERROR, f"denied by the sandbox: {text}"
+        if code in (errno.ENETUNREACH, errno.ENETDOWN, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            return T.SECURITY_ERROR, f"no network inside the sandbox: {text}"
+        if code == errno.ENOSYS:
+            return T.SECURITY_ERROR, f"system call refused by the sandbox: {text}"
+        if code in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+            return T.RESOURCE_ERROR, f"disk limit reached: {text}"
+        if code in (errno.EMFILE, errno.ENFILE):
+            return T.RESOURCE_ERROR, f"open-files limit reached: {text}"
+        if code == errno.EAGAIN:
+            return T.RESOURCE_ERROR, f"process/thread limit reached: {text}"
+    if isinstance(exc, RuntimeError) and "thread" in str(exc):
+        return T.RESOURCE_ERROR, f"process/thread limit reached: {text}"
+    if isinstance(exc, SystemExit):
+        return T.RUNTIME_ERROR, f"handler called sys.exit({exc.code!r})"
+    return T.RUNTIME_ERROR, f"handler raised {text}"
+
+
+def _error_reply(call_id: int, exc: BaseException) -> dict[str, Any]:
+    kind, message = _classify(exc)
+    S.quiet = True
+    try:
+        import traceback
+
+        trace = "".join(traceback.format_exception(exc))[-8000:]
+    except Exception:
+        trace = ""
+    finally:
+        S.quiet = False
+    return {"t": "done", "id": call_id, "ok": False,
+            "error": {"type": kind, "message": message[:4000], "exc": type(exc).__name__,
+                      "trace": trace}}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, guest.Veto):
+        return {"allow": False, "reason": str(value.reason)}
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+_encode_answer = None
+
+
+def _finish(reply: dict[str, Any]) -> None:
+    """Send a reply; an answer that cannot cross becomes a clear error instead."""
+    global _encode_answer
+    if _encode_answer is None:
+        _encode_answer = make_encoder(_jsonable)
+    if S.attempts:
+        reply["attempts"] = list(S.attempts)
+    try:
+        frame = encode(reply, encoder=_encode_answer)
+    except (TypeError, ValueError, RecursionError, WireError) as exc:
+        kind = "resource_error" if isinstance(exc, WireError) else "validation_error"
+        frame = encode({"t": "done", "id": reply.get("id"), "ok": False,
+                        "attempts": list(S.attempts),
+                        "error": {"type": kind, "exc": type(exc).__name__, "trace": "",
+                                  "message": f"the answer cannot cross to the host: {exc}"}})
+    with S.lock:
+        write_blocking(WIRE_FD, frame)
+
+
+def _run(value: Any) -> Any:
+    if hasattr(value, "__await__") and hasattr(value, "send"):
+        if S.loop is None:
+            import asyncio
+
+            S.loop = asyncio.new_event_loop()
+        return S.loop.run_until_complete(value)
+    return value
+
+
+def _api_request(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if S.call is None or _thread.get_ident() != S.thread:
+        raise guest.PluginError(
+            "runtime_error", f"api.{svc}.{op}: the host API answers only during a hook call, "
+            "from the handler's own thread"
+        )
+    S.api_seq += 1
+    rid = S.api_seq
+    try:
+        _send({"t": "api", "id": rid, "call": S.call, "svc": svc, "op": op, "args": args,
+               "kw": kwargs})
+    except (TypeError, ValueError, WireError) as exc:
+        raise guest.PluginError("validation_error", f"api.{svc}.{op}: arguments are not JSON: {exc}") from None
+    while True:
+        msg = read_frame_blocking(WIRE_FD, S.buf)
+        if msg.get("t") == "ret" and msg.get("id") == rid:
+            break
+    if msg.get("ok"):
+        return msg.get("value")
+    err = msg.get("error") or {}
+    raise guest.PluginError(err.get("type", "runtime_error"), err.get("message", "refused"))
+
+
+def _serve(namespace: dict[str, Any], view: guest.PluginView, outputs: list[guest.Output]) -> None:
+    while True:
+        msg = read_frame_blocking(WIRE_FD, S.buf)
+        kind = msg["t"]
+        if kind == "stop":
+            return
+        if kind not in ("call", "life"):
+            continue
+        call_id = msg["id"]
+        if "config" in msg:
+            view.config = msg["config"]
+        S.call, S.thread = call_id, _thread.get_ident()
+        S.attempts = []
+        for out in outputs:
+            out.reset()
+        try:
+            if kind == "call":
+                ctx = guest.GuestContext(msg, view)
+                value = _run(namespace[msg["fn"]](ctx))
+                reply = {"t": "done", "id": call_id, "ok": True, "value": value}
+                if ctx.state or msg.get("state"):
+                    reply["state"] = ctx.state
+            else:
+                fn = namespace.get(msg["name"])
+                args = msg.get("args") or []
+                if msg["name"] == "on_error" and args and isinstance(args[0], dict):
+                    import types
+
+                    args = [types.SimpleNamespace(**args[0]), *args[1:]]
+                value = _run(fn(view, *args)) if callable(fn) else None
+                reply = {"t": "done", "id": call_id, "ok": True, "value": None}
+        except BaseException as exc:
+            reply = _error_reply(call_id, exc)
+        for out in outputs:
+            out.flush()
+        S.call = None
+        _finish(reply)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point in the worker process (see the module docstring)."""
+    marks = {"main": time.monotonic()}
+    argv = sys.argv if argv is None else argv
+    fd = int(argv[1])
+    if fd != WIRE_FD:
+        os.dup2(fd, WIRE_FD)
+        os.close(fd)
+    _close_other_fds()
+    write_blocking(WIRE_FD, encode({"t": "hello", "v": PROTOCOL_VERSION, "pid": os.getpid()}))
+    # Pre-import what the lockdown needs while the host prepares the init frame.
+    from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
+
+    init = read_frame_blocking(WIRE_FD, S.buf)
+    marks["init"] = t0 = time.monotonic()
+    applied, failed = _lockdown(init)
+    marks["locked"] = time.monotonic()
+    lock_ms = (marks["locked"] - t0) * 1000
+    info = init["plugin"]
+    if failed and not set(failed) <= set(init.get("accept_missing", ())):
+        _send({"t": "ready", "ok": False, "layers": applied, "failed": failed})
+        os._exit(3)
+    sys.path[:] = [*init["sys_path"]]
+    os.chdir(info.get("data_dir") or info.get("root") or "/")
+    guest.install_shim()
+    logger = guest.Logger(_send_quiet)
+    cache = guest.LocalCache()
+    view = guest.PluginView(info, logger, guest.Api(_api_request, cache))
+    view.config = init.get("config") or {}
+    cap = int(init.get("max_output", 65536))
+    outputs = [guest.Output(_send_quiet, "info", cap), guest.Output(_send_quiet, "warning", cap)]
+    sys.stdout, sys.stderr = outputs  # type: ignore[assignment]
+    _arm_audit(init)
+    try:
+        namespace = _import_plugin(info)
+    except BaseException as exc:
+        kind, message = _classify(exc)
+        where = info["main"]
+        if kind == "runtime_error":
+            kind, message = "load_error", f"importing {where} raised {type(exc).__name__}: {exc}"
+        reply = _error_reply(0, exc)
+        reply.update(t="ready", ok=False, layers=applied, failed={})
+        reply["error"].update(type=kind, message=message)
+        _finish(reply)
+        os._exit(4)
+    marks["imported"] = time.monotonic()
+    handler_names = {h for h in init.get("handlers", {}).values() if h}
+    _send({"t": "ready", "ok": True, "layers": applied, "failed": failed,
+           "functions": _functions(namespace, handler_names), "lockdown_ms": round(lock_ms, 3), "marks": marks})
+    try:
+        _serve(namespace, view, outputs)
+    except BaseException:
+        pass
+    os._exit(0)
