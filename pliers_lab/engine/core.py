@@ -93,6 +93,7 @@ class Engine(LoadingOps, StatesOps, RecoveryOps):
         self._loop = LoopThread()
         self._lock = threading.RLock()
         self._reloader: HotReloader | None = None
+        self._debugger: Debugger | None = None
 
     # ------------------------------------------------------------------ plugins
     @property
@@ -227,6 +228,15 @@ class Engine(LoadingOps, StatesOps, RecoveryOps):
     @property
     def reloader(self) -> HotReloader | None:
         return self._reloader
+
+    @property
+    def debugger(self) -> Debugger:
+        """Trace, step, profile, explain errors, replay (``pliers_lab.debug``)."""
+        if self._debugger is None:
+            from ..debug import Debugger
+
+            self._debugger = Debugger(self)
+        return self._debugger
 
     # ------------------------------------------------------------------ observations
     def metrics(self, plugin_id: str) -> PluginMetrics:

@@ -357,7 +357,7 @@ class LoadingOps(EngineBase):
             plugin.runtime.stop(plugin, plugin.prepared)
             plugin.prepared = None
 
-    def reload(self, plugin_id: str) -> Plugin:
+    def reload(self, plugin_id: str, path: str | Path | None = None) -> Plugin:
         """Load the plugin's folder again and swap it in, keeping its configuration.
 
         The new version is loaded, checked and activated beside the old one; only then
@@ -365,25 +365,29 @@ class LoadingOps(EngineBase):
         (syntax error, invalid manifest, unmet dependency) raises, is recorded as the
         plugin's error, and leaves the old version serving. Executions already running
         finish on the old version.
+
+        ``path`` loads another folder of the same plugin instead of its own: another
+        version kept side by side in a store (a marketplace update or rollback).
         """
         from ..manifest import load_manifest
 
         old = self.plugin(plugin_id)
-        if old.root is None:
+        root = Path(path) if path is not None else old.root
+        if root is None:
             raise EngineError(
                 f"plugin {plugin_id!r} was defined inline; it has no folder to reload"
             )
         try:
-            manifest = load_manifest(old.root, known_hooks=self._registry.custom_names())
+            manifest = load_manifest(root, known_hooks=self._registry.custom_names())
             if manifest.name != old.id:
                 raise EngineError(
-                    f"{old.root}: the manifest now names {manifest.name!r}, not {old.id!r}; "
+                    f"{root}: the manifest now names {manifest.name!r}, not {old.id!r}; "
                     "load it as a new plugin instead"
                 )
             runtime = self._runtime_for(manifest)
             new = self._build(
                 manifest,
-                partial(runtime.prepare, manifest, old.root),
+                partial(runtime.prepare, manifest, manifest.root),
                 runtime,
                 old.config_overrides,
                 register=False,
