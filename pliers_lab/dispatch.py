@@ -68,6 +68,14 @@ class HookImpl:
         self.policy = policy if policy is not None else RecoveryPolicy()
         self.retries = self.policy.attempts(retries)
 
+    def with_fn(self, fn: Callable[[HookContext], Any]) -> HookImpl:
+        """The same handler record calling ``fn`` instead (debugger wrappers)."""
+        twin = HookImpl.__new__(HookImpl)
+        for name in HookImpl.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin.fn = fn
+        return twin
+
     def sort_key(self) -> tuple[int, str]:
         """Higher priority first; ties by plugin id, so order never depends on load order."""
         return (-self.priority, self.plugin_id)

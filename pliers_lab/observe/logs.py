@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple, final
 
 from .store import BoundedStore
@@ -35,6 +36,20 @@ class LogStore(BoundedStore[LogEntry]):
             lambda entry: [tuple(entry)],
             time_columns=("timestamp",),
         )
+        self._listeners: list[Callable[[LogEntry], None]] = []
+
+    def append(self, item: LogEntry) -> None:
+        super().append(item)
+        for listener in list(self._listeners):
+            try:
+                listener(item)
+            except Exception:  # a watcher (a widget, say) must never break the plugin
+                continue
+
+    def subscribe(self, listener: Callable[[LogEntry], None]) -> Callable[[], None]:
+        """Call ``listener`` with every new entry; returns a function that stops it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def for_plugin(self, plugin_id: str, level: str | None = None) -> list[LogEntry]:
         floor = LEVELS.index(level) if level else 0

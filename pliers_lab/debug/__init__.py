@@ -1,0 +1,22 @@
+"""Debugging and monitoring (spec: Plugin Debugging and Monitoring).
+
+``engine.debugger`` records what a plugin's code did line by line (``trace``) so it can
+be stepped forwards and backwards afterwards (time travel), profiles it (``profile``),
+groups and explains its errors (``errors``, ``analyze_error``) and replays recorded
+executions (``replay``).
+"""
+
+from .debugger import Debugger
+from .errors import ErrorAnalysis, ErrorGroup
+from .profile import ProfileResult
+from .trace import Breakpoint, DebugTrace, ExecutionFrame
+
+__all__ = [
+    "Breakpoint",
+    "DebugTrace",
+    "Debugger",
+    "ErrorAnalysis",
+    "ErrorGroup",
+    "ExecutionFrame",
+    "ProfileResult",
+]
