@@ -426,6 +426,7 @@ def test_handler_mismatches_are_listed_at_load(engine):
 
 
 def test_plugins_load_from_folders_with_config_and_code_cache(engine, tmp_path):
+    engine.default_isolation = "inline"  # the code cache is the inline runtime's
     code = (
         "from pliers_lab import hook\n"
         "@hook('email.template')\n"

@@ -48,6 +48,7 @@ def test_load_all_strict_refuses_any_conflict(engine, tmp_path):
 
 
 def test_load_all_latest_picks_versions_from_a_store(engine, tmp_path):
+    engine.default_isolation = "inline"  # reads plugin.module, which only inline plugins have
     root = store(
         tmp_path,
         [

@@ -30,6 +30,7 @@ from ..results import HookResult
 from ..runtime import InlineRuntime, Runtime
 from .loading import LoadingOps
 from .recovering import RecoveryOps
+from .sandboxing import SandboxOps
 from .states import StatesOps
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Engine"]
 
 
-class Engine(LoadingOps, StatesOps, RecoveryOps):
+class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
     """The plugin engine. Load plugins, fire hooks, watch what happened.
 
     Args:
@@ -48,7 +49,9 @@ class Engine(LoadingOps, StatesOps, RecoveryOps):
             oldest executions are dropped first; metrics stay exact).
         max_errors: plugin errors (and transitions, recoveries) kept.
         default_timeout_ms: used for hooks whose manifest gives none.
-        default_isolation: runtime for plugins whose manifest names none.
+        default_isolation: runtime for plugins whose manifest names none: ``process``
+            (a locked-down worker, issue 8) unless trusted via ``trust`` or the manifest's
+            ``isolation: inline``.
         resolution_strategy: how ``load_all`` resolves dependencies (``manual``,
             ``strict`` or ``latest``; see ``pliers_lab.dependencies``).
     """
@@ -61,7 +64,7 @@ class Engine(LoadingOps, StatesOps, RecoveryOps):
         max_errors: int = 1000,
         max_logs: int = 5000,
         default_timeout_ms: float = 30_000,
-        default_isolation: str = "inline",
+        default_isolation: str = "process",
         resolution_strategy: str = "manual",
     ) -> None:
         from ..config import ENVIRONMENTS
@@ -254,12 +257,12 @@ class Engine(LoadingOps, StatesOps, RecoveryOps):
             rows.append((
                 p.id, p.version, p.state.value, p.isolation, e.count, e.successCount,
                 e.errorCount, e.avgDuration, e.maxDuration, e.totalDuration, h.status,
-                h.uptime, h.restarts, p.stats.timeouts,
+                h.uptime, h.restarts, p.stats.timeouts, ",".join(sorted(p.layers)),
             ))  # fmt: skip
         columns = (
             "plugin_id", "version", "state", "isolation", "count", "success_count",
             "error_count", "avg_ms", "max_ms", "total_ms", "health", "uptime_ms",
-            "restarts", "timeouts",
+            "restarts", "timeouts", "layers",
         )  # fmt: skip
         return frame(rows, columns)
 

@@ -166,6 +166,8 @@ class LoadingOps(EngineBase):
         if manifest.name in self._trusted and "inline" in self.runtimes:
             name = "inline"
         runtime = self.runtimes.get(name)
+        if runtime is None and name == "process":
+            runtime = self.sandbox  # type: ignore[attr-defined]  # SandboxOps, created lazily
         if runtime is None:
             raise EngineError(
                 f"plugin {manifest.name!r} asks for isolation {name!r}, which this engine does "

@@ -27,6 +27,11 @@ class RecoveryOps(EngineBase):
         self._record_error(plugin, error)
         if plugin is None:
             return False, None
+        action = self._sandbox_action(plugin, error)  # type: ignore[attr-defined]
+        if action is not None:  # a sandbox violation: quarantine/disable, not the policy
+            error.recovery = action
+            self._recovered(plugin, error, action, f"sandbox: {action} after {error.type.value}")
+            return False, None
         policy = plugin.policy
         has_value, value = False, None
         strategy = policy.strategy

@@ -22,6 +22,7 @@ class StatesOps(EngineBase):
 
     def _activate(self, plugin: Plugin, replacing: Plugin | None = None) -> Plugin:
         """Activate ``plugin``; with ``replacing``, take that record's place atomically."""
+        self._check_quarantine(plugin)  # type: ignore[attr-defined]  # SandboxOps
         with self._lock:
             plugin.lifecycle.move(S.INITIALIZING)
             try:

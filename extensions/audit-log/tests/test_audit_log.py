@@ -159,6 +159,9 @@ def test_audit_runs_after_normal_priority_plugins(engine: Engine, tmp_path: Path
 
 
 def test_recent_entries_are_kept_in_a_bounded_trail(engine: Engine) -> None:
+    engine.unload(PLUGIN)
+    engine.trust(PLUGIN)  # reads the module's trail, so it runs inline
+    engine.load(PLUGIN_DIR)
     module = engine.plugin(PLUGIN).module
     assert module is not None
     data = HOOKS["submission.afterSave"][0]

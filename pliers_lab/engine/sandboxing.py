@@ -1,0 +1,128 @@
+"""Sandbox operations on the engine: the process runtime, trust, and the spec's
+Performance Isolation (throttle, suspend, resume) and Runtime Security Monitoring
+(quarantine, release) verbs.
+
+The process runtime is created on first use, so ``import pliers_lab`` and engines that
+only run trusted inline plugins never import the sandbox.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import EngineError, PluginError
+from .base import EngineBase, S
+
+if TYPE_CHECKING:
+    from ..plugin import Plugin
+    from ..sandbox import ProcessRuntime
+
+
+class SandboxOps(EngineBase):
+    """``sandbox``, ``quarantine``/``release``, ``throttle``, ``suspend``/``resume``."""
+
+    @property
+    def sandbox(self) -> ProcessRuntime:
+        """The engine's process runtime (created and registered on first use)."""
+        runtime = self.runtimes.get("process")
+        if runtime is None:
+            from ..sandbox import ProcessRuntime
+
+            runtime = ProcessRuntime()
+            self.runtimes["process"] = runtime
+        return runtime  # type: ignore[return-value]
+
+    def _quarantined(self) -> dict[str, str]:
+        return self.__dict__.setdefault("_quarantine", {})  # type: ignore[no-any-return]
+
+    def quarantined(self, plugin_id: str) -> str | None:
+        """Why ``plugin_id`` is quarantined, or None."""
+        return self._quarantined().get(plugin_id)
+
+    def quarantine(self, plugin_id: str, reason: str) -> Plugin:
+        """Stop the plugin and keep it stopped (no enable/restart) until ``release``."""
+        plugin = self.plugin(plugin_id)
+        self._quarantined()[plugin_id] = reason
+        if plugin.state is S.ACTIVE:
+            self.disable(plugin_id, f"quarantined: {reason}")
+        self._stop_worker(plugin)
+        return plugin
+
+    def release(self, plugin_id: str, *, activate: bool = True) -> Plugin:
+        """Lift a quarantine; the plugin is activated again (a fresh worker) by default."""
+        plugin = self.plugin(plugin_id)
+        self._quarantined().pop(plugin_id, None)
+        if activate and plugin.state is not S.ACTIVE:
+            self.activate(plugin_id)
+        return plugin
+
+    def suspend(self, plugin_id: str, reason: str = "suspended") -> Plugin:
+        """Take the plugin out of dispatch and freeze its worker (SIGSTOP)."""
+        plugin = self.plugin(plugin_id)
+        if plugin.state is S.ACTIVE:
+            self.disable(plugin_id, f"suspended: {reason}")
+        process = self._process_of(plugin)
+        if process is not None:
+            process.set_stopped(True)
+        return plugin
+
+    def resume(self, plugin_id: str) -> Plugin:
+        """Thaw a suspended plugin's worker and put it back in dispatch."""
+        plugin = self.plugin(plugin_id)
+        process = self._process_of(plugin)
+        if process is not None:
+            process.set_stopped(False)
+        if plugin.state is not S.ACTIVE:
+            self.activate(plugin_id)
+        return plugin
+
+    def throttle(self, plugin_id: str, reason: str = "throttled", cpu_fraction: float | None = 0.25) -> bool:
+        """Cap the plugin's worker at ``cpu_fraction`` of a core (None lifts the cap).
+
+        Returns False when it cannot be done (inline plugin, no cgroup cpu controller).
+        """
+        plugin = self.plugin(plugin_id)
+        process = self._process_of(plugin)
+        done = process.throttle(cpu_fraction) if process is not None else False
+        plugin.logger.warning(f"throttle to {cpu_fraction} of a core: {reason}", applied=done)
+        return done
+
+    def isolation(self, plugin_id: str) -> dict[str, Any]:
+        """Mode, active layers and worker usage of one plugin (for listings)."""
+        plugin = self.plugin(plugin_id)
+        process = self._process_of(plugin)
+        return {
+            "plugin_id": plugin.id,
+            "isolation": plugin.isolation,
+            "layers": sorted(plugin.layers),
+            "quarantined": self.quarantined(plugin_id),
+            **(process.usage() if process is not None else {}),
+        }
+
+    def _process_of(self, plugin: Plugin) -> Any:
+        prepared = plugin.prepared
+        handle = getattr(prepared, "handle", None)
+        return handle if hasattr(handle, "set_stopped") else None
+
+    def _stop_worker(self, plugin: Plugin) -> None:
+        process = self._process_of(plugin)
+        if process is not None:
+            process.stop()
+
+    def _check_quarantine(self, plugin: Plugin) -> None:
+        reason = self.quarantined(plugin.id)
+        if reason is not None:
+            raise EngineError(
+                f"plugin {plugin.id!r} is quarantined ({reason}); release it first"
+            )
+
+    def _sandbox_action(self, plugin: Plugin, error: PluginError) -> str | None:
+        """Apply what the sandbox asked for after a violation; the action taken, if any."""
+        action = error.metadata.get("sandbox_action")
+        if action == "quarantine" and plugin.state is S.ACTIVE:
+            self.quarantine(plugin.id, f"{error.type.value}: {error.message[:200]}")
+            return "quarantine"
+        if action == "disable" and plugin.state is S.ACTIVE:
+            self.disable(plugin.id, error.message[:300])
+            return "disable"
+        return None
