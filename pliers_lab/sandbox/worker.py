@@ -152,6 +152,8 @@ def _describe(event: str, args: tuple[Any, ...]) -> str | None:
         tail = " (kills)" if nr in S.killed_nrs else ""
         return f"raw syscall {name} through ctypes{tail}"
     if event == "socket.__new__":
+        if args[1] == 1:  # AF_UNIX: asyncio's socketpair wraps its fds; socket() is refused anyway
+            return None
         return f"socket(family={args[1]}, type={args[2]}): new sockets are refused"
     if event in ("os.chmod", "os.chown"):
         return f"{event}({args[0]!r}): metadata changes are refused"
@@ -184,7 +186,11 @@ def _import_plugin(info: dict[str, Any]) -> dict[str, Any]:
     if root and os.path.isfile(target):
         with open(target, "rb") as f:
             source = f.read()
-        code = compile(source, target, "exec", dont_inherit=True)
+        try:
+            code = compile(source, target, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:  # worded as the inline loader words it
+            where = f"{target} line {getattr(exc, 'lineno', '?')}"
+            raise _LoadFailure(f"{where}: {type(exc).__name__}: {exc}") from None
         module = types.ModuleType(name)
         module.__file__ = target
         sys.modules[name] = module
@@ -205,6 +211,10 @@ def _import_plugin(info: dict[str, Any]) -> dict[str, Any]:
     import importlib
 
     return importlib.import_module(main).__dict__
+
+
+class _LoadFailure(Exception):
+    """A plugin that cannot be compiled (message already says where)."""
 
 
 def _one_arg(fn: Any) -> bool:
@@ -411,8 +421,10 @@ def main(argv: list[str] | None = None) -> None:
         namespace = _import_plugin(info)
     except BaseException as exc:
         kind, message = _classify(exc)
-        where = info["main"]
-        if kind == "runtime_error":
+        where = os.path.basename(info["main"].rstrip("/"))
+        if isinstance(exc, _LoadFailure):
+            kind, message = "load_error", str(exc)
+        elif kind == "runtime_error":
             kind, message = "load_error", f"importing {where} raised {type(exc).__name__}: {exc}"
         reply = _error_reply(0, exc)
         reply.update(t="ready", ok=False, layers=applied, failed={})
