@@ -87,6 +87,8 @@ class Plugin:
         self.config_overrides: dict[str, Any] = {}
         #: The last configuration change, human-readable (``a.b: 1 -> 2``).
         self.config_changes: list[str] = []
+        #: When the configuration was last applied (epoch seconds; None: never changed).
+        self.config_updated_at: float | None = None
         self.config_source: ConfigSource | None = None
         self.last_error: PluginError | None = None
         self.disabled_reason: str | None = None

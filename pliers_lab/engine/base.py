@@ -85,6 +85,11 @@ class EngineBase:
                 kind, f"{name} raised {type(exc).__name__}: {exc}", plugin_id=plugin.id, cause=exc
             ) from exc
 
+    def record_error(self, error: PluginError) -> None:
+        """Keep an error found outside hook dispatch (a plugin's HTTP endpoint, say): it is
+        stored, logged to its plugin and passed to that plugin's ``on_error``."""
+        self._record_error(self._plugins.get(error.plugin_id or ""), error)
+
     def _record_error(self, plugin: Plugin | None, error: PluginError) -> None:
         """Keep ``error``, log it to the plugin and let its ``on_error`` know."""
         self.errors.append(error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -153,6 +154,7 @@ class StatesOps(EngineBase):
         plugin.config, plugin.config_source = resolved, source
         plugin.config_overrides = overrides
         plugin.config_changes = describe_changes(before[0], resolved)
+        plugin.config_updated_at = time.time()
         try:
             self._call(plugin, "on_config_change", PluginErrorType.CONFIG_ERROR, resolved)
         except PluginError as exc:
