@@ -53,8 +53,9 @@ class ManifestError(PluginError):
     """A manifest that cannot be loaded; ``problems`` lists everything wrong with it.
 
     A ``LOAD_ERROR`` of the spec's taxonomy. ``plugin_id`` is the manifest's name when it
-    could be read. The message has a count header and one problem per line, so an author
-    fixes the whole file in one round instead of one error per attempt.
+    could be read. The message has a count header and one problem per line (a single
+    problem is just its line), so an author fixes the whole file in one round instead of
+    one error per attempt.
     """
 
     def __init__(
@@ -62,7 +63,10 @@ class ManifestError(PluginError):
     ) -> None:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         where = f" in plugin {plugin_id!r}" if plugin_id else ""
-        lines = [f"{file}: {count}{where}:", *(f"  {problem}" for problem in problems)]
+        if len(problems) == 1:  # one problem is one line, already naming file and path
+            lines = [str(problems[0])]
+        else:
+            lines = [f"{file}: {count}{where}:", *(f"  {problem}" for problem in problems)]
         super().__init__(PluginErrorType.LOAD_ERROR, "\n".join(lines), plugin_id=plugin_id)
         self.file = file
         self.problems: list[ManifestProblem] = list(problems)

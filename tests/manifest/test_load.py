@@ -45,8 +45,7 @@ def test_error_names_the_file(minimal: Make, plugin_dir: Dir) -> None:
     file = str(folder / "manifest.json")
     assert info.value.file == file
     assert str(info.value) == (
-        f"{file}: 1 problem in plugin 'advanced-validation':\n"
-        f'  {file}: version: must be a full semantic version such as 1.2.3 (got "1.0")'
+        f'{file}: version: must be a full semantic version such as 1.2.3 (got "1.0")'
     )
 
 

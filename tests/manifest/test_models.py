@@ -561,7 +561,7 @@ def test_source_names_the_file(minimal: Make) -> None:
     with pytest.raises(ManifestError) as info:
         parse_manifest(minimal(version="1"), source="ext/x/manifest.json")
     assert info.value.problems[0].file == "ext/x/manifest.json"
-    assert str(info.value).startswith("ext/x/manifest.json: 1 problem in plugin")
+    assert str(info.value).startswith("ext/x/manifest.json: version: ")
 
 
 def test_model_validate_is_usable_directly(minimal: Make) -> None:

@@ -170,5 +170,5 @@ def test_manifest_error_pickles() -> None:
 
 def test_manifest_error_singular_and_anonymous() -> None:
     err = ManifestError("m.json", [ManifestProblem("m.json", (), "no such file")])
-    assert str(err) == "m.json: 1 problem:\n  m.json: <root>: no such file"
+    assert str(err) == "m.json: <root>: no such file"
     assert err.plugin_id is None

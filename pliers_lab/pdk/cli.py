@@ -1,0 +1,186 @@
+"""``pliers``: the plugin author's command line.
+
+    pliers create TEMPLATE NAME [--dir D]   a new plugin from a template
+    pliers validate PATH                    manifest, code, handlers, config, tests, docs
+    pliers test PATH [-- PYTEST ARGS]       the plugin's tests with the pliers fixtures
+    pliers docs PATH [-o FILE]              Markdown docs from the manifest and schema
+    pliers simulate PATH HOOK [--data JSON|@FILE]   fire one hook at the plugin
+    pliers dev PATH [--seconds N]           load, watch, reload on save, report
+    pliers demo                             the example plugins through their hooks
+
+Every user mistake is one line on stderr and exit status 2; a plugin that fails its
+checks exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import PliersError
+
+__all__ = ["main"]
+
+
+def _data(text: str | None) -> Any:
+    if text is None:
+        return {}
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PliersError(f"--data {path}: cannot read: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PliersError(
+            f"--data: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
+        ) from None
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from .templates import create
+
+    path = create(args.template, args.name, args.dir, author=args.author)
+    print(f"created {path} ({args.template}); next: pliers test {path}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .checks import check_plugin
+
+    report = check_plugin(args.path)
+    print(report.render())
+    return 0 if report.valid else 1
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .testing import run_plugin_tests
+
+    result = run_plugin_tests(args.path, args.pytest_args)
+    print(result.render())
+    return 0 if result.failed == 0 and result.passed > 0 else 1
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from .docs import generate_docs
+
+    text = generate_docs(args.path)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ..engine import Engine
+
+    with Engine(default_isolation=args.isolation) as engine:
+        engine.load(args.path)
+        result = engine.fire(
+            args.hook, _data(args.data), user_id=args.user, session_id=args.session
+        )
+        print(result.summary())
+        return 0 if result.ok else 1
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from ..engine import Engine
+
+    with Engine(default_isolation=args.isolation) as engine:
+        plugin = engine.load(args.path)
+        reloader = engine.watch()
+        assert reloader is not None
+        reloader.listeners.append(
+            lambda r: print(
+                f"{time.strftime('%H:%M:%S')} {r.plugin_id} {r.kind} reload "
+                + ("ok" if r.ok else f"FAILED — still serving the previous version:\n  {r.error}"),
+                flush=True,
+            )
+        )
+        print(
+            f"watching {plugin.root} ({plugin.key}); save a file to reload; Ctrl-C stops",
+            flush=True,
+        )
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..demo import run
+
+    run(args.extensions).close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .templates import TEMPLATES
+
+    parser = argparse.ArgumentParser(
+        prog="pliers", description="The Pliers plugin development kit."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("create", help="a new plugin from a template")
+    p.add_argument("template", choices=sorted(TEMPLATES))
+    p.add_argument("name", help="the plugin's name (lowercase, digits, hyphens)")
+    p.add_argument("--dir", default=".", help="where to create it (default: here)")
+    p.add_argument("--author", default="Plugin Author <author@example.com>")
+    p.set_defaults(run=cmd_create)
+    p = sub.add_parser("validate", help="check a plugin folder as the engine would")
+    p.add_argument("path")
+    p.set_defaults(run=cmd_validate)
+    p = sub.add_parser("test", help="run a plugin's tests")
+    p.add_argument("path")
+    p.add_argument("pytest_args", nargs="*", help="after --: passed to pytest")
+    p.set_defaults(run=cmd_test)
+    p = sub.add_parser("docs", help="Markdown docs from the manifest and schema")
+    p.add_argument("path")
+    p.add_argument("-o", "--output", help="write to this file instead of printing")
+    p.set_defaults(run=cmd_docs)
+    for name, helptext in (
+        ("simulate", "fire one hook at a plugin"),
+        ("dev", "load, watch and reload"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("path")
+        p.add_argument("--isolation", default="inline", choices=("inline", "process"))
+        if name == "simulate":
+            p.add_argument("hook")
+            p.add_argument("--data", help="JSON payload, or @file")
+            p.add_argument("--user")
+            p.add_argument("--session")
+            p.set_defaults(run=cmd_simulate)
+        else:
+            p.add_argument("--seconds", type=float, default=0, help="stop after this long")
+            p.set_defaults(run=cmd_dev)
+    p = sub.add_parser("demo", help="the example plugins through their hooks")
+    p.add_argument("--extensions", type=Path, default=None)
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except PliersError as exc:
+        print(f"pliers {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

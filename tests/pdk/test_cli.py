@@ -1,0 +1,87 @@
+"""The ``pliers`` command line, run as a user runs it (a real subprocess where it matters)."""
+
+import json
+import subprocess
+import sys
+import time
+
+from pliers_lab.pdk.cli import main
+
+
+def pliers(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "pliers_lab.pdk.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_create_validate_docs_and_simulate(tmp_path, capsys):
+    assert main(["create", "guard", "gate", "--dir", str(tmp_path)]) == 0
+    folder = tmp_path / "gate"
+    assert main(["validate", str(folder)]) == 0
+    assert "gate: valid" in capsys.readouterr().out
+    assert main(["docs", str(folder), "-o", str(tmp_path / "DOCS.md")]) == 0
+    docs = (tmp_path / "DOCS.md").read_text()
+    assert "| `submission.beforeSave` | veto | 100 | 5000 | 0 | @hook |" in docs
+    assert '| `blockedDomains` | array |  | ["mailinator.com"]' in docs
+    payload = tmp_path / "payload.json"
+    payload.write_text(
+        json.dumps({"form": {}, "submission": {"data": {"email": "x@mailinator.com"}}})
+    )
+    assert main(["simulate", str(folder), "submission.beforeSave", "--data", f"@{payload}"]) == 0
+    assert "e-mail domain 'mailinator.com' is blocked" in capsys.readouterr().out
+
+
+def test_validate_lists_every_problem_and_exits_1(tmp_path, capsys):
+    main(["create", "notifier", "noisy", "--dir", str(tmp_path)])
+    manifest = tmp_path / "noisy" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["hooks"]["submission.afterSave"]["priority"] = "high"
+    data["peerDependency"] = {}
+    manifest.write_text(json.dumps(data))
+    assert main(["validate", str(tmp_path / "noisy")]) == 1
+    out = capsys.readouterr().out
+    assert 'hooks."submission.afterSave".priority: expected an integer, got "high"' in out
+    assert 'peerDependency: unknown field (hint: did you mean "peerDependencies"?)' in out
+
+
+def test_user_mistakes_are_one_line_and_exit_2(tmp_path):
+    done = pliers("simulate", str(tmp_path / "nowhere"), "form.validate")
+    assert (
+        done.returncode == 2 and done.stderr.count("\n") == 1 and "pliers simulate:" in done.stderr
+    )
+    main(["create", "guard", "g", "--dir", str(tmp_path)])
+    bad = pliers("simulate", str(tmp_path / "g"), "submission.beforeSave", "--data", "{oops")
+    assert bad.returncode == 2 and "--data: not JSON (line 1 column 2" in bad.stderr
+
+
+def test_dev_reloads_on_save_and_reports_it(tmp_path):
+    main(["create", "transformer", "shaper", "--dir", str(tmp_path)])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pliers_lab.pdk.cli",
+            "dev",
+            str(tmp_path / "shaper"),
+            "--seconds",
+            "4",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("watching ")
+        time.sleep(0.3)
+        code = tmp_path / "shaper" / "plugin.py"
+        code.write_text(code.read_text() + "\nEDITED = True\n")
+        line = proc.stdout.readline()
+        assert "shaper code reload ok" in line
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
