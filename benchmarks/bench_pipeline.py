@@ -1,0 +1,215 @@
+"""Submissions per second through the host's whole pipeline, against the SQLite floor.
+
+Ours: ``Host.submit`` with the six example plugins loaded inline (``extensions/``), on a
+WAL database file, the three sample forms in turn (contact, job application, expense
+claim), synthetic answers from ``samples.synthetic``. Every submission fires the issue's
+hook sequence, validates, saves, follows its workflow, writes its outbox and event rows
+and commits.
+
+Floor: the same writes with no plugins and no host: one transaction per submission with
+3 inserts (submission, status history, notification) and 1 update (the status), WAL,
+``synchronous=NORMAL``, checkpoints from a thread as the host does them
+(facts/hot-paths.md: about 32,000/s on this kind of machine).
+
+Both run interleaved, medians of several repeats. The slowdown target, 16x, is that
+floor over the 2,000/s throughput target. A second table attributes the pipeline's time
+(from the traces of the last batch): plugin code, engine dispatch around it, the host's
+own steps and event delivery.
+Run: ``python benchmarks/bench_pipeline.py``
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import result_line
+
+from pliers_lab import Engine
+from pliers_lab.host import Host, samples
+from pliers_lab.host.checkpoint import SAFETY_NET_PAGES, Checkpointer
+from pliers_lab.host.migrations import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+FORMS = ("contact", "job-application", "expense-claim")
+BATCH = 600
+FLOOR_BATCH = 5000
+REPEATS = 7
+TARGET = 2000.0
+FLOOR_FACT = 32_000.0
+
+
+def floor_db(path: Path) -> tuple[sqlite3.Connection, Checkpointer]:
+    """The host's schema and the host's settings: WAL, synchronous=NORMAL, checkpoints
+    from a thread once a second (as ``Database`` does), so the ratio is the pipeline's."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
+    migrate(conn)
+    return conn, Checkpointer(str(path))
+
+
+def floor_batch(
+    conn: sqlite3.Connection, rows: list[tuple[str, str]], counter: itertools.count[int]
+) -> float:
+    """Seconds per submission for the bare writes of one submission each."""
+    execute = conn.execute
+    start = time.perf_counter()
+    for form_id, data in rows:
+        sid = f"s{next(counter)}"
+        now = time.time()
+        execute("BEGIN IMMEDIATE")
+        execute(
+            "INSERT INTO submissions (id, form_id, form_version, data, metadata, status, submitted_by,"
+            " created_at, updated_at) VALUES (?, ?, 1, ?, '{}', 'received', NULL, ?, ?)",
+            (sid, form_id, data, now, now),
+        )
+        execute(
+            "INSERT INTO status_history (submission_id, from_status, to_status, by, reason, at)"
+            " VALUES (?, 'received', 'processed', NULL, NULL, ?)",
+            (sid, now),
+        )
+        execute(
+            "INSERT INTO notifications (submission_id, channel, recipient, subject, body, status,"
+            " receipt, created_at) VALUES (?, 'email', 'support@pliers.dev', 'New message', ?, 'queued', NULL, ?)",
+            (sid, data, now),
+        )
+        execute(
+            "UPDATE submissions SET status = 'processed', updated_at = ? WHERE id = ?", (now, sid)
+        )
+        execute("COMMIT")
+    return (time.perf_counter() - start) / len(rows)
+
+
+def pipeline_batch(host: Host, rows: list[tuple[str, dict[str, object]]]) -> float:
+    submit = host.submit
+    start = time.perf_counter()
+    for form_id, answers in rows:
+        submit(form_id, answers)
+    return (time.perf_counter() - start) / len(rows)
+
+
+def attribution(host: Host, per_submission_us: float, gc_us: float) -> dict[str, float]:
+    """Microseconds per submission by where the time went (the last traces kept)."""
+    parts = {
+        "plugin code": 0.0,
+        "engine dispatch": 0.0,
+        "host steps (validate, save, ...)": 0.0,
+        "commit": 0.0,
+        "event delivery": 0.0,
+    }
+    traces = [t for t in host.traces if t.operation == "submit"]
+    for trace in traces:
+        for step in trace.steps:
+            if step.kind == "event":
+                parts["event delivery"] += step.duration_ms
+            elif step.name == "commit":
+                parts["commit"] += step.duration_ms
+            elif step.kind == "host":
+                parts["host steps (validate, save, ...)"] += step.duration_ms
+            elif step.result is not None:
+                plugins = sum(o.duration_ms for o in step.result.outcomes)
+                parts["plugin code"] += plugins
+                parts["engine dispatch"] += step.duration_ms - plugins
+            else:
+                parts["engine dispatch"] += step.duration_ms
+    out = {k: v * 1000.0 / max(1, len(traces)) for k, v in parts.items()}
+    out["garbage collection"] = gc_us
+    out["the rest (between steps, intake, GC noise)"] = max(
+        0.0, per_submission_us - sum(out.values())
+    )
+    return out
+
+
+class GcTimer:
+    """Time spent in the garbage collector while the block runs."""
+
+    def __enter__(self) -> GcTimer:
+        self.seconds = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._tick)
+        return self
+
+    def _tick(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._tick)
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = Engine(default_isolation="inline")
+        loaded = engine.load_all(ROOT / "extensions")
+        host = Host(engine, Path(tmp) / "host.sqlite3")
+        samples.install(host)
+        generators = {f: samples.synthetic(f, 10**7, seed=7) for f in FORMS}
+        rows = [(f, next(generators[f])) for _ in range(BATCH // len(FORMS)) for f in FORMS]
+        floor_rows = [(f, json.dumps(a)) for f, a in rows] * (FLOOR_BATCH // len(rows) + 1)
+        floor_rows = floor_rows[:FLOOR_BATCH]
+        conn, checkpointer = floor_db(Path(tmp) / "floor.sqlite3")
+        counter = itertools.count()
+
+        pipeline_batch(host, rows)  # warm up: caches, bounded stores at steady state
+        floor_batch(conn, floor_rows[:500], counter)
+        ours, floor = [], []
+        for _ in range(REPEATS):
+            fresh = [(f, next(generators[f])) for f, _a in rows]
+            ours.append(pipeline_batch(host, fresh))
+            floor.append(floor_batch(conn, floor_rows, counter))
+        per_form = {}
+        for form in FORMS:
+            only = [(form, next(generators[form])) for _ in range(BATCH // 2)]
+            per_form[form] = 1.0 / pipeline_batch(host, only)
+        with GcTimer() as timer:
+            last = [(f, next(generators[f])) for f, _a in rows[:90]]
+            per_last = pipeline_batch(host, last)
+        where = attribution(host, per_last * 1e6, timer.seconds * 1e6 / len(last))
+        ok_states = all(p.state.value == "active" for p in loaded)
+        host.close()
+        checkpointer.close()
+        conn.close()
+        engine.close()
+
+    ours_rate = 1.0 / statistics.median(ours)
+    floor_rate = 1.0 / statistics.median(floor)
+    slowdown = floor_rate / ours_rate
+    print(
+        f"plugins: {', '.join(f'{p.id} ({p.isolation})' for p in loaded)}; all active: {ok_states}"
+    )
+    print(f"{'case':<34} {'submissions/s':>14} {'µs/submission':>14}")
+    print(f"{'pipeline, 3 sample forms mixed':<34} {ours_rate:>14,.0f} {1e6 / ours_rate:>14.1f}")
+    for form, rate in per_form.items():
+        print(f"{'  only ' + form:<34} {rate:>14,.0f} {1e6 / rate:>14.1f}")
+    print(
+        f"{'floor: 3 inserts + 1 update, WAL':<34} {floor_rate:>14,.0f} {1e6 / floor_rate:>14.1f}"
+    )
+    print(f"ratio: the pipeline takes {slowdown:.1f}x the floor's time per submission")
+    print()
+    total = sum(where.values())
+    print(f"{'where a submission spends its time':<44} {'µs':>8} {'share':>7}")
+    for part, micros in where.items():
+        print(f"{'  ' + part:<44} {micros:>8.1f} {micros / total:>7.0%}")
+    print()
+    lines = [
+        result_line("pipeline_throughput", "submissions_per_s", ours_rate, ">=", TARGET),
+        result_line("pipeline_vs_floor", "slowdown_x", slowdown, "<=", FLOOR_FACT / TARGET),
+    ]
+    print("\n".join(lines))
+    return 0 if all(line.endswith("PASS") for line in lines) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
