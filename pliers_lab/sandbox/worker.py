@@ -40,7 +40,7 @@ WIRE_FD = 3
 LIFECYCLE = ("on_load", "on_activate", "on_deactivate", "on_unload", "on_error", "on_config_change")
 _FATAL_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.fork",
                  "os.forkpty", "pty.spawn"}
-_WATCHED = _FATAL_EVENTS | {"os.kill", "os.killpg", "socket.__new__", "ctypes.call_function",
+_WATCHED = _FATAL_EVENTS | {"os.kill", "os.killpg", "socket.__new__", "ctypes.dlsym",
                             "open", "os.chmod", "os.chown", "signal.pthread_kill"}
 _MAX_ATTEMPTS = 20
 
@@ -57,9 +57,6 @@ class _State:
     loop: Any = None
     read_roots: tuple[str, ...] = ()
     write_roots: tuple[str, ...] = ()
-    syscall_addr: int | None = None
-    syscall_names: dict[int, str] = {}
-    killed_nrs: frozenset[int] = frozenset()
     pid = 0
     quiet = False  # set while the worker's own code runs (formatting a traceback)
 
@@ -117,12 +114,15 @@ def _lockdown(init: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
 def _audit(event: str, args: tuple[Any, ...]) -> None:
     if event not in _WATCHED or S.quiet or S.call is None and event != "open":
         return
-    what = _describe(event, args)
+    try:
+        what = _describe(event, args)
+    except Exception:  # classification must never change what the plugin's call does
+        what = f"{event} (unclassified)"
     if what is None:
         return
     if len(S.attempts) < _MAX_ATTEMPTS:
         S.attempts.append(what)
-    if event in _FATAL_EVENTS or (event == "ctypes.call_function" and "(kills)" in what):
+    if event in _FATAL_EVENTS:
         _send_quiet({"t": "attempt", "what": what})
 
 
@@ -144,35 +144,28 @@ def _describe(event: str, args: tuple[Any, ...]) -> str | None:
         if event == "signal.pthread_kill":
             return None
         return f"{event}({args[0]}, {args[1]}) signalling another process"
-    if event == "ctypes.call_function":
-        if args[0] != S.syscall_addr or not args[1]:
-            return None
-        nr = args[1][0]
-        name = S.syscall_names.get(nr, str(nr)) if isinstance(nr, int) else "?"
-        tail = " (kills)" if nr in S.killed_nrs else ""
-        return f"raw syscall {name} through ctypes{tail}"
+    if event == "ctypes.dlsym":
+        name = args[1] if len(args) > 1 else None
+        if name in ("syscall", "ptrace", "unshare", "setns", "mount", "prctl", "process_vm_readv"):
+            # Not an attempt by itself; sent ahead so a SIGSYS death can say what led to it.
+            _send_quiet({"t": "attempt", "what": f"raw system calls through ctypes ({name})"})
+        return None
     if event == "socket.__new__":
         if args[1] == 1:  # AF_UNIX: asyncio's socketpair wraps its fds; socket() is refused anyway
             return None
         return f"socket(family={args[1]}, type={args[2]}): new sockets are refused"
     if event in ("os.chmod", "os.chown"):
         return f"{event}({args[0]!r}): metadata changes are refused"
+    if not args:
+        return f"{event}(): starting processes is refused"
     detail = repr(args[1] if event in ("subprocess.Popen", "os.exec") else args[0])[:200]
     return f"{event} {detail}: starting processes is refused"
 
 
 def _arm_audit(init: dict[str, Any]) -> None:
-    import ctypes
-
-    from .layers import seccomp
-    from .layers._sys import NR, libc
-
     S.pid = os.getpid()
     S.read_roots = tuple(p.rstrip("/") + "/" for p in init["read"]) + tuple(init["read"])
     S.write_roots = tuple(p.rstrip("/") + "/" for p in init["write"])
-    S.syscall_addr = ctypes.cast(libc.syscall, ctypes.c_void_p).value
-    S.syscall_names = {nr: name for name, nr in NR.items()}
-    S.killed_nrs = frozenset(NR[n] for n in seccomp.KILLED if n in NR)
     sys.addaudithook(_audit)
 
 

@@ -1,0 +1,195 @@
+"""The attack suite (issue 8): every attack is blocked and classified, the host stays
+alive and the other plugins — inline and sandboxed — keep answering."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sandbox.helpers import requires
+from support import manifest, write_plugin
+
+from pliers_lab import Engine, PluginState
+from pliers_lab.sandbox import ProcessRuntime, SandboxPolicy
+
+from .catalog import ATTACKS, SEC, Attack
+
+pytestmark = requires("rlimits", "netns", "landlock", "capabilities", "seccomp", "cgroup")
+
+HOOK = "submission.afterSave"
+PWNED = Path("/tmp/pliers-pwned")
+BYSTANDER = """
+from pliers_lab import hook
+
+@hook("submission.afterSave")
+def answer(ctx):
+    return {"bystander": ctx.data["n"]}
+"""
+
+
+class Arena:
+    """One engine shared by the attacks, with an inline and a sandboxed bystander."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.runtime = ProcessRuntime(SandboxPolicy(data_root=root / "data"))
+        self.engine = Engine(default_isolation="process")
+        self.engine.register_runtime(self.runtime)
+        self.engine.add_plugin(
+            manifest("inline-bystander", {HOOK: {"handler": "answer"}}),
+            {"answer": lambda ctx: {"inline": ctx.data["n"]}},
+        )
+        self.engine.load(write_plugin(root / "plugins", "boxed-bystander", BYSTANDER, {HOOK: {}}))
+
+    def load(self, attack: Attack) -> Path:
+        body = textwrap.indent(textwrap.dedent(attack.body).strip("\n"), "    ")
+        code = f"from pliers_lab import hook\n\n@hook({HOOK!r})\ndef attack(ctx):\n{body}\n"
+        folder = write_plugin(self.root / "plugins", attack.name, code, {HOOK: dict(attack.hook)},
+                              **attack.manifest)
+        self.engine.load(folder)
+        return folder
+
+
+@pytest.fixture(scope="module")
+def arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
+    PWNED.unlink(missing_ok=True)
+    arena = Arena(tmp_path_factory.mktemp("arena"))
+    yield arena
+    arena.engine.close()
+    arena.runtime.close()
+
+
+def bystanders_answer(engine: Engine, n: int) -> dict[str, Any]:
+    result = engine.fire(HOOK, {"n": n})
+    by = {o.plugin_id: o for o in result.outcomes}
+    assert by["inline-bystander"].value == {"inline": n}
+    assert by["boxed-bystander"].value == {"bystander": n}, by["boxed-bystander"].error
+    return by
+
+
+def test_the_suite_is_big_enough() -> None:
+    assert len(ATTACKS) >= 25
+    assert len({a.name for a in ATTACKS}) == len(ATTACKS)
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
+def test_attack_is_blocked_and_classified(arena: Arena, attack: Attack) -> None:
+    engine = arena.engine
+    folder = arena.load(attack)
+    plugin_file = (folder / "plugin.py").read_text()
+    by = bystanders_answer(engine, 1)
+    outcome = by[attack.name]
+    assert outcome.status in ("error", "timeout"), f"{attack.name} was not stopped: {outcome.value!r}"
+    error = outcome.error
+    assert error.type.value in attack.expect, str(error)
+    assert attack.match in error.message, str(error)
+    assert error.plugin_id == attack.name and error.hook == HOOK
+    if error.type.value == SEC:
+        assert engine.quarantined(attack.name), "a security violation quarantines the plugin"
+        assert engine.plugin(attack.name).state is PluginState.STOPPED
+    bystanders_answer(engine, 2)  # and again, after the attacker's worker is gone
+    assert not PWNED.exists()
+    assert (folder / "plugin.py").read_text() == plugin_file
+    assert os.stat(folder).st_mode & 0o777 != 0o777
+    engine.unload(attack.name)
+
+
+def test_introspection_finds_nothing_of_the_host(arena: Arena) -> None:
+    os.environ["PLIERS_TEST_SECRET"] = "hunter2"
+    hunt = Attack("introspection", """
+import gc, sys, os
+found = []
+def walk(cls, seen):
+    for sub in cls.__subclasses__():
+        if sub not in seen:
+            seen.add(sub)
+            walk(sub, seen)
+seen = set()
+walk(object, seen)
+names = {c.__module__ + "." + c.__name__ for c in seen}
+found += sorted(n for n in names if n.startswith(("pliers_lab.engine", "pliers_lab.api",
+                "pliers_lab.plugin", "sqlite3.Connection", "pliers_lab.host")))
+for obj in gc.get_objects():
+    name = type(obj).__module__ + "." + type(obj).__qualname__
+    if name.startswith(("pliers_lab.engine", "pliers_lab.plugin.", "pliers_lab.api")):
+        found.append(name)
+frame = sys._getframe()
+while frame is not None:
+    if "pliers_lab/engine" in frame.f_code.co_filename:
+        found.append(frame.f_code.co_filename)
+    frame = frame.f_back
+found += [k for k, v in os.environ.items() if "hunter2" in v]
+return {"found": found, "fds": sorted(os.listdir("/dev/fd")) if os.path.exists("/dev/fd") else "no /dev/fd"}
+""", frozenset())
+    arena.load(hunt)
+    out = bystanders_answer(arena.engine, 3)["introspection"]
+    del os.environ["PLIERS_TEST_SECRET"]
+    arena.engine.unload("introspection")
+    assert out.status == "error" or out.value["found"] == []
+
+
+def test_poisoned_modules_reach_nobody_else(arena: Arena) -> None:
+    poison = Attack("poisoner", """
+import sys, json
+sys.modules["json"] = None
+sys.modules["pliers_lab"] = None
+json.dumps = json.loads = lambda *a, **k: "poisoned"
+return "poisoned"
+""", frozenset())
+    arena.load(poison)
+    by = bystanders_answer(arena.engine, 4)
+    assert by["poisoner"].value == "poisoned"
+    assert json.dumps({"a": 1}) == '{"a": 1}'
+    bystanders_answer(arena.engine, 5)
+    arena.engine.unload("poisoner")
+
+
+def test_stdout_flood_is_capped(arena: Arena) -> None:
+    flood = Attack("printer", "import sys\nfor _ in range(100_000):\n    print('x' * 100)\nsys.stderr.write('y' * 10**7)\nreturn 'done'", frozenset())
+    arena.load(flood)
+    by = bystanders_answer(arena.engine, 6)
+    assert by["printer"].value == "done"
+    text = "".join(e.message for e in arena.engine.logs.for_plugin("printer"))
+    assert len(text) < 2 * (65_536 + 200) and "output truncated" in text
+    arena.engine.unload("printer")
+
+
+def test_ignoring_sigterm_does_not_delay_unload(arena: Arena) -> None:
+    stubborn = Attack("stubborn", """
+import signal, threading, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def linger():
+    while True:
+        time.sleep(0.01)
+threading.Thread(target=linger).start()
+return "ignoring SIGTERM"
+""", frozenset())
+    arena.load(stubborn)
+    bystanders_answer(arena.engine, 7)
+    pid = arena.runtime.usage("stubborn")["pid"]
+    import time
+
+    t0 = time.monotonic()
+    arena.engine.unload("stubborn")
+    assert time.monotonic() - t0 < arena.runtime.policy.stop_grace_s + 2
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_timeout_kills_threads_with_the_worker(arena: Arena) -> None:
+    attack = next(a for a in ATTACKS if a.name == "thread-outlives-timeout")
+    arena.load(attack)
+    pid = arena.runtime.usage(attack.name)["pid"]
+    by = bystanders_answer(arena.engine, 8)
+    assert by[attack.name].error.type.value == "timeout_error"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    # a timeout is not a violation: the next call gets a fresh worker
+    assert bystanders_answer(arena.engine, 9)[attack.name].error.type.value == "timeout_error"
+    assert arena.runtime.usage(attack.name)["restarts"] >= 1
+    arena.engine.unload(attack.name)
