@@ -1,8 +1,10 @@
 """Run coroutines from sync code, even inside a running event loop (a Jupyter kernel).
 
 A kernel's loop is already running in the caller's thread, so ``asyncio.run`` fails and
-blocking on that loop would deadlock. The engine keeps one private loop in a daemon thread
-and hands coroutines to it; no nest_asyncio, no patched loops.
+blocking on that loop would deadlock. There the engine hands coroutines to a private loop
+in a daemon thread; no nest_asyncio, no patched loops. Where no loop runs in the calling
+thread (a script, a server's worker thread, a replay partition) the coroutine runs on a
+loop kept for that thread instead: no thread hand-off, about ten times cheaper.
 """
 
 from __future__ import annotations
@@ -27,6 +29,18 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._local_loops: list[asyncio.AbstractEventLoop] = []
+
+    def _thread_loop(self) -> asyncio.AbstractEventLoop:
+        import asyncio
+
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = self._local.loop = asyncio.new_event_loop()
+            with self._lock:
+                self._local_loops.append(loop)
+        return loop
 
     def _start(self) -> asyncio.AbstractEventLoop:
         import asyncio  # ~20 ms, and only engines with async handlers need it
@@ -60,6 +74,10 @@ class LoopThread:
             )
         import asyncio
 
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # nothing runs here: use this thread's own loop
+            return self._thread_loop().run_until_complete(coro)
         loop = self._start()
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
@@ -67,6 +85,10 @@ class LoopThread:
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
+            local_loops, self._local_loops = self._local_loops, []
+        for local in local_loops:
+            if not local.is_running():
+                local.close()
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
