@@ -19,6 +19,7 @@ from .default import default_engine, extensions_folder, reset_default_engine, se
 
 if TYPE_CHECKING:
     from .graph import dependency_graph, draw_dependency_graph, graph_frames
+    from .hostlink import Simulation, default_host, plot_pipeline, set_default_host
     from .plots import Picture, plot_durations, plot_error_rates, plot_timeline
     from .widgets import ConfigEditor, HookSimulator, MetricsDashboard, PluginInspector
 
@@ -28,16 +29,20 @@ __all__ = [
     "MetricsDashboard",
     "Picture",
     "PluginInspector",
+    "Simulation",
     "default_engine",
+    "default_host",
     "dependency_graph",
     "draw_dependency_graph",
     "extensions_folder",
     "graph_frames",
     "plot_durations",
     "plot_error_rates",
+    "plot_pipeline",
     "plot_timeline",
     "reset_default_engine",
     "set_default_engine",
+    "set_default_host",
 ]
 
 _LAZY = {
@@ -52,6 +57,10 @@ _LAZY = {
     "dependency_graph": "graph",
     "draw_dependency_graph": "graph",
     "graph_frames": "graph",
+    "Simulation": "hostlink",
+    "default_host": "hostlink",
+    "plot_pipeline": "hostlink",
+    "set_default_host": "hostlink",
 }
 
 

@@ -162,7 +162,9 @@ def _disable(call: Call) -> None:
 def _reset(call: Call) -> None:
     """Close the default engine; the next command creates a new, empty one."""
     from .default import reset_default_engine
+    from .hostlink import forget_default_host
 
+    forget_default_host()
     reset_default_engine()
     print("the default engine was reset (no plugins loaded)")
 
@@ -400,15 +402,19 @@ def _plugin(call: Call) -> None:
 
 
 @command(
-    "simulate", "push a submission through the host's whole pipeline",
-    arg("--form", help="form id (default: the host's sample form)"),
+    "simulate", "push a submission through the host's whole pipeline (a Simulation)",
+    arg("--form", help="form id (default: contact; the host's samples: contact, "
+                       "job-application, expense-claim)"),
     arg("--user", help="user id"),
     arg("--session", help="session id"),
     payload=True,
     cell="the submission's answers as JSON",
 )
 def _simulate(call: Call) -> Any:
-    """Submit answers to a form of the simulated host and return its pipeline trace."""
+    """Submit answers to a form of the simulated host (default: a synthetic answer for
+    the form) and return the Simulation: the saved submission, the pipeline trace as a
+    table, ``.frame`` (one row per plugin call or host step) and ``.timeline()``. A
+    submission a plugin refuses comes back too, stopped at the step that refused it."""
     from .hostlink import simulate
 
     user_ns = call.shell.user_ns if call.shell is not None else None

@@ -59,7 +59,7 @@ STYLE = """<style>
 vertical-align:top}
 .pliers-lab th{background:rgba(127,127,127,.12)}
 .pliers-lab .num{text-align:right;font-variant-numeric:tabular-nums}
-.pliers-lab pre{margin:2px 0;max-height:24em;overflow:auto;white-space:pre-wrap}
+.pliers-lab pre{margin:2px 0;max-height:16em;overflow:auto;white-space:pre-wrap}
 .pliers-badge{color:#fff;border-radius:3px;padding:0 5px;font-size:12px}
 .pliers-muted{color:#777}
 </style>"""

@@ -1,11 +1,11 @@
 """The plugin dependency graph: built as a ``networkx.DiGraph``, tabled, and drawn.
 
-The graph's shape is the contract with the dependency resolver (issue 5): nodes are plugin
-ids carrying ``version``, ``state``, ``load_order`` and optionally ``conflict`` (a reason);
-edges point from a plugin to what it depends on and carry ``scope``, ``range`` and
-optionally ``conflict``. ``dependency_graph`` asks the engine for it
-(``engine.dependency_graph()``) when the engine has that method, and otherwise builds it
-from the loaded plugins' manifests with ``build_graph``.
+The graph's shape is the dependency resolver's (``pliers_lab.dependencies``): nodes are
+plugin ids carrying ``version``, ``state``, ``load_order`` and ``conflict``; edges point
+from a dependency to its dependent and carry ``scope``, ``range`` and ``conflict``
+(``conflict`` is a bool or a reason). ``dependency_graph`` asks the engine for it
+(``engine.dependency_graph()``) and otherwise builds it from the loaded plugins'
+manifests with ``build_graph``, which also shows missing dependencies as nodes.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def build_graph(plugins: Iterable[Plugin]) -> nx.DiGraph:
                     conflict = f"{scope} dependency {name} {rng} is not loaded"
             elif not satisfies(dep.version, rng):
                 conflict = f"{name} {dep.version} does not satisfy {rng}"
-            graph.add_edge(plugin.id, name, scope=scope, range=rng, conflict=conflict)
+            graph.add_edge(name, plugin.id, scope=scope, range=rng, conflict=conflict)
             if conflict:
                 graph.nodes[plugin.id]["conflict"] = conflict
     return graph
@@ -67,23 +67,29 @@ def dependency_graph(engine: Engine) -> nx.DiGraph:
     return build_graph(engine.plugins)
 
 
+def _reason(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def graph_frames(graph: nx.DiGraph) -> tuple[Any, Any]:
-    """``(nodes, edges)`` DataFrames of a dependency graph."""
+    """``(nodes, edges)`` DataFrames of a dependency graph; one edge row per
+    (plugin, dependency) pair, ``conflict`` a bool and ``reason`` when one is known."""
     from ..observe.frames import frame
 
     nodes = frame(
         [
-            (n, d.get("version"), d.get("state"), d.get("load_order"), d.get("conflict") or None)
+            (n, d.get("version"), d.get("state"), d.get("load_order"), bool(d.get("conflict")),
+             _reason(d.get("conflict")))
             for n, d in graph.nodes(data=True)
         ],
-        ("plugin_id", "version", "state", "load_order", "conflict"),
+        ("plugin_id", "version", "state", "load_order", "conflict", "reason"),
     )
     edges = frame(
         [
-            (u, v, d.get("scope"), d.get("range"), d.get("conflict") or None)
+            (v, u, d.get("scope"), d.get("range"), bool(d.get("conflict")), _reason(d.get("conflict")))
             for u, v, d in graph.edges(data=True)
         ],
-        ("plugin_id", "depends_on", "scope", "range", "conflict"),
+        ("plugin_id", "depends_on", "scope", "range", "conflict", "reason"),
     )
     return nodes, edges
 
@@ -95,7 +101,7 @@ def _layout(graph: nx.DiGraph) -> dict[Any, Any]:
     if not nx.is_directed_acyclic_graph(graph):
         return dict(nx.circular_layout(graph))
     layers = {}
-    for depth, generation in enumerate(nx.topological_generations(graph.reverse(copy=False))):
+    for depth, generation in enumerate(nx.topological_generations(graph)):
         for node in sorted(generation, key=str):
             layers[node] = depth
     nx.set_node_attributes(graph, layers, "_layer")
@@ -109,18 +115,22 @@ def _layout(graph: nx.DiGraph) -> dict[Any, Any]:
 def draw_dependency_graph(source: Engine | nx.DiGraph, title: str = "Plugin dependencies") -> Picture:
     """Draw the graph: state as colour, conflicts in red, load order as ``#n``.
 
-    Edges point from a plugin to its dependency; solid = runtime, dashed = peer,
-    dotted = optional. Returns a ``Picture`` whose ``frame`` is the nodes table, with
-    ``edges`` and ``graph`` (the DiGraph) alongside.
+    Edges point from a dependency to the plugin that needs it; solid = runtime,
+    dashed = peer, dotted = optional. Returns a ``Picture`` whose ``frame`` is the nodes
+    table, with ``edges``, ``conflicts`` (the resolver's records, when it gave any) and
+    ``graph`` (the DiGraph) alongside.
     """
     import networkx as nx
 
     graph = source if isinstance(source, nx.DiGraph) else dependency_graph(source)
     nodes, edges = graph_frames(graph)
+    from ..observe.frames import require_pandas
+
+    conflicts = require_pandas().DataFrame(list(graph.graph.get("conflicts", [])))
     columns = 1 + (max(nx.dag_longest_path_length(graph), 0)
                    if graph.number_of_nodes() and nx.is_directed_acyclic_graph(graph) else 2)
     figure, ax = new_figure(max(5.0, 2.6 * columns), max(2.5, 0.9 * graph.number_of_nodes()))
-    picture = Picture(figure, nodes, title, edges=edges, graph=graph)
+    picture = Picture(figure, nodes, title, edges=edges, graph=graph, conflicts=conflicts)
     if not graph.number_of_nodes():
         ax.text(0.5, 0.5, "no plugins loaded", ha="center", va="center", color="#777")
         ax.set_axis_off()
@@ -158,7 +168,7 @@ def draw_dependency_graph(source: Engine | nx.DiGraph, title: str = "Plugin depe
     if any(d.get("conflict") for _, _, d in graph.edges(data=True)):
         handles.append(Patch(facecolor="white", edgecolor="#c62828", linewidth=2, label="conflict"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title(f"{title} (arrow: depends on; #n: load order)", fontsize=9)
+    ax.set_title(f"{title} (arrow: needed by; #n: load order)", fontsize=9)
     ax.margins(0.2)
     ax.set_axis_off()
     return picture

@@ -152,6 +152,21 @@ def _unknown(name: str) -> UsageError:
     )
 
 
+_NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _expand(token: str, magics: PliersMagics) -> str:
+    """``$name`` as a whole argument is the notebook variable's value (IPython's own
+    expansion is off for this magic: it would turn a ``$payload`` dict into Python text)."""
+    match = _NAME.match(token)
+    if match is None:
+        return token
+    namespace = magics.shell.user_ns if magics.shell is not None else {}
+    if match.group(1) not in namespace:
+        raise UsageError(f"{token}: no variable {match.group(1)!r} in the notebook")
+    return str(namespace[match.group(1)])
+
+
 def dispatch(magics: PliersMagics, line: str, cell: str | None) -> Any:
     """Parse ``line`` (and ``cell``), run the subcommand, translate engine errors."""
     name, _, rest = line.strip().partition(" ")
@@ -172,6 +187,7 @@ def dispatch(magics: PliersMagics, line: str, cell: str | None) -> Any:
         argv = shlex.split(rest)
     except ValueError as exc:
         raise UsageError(f"%pliers {name}: cannot split the arguments: {exc}") from None
+    argv = [_expand(token, magics) for token in argv]
     try:
         args = cmd.parser().parse_args(argv)
     except _HelpShown:

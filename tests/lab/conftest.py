@@ -23,10 +23,12 @@ NOTEBOOKS = ROOT / "notebooks"
 def _fresh_default_engine() -> Iterator[None]:
     """Every test starts and ends without a default engine."""
     from pliers_lab.lab import default as default_module
+    from pliers_lab.lab.hostlink import forget_default_host
 
     default_module.reset_default_engine()
     options = dict(default_module._options)
     yield
+    forget_default_host()
     default_module.reset_default_engine()
     default_module._options.update(options)
 

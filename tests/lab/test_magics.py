@@ -118,7 +118,7 @@ def test_load_by_name_and_list(shell: Any, capsys: pytest.CaptureFixture[str]) -
 
 def test_load_all_and_again_is_harmless(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
     line(shell, "load --all")
-    assert len(default_engine().plugins) == 6
+    assert len(default_engine().plugins) == len(list(EXTENSIONS.glob("*/manifest.json")))
     capsys.readouterr()
     line(shell, "load csv-export")
     assert "already loaded" in capsys.readouterr().out
@@ -313,3 +313,10 @@ def test_tracebacks_setting_raises_the_engine_error(shell: Any) -> None:
 def test_extensions_setting(shell: Any, tmp_path: Path) -> None:
     shell.run_line_magic("config", f"PliersMagics.extensions = {str(tmp_path)!r}")
     assert "no plugin folder or entry point named 'csv-export'" in usage(shell, "load csv-export")
+
+
+def test_dollar_name_arguments_are_notebook_variables(shell: Any) -> None:
+    line(shell, "load csv-export")
+    shell.user_ns["which"] = "csv-export"
+    assert line(shell, "info $which").id == "csv-export"
+    assert "no variable 'nope'" in usage(shell, "info $nope")

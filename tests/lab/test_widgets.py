@@ -257,7 +257,8 @@ def test_dashboard_shows_metrics_plots_and_errors(examples: Engine) -> None:
     examples.add_plugin(manifest("crashy", {"submission.afterSave": {}}),
                         {"boom": hook("submission.afterSave")(_crash)})
     dash = MetricsDashboard()
-    assert "7 plugins" in dash.summary.value and "0 failed" in dash.summary.value
+    assert f"{len(examples.plugins)} plugins" in dash.summary.value
+    assert "0 failed" in dash.summary.value
     for name in ("submission.transform", "submission.afterSave"):
         examples.fire(name, sample_payload(name))
     dash.refresh_button.click()

@@ -25,8 +25,8 @@ class HookSimulator(w.VBox):  # type: ignore[misc]
 
     The payload is parsed as you type: invalid JSON is shown on one line and disables
     Fire; keys the host would send but the payload lacks are a warning. After Fire the
-    widget shows the hook's value, a per-plugin table (CSS class ``pliers-outcomes``:
-    status, duration, error) and the state the plugins shared.
+    widget shows a per-plugin table (CSS class ``pliers-outcomes``: status, duration,
+    error), the hook's value and the state the plugins shared.
 
     Attributes:
         hook, payload, user, session: the inputs (Dropdown, Textarea, Text, Text).
@@ -77,7 +77,7 @@ class HookSimulator(w.VBox):  # type: ignore[misc]
             w.HBox([self.hook, self.refresh_button]),
             self.payload, self.payload_status,
             w.HBox([self.user, self.session, self.fire_button]),
-            self.status, self.value, self.table, self.state,
+            self.status, self.table, self.value, self.state,
         ])
         self.add_class("pliers-simulator")
 

@@ -1,0 +1,136 @@
+"""From a fresh copy of the repository: Binder's recipe builds an environment that runs
+every notebook, and ``./run lab`` serves the notebooks on its own.
+
+There is no Docker here, so Binder is reproduced by what repo2docker does after its image
+build: a fresh environment, ``binder/requirements.txt`` installed, ``binder/postBuild``
+run from the repository root. ``uv`` builds the environment (seconds, not minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def fresh_copy(target: Path) -> Path:
+    """The files a clone would have once the working tree is committed (tracked and
+    untracked-but-not-ignored), without the .venv or caches."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for name in filter(None, listing):
+        source = ROOT / name
+        if not source.is_file():
+            continue  # deleted in the working tree
+        dest = target / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, dest)
+    return target
+
+
+def _uv() -> list[str]:
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    pytest.importorskip("uv")
+    return [sys.executable, "-m", "uv"]
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[; ]", r.strip(), maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_binder_requirements_match_the_lab_extra() -> None:
+    lab = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lab"]
+    lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+    wanted = [line for line in lines if line.strip() and not line.startswith("#")]
+    assert _names(wanted) == _names(lab)
+    assert os.access(ROOT / "binder" / "postBuild", os.X_OK)
+
+
+def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
+    repo = fresh_copy(tmp_path / "repo")
+    venv = tmp_path / "binder-env"
+    env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.pop("PLIERS_EXTENSIONS", None)
+    env.pop("VIRTUAL_ENV", None)
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    run = lambda *args, **kw: subprocess.run(args, check=True, env=env, capture_output=True,  # noqa: E731
+                                             text=True, **kw)
+    run(*_uv(), "venv", "--quiet", "--seed", "--python", python, str(venv))
+    run(*_uv(), "pip", "install", "--quiet", "--compile-bytecode", "--python", str(venv / "bin" / "python"),
+        "-r", str(repo / "binder" / "requirements.txt"))
+    env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
+    env["VIRTUAL_ENV"] = str(venv)
+    try:
+        run(str(repo / "binder" / "postBuild"), cwd=repo)
+    except subprocess.CalledProcessError as exc:
+        raise AssertionError(f"postBuild failed:\n{exc.stdout}\n{exc.stderr}") from None
+    where = run(str(venv / "bin" / "python"), "-c", "import pliers_lab; print(pliers_lab.__file__)",
+                cwd=tmp_path)
+    assert where.stdout.strip() == str(repo / "pliers_lab" / "__init__.py")
+    notebooks = sorted((repo / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    try:  # one nbclient process for all of them, each in its own fresh kernel
+        run(str(venv / "bin" / "jupyter"), "execute", "--timeout=180", *(n.name for n in notebooks),
+            cwd=repo / "notebooks")
+    except subprocess.CalledProcessError as exc:
+        raise AssertionError(f"a notebook failed in the Binder environment:\n{exc.stderr[-4000:]}") from None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_run_lab_serves_the_notebooks_from_a_fresh_clone(tmp_path: Path) -> None:
+    repo = fresh_copy(tmp_path / "repo")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PLIERS_EXTENSIONS")}
+    env.update(PLIERS_LAB_PORT=str(port), JUPYTER_CONFIG_DIR=str(tmp_path / "no-config"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))  # embedded defaults only
+    log = tmp_path / "run-lab.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([str(repo / "run"), "lab"], cwd=repo, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 180
+        while url is None and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()[-3000:]
+            found = re.search(rf"http://127\.0\.0\.1:{port}/lab\?token=(\w+)", log.read_text())
+            url = found and found.group(0)
+            time.sleep(0.3)
+        assert url, f"no URL printed:\n{log.read_text()[-3000:]}"
+        token = url.rsplit("=", 1)[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}",
+                                    timeout=10) as response:
+            listing = json.load(response)
+        names = {item["name"] for item in listing["content"]}
+        assert {"01-getting-started.ipynb", "02-hooks-priorities-and-result-modes.ipynb"} <= names
+        assert "pliers_lab: JupyterLab on notebooks/" in log.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
