@@ -12,7 +12,8 @@ EXTENSIONS = Path(__file__).parents[2] / "extensions"
 
 def test_the_example_plugins_resolve_cleanly():
     catalog = Catalog().scan(EXTENSIONS)
-    assert len(catalog) == 6 and catalog.problems == []
+    folders = sorted(p.parent.name for p in EXTENSIONS.glob("*/manifest.json"))
+    assert catalog.names() == folders and len(catalog) >= 6 and catalog.problems == []
     assert resolve(catalog).ok
 
 
