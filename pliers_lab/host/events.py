@@ -42,10 +42,10 @@ from fnmatch import fnmatchcase
 from typing import Any, NamedTuple
 
 from ..errors import PluginError, PluginErrorType
-from .db import Database, dumps, new_id
+from .db import Database, dumps, loads, new_id
 from .errors import EventCascadeError
 
-__all__ = ["AGGREGATE_TYPES", "EventBus", "Subscription"]
+__all__ = ["AGGREGATE_TYPES", "EventBus", "Subscription", "event_from_row"]
 
 AGGREGATE_TYPES = ("form", "submission", "user", "plugin", "system")
 
@@ -57,6 +57,17 @@ _INSERT = (
     " (SELECT COALESCE(MAX(sequence), 0) + 1 FROM events WHERE aggregate_type = ? AND aggregate_id = ?),"
     " ?, ?, ?, ?, ?, ?) RETURNING sequence"
 )
+
+
+def event_from_row(row: Any) -> dict[str, Any]:
+    """An ``events`` row back in the published shape."""
+    return {
+        "id": row["id"], "type": row["type"], "version": row["version"], "timestamp": row["timestamp"],
+        "source": row["source"], "aggregateType": row["aggregate_type"], "aggregateId": row["aggregate_id"],
+        "sequenceNumber": row["sequence"], "causationId": row["causation_id"],
+        "correlationId": row["correlation_id"], "metadata": loads(row["metadata"]),
+        "payload": loads(row["payload"]),
+    }
 
 
 class Subscription(NamedTuple):

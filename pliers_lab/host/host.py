@@ -23,7 +23,7 @@ from . import auth, exports, imports, integration
 from .api import HostAPI
 from .db import Database, default_path
 from .errors import HostError, StepAborted
-from .events import EventBus, Subscription
+from .events import EventBus, Subscription, event_from_row
 from .fieldtypes import FieldTypes
 from .forms import Forms
 from .run import AsyncRunner, ErrorPolicy, Policies, Run
@@ -308,8 +308,6 @@ class Host:
         self, *, aggregate_id: str | None = None, type: str | None = None
     ) -> list[dict[str, Any]]:
         """The event log, oldest first."""
-        from .tables import decode_row
-
         clauses, params = [], []
         if aggregate_id is not None:
             clauses.append("aggregate_id = ?")
@@ -319,7 +317,7 @@ class Host:
             params.append(type)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.db.query(f"SELECT * FROM events{where} ORDER BY position", params)
-        return [decode_row("events", r, False) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def _may_receive(self, sub: Subscription, event_type: str) -> bool:
         if sub.plugin_id not in self.engine:
