@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -151,12 +150,13 @@ class Worker:
                 spec.limits.max_threads + 1,
             )
         init = encode(spec.init_frame(config))
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        to_worker, worker_in = os.pipe()  # worker_in is the worker's end (read)
+        worker_out, from_worker = os.pipe()  # worker_out is the worker's end (write)
         try:
             command = spec.command or [sys.executable, "-I", "-S", "-B", "-X", "utf8", BOOT]
             self.proc = subprocess.Popen(
-                [*command, str(child.fileno())],
-                pass_fds=(child.fileno(),),
+                [*command, str(to_worker), str(from_worker)],
+                pass_fds=(to_worker, from_worker),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=None if spec.inherit_stderr else subprocess.DEVNULL,
@@ -164,10 +164,15 @@ class Worker:
                 cwd="/",
                 start_new_session=True,
             )
+        except BaseException:
+            os.close(worker_in)
+            os.close(worker_out)
+            raise
         finally:
-            child.close()
+            os.close(to_worker)
+            os.close(from_worker)
         self.pid = self.proc.pid
-        self.channel = Channel(parent.detach())
+        self.channel = Channel(worker_out, worker_in)
         if self.group is not None:
             # Joined while the interpreter starts (moving a task takes a few ms in the
             # kernel); the worker runs no plugin code before it gets ``init``.

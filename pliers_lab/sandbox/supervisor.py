@@ -34,6 +34,8 @@ __all__ = ["PluginProcess"]
 
 T = PluginErrorType
 _REPLAYED = ("on_load", "on_activate")
+_OPTIONAL_META = (("userId", "user_id"), ("sessionId", "session_id"), ("requestId", "request_id"),
+                  ("traceId", "trace_id"))
 
 
 def _host_value(value: Any) -> Any:
@@ -70,7 +72,8 @@ class PluginProcess:
         self.config: dict[str, Any] = {}
         self._sent_config: Any = None
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(spec.limits.concurrency)
+        self._count_lock = threading.Lock()
+        self._callers = 0
         self._cpu_dead_ms = 0.0
         self._peak_dead = 0
         self._last_disk_check = 0.0
@@ -139,15 +142,20 @@ class PluginProcess:
     # ------------------------------------------------------------------ calls
     def call_hook(self, ctx: Any, hook: str, fn: str, timeout_s: float) -> Any:
         """Run ``fn`` for ``hook`` in the worker with the context's data and state."""
-        msg: dict[str, Any] = {"t": "call", "hook": hook, "fn": fn, "data": ctx.data,
-                               "meta": ctx.metadata.to_dict()}
+        execution_id = ctx.execution_id
+        meta: dict[str, Any] = {"executionId": execution_id, "timestamp": ctx.timestamp}
+        for key, attr in _OPTIONAL_META:
+            value = getattr(ctx, attr)
+            if value is not None:
+                meta[key] = value
+        msg: dict[str, Any] = {"t": "call", "hook": hook, "fn": fn, "data": ctx.data, "meta": meta}
         state = ctx.state
         if state:
             msg["state"] = state
         if ctx.event is not None:
             msg["event"] = ctx.event
         plugin = ctx.plugin
-        reply = self._call(msg, plugin, hook, ctx.execution_id, timeout_s)
+        reply = self._call(msg, plugin, hook, execution_id, timeout_s)
         if "state" in reply and isinstance(reply["state"], dict):
             state.clear()
             state.update(reply["state"])
@@ -167,7 +175,12 @@ class PluginProcess:
 
     def _call(self, msg: dict[str, Any], plugin: Any, hook: str | None, execution_id: str | None,
               timeout_s: float) -> dict[str, Any]:
-        if not self._slots.acquire(blocking=False):
+        with self._count_lock:  # C locks: threading.Semaphore costs microseconds per call
+            self._callers += 1
+            over = self._callers > self.spec.limits.concurrency
+        if over:
+            with self._count_lock:
+                self._callers -= 1
             raise PluginError(
                 T.RESOURCE_ERROR, f"concurrency limit: {self.spec.limits.concurrency} calls already "
                 "waiting for this plugin", plugin_id=self.spec.plugin, hook=hook,
@@ -186,7 +199,8 @@ class PluginProcess:
                     self._retire(self.worker if self.worker and not self.worker.alive else None)
                     raise self._error(exc, hook, execution_id) from None
         finally:
-            self._slots.release()
+            with self._count_lock:
+                self._callers -= 1
 
     def _exchange(self, worker: Worker, msg: dict[str, Any], plugin: Any,
                   where: tuple[str | None, str | None] | None, timeout_s: float | None = None) -> dict[str, Any]:

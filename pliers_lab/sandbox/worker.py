@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-WIRE_FD = 3
+WIRE_IN, WIRE_OUT = 3, 4
 LIFECYCLE = ("on_load", "on_activate", "on_deactivate", "on_unload", "on_error", "on_config_change")
 _FATAL_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.fork",
                  "os.forkpty", "pty.spawn"}
@@ -67,7 +67,7 @@ S = _State
 def _send(msg: dict[str, Any]) -> None:
     frame = encode(msg)
     with S.lock:
-        write_blocking(WIRE_FD, frame)
+        write_blocking(WIRE_OUT, frame)
 
 
 def _send_quiet(msg: dict[str, Any]) -> None:
@@ -79,7 +79,7 @@ def _send_quiet(msg: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------- lockdown
 def _close_other_fds() -> None:
-    os.closerange(WIRE_FD + 1, 1 << 16)
+    os.closerange(WIRE_OUT + 1, 1 << 16)
 
 
 def _lockdown(init: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
@@ -302,7 +302,7 @@ def _finish(reply: dict[str, Any]) -> None:
                         "error": {"type": kind, "exc": type(exc).__name__, "trace": "",
                                   "message": f"the answer cannot cross to the host: {exc}"}})
     with S.lock:
-        write_blocking(WIRE_FD, frame)
+        write_blocking(WIRE_OUT, frame)
 
 
 def _run(value: Any) -> Any:
@@ -329,7 +329,7 @@ def _api_request(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -> 
     except (TypeError, ValueError, WireError) as exc:
         raise guest.PluginError("validation_error", f"api.{svc}.{op}: arguments are not JSON: {exc}") from None
     while True:
-        msg = read_frame_blocking(WIRE_FD, S.buf)
+        msg = read_frame_blocking(WIRE_IN, S.buf)
         if msg.get("t") == "ret" and msg.get("id") == rid:
             break
     if msg.get("ok"):
@@ -340,7 +340,7 @@ def _api_request(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -> 
 
 def _serve(namespace: dict[str, Any], view: guest.PluginView, outputs: list[guest.Output]) -> None:
     while True:
-        msg = read_frame_blocking(WIRE_FD, S.buf)
+        msg = read_frame_blocking(WIRE_IN, S.buf)
         kind = msg["t"]
         if kind == "stop":
             return
@@ -381,16 +381,17 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point in the worker process (see the module docstring)."""
     marks = {"main": time.monotonic()}
     argv = sys.argv if argv is None else argv
-    fd = int(argv[1])
-    if fd != WIRE_FD:
-        os.dup2(fd, WIRE_FD)
-        os.close(fd)
+    fd_in, fd_out = int(argv[1]), int(argv[2])
+    # Move the wire to fds 3 (in) and 4 (out) whatever numbers the spawn gave them.
+    fd_in, fd_out = os.dup(fd_in), os.dup(fd_out)
+    os.dup2(fd_in, WIRE_IN)
+    os.dup2(fd_out, WIRE_OUT)
     _close_other_fds()
-    write_blocking(WIRE_FD, encode({"t": "hello", "v": PROTOCOL_VERSION, "pid": os.getpid()}))
+    write_blocking(WIRE_OUT, encode({"t": "hello", "v": PROTOCOL_VERSION, "pid": os.getpid()}))
     # Pre-import what the lockdown needs while the host prepares the init frame.
     from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
 
-    init = read_frame_blocking(WIRE_FD, S.buf)
+    init = read_frame_blocking(WIRE_IN, S.buf)
     marks["init"] = t0 = time.monotonic()
     applied, failed = _lockdown(init)
     marks["locked"] = time.monotonic()

@@ -140,10 +140,10 @@ def test_concurrency_limit(tmp_path: Path, make_plugin: MakePlugin) -> None:
 
 FAKE = """
 import os, sys
-fd = int(sys.argv[-1])
+fd_in, fd_out = int(sys.argv[-2]), int(sys.argv[-1])
 body = b'{"t": "hello", "v": 99}'
-os.write(fd, len(body).to_bytes(4, "big") + body)
-os.read(fd, 1 << 20)
+os.write(fd_out, len(body).to_bytes(4, "big") + body)
+os.read(fd_in, 1 << 20)
 """
 
 

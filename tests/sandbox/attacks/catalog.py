@@ -153,14 +153,14 @@ time.sleep(60)
     attack("signal-parent", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nreturn 'killed'", SEC),
     attack("dies-mid-call", "import os\nos._exit(7)", RUN, match="status 7"),
     # --- the wire --------------------------------------------------------------------
-    attack("wire-garbage", 'import os\nos.write(3, b"\\x00\\x00\\x00\\x05hello")\nimport time\ntime.sleep(1)', SEC,
+    attack("wire-garbage", 'import os\nos.write(4, b"\\x00\\x00\\x00\\x05hello")\nimport time\ntime.sleep(1)', SEC,
            match="protocol"),
-    attack("wire-oversized", 'import os\nos.write(3, (1 << 31).to_bytes(4, "big"))\nimport time\ntime.sleep(1)', SEC,
+    attack("wire-oversized", 'import os\nos.write(4, (1 << 31).to_bytes(4, "big"))\nimport time\ntime.sleep(1)', SEC,
            match="protocol"),
     attack("wire-wrong-version", """
 import os, json
 body = json.dumps({"t": "hello", "v": 99}).encode()
-os.write(3, len(body).to_bytes(4, "big") + body)
+os.write(4, len(body).to_bytes(4, "big") + body)
 import time
 time.sleep(1)
 """, SEC, match="protocol"),
@@ -170,7 +170,7 @@ frames = b""
 for call_id in range(1, 5):
     body = json.dumps({"t": "done", "id": call_id, "ok": True, "value": "forged"}).encode()
     frames += len(body).to_bytes(4, "big") + body
-os.write(3, frames)  # one write: the host reads them together
+os.write(4, frames)  # one write: the host reads them together
 return "real"
 """, SEC, match="protocol"),
     attack("wire-flood", """
@@ -178,6 +178,6 @@ import os, json
 body = json.dumps({"t": "log", "level": "info", "msg": "x" * 100, "fields": {}}).encode()
 frame = len(body).to_bytes(4, "big") + body
 while True:
-    os.write(3, frame * 50)
+    os.write(4, frame * 50)
 """, RES, match="flood"),
 ]
