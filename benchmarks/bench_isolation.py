@@ -56,9 +56,14 @@ def write_plugin(root: Path, name: str) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
     manifest = {
-        "name": name, "version": "1.0.0", "description": "benchmark echo plugin",
-        "author": "bench", "license": "MIT", "isolation": "process",
-        "engines": {"pliers": "^3.0.0", "python": ">=3.11"}, "hooks": {HOOK: {}},
+        "name": name,
+        "version": "1.0.0",
+        "description": "benchmark echo plugin",
+        "author": "bench",
+        "license": "MIT",
+        "isolation": "process",
+        "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
+        "hooks": {HOOK: {}},
     }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     (folder / "plugin.py").write_text(PLUGIN)
@@ -94,14 +99,17 @@ def round_trip(engine: Engine) -> tuple[float, float]:
     try:
         times = interleaved(
             {"floor": floor.round_trip, "isolated": lambda: engine.fire(HOOK, DATA)},
-            number=500, repeats=9,
+            number=500,
+            repeats=9,
         )
     finally:
         floor.close()
     return times["floor"], times["isolated"]
 
 
-def cold_start(runtime: ProcessRuntime, root: Path, repeats: int = 15) -> tuple[float, float, dict[str, float]]:
+def cold_start(
+    runtime: ProcessRuntime, root: Path, repeats: int = 15
+) -> tuple[float, float, dict[str, float]]:
     from pliers_lab.manifest import load_manifest
 
     folder = write_plugin(root, "cold")
@@ -178,15 +186,28 @@ def main() -> None:
     runtime.close()
 
     print(f"\n{'measure':44s} {'ours':>12s} {'floor':>12s} {'ratio':>7s}")
-    print(f"{'hook round trip (engine.fire, 1 plugin)':44s} {ours * 1e6:10.1f}us {floor * 1e6:10.1f}us {ours / floor:7.2f}")
-    print(f"{'cold start, locked down, to ready':44s} {start * 1e3:10.1f}ms {bare * 1e3:10.1f}ms {start / bare:7.2f}")
-    print("  start phases (ms since spawn): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()))
-    print(f"{'memory per warm worker (PSS / USS / RSS)':44s} "
-          f"{many['pss_mb_mean']:.1f} / {many['uss_mb_mean']:.1f} / {many['rss_mb_mean']:.1f} MB")
+    print(
+        f"{'hook round trip (engine.fire, 1 plugin)':44s} {ours * 1e6:10.1f}us "
+        f"{floor * 1e6:10.1f}us {ours / floor:7.2f}"
+    )
+    print(
+        f"{'cold start, locked down, to ready':44s} {start * 1e3:10.1f}ms "
+        f"{bare * 1e3:10.1f}ms {start / bare:7.2f}"
+    )
+    print(
+        "  start phases (ms since spawn): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items())
+    )
+    print(
+        f"{'memory per warm worker (PSS / USS / RSS)':44s} "
+        f"{many['pss_mb_mean']:.1f} / {many['uss_mb_mean']:.1f} / {many['rss_mb_mean']:.1f} MB"
+    )
     print(f"{'50 isolated plugins: load all':44s} {many['load_s']:10.2f}s")
     print(f"{'50 isolated plugins: one hook, all answer':44s} {many['fire_all_ms']:10.2f}ms")
     print(f"{'50 isolated plugins: calls/s, 2 threads':44s} {many['calls_per_s_2_threads']:10.0f}")
-    print(f"{'50 isolated plugins: memory (PSS / RSS)':44s} {many['pss_mb_total']:.0f} / {many['rss_mb_total']:.0f} MB")
+    print(
+        f"{'50 isolated plugins: memory (PSS / RSS)':44s} "
+        f"{many['pss_mb_total']:.0f} / {many['rss_mb_total']:.0f} MB"
+    )
     print()
     print(result_line("isolated_round_trip", "ratio_vs_pipe_floor", ours / floor, "<=", 2.0))
     print(result_line("worker_cold_start", "ratio_vs_python_c_pass", start / bare, "<=", 3.0))

@@ -76,7 +76,9 @@ class SandboxOps(EngineBase):
             self.activate(plugin_id)
         return plugin
 
-    def throttle(self, plugin_id: str, reason: str = "throttled", cpu_fraction: float | None = 0.25) -> bool:
+    def throttle(
+        self, plugin_id: str, reason: str = "throttled", cpu_fraction: float | None = 0.25
+    ) -> bool:
         """Cap the plugin's worker at ``cpu_fraction`` of a core (None lifts the cap).
 
         Returns False when it cannot be done (inline plugin, no cgroup cpu controller).
@@ -112,9 +114,7 @@ class SandboxOps(EngineBase):
     def _check_quarantine(self, plugin: Plugin) -> None:
         reason = self.quarantined(plugin.id)
         if reason is not None:
-            raise EngineError(
-                f"plugin {plugin.id!r} is quarantined ({reason}); release it first"
-            )
+            raise EngineError(f"plugin {plugin.id!r} is quarantined ({reason}); release it first")
 
     def _sandbox_action(self, plugin: Plugin, error: PluginError) -> str | None:
         """Apply what the sandbox asked for after a violation; the action taken, if any."""

@@ -15,7 +15,14 @@ if TYPE_CHECKING:
     from .policy import Limits, SandboxPolicy
     from .runtime import ProcessRuntime
 
-__all__ = ["AccessLog", "AccessRecord", "Limits", "ProcessRuntime", "SandboxPolicy", "detect_layers"]
+__all__ = [
+    "AccessLog",
+    "AccessRecord",
+    "Limits",
+    "ProcessRuntime",
+    "SandboxPolicy",
+    "detect_layers",
+]
 
 _LAZY = {
     "AccessLog": "access",

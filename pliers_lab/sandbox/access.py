@@ -41,10 +41,30 @@ class AccessLog:
         self._rows: deque[AccessRecord] = deque(maxlen=capacity)
         self._lock = threading.Lock()
 
-    def record(self, plugin_id: str, hook: str | None, execution_id: str | None, category: str,
-               verb: str, resource: str, operation: str, verdict: str, detail: str = "") -> AccessRecord:
-        row = AccessRecord(time.time(), plugin_id, hook, execution_id, category, verb, resource,
-                           operation, verdict, detail)
+    def record(
+        self,
+        plugin_id: str,
+        hook: str | None,
+        execution_id: str | None,
+        category: str,
+        verb: str,
+        resource: str,
+        operation: str,
+        verdict: str,
+        detail: str = "",
+    ) -> AccessRecord:
+        row = AccessRecord(
+            time.time(),
+            plugin_id,
+            hook,
+            execution_id,
+            category,
+            verb,
+            resource,
+            operation,
+            verdict,
+            detail,
+        )
         with self._lock:
             self._rows.append(row)
         return row
@@ -52,8 +72,12 @@ class AccessLog:
     def rows(self, plugin_id: str | None = None, verdict: str | None = None) -> list[AccessRecord]:
         with self._lock:
             rows = list(self._rows)
-        return [r for r in rows if (plugin_id is None or r.plugin_id == plugin_id)
-                and (verdict is None or r.verdict == verdict)]
+        return [
+            r
+            for r in rows
+            if (plugin_id is None or r.plugin_id == plugin_id)
+            and (verdict is None or r.verdict == verdict)
+        ]
 
     def __iter__(self) -> Iterator[AccessRecord]:
         return iter(self.rows())
@@ -70,7 +94,9 @@ class AccessLog:
         try:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - pandas is a test dependency
-            raise ImportError("AccessLog.frame() needs pandas: pip install 'pliers-lab[frames]'") from exc
+            raise ImportError(
+                "AccessLog.frame() needs pandas: pip install 'pliers-lab[frames]'"
+            ) from exc
         df = pd.DataFrame(self.rows(plugin_id), columns=list(AccessRecord._fields))
         df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s")
         return df

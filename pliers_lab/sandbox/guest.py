@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GuestContext", "PluginError", "PluginErrorType", "Veto", "install_shim"]
 
+
 class PluginErrorType:
     """The spec's error types, as strings (the host maps them back)."""
 
@@ -39,7 +40,7 @@ class PluginErrorType:
 class PluginError(Exception):
     """Raised by plugin code (or by ``ctx.api`` for a refused request)."""
 
-    def __init__(self, type: str, message: str = "", **extra: Any) -> None:  # noqa: A002
+    def __init__(self, type: str, message: str = "", **extra: Any) -> None:
         super().__init__(message)
         self.type = str(getattr(type, "value", type))
         self.message = message
@@ -82,8 +83,10 @@ class Logger:
         self._hook = hook
 
     def _log(self, level: str, message: Any, fields: dict[str, Any]) -> None:
-        clean = {str(k): v if isinstance(v, str | int | float | bool | None) else repr(v)
-                 for k, v in fields.items()}
+        clean = {
+            str(k): v if isinstance(v, str | int | float | bool | None) else repr(v)
+            for k, v in fields.items()
+        }
         self._send({"t": "log", "level": level, "msg": str(message)[:10_000], "fields": clean})
 
     def debug(self, message: Any, **fields: Any) -> None:
@@ -230,6 +233,7 @@ class GuestContext:
     """The worker's ``HookContext``: the same attributes a handler uses inline."""
 
     __slots__ = (
+        "_meta",
         "_plugin",
         "api",
         "config",
@@ -237,7 +241,6 @@ class GuestContext:
         "event",
         "execution_id",
         "hook",
-        "_meta",
         "logger",
         "plugin_id",
         "request_id",
@@ -272,8 +275,12 @@ class GuestContext:
         """Execution id, start time, user, session, request and trace ids."""
         meta = self._meta
         return types.SimpleNamespace(
-            execution_id=self.execution_id, timestamp=self.timestamp, user_id=self.user_id,
-            session_id=self.session_id, request_id=self.request_id, trace_id=self.trace_id,
+            execution_id=self.execution_id,
+            timestamp=self.timestamp,
+            user_id=self.user_id,
+            session_id=self.session_id,
+            request_id=self.request_id,
+            trace_id=self.trace_id,
             to_dict=lambda: dict(meta),
         )
 

@@ -26,10 +26,31 @@ if TYPE_CHECKING:
 __all__ = ["HostApi", "permission_for"]
 
 _DB = {
-    "read": {"find", "find_one", "findOne", "count", "get", "list", "query", "select", "all",
-             "fetch", "exists"},
-    "write": {"create", "insert", "update", "delete", "upsert", "remove", "save", "put",
-              "update_submission", "updateSubmission"},
+    "read": {
+        "find",
+        "find_one",
+        "findOne",
+        "count",
+        "get",
+        "list",
+        "query",
+        "select",
+        "all",
+        "fetch",
+        "exists",
+    },
+    "write": {
+        "create",
+        "insert",
+        "update",
+        "delete",
+        "upsert",
+        "remove",
+        "save",
+        "put",
+        "update_submission",
+        "updateSubmission",
+    },
     "execute": {"execute", "call", "run", "procedure"},
 }
 _EVENTS = {"publish": "publish", "emit": "publish", "subscribe": "subscribe", "on": "subscribe"}
@@ -43,7 +64,9 @@ def _first_str(args: list[Any], kwargs: dict[str, Any], *keys: str) -> str:
     return str(args[0]) if args and isinstance(args[0], str) else "*"
 
 
-def permission_for(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -> tuple[str, str, str]:
+def permission_for(
+    svc: str, op: str, args: list[Any], kwargs: dict[str, Any]
+) -> tuple[str, str, str]:
     """``(category, verb, resource)`` a request needs; ValueError for unknown operations."""
     if svc == "database":
         for verb, ops in _DB.items():
@@ -57,8 +80,10 @@ def permission_for(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -
         return "events", _EVENTS[op], _first_str(args, kwargs, "type", "event")
     if svc == "files":
         if op not in DataFiles.OPERATIONS:
-            raise ValueError(f"files.{op} is not a known operation "
-                             f"(known: {', '.join(sorted(DataFiles.OPERATIONS))})")
+            raise ValueError(
+                f"files.{op} is not a known operation "
+                f"(known: {', '.join(sorted(DataFiles.OPERATIONS))})"
+            )
         return "filesystem", DataFiles.OPERATIONS[op][0], _first_str(args, kwargs, "path")
     if svc == "http":
         if op not in _HTTP:
@@ -74,15 +99,26 @@ def permission_for(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -
 class HostApi:
     """Serves one sandboxed plugin's ``api`` frames."""
 
-    def __init__(self, manifest: Manifest, grants: Grants, policy: SandboxPolicy,
-                 log: AccessLog, mode: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        grants: Grants,
+        policy: SandboxPolicy,
+        log: AccessLog,
+        mode: Callable[[], str],
+    ) -> None:
         self.plugin_id = manifest.name
         self.permissions = manifest.permissions
         self.log = log
         self.mode = mode
         self.files = DataFiles(grants.data_dir) if grants.data_dir is not None else None
-        self.outbound = Outbound(grants.outbound, policy.network_deny, policy.http_timeout_s,
-                                 policy.http_max_redirects, policy.http_max_bytes)
+        self.outbound = Outbound(
+            grants.outbound,
+            policy.network_deny,
+            policy.http_timeout_s,
+            policy.http_max_redirects,
+            policy.http_max_bytes,
+        )
 
     def _allowed(self, category: str, verb: str, resource: str) -> bool:
         if category == "network":
@@ -90,39 +126,66 @@ class HostApi:
             return self.outbound.granted(host, int(port))
         return self.permissions.allows(category, verb, resource)
 
-    def handle(self, frame: dict[str, Any], plugin: Any, hook: str | None,
-               execution_id: str | None) -> dict[str, Any]:
+    def handle(
+        self, frame: dict[str, Any], plugin: Any, hook: str | None, execution_id: str | None
+    ) -> dict[str, Any]:
         """The ``ret`` frame answering one ``api`` frame; never raises."""
         rid = frame.get("id")
         svc, op = frame.get("svc"), frame.get("op")
-        args = frame.get("args") if isinstance(frame.get("args"), list) else []
-        kwargs = frame.get("kw") if isinstance(frame.get("kw"), dict) else {}
-        if not (isinstance(svc, str) and isinstance(op, str) and svc.isidentifier()
-                and op.isidentifier() and not svc.startswith("_") and not op.startswith("_")):
+        raw_args, raw_kw = frame.get("args"), frame.get("kw")
+        args: list[Any] = raw_args if isinstance(raw_args, list) else []
+        kwargs: dict[str, Any] = raw_kw if isinstance(raw_kw, dict) else {}
+        if not (
+            isinstance(svc, str)
+            and isinstance(op, str)
+            and svc.isidentifier()
+            and op.isidentifier()
+            and not svc.startswith("_")
+            and not op.startswith("_")
+        ):
             return _refusal(rid, "validation_error", f"not a service call: {svc!r}.{op!r}")
         operation = f"{svc}.{op}"
         try:
             category, verb, resource = permission_for(svc, op, args, kwargs)
         except (ValueError, PermissionError) as exc:
-            self.log.record(self.plugin_id, hook, execution_id, svc, op, "?", operation, DENIED, str(exc))
+            self.log.record(
+                self.plugin_id, hook, execution_id, svc, op, "?", operation, DENIED, str(exc)
+            )
             return _refusal(rid, "security_error", str(exc))
         verdict = ALLOWED if self._allowed(category, verb, resource) else DENIED
         if verdict == DENIED and self.mode() == "audit":
             verdict = AUDIT
-        self.log.record(self.plugin_id, hook, execution_id, category, verb, resource, operation, verdict)
+        self.log.record(
+            self.plugin_id, hook, execution_id, category, verb, resource, operation, verdict
+        )
         if verdict == DENIED:
-            return _refusal(rid, "security_error", f"api.{operation}: {category}.{verb} on "
-                            f"{resource!r} is not granted by the manifest's permissions")
+            return _refusal(
+                rid,
+                "security_error",
+                f"api.{operation}: {category}.{verb} on "
+                f"{resource!r} is not granted by the manifest's permissions",
+            )
         try:
             value = self._act(svc, op, args, kwargs, plugin)
         except (PathRefused, NetworkRefused) as exc:
-            self.log.record(self.plugin_id, hook, execution_id, category, verb, resource,
-                            operation, DENIED, str(exc))
+            self.log.record(
+                self.plugin_id,
+                hook,
+                execution_id,
+                category,
+                verb,
+                resource,
+                operation,
+                DENIED,
+                str(exc),
+            )
             return _refusal(rid, "security_error", f"api.{operation}: {exc}")
         except PluginError as exc:
             return _refusal(rid, exc.type.value, exc.message)
         except Exception as exc:
-            return _refusal(rid, "runtime_error", f"api.{operation} raised {type(exc).__name__}: {exc}")
+            return _refusal(
+                rid, "runtime_error", f"api.{operation} raised {type(exc).__name__}: {exc}"
+            )
         return {"t": "ret", "id": rid, "ok": True, "value": value}
 
     def _act(self, svc: str, op: str, args: list[Any], kwargs: dict[str, Any], plugin: Any) -> Any:

@@ -43,8 +43,14 @@ def _host_matches(pattern: str, host: str) -> bool:
 class Outbound:
     """Allow-list checks and requests for one plugin."""
 
-    def __init__(self, allow: Sequence[tuple[str, int | None]], deny: Sequence[str],
-                 timeout_s: float = 10.0, max_redirects: int = 3, max_bytes: int = 4 << 20) -> None:
+    def __init__(
+        self,
+        allow: Sequence[tuple[str, int | None]],
+        deny: Sequence[str],
+        timeout_s: float = 10.0,
+        max_redirects: int = 3,
+        max_bytes: int = 4 << 20,
+    ) -> None:
         self.allow = tuple(allow)
         self.deny_hosts = tuple(d.lower() for d in deny if "/" not in d)
         self.deny_nets = tuple(ipaddress.ip_network(d, strict=False) for d in deny if "/" in d)
@@ -61,11 +67,13 @@ class Outbound:
         if any(_host_matches(d, host) for d in self.deny_hosts):
             return f"{host} is on the deny list"
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}
+            addresses = {
+                info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+            }
         except OSError as exc:
             return f"{host} does not resolve ({exc})"
         for addr in addresses:
-            ip = ipaddress.ip_address(addr.split("%")[0])
+            ip = ipaddress.ip_address(str(addr).split("%")[0])
             for net in self.deny_nets:
                 if ip in net:
                     return f"{host} resolves to {ip}, inside denied {net}"
@@ -78,8 +86,15 @@ class Outbound:
             raise NetworkRefused(f"{url}: {why}")
         return host, port
 
-    def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
-                body: str | None = None, json: Any = None) -> dict[str, Any]:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+        json: Any = None,
+    ) -> dict[str, Any]:
         """Make the request (already permission-checked for ``url``); a plain dict back."""
         import json as _json
 
@@ -96,8 +111,9 @@ class Outbound:
         class _Redirects(urllib.request.HTTPRedirectHandler):
             max_redirections = self.max_redirects
 
-            def redirect_request(self, req: Any, fp: Any, code: int, msg: str, hdrs_: Any,
-                                 newurl: str) -> Any:
+            def redirect_request(
+                self, req: Any, fp: Any, code: int, msg: str, hdrs_: Any, newurl: str
+            ) -> Any:
                 _s, host, port = _split(newurl)
                 if not outbound.granted(host, port):
                     raise NetworkRefused(f"redirect to {newurl} is not in the allow-list")
@@ -111,7 +127,11 @@ class Outbound:
                 raw = resp.read(self.max_bytes + 1)
                 status, headers_out = resp.status, dict(resp.headers.items())
         except urllib.error.HTTPError as exc:
-            raw, status, headers_out = exc.read(self.max_bytes + 1), exc.code, dict(exc.headers.items())
+            raw, status, headers_out = (
+                exc.read(self.max_bytes + 1),
+                exc.code,
+                dict(exc.headers.items()),
+            )
         if len(raw) > self.max_bytes:
             raise ValueError(f"response larger than {self.max_bytes} bytes")
         return {"status": status, "headers": headers_out, "text": raw.decode("utf-8", "replace")}

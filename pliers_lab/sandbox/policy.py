@@ -59,8 +59,18 @@ class Limits:
 
 #: Never reachable through the host's HTTP client, whatever a manifest allows (deny wins).
 DEFAULT_NETWORK_DENY: tuple[str, ...] = (
-    "localhost", "*.localhost", "127.0.0.0/8", "0.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12",
-    "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10", "::1/128", "fc00::/7", "fe80::/10",
+    "localhost",
+    "*.localhost",
+    "127.0.0.0/8",
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
     "metadata.google.internal",
 )
 
@@ -69,7 +79,9 @@ def _default_data_root() -> Path:
     env = os.environ.get("PLIERS_LAB_DATA")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
     return Path(base) / "pliers_lab" / "data"
 
 
@@ -115,7 +127,9 @@ class Grants:
     """(host pattern, port or None for any) pairs."""
 
 
-_HOST = re.compile(r"^(\*|\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$")
+_HOST = re.compile(
+    r"^(\*|\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$"
+)
 _FORBIDDEN_ROOTS = ("/", "/proc", "/sys", "/dev", "/boot", "/root")
 
 
@@ -158,7 +172,14 @@ def interpreter_paths() -> list[str]:
     paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     paths |= {p for p in sys.path if p and os.path.isdir(p) and "site-packages" in p}
     paths.add(os.path.realpath(os.path.join(sys.base_prefix, "lib")))
-    for lib in ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/usr/share/zoneinfo"):
+    for lib in (
+        "/lib",
+        "/lib64",
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/local/lib",
+        "/usr/share/zoneinfo",
+    ):
         if os.path.isdir(lib):
             paths.add(lib)
     paths |= {"/etc/ld.so.cache", "/etc/localtime"}
@@ -177,9 +198,8 @@ def worker_sys_path() -> list[str]:
         if not p or not os.path.exists(p):
             continue
         real = os.path.realpath(p)
-        if real.startswith(os.path.realpath(sys.base_prefix)) or "site-packages" in real:
-            keep.append(real)
-        elif real.endswith(".zip"):
+        interpreter = real.startswith(os.path.realpath(sys.base_prefix))
+        if interpreter or "site-packages" in real or real.endswith(".zip"):
             keep.append(real)
     return list(dict.fromkeys(keep))
 
@@ -223,4 +243,6 @@ def compile_grants(manifest: Manifest, policy: SandboxPolicy) -> Grants:
         "write" if fs.get("write") else "read" if fs.get("read") else "none"
     )
     data_dir = Path(policy.data_root) / manifest.name if access != "none" else None
-    return Grants(data_dir, access, tuple(absolute["read"]), tuple(absolute["write"]), tuple(outbound))
+    return Grants(
+        data_dir, access, tuple(absolute["read"]), tuple(absolute["write"]), tuple(outbound)
+    )

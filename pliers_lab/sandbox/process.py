@@ -42,8 +42,15 @@ class Failure(Exception):
     handler error (which is not a Failure at all).
     """
 
-    def __init__(self, kind: PluginErrorType, message: str, *, crashed: bool = False,
-                 violation: bool = False, detail: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        kind: PluginErrorType,
+        message: str,
+        *,
+        crashed: bool = False,
+        violation: bool = False,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -82,8 +89,13 @@ class WorkerSpec:
         return {
             "t": "init",
             "v": PROTOCOL_VERSION,
-            "plugin": {"name": self.plugin, "version": self.version, "main": self.main,
-                       "root": self.root, "data_dir": str(g.data_dir) if g.data_dir else None},
+            "plugin": {
+                "name": self.plugin,
+                "version": self.version,
+                "main": self.main,
+                "root": self.root,
+                "data_dir": str(g.data_dir) if g.data_dir else None,
+            },
             "handlers": self.handlers,
             "sys_path": list(worker_sys_path()),
             "read": read,
@@ -180,15 +192,20 @@ class Worker:
                 self.group.add(self.pid)
             except OSError as exc:
                 self.kill()
-                raise Failure(T.LOAD_ERROR, f"cannot place the worker in its cgroup: {exc}") from None
+                raise Failure(
+                    T.LOAD_ERROR, f"cannot place the worker in its cgroup: {exc}"
+                ) from None
             self.layers["cgroup"] = self.group.describe()
         deadline = time.monotonic() + _SPAWN_TIMEOUT_S
         try:
             hello = self._expect("hello", deadline)
             if hello.get("v") != PROTOCOL_VERSION:
-                raise Failure(T.LOAD_ERROR, f"protocol version mismatch: the worker speaks "
-                              f"{hello.get('v')!r}, this host speaks {PROTOCOL_VERSION}",
-                              violation=True)
+                raise Failure(
+                    T.LOAD_ERROR,
+                    f"protocol version mismatch: the worker speaks "
+                    f"{hello.get('v')!r}, this host speaks {PROTOCOL_VERSION}",
+                    violation=True,
+                )
             self.channel.send(init, deadline)
             ready = self._expect("ready", deadline)
         except Failure:
@@ -202,17 +219,25 @@ class Worker:
             failed = ready.get("failed") or {}
             if failed:
                 names = ", ".join(f"{k} ({v})" for k, v in failed.items())
-                raise Failure(T.LOAD_ERROR, f"isolation layer missing: {names}",
-                              detail={"missing_layers": sorted(failed)})
+                raise Failure(
+                    T.LOAD_ERROR,
+                    f"isolation layer missing: {names}",
+                    detail={"missing_layers": sorted(failed)},
+                )
             err = ready.get("error") or {}
-            raise Failure(PluginErrorType(err.get("type", "load_error")),
-                          str(err.get("message", "the plugin failed to load")),
-                          detail={"trace": err.get("trace", "")})
+            raise Failure(
+                PluginErrorType(err.get("type", "load_error")),
+                str(err.get("message", "the plugin failed to load")),
+                detail={"trace": err.get("trace", "")},
+            )
         self.layers.update(ready.get("layers") or {})
         self.functions = ready.get("functions") or {}
         self.lockdown_ms = float(ready.get("lockdown_ms") or 0)
-        self.marks = {k: (v - t_spawn) * 1000 for k, v in (ready.get("marks") or {}).items()
-                      if isinstance(v, float)}
+        self.marks = {
+            k: (v - t_spawn) * 1000
+            for k, v in (ready.get("marks") or {}).items()
+            if isinstance(v, float)
+        }
         self._stat = StatReader(self.pid)
         if self.group is not None:
             self.oom_before = self.group.oom_kills()
@@ -222,13 +247,18 @@ class Worker:
         assert self.channel is not None
         msg = self.channel.recv(deadline)
         if msg is None:
-            raise Failure(T.LOAD_ERROR, f"the worker sent no {kind!r} within {_SPAWN_TIMEOUT_S:.0f} s")
+            raise Failure(
+                T.LOAD_ERROR, f"the worker sent no {kind!r} within {_SPAWN_TIMEOUT_S:.0f} s"
+            )
         if msg["t"] == "attempt":
             self.last_attempt = str(msg.get("what"))[:300]
             return self._expect(kind, deadline)
         if msg["t"] != kind:
-            raise Failure(T.SECURITY_ERROR, f"protocol violation: expected {kind!r}, got {msg['t']!r}",
-                          violation=True)
+            raise Failure(
+                T.SECURITY_ERROR,
+                f"protocol violation: expected {kind!r}, got {msg['t']!r}",
+                violation=True,
+            )
         return msg
 
     # ------------------------------------------------------------------ calls
@@ -267,31 +297,40 @@ class Worker:
                     now = time.monotonic()
                     if now >= deadline:
                         self.kill("timeout")
-                        raise Failure(T.TIMEOUT_ERROR, f"no answer within {timeout_s * 1000:.0f} ms; "
-                                      "the worker was killed (threads included)")
+                        raise Failure(
+                            T.TIMEOUT_ERROR,
+                            f"no answer within {timeout_s * 1000:.0f} ms; "
+                            "the worker was killed (threads included)",
+                        )
                     cpu = self._stat.cpu_ms() if self._stat else None
                     if cpu is not None:
                         if cpu_base is None:
                             cpu_base = cpu
                         elif cpu - cpu_base > cpu_limit_ms:
                             self.kill("cpu")
-                            raise Failure(T.RESOURCE_ERROR, f"CPU limit: used over "
-                                          f"{cpu_limit_ms:.0f} ms of CPU in one call; the worker "
-                                          "was killed")
+                            raise Failure(
+                                T.RESOURCE_ERROR,
+                                f"CPU limit: used over "
+                                f"{cpu_limit_ms:.0f} ms of CPU in one call; the worker "
+                                "was killed",
+                            )
                     check_at = now + _CPU_CHECK_EVERY_S
                     continue
                 kind = frame["t"]
                 if kind == "done":
                     if frame.get("id") != call_id:
-                        raise WireError(f"answer for call {frame.get('id')!r} while call {call_id} "
-                                        "was pending (answered twice?)")
+                        raise WireError(
+                            f"answer for call {frame.get('id')!r} while call {call_id} "
+                            "was pending (answered twice?)"
+                        )
                     while channel.pending():  # what arrived with the answer
                         extra = channel.recv(time.monotonic())
                         if extra is None:
                             break
                         if extra["t"] not in ("log", "attempt"):
-                            raise WireError(f"extra {extra['t']!r} frame after the answer "
-                                            "(answered twice?)")
+                            raise WireError(
+                                f"extra {extra['t']!r} frame after the answer (answered twice?)"
+                            )
                         on_frame(extra)
                     return frame
                 if kind == "attempt":
@@ -303,14 +342,19 @@ class Worker:
                 raise WireError(f"unexpected frame type {kind!r} during a call")
         except WireError as exc:
             self.kill("protocol")
-            raise Failure(T.SECURITY_ERROR, f"protocol violation: {exc}; the worker was killed",
-                          violation=True) from None
+            raise Failure(
+                T.SECURITY_ERROR,
+                f"protocol violation: {exc}; the worker was killed",
+                violation=True,
+            ) from None
         except (WireClosed, OSError) as exc:
             raise self.classify_death(str(exc)) from None
         except TimeoutError:
             self.kill("timeout")
-            raise Failure(T.TIMEOUT_ERROR, f"the worker stopped reading its wire; killed after "
-                          f"{timeout_s * 1000:.0f} ms") from None
+            raise Failure(
+                T.TIMEOUT_ERROR,
+                f"the worker stopped reading its wire; killed after {timeout_s * 1000:.0f} ms",
+            ) from None
 
     def reply(self, frame: dict[str, Any], encoder: Any = None) -> None:
         """Answer an ``api`` frame (the worker is waiting for it)."""
@@ -318,9 +362,17 @@ class Worker:
         try:
             data = encode(frame, encoder=encoder)
         except (TypeError, ValueError, WireError) as exc:
-            data = encode({"t": "ret", "id": frame.get("id"), "ok": False,
-                           "error": {"type": "validation_error",
-                                     "message": f"the host's answer cannot cross: {exc}"}})
+            data = encode(
+                {
+                    "t": "ret",
+                    "id": frame.get("id"),
+                    "ok": False,
+                    "error": {
+                        "type": "validation_error",
+                        "message": f"the host's answer cannot cross: {exc}",
+                    },
+                }
+            )
         self.channel.send(data, time.monotonic() + 5.0)
 
     # ------------------------------------------------------------------ death
@@ -332,29 +384,57 @@ class Worker:
             return Failure(T.RUNTIME_ERROR, f"the worker was stopped ({self.killed_by_us})")
         if status is None:
             self.kill()
-            return Failure(T.RUNTIME_ERROR, f"the worker stopped answering ({context}); killed",
-                           crashed=True)
+            return Failure(
+                T.RUNTIME_ERROR, f"the worker stopped answering ({context}); killed", crashed=True
+            )
         code = os.waitstatus_to_exitcode(status)
         if code < 0:
             sig = -code
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            name = (
+                signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            )
             if sig == signal.SIGSYS:
-                return Failure(T.SECURITY_ERROR, "forbidden system call: seccomp killed the worker"
-                               f"{attempted or ' (exec, fork, ptrace, namespaces or similar)'}",
-                               crashed=True, violation=True)
-            if sig == signal.SIGKILL and self.group is not None and self.group.oom_kills() > self.oom_before:
-                return Failure(T.RESOURCE_ERROR, f"memory limit: the worker used over "
-                               f"{self.spec.limits.memory_mb} MB and the kernel's OOM killer "
-                               "ended it", crashed=True)
+                return Failure(
+                    T.SECURITY_ERROR,
+                    "forbidden system call: seccomp killed the worker"
+                    f"{attempted or ' (exec, fork, ptrace, namespaces or similar)'}",
+                    crashed=True,
+                    violation=True,
+                )
+            if (
+                sig == signal.SIGKILL
+                and self.group is not None
+                and self.group.oom_kills() > self.oom_before
+            ):
+                return Failure(
+                    T.RESOURCE_ERROR,
+                    f"memory limit: the worker used over "
+                    f"{self.spec.limits.memory_mb} MB and the kernel's OOM killer "
+                    "ended it",
+                    crashed=True,
+                )
             if sig == signal.SIGXCPU:
-                return Failure(T.RESOURCE_ERROR, "CPU limit: the worker exhausted its lifetime "
-                               "CPU budget (RLIMIT_CPU)", crashed=True)
+                return Failure(
+                    T.RESOURCE_ERROR,
+                    "CPU limit: the worker exhausted its lifetime CPU budget (RLIMIT_CPU)",
+                    crashed=True,
+                )
             if sig == signal.SIGXFSZ:
-                return Failure(T.RESOURCE_ERROR, "disk limit: file size limit exceeded", crashed=True)
-            return Failure(T.RUNTIME_ERROR, f"the worker died mid-call ({name}){attempted}",
-                           crashed=True, violation=bool(attempted))
-        return Failure(T.RUNTIME_ERROR, f"the worker exited mid-call with status {code}"
-                       f"{attempted}", crashed=True, violation=bool(attempted))
+                return Failure(
+                    T.RESOURCE_ERROR, "disk limit: file size limit exceeded", crashed=True
+                )
+            return Failure(
+                T.RUNTIME_ERROR,
+                f"the worker died mid-call ({name}){attempted}",
+                crashed=True,
+                violation=bool(attempted),
+            )
+        return Failure(
+            T.RUNTIME_ERROR,
+            f"the worker exited mid-call with status {code}{attempted}",
+            crashed=True,
+            violation=bool(attempted),
+        )
 
     def kill(self, reason: str | None = None) -> None:
         """SIGKILL the worker (and anything in its cgroup), reap it, close the wire."""
@@ -414,7 +494,7 @@ class Worker:
         """CPU time used so far (live) or in total (reaped)."""
         if self.exit is not None and self.exit[1] is not None:
             usage = self.exit[1]
-            return (usage.ru_utime + usage.ru_stime) * 1000.0
+            return float(usage.ru_utime + usage.ru_stime) * 1000.0
         value = self._stat.cpu_ms() if self._stat else None
         return value or 0.0
 

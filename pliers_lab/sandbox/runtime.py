@@ -36,9 +36,12 @@ _WORKER_LAYERS = ("rlimits", "netns", "landlock", "capabilities", "seccomp")
 def _stub(attr: str, info: dict[str, Any]) -> Callable[..., Any]:
     """A stand-in with the worker function's name, hooks and arity, for ``bind_handlers``."""
     if info.get("one_arg", True):
+
         def fn(ctx: Any) -> None: ...
     else:
+
         def fn() -> None: ...  # type: ignore[misc]
+
     fn.__name__ = attr
     fn.__pliers_hooks__ = tuple(h for h in info.get("hooks", ()) if isinstance(h, str))  # type: ignore[attr-defined]
     return fn
@@ -54,7 +57,9 @@ class ProcessRuntime:
 
     name = "process"
 
-    def __init__(self, policy: SandboxPolicy | None = None, access_log: AccessLog | None = None) -> None:
+    def __init__(
+        self, policy: SandboxPolicy | None = None, access_log: AccessLog | None = None
+    ) -> None:
         # Imported here so their bytecode is cached: a worker never writes .pyc files
         # (it runs with -B and read-only code), and compiling them costs it ~10 ms.
         from . import guest, worker  # noqa: F401
@@ -82,8 +87,12 @@ class ProcessRuntime:
         """Start the plugin's worker and bind proxies; raises ``PluginError``."""
         name = manifest.name
         if code is not None or root is None:
-            raise PluginError(PluginErrorType.LOAD_ERROR, "process isolation needs a plugin "
-                              "folder; plugins defined from code run inline (trusted)", plugin_id=name)
+            raise PluginError(
+                PluginErrorType.LOAD_ERROR,
+                "process isolation needs a plugin "
+                "folder; plugins defined from code run inline (trusted)",
+                plugin_id=name,
+            )
         missing = self.missing_layers()
         refused = [layer for layer in missing if not self.policy.accepts_missing(layer)]
         if refused:
@@ -92,40 +101,59 @@ class ProcessRuntime:
                 PluginErrorType.LOAD_ERROR,
                 f"cannot isolate {name!r}: isolation layer{'s' if len(refused) > 1 else ''} "
                 f"missing on this host — {detail}. Accept weaker isolation explicitly with "
-                f"SandboxPolicy(accept_missing={{{', '.join(repr(r) for r in refused)}}}), or trust "
-                "the plugin to run it inline",
-                plugin_id=name, metadata={"missing_layers": refused},
+                f"SandboxPolicy(accept_missing={{{', '.join(repr(r) for r in refused)}}}), "
+                "or trust the plugin to run it inline",
+                plugin_id=name,
+                metadata={"missing_layers": refused},
             )
         grants = compile_grants(manifest, self.policy)
         if grants.data_dir is not None:
             grants.data_dir.mkdir(parents=True, exist_ok=True)
         spec = WorkerSpec(
-            plugin=name, version=str(manifest.version), main=manifest.main,
+            plugin=name,
+            version=str(manifest.version),
+            main=manifest.main,
             root=str(Path(root).resolve()),
             handlers={hook: cfg.handler for hook, cfg in manifest.hooks.items()},
-            grants=grants, limits=self.policy.limits,
+            grants=grants,
+            limits=self.policy.limits,
             layers=tuple(layer for layer in _WORKER_LAYERS if layer not in missing),
-            accept_missing=frozenset(missing), use_cgroup="cgroup" not in missing,
+            accept_missing=frozenset(missing),
+            use_cgroup="cgroup" not in missing,
             inherit_stderr=self.policy.inherit_stderr,
         )
-        host_api = HostApi(manifest, grants, self.policy, self.access_log,
-                           lambda: self.modes.get(name, "enforce"))
+        host_api = HostApi(
+            manifest, grants, self.policy, self.access_log, lambda: self.modes.get(name, "enforce")
+        )
         process = PluginProcess(spec, self.policy, host_api)
         worker = process.start({})
         try:
             namespace = {attr: _stub(attr, info) for attr, info in worker.functions.items()}
-            stubs, lifecycle = bind_handlers(manifest, namespace, f"{manifest.main} (in its worker)")
+            stubs, lifecycle = bind_handlers(
+                manifest, namespace, f"{manifest.main} (in its worker)"
+            )
         except PluginError:
             process.stop()
             raise
-        handlers = {hook: self._hook_proxy(process, manifest, hook, fn.__name__) for hook, fn in stubs.items()}
+        handlers = {
+            hook: self._hook_proxy(process, manifest, hook, fn.__name__)
+            for hook, fn in stubs.items()
+        }
         life = {n: self._life_proxy(process, n) for n in lifecycle}
         with self._lock:
             self.processes[name] = process
-        return Prepared(handlers, life, module=None, layers=dict(process.layers), handle=process,
-                        sync_timeouts=False)
+        return Prepared(
+            handlers,
+            life,
+            module=None,
+            layers=dict(process.layers),
+            handle=process,
+            sync_timeouts=False,
+        )
 
-    def _hook_proxy(self, process: PluginProcess, manifest: Manifest, hook: str, fn: str) -> Callable[[Any], Any]:
+    def _hook_proxy(
+        self, process: PluginProcess, manifest: Manifest, hook: str, fn: str
+    ) -> Callable[[Any], Any]:
         timeout_ms = manifest.hooks[hook].timeout
         limit_ms = self.policy.limits.execution_time_ms
         timeout_s = min(timeout_ms, limit_ms) / 1000.0
@@ -161,8 +189,11 @@ class ProcessRuntime:
         try:
             return self.processes[plugin_id]
         except KeyError:
-            raise PluginError(PluginErrorType.RUNTIME_ERROR, "no worker: the plugin does not run "
-                              "in process isolation", plugin_id=plugin_id) from None
+            raise PluginError(
+                PluginErrorType.RUNTIME_ERROR,
+                "no worker: the plugin does not run in process isolation",
+                plugin_id=plugin_id,
+            ) from None
 
     def set_mode(self, plugin_id: str, mode: str) -> None:
         """``enforce`` (refuse what the manifest does not grant) or ``audit`` (log it)."""
@@ -182,5 +213,3 @@ class ProcessRuntime:
         for process in list(self.processes.values()):
             process.stop()
         self.processes.clear()
-
-

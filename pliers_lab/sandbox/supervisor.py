@@ -34,8 +34,12 @@ __all__ = ["PluginProcess"]
 
 T = PluginErrorType
 _REPLAYED = ("on_load", "on_activate")
-_OPTIONAL_META = (("userId", "user_id"), ("sessionId", "session_id"), ("requestId", "request_id"),
-                  ("traceId", "trace_id"))
+_OPTIONAL_META = (
+    ("userId", "user_id"),
+    ("sessionId", "session_id"),
+    ("requestId", "request_id"),
+    ("traceId", "trace_id"),
+)
 
 
 def _host_value(value: Any) -> Any:
@@ -102,7 +106,9 @@ class PluginProcess:
         if worker is not None and worker.alive:
             return worker
         if self.disabled_reason:
-            raise Failure(T.RUNTIME_ERROR, self.disabled_reason, detail={"sandbox_action": "disable"})
+            raise Failure(
+                T.RUNTIME_ERROR, self.disabled_reason, detail={"sandbox_action": "disable"}
+            )
         self._retire(worker)
         now = time.monotonic()
         recent = [t for t in self.crashes if now - t < self.policy.crash_loop[1]]
@@ -164,8 +170,13 @@ class PluginProcess:
     def call_lifecycle(self, plugin: Any, name: str, args: list[Any]) -> None:
         """Run a lifecycle handler in the worker; replayed after a restart when needed."""
         self.config = plugin.config
-        self._call({"t": "life", "name": name, "args": args}, plugin, None, None,
-                   self.spec.limits.execution_time_ms / 1000)
+        self._call(
+            {"t": "life", "name": name, "args": args},
+            plugin,
+            None,
+            None,
+            self.spec.limits.execution_time_ms / 1000,
+        )
         if name in _REPLAYED and name not in self.lifecycle_done:
             self.lifecycle_done.append(name)
         elif name == "on_deactivate" and "on_activate" in self.lifecycle_done:
@@ -173,8 +184,14 @@ class PluginProcess:
         elif name == "on_unload":
             self.lifecycle_done.clear()
 
-    def _call(self, msg: dict[str, Any], plugin: Any, hook: str | None, execution_id: str | None,
-              timeout_s: float) -> dict[str, Any]:
+    def _call(
+        self,
+        msg: dict[str, Any],
+        plugin: Any,
+        hook: str | None,
+        execution_id: str | None,
+        timeout_s: float,
+    ) -> dict[str, Any]:
         with self._count_lock:  # C locks: threading.Semaphore costs microseconds per call
             self._callers += 1
             over = self._callers > self.spec.limits.concurrency
@@ -182,8 +199,11 @@ class PluginProcess:
             with self._count_lock:
                 self._callers -= 1
             raise PluginError(
-                T.RESOURCE_ERROR, f"concurrency limit: {self.spec.limits.concurrency} calls already "
-                "waiting for this plugin", plugin_id=self.spec.plugin, hook=hook,
+                T.RESOURCE_ERROR,
+                f"concurrency limit: {self.spec.limits.concurrency} calls already "
+                "waiting for this plugin",
+                plugin_id=self.spec.plugin,
+                hook=hook,
                 execution_id=execution_id,
             )
         try:
@@ -202,8 +222,14 @@ class PluginProcess:
             with self._count_lock:
                 self._callers -= 1
 
-    def _exchange(self, worker: Worker, msg: dict[str, Any], plugin: Any,
-                  where: tuple[str | None, str | None] | None, timeout_s: float | None = None) -> dict[str, Any]:
+    def _exchange(
+        self,
+        worker: Worker,
+        msg: dict[str, Any],
+        plugin: Any,
+        where: tuple[str | None, str | None] | None,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
         limits = self.spec.limits
         if self._sent_config is not self.config:
             msg["config"] = self.config
@@ -216,8 +242,11 @@ class PluginProcess:
                 logs[0] += 1
                 if logs[0] > limits.max_log_frames:
                     worker.kill("flood")
-                    raise Failure(T.RESOURCE_ERROR, f"output flood: over {limits.max_log_frames} "
-                                  "log frames in one call; the worker was killed")
+                    raise Failure(
+                        T.RESOURCE_ERROR,
+                        f"output flood: over {limits.max_log_frames} "
+                        "log frames in one call; the worker was killed",
+                    )
                 self._log(plugin, hook, execution_id, frame)
             elif frame["t"] == "api":
                 worker.reply(self.host_api.handle(frame, plugin, hook, execution_id), HOST_ENCODER)
@@ -226,11 +255,14 @@ class PluginProcess:
         try:
             reply = worker.exchange(msg, timeout, limits.cpu_ms, on_frame, HOST_ENCODER)
         except (TypeError, ValueError) as exc:
-            raise Failure(T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}") from None
+            raise Failure(
+                T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}"
+            ) from None
         self._check_disk()
         attempts = reply.get("attempts")
         if not reply.get("ok"):
-            err = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+            error = reply.get("error")
+            err: dict[str, Any] = error if isinstance(error, dict) else {}
             kind = err.get("type", "runtime_error")
             kind = kind if kind in T._value2member_map_ else "runtime_error"
             message = str(err.get("message", "the handler failed"))[:4000]
@@ -238,11 +270,18 @@ class PluginProcess:
                 kind = "security_error"
             if kind == "security_error" and attempts:
                 message += f" (it attempted: {'; '.join(map(str, attempts[:3]))})"
-            raise Failure(T(kind), message, violation=kind == "security_error",
-                          detail={"trace": err.get("trace", ""), "exception": err.get("exc")})
+            raise Failure(
+                T(kind),
+                message,
+                violation=kind == "security_error",
+                detail={"trace": err.get("trace", ""), "exception": err.get("exc")},
+            )
         if attempts:
-            raise Failure(T.SECURITY_ERROR, "blocked by the sandbox: "
-                          + "; ".join(map(str, attempts[:3])), violation=True)
+            raise Failure(
+                T.SECURITY_ERROR,
+                "blocked by the sandbox: " + "; ".join(map(str, attempts[:3])),
+                violation=True,
+            )
         return reply
 
     def _check_disk(self) -> None:
@@ -256,16 +295,24 @@ class PluginProcess:
         self.disk_bytes = _folder_size(str(data_dir))
         limit = self.spec.limits.disk_mb << 20
         if self.disk_bytes > limit:
-            raise Failure(T.RESOURCE_ERROR, f"disk limit: the data folder holds "
-                          f"{self.disk_bytes / 1e6:.1f} MB, over {self.spec.limits.disk_mb} MB")
+            raise Failure(
+                T.RESOURCE_ERROR,
+                f"disk limit: the data folder holds "
+                f"{self.disk_bytes / 1e6:.1f} MB, over {self.spec.limits.disk_mb} MB",
+            )
 
-    def _log(self, plugin: Any, hook: str | None, execution_id: str | None, frame: dict[str, Any]) -> None:
+    def _log(
+        self, plugin: Any, hook: str | None, execution_id: str | None, frame: dict[str, Any]
+    ) -> None:
         if plugin is None:
             return
         level = frame.get("level")
-        fields = frame.get("fields") if isinstance(frame.get("fields"), dict) else {}
+        raw = frame.get("fields")
+        fields: dict[str, Any] = raw if isinstance(raw, dict) else {}
         logger = plugin.logger.bind(hook, execution_id)
-        method = getattr(logger, level if level in ("debug", "info", "warning", "error") else "info")
+        method = getattr(
+            logger, level if level in ("debug", "info", "warning", "error") else "info"
+        )
         method(str(frame.get("msg", ""))[:10_000], **{str(k): v for k, v in fields.items()})
 
     def _crashed(self, exc: Failure) -> None:
@@ -286,8 +333,14 @@ class PluginProcess:
         trace = metadata.pop("trace", None)
         if exc.violation:
             metadata.setdefault("sandbox_action", "quarantine")
-        error = PluginError(exc.kind, exc.message, plugin_id=self.spec.plugin, hook=hook,
-                            execution_id=execution_id, metadata=metadata)
+        error = PluginError(
+            exc.kind,
+            exc.message,
+            plugin_id=self.spec.plugin,
+            hook=hook,
+            execution_id=execution_id,
+            metadata=metadata,
+        )
         if trace:
             error.stack = trace
         return error

@@ -13,7 +13,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["DataFiles", "PathRefused"]
 
@@ -128,11 +128,18 @@ class DataFiles:
         return True
 
     #: operation → (verb, method name): the permission each needs.
-    OPERATIONS = {
-        "read": ("read", "read_text"), "read_text": ("read", "read_text"),
-        "read_json": ("read", "read_json"), "list": ("read", "list"), "listdir": ("read", "list"),
-        "exists": ("read", "exists"), "write": ("write", "write_text"),
-        "write_text": ("write", "write_text"), "write_json": ("write", "write_json"),
-        "append": ("write", "append_text"), "append_text": ("write", "append_text"),
-        "delete": ("write", "delete"), "remove": ("write", "delete"),
+    OPERATIONS: ClassVar[dict[str, tuple[str, str]]] = {
+        "read": ("read", "read_text"),
+        "read_text": ("read", "read_text"),
+        "read_json": ("read", "read_json"),
+        "list": ("read", "list"),
+        "listdir": ("read", "list"),
+        "exists": ("read", "exists"),
+        "write": ("write", "write_text"),
+        "write_text": ("write", "write_text"),
+        "write_json": ("write", "write_json"),
+        "append": ("write", "append_text"),
+        "append_text": ("write", "append_text"),
+        "delete": ("write", "delete"),
+        "remove": ("write", "delete"),
     }

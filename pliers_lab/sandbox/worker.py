@@ -32,16 +32,31 @@ from .wire import (
 
 TYPE_CHECKING = False  # not typing's: the worker must not pay for importing typing
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, ClassVar
 
 __all__ = ["main"]
 
 WIRE_IN, WIRE_OUT = 3, 4
 LIFECYCLE = ("on_load", "on_activate", "on_deactivate", "on_unload", "on_error", "on_config_change")
-_FATAL_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.fork",
-                 "os.forkpty", "pty.spawn"}
-_WATCHED = _FATAL_EVENTS | {"os.kill", "os.killpg", "socket.__new__", "ctypes.dlsym",
-                            "open", "os.chmod", "os.chown", "signal.pthread_kill"}
+_FATAL_EVENTS = {
+    "subprocess.Popen",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.fork",
+    "os.forkpty",
+    "pty.spawn",
+}
+_WATCHED = _FATAL_EVENTS | {
+    "os.kill",
+    "os.killpg",
+    "socket.__new__",
+    "ctypes.dlsym",
+    "open",
+    "os.chmod",
+    "os.chown",
+    "signal.pthread_kill",
+}
 _MAX_ATTEMPTS = 20
 
 
@@ -50,7 +65,7 @@ class _State:
 
     call: int | None = None
     thread: int | None = None
-    attempts: list[str] = []
+    attempts: ClassVar[list[str]] = []
     buf = bytearray()
     lock = _thread.allocate_lock()
     api_seq = 0
@@ -71,7 +86,7 @@ def _send(msg: dict[str, Any]) -> None:
 
 
 def _send_quiet(msg: dict[str, Any]) -> None:
-    try:
+    try:  # noqa: SIM105 - contextlib would cost the worker an import
         _send(msg)
     except Exception:  # a log line that cannot be encoded is dropped, never fatal
         pass
@@ -112,7 +127,7 @@ def _lockdown(init: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
 
 # ----------------------------------------------------------------------------- audit
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if event not in _WATCHED or S.quiet or S.call is None and event != "open":
+    if event not in _WATCHED or S.quiet or (S.call is None and event != "open"):
         return
     try:
         what = _describe(event, args)
@@ -227,8 +242,10 @@ def _functions(namespace: dict[str, Any], handler_names: set[str]) -> dict[str, 
             continue
         hooks = getattr(value, "__pliers_hooks__", ())
         if hooks or attr in handler_names or attr in LIFECYCLE:
-            found[attr] = {"hooks": [h for h in hooks if isinstance(h, str)],
-                           "one_arg": _one_arg(value)}
+            found[attr] = {
+                "hooks": [h for h in hooks if isinstance(h, str)],
+                "one_arg": _one_arg(value),
+            }
     return found
 
 
@@ -272,9 +289,17 @@ def _error_reply(call_id: int, exc: BaseException) -> dict[str, Any]:
         trace = ""
     finally:
         S.quiet = False
-    return {"t": "done", "id": call_id, "ok": False,
-            "error": {"type": kind, "message": message[:4000], "exc": type(exc).__name__,
-                      "trace": trace}}
+    return {
+        "t": "done",
+        "id": call_id,
+        "ok": False,
+        "error": {
+            "type": kind,
+            "message": message[:4000],
+            "exc": type(exc).__name__,
+            "trace": trace,
+        },
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -297,10 +322,20 @@ def _finish(reply: dict[str, Any]) -> None:
         frame = encode(reply, encoder=_encode_answer)
     except (TypeError, ValueError, RecursionError, WireError) as exc:
         kind = "resource_error" if isinstance(exc, WireError) else "validation_error"
-        frame = encode({"t": "done", "id": reply.get("id"), "ok": False,
-                        "attempts": list(S.attempts),
-                        "error": {"type": kind, "exc": type(exc).__name__, "trace": "",
-                                  "message": f"the answer cannot cross to the host: {exc}"}})
+        frame = encode(
+            {
+                "t": "done",
+                "id": reply.get("id"),
+                "ok": False,
+                "attempts": list(S.attempts),
+                "error": {
+                    "type": kind,
+                    "exc": type(exc).__name__,
+                    "trace": "",
+                    "message": f"the answer cannot cross to the host: {exc}",
+                },
+            }
+        )
     with S.lock:
         write_blocking(WIRE_OUT, frame)
 
@@ -318,16 +353,28 @@ def _run(value: Any) -> Any:
 def _api_request(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     if S.call is None or _thread.get_ident() != S.thread:
         raise guest.PluginError(
-            "runtime_error", f"api.{svc}.{op}: the host API answers only during a hook call, "
-            "from the handler's own thread"
+            "runtime_error",
+            f"api.{svc}.{op}: the host API answers only during a hook call, "
+            "from the handler's own thread",
         )
     S.api_seq += 1
     rid = S.api_seq
     try:
-        _send({"t": "api", "id": rid, "call": S.call, "svc": svc, "op": op, "args": args,
-               "kw": kwargs})
+        _send(
+            {
+                "t": "api",
+                "id": rid,
+                "call": S.call,
+                "svc": svc,
+                "op": op,
+                "args": args,
+                "kw": kwargs,
+            }
+        )
     except (TypeError, ValueError, WireError) as exc:
-        raise guest.PluginError("validation_error", f"api.{svc}.{op}: arguments are not JSON: {exc}") from None
+        raise guest.PluginError(
+            "validation_error", f"api.{svc}.{op}: arguments are not JSON: {exc}"
+        ) from None
     while True:
         msg = read_frame_blocking(WIRE_IN, S.buf)
         if msg.get("t") == "ret" and msg.get("id") == rid:
@@ -409,7 +456,7 @@ def main(argv: list[str] | None = None) -> None:
     view.config = init.get("config") or {}
     cap = int(init.get("max_output", 65536))
     outputs = [guest.Output(_send_quiet, "info", cap), guest.Output(_send_quiet, "warning", cap)]
-    sys.stdout, sys.stderr = outputs  # type: ignore[assignment]
+    sys.stdout, sys.stderr = outputs
     _arm_audit(init)
     try:
         namespace = _import_plugin(info)
@@ -427,9 +474,18 @@ def main(argv: list[str] | None = None) -> None:
         os._exit(4)
     marks["imported"] = time.monotonic()
     handler_names = {h for h in init.get("handlers", {}).values() if h}
-    _send({"t": "ready", "ok": True, "layers": applied, "failed": failed,
-           "functions": _functions(namespace, handler_names), "lockdown_ms": round(lock_ms, 3), "marks": marks})
-    try:
+    _send(
+        {
+            "t": "ready",
+            "ok": True,
+            "layers": applied,
+            "failed": failed,
+            "functions": _functions(namespace, handler_names),
+            "lockdown_ms": round(lock_ms, 3),
+            "marks": marks,
+        }
+    )
+    try:  # noqa: SIM105 - contextlib would cost the worker an import
         _serve(namespace, view, outputs)
     except BaseException:
         pass

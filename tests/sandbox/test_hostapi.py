@@ -57,9 +57,12 @@ def hosted(sandbox: Engine, db: FakeDatabase) -> Engine:
     return sandbox
 
 
-def test_permission_checked_logged_then_acted(hosted: Engine, runtime: ProcessRuntime,
-                                              make_plugin: MakePlugin, db: FakeDatabase) -> None:
-    hosted.load(make_plugin("reader", DB_PLUGIN, permissions={"database": {"read": ["submissions"]}}))
+def test_permission_checked_logged_then_acted(
+    hosted: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin, db: FakeDatabase
+) -> None:
+    hosted.load(
+        make_plugin("reader", DB_PLUGIN, permissions={"database": {"read": ["submissions"]}})
+    )
     result = hosted.fire(HOOK, {})
     assert result.value == [{"found": [{"id": 1}], "wrote": "security_error"}]
     assert db.rows["submissions"] == [{"id": 1}]
@@ -73,8 +76,9 @@ def test_permission_checked_logged_then_acted(hosted: Engine, runtime: ProcessRu
     assert list(frame["verdict"]) == ["allowed", "denied"]
 
 
-def test_audit_mode_logs_instead_of_denying_and_suggests(hosted: Engine, runtime: ProcessRuntime,
-                                                         make_plugin: MakePlugin, db: FakeDatabase) -> None:
+def test_audit_mode_logs_instead_of_denying_and_suggests(
+    hosted: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin, db: FakeDatabase
+) -> None:
     hosted.load(make_plugin("auditee", DB_PLUGIN))
     runtime.set_mode("auditee", "audit")
     assert hosted.fire(HOOK, {}).value == [{"found": [{"id": 1}], "wrote": "wrote"}]
@@ -85,18 +89,29 @@ def test_audit_mode_logs_instead_of_denying_and_suggests(hosted: Engine, runtime
 
 
 def test_an_unattached_service_is_a_clear_error(sandbox: Engine, make_plugin: MakePlugin) -> None:
-    sandbox.load(make_plugin("lonely", """
+    sandbox.load(
+        make_plugin(
+            "lonely",
+            """
     from pliers_lab import hook
     @hook("submission.afterSave")
     def call(ctx):
         return ctx.api.tasks.create({"title": "x"})
-    """, permissions={"api": {"call": ["tasks.*"]}}))
+    """,
+            permissions={"api": {"call": ["tasks.*"]}},
+        )
+    )
     err = sandbox.fire(HOOK, {}).outcomes[0].error
     assert err.type is PluginErrorType.RUNTIME_ERROR and "api.tasks is not available" in err.message
 
 
-def test_files_stay_in_the_data_folder(sandbox: Engine, make_plugin: MakePlugin, policy: SandboxPolicy) -> None:
-    sandbox.load(make_plugin("filer", """
+def test_files_stay_in_the_data_folder(
+    sandbox: Engine, make_plugin: MakePlugin, policy: SandboxPolicy
+) -> None:
+    sandbox.load(
+        make_plugin(
+            "filer",
+            """
     from pliers_lab import PluginError, hook
     @hook("submission.afterSave")
     def files(ctx):
@@ -109,7 +124,10 @@ def test_files_stay_in_the_data_folder(sandbox: Engine, make_plugin: MakePlugin,
                 out[bad] = exc.type
         out["direct"] = open("exports/a.csv").read()
         return out
-    """, permissions={"filesystem": {"read": ["*"], "write": ["exports/*"]}}))
+    """,
+            permissions={"filesystem": {"read": ["*"], "write": ["exports/*"]}},
+        )
+    )
     value = sandbox.fire(HOOK, {}).value[0]
     assert value["read"] == value["direct"] == "id\n1\n" and value["list"] == ["a.csv"]
     assert value["../escape"] == value["/etc/passwd"] == "security_error"
@@ -146,13 +164,18 @@ def fetch(ctx):
 """
 
 
-def test_http_is_made_by_the_host_within_the_allow_list(tmp_path: Path, make_plugin: MakePlugin, web: str) -> None:
+def test_http_is_made_by_the_host_within_the_allow_list(
+    tmp_path: Path, make_plugin: MakePlugin, web: str
+) -> None:
     port = web.rsplit(":", 1)[1]
     runtime = ProcessRuntime(SandboxPolicy(data_root=tmp_path, network_deny=("10.0.0.0/8",)))
     with Engine() as engine:
         engine.register_runtime(runtime)
-        engine.load(make_plugin("fetcher", HTTP_PLUGIN,
-                                permissions={"network": {"outbound": [f"127.0.0.1:{port}"]}}))
+        engine.load(
+            make_plugin(
+                "fetcher", HTTP_PLUGIN, permissions={"network": {"outbound": [f"127.0.0.1:{port}"]}}
+            )
+        )
         assert engine.fire(HOOK, {"url": web + "/x"}).value == ["hello from the host side"]
         other = engine.fire(HOOK, {"url": "http://127.0.0.2:9/"}).value[0]
         assert other.startswith("security_error") and "not granted" in other
@@ -161,7 +184,9 @@ def test_http_is_made_by_the_host_within_the_allow_list(tmp_path: Path, make_plu
     runtime.close()
 
 
-def test_deny_list_wins_over_the_manifest(sandbox: Engine, make_plugin: MakePlugin, web: str) -> None:
+def test_deny_list_wins_over_the_manifest(
+    sandbox: Engine, make_plugin: MakePlugin, web: str
+) -> None:
     sandbox.load(make_plugin("greedy", HTTP_PLUGIN, permissions={"network": ["outbound"]}))
     answer = sandbox.fire(HOOK, {"url": web}).value[0]
     assert answer.startswith("security_error") and "127.0.0.0/8" in answer

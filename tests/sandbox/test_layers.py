@@ -20,14 +20,20 @@ from pliers_lab.sandbox.layers.seccomp import ALLOWED, KILLED, REFUSED, build
 PACKAGE = Path(__file__).resolve().parents[2] / "pliers_lab"
 PRELUDE = f"""
 import os, sys, types
-pkg = types.ModuleType("pliers_lab"); pkg.__path__ = [{str(PACKAGE)!r}]; sys.modules["pliers_lab"] = pkg
+pkg = types.ModuleType("pliers_lab")
+pkg.__path__ = [{str(PACKAGE)!r}]
+sys.modules["pliers_lab"] = pkg
 from pliers_lab.sandbox.layers import caps, landlock, netns, rlimits, seccomp
 """
 
 
 def child(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-I", "-S", "-c", PRELUDE + textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-c", PRELUDE + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_detection_names_every_layer() -> None:
@@ -80,7 +86,8 @@ def test_landlock_limits_files_and_tcp(tmp_path: Path) -> None:
     import socket
     caps.no_new_privs()
     landlock.apply({interpreter_paths()!r}, [{str(tmp_path)!r}])
-    for path, mode in (("/etc/passwd", "r"), ({str(tmp_path / 'ok')!r}, "w"), ("/tmp/x-pliers", "w")):
+    paths = (("/etc/passwd", "r"), ({str(tmp_path / "ok")!r}, "w"), ("/tmp/x-pliers", "w"))
+    for path, mode in paths:
         try:
             open(path, mode).close()
             print("ok")
@@ -101,7 +108,8 @@ def test_seccomp_refuses_sockets_and_kills_on_fork() -> None:
     caps.no_new_privs()
     seccomp.apply()
     t = threading.Thread(target=print, args=("thread ok",)); t.start(); t.join()
-    for attempt in (lambda: socket.socket(), lambda: os.kill(1, 0), lambda: os.chmod("/tmp", 0o777)):
+    attempts = (lambda: socket.socket(), lambda: os.kill(1, 0), lambda: os.chmod("/tmp", 0o777))
+    for attempt in attempts:
         try:
             attempt()
         except PermissionError:
@@ -149,7 +157,7 @@ def test_layers_can_be_missing_elsewhere() -> None:
     from pliers_lab.sandbox.layers import detect
 
     for name in LAYERS:
-        ok, detail = detect(name)
+        _ok, detail = detect(name)
         assert isinstance(detail, str)
     if not detect_layers()["seccomp"][0]:
         pytest.skip("seccomp missing here")

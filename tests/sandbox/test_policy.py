@@ -35,7 +35,8 @@ def test_host_patterns(text: str, expected: tuple[str, int | None]) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["https://x.com", "x.com/path", "x.com:0", "x.com:99999", "exa mple.com", "::1", "", "a..b"]
+    "text",
+    ["https://x.com", "x.com/path", "x.com:0", "x.com:99999", "exa mple.com", "::1", "", "a..b"],
 )
 def test_malformed_host_patterns(text: str) -> None:
     with pytest.raises(ValueError):
@@ -84,4 +85,6 @@ def test_grants_compile(tmp_path: Path) -> None:
 
 def test_worker_import_path_leaves_the_project_out() -> None:
     project = str(Path(__file__).resolve().parents[2])
-    assert all(not p.startswith(project + "/pliers_lab") and p != project for p in worker_sys_path())
+    assert all(
+        not p.startswith(project + "/pliers_lab") and p != project for p in worker_sys_path()
+    )

@@ -32,7 +32,9 @@ def quick(tmp_path: Path) -> ProcessRuntime:
     return ProcessRuntime(SandboxPolicy(data_root=tmp_path, restart_backoff_s=(0.0, 0.05, 0.1)))
 
 
-def test_a_crashed_worker_is_restarted(sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin) -> None:
+def test_a_crashed_worker_is_restarted(
+    sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin
+) -> None:
     sandbox.load(make_plugin("crasher", CRASHER))
     first = sandbox.fire(HOOK, {}).value[0]
     err = sandbox.fire(HOOK, {"crash": True}).outcomes[0].error
@@ -57,14 +59,19 @@ def test_a_crash_loop_disables_the_plugin(quick: ProcessRuntime, make_plugin: Ma
 
 
 def test_quarantine_and_release(sandbox: Engine, make_plugin: MakePlugin) -> None:
-    sandbox.load(make_plugin("suspect", """
+    sandbox.load(
+        make_plugin(
+            "suspect",
+            """
     from pliers_lab import hook
     @hook("submission.afterSave")
     def peek(ctx):
         if ctx.data.get("peek"):
             return open("/etc/passwd").read()
         return "fine"
-    """))
+    """,
+        )
+    )
     err = sandbox.fire(HOOK, {"peek": True}).outcomes[0].error
     assert err.type is PluginErrorType.SECURITY_ERROR and err.recovery == "quarantine"
     assert "Permission denied" in (sandbox.quarantined("suspect") or "")
@@ -76,7 +83,9 @@ def test_quarantine_and_release(sandbox: Engine, make_plugin: MakePlugin) -> Non
     assert sandbox.isolation("suspect")["quarantined"] is None
 
 
-def test_suspend_freezes_and_resume_thaws(sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin) -> None:
+def test_suspend_freezes_and_resume_thaws(
+    sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin
+) -> None:
     sandbox.load(make_plugin("sleeper", CRASHER))
     pid = sandbox.fire(HOOK, {}).value[0]
     sandbox.suspend("sleeper", "too busy")
@@ -94,7 +103,10 @@ def test_suspend_freezes_and_resume_thaws(sandbox: Engine, runtime: ProcessRunti
 
 
 def test_throttle_caps_cpu(sandbox: Engine, make_plugin: MakePlugin) -> None:
-    sandbox.load(make_plugin("hog", """
+    sandbox.load(
+        make_plugin(
+            "hog",
+            """
     import time
     from pliers_lab import hook
     @hook("submission.afterSave")
@@ -104,7 +116,9 @@ def test_throttle_caps_cpu(sandbox: Engine, make_plugin: MakePlugin) -> None:
         while time.monotonic() < end:
             n += 1
         return time.process_time()
-    """))
+    """,
+        )
+    )
     before = sandbox.fire(HOOK, {}).value[0]
     assert sandbox.throttle("hog", "noisy neighbour", cpu_fraction=0.1)
     after = sandbox.fire(HOOK, {}).value[0]
@@ -118,16 +132,23 @@ def test_concurrency_limit(tmp_path: Path, make_plugin: MakePlugin) -> None:
     runtime = ProcessRuntime(SandboxPolicy(data_root=tmp_path, limits=Limits(concurrency=2)))
     with Engine() as engine:
         engine.register_runtime(runtime)
-        engine.load(make_plugin("slow", """
+        engine.load(
+            make_plugin(
+                "slow",
+                """
         import time
         from pliers_lab import hook
         @hook("submission.afterSave")
         def slow(ctx):
             time.sleep(0.3)
             return "done"
-        """))
+        """,
+            )
+        )
         results: list[object] = []
-        threads = [threading.Thread(target=lambda: results.append(engine.fire(HOOK, {}))) for _ in range(4)]
+        threads = [
+            threading.Thread(target=lambda: results.append(engine.fire(HOOK, {}))) for _ in range(4)
+        ]
         for t in threads:
             t.start()
             time.sleep(0.02)
@@ -156,11 +177,23 @@ def test_handshake_version_mismatch_is_clear(tmp_path: Path, make_plugin: MakePl
     runtime = ProcessRuntime(SandboxPolicy(data_root=tmp_path))
     manifest = load_manifest(folder)
 
-    spec = WorkerSpec("fake", "1.0.0", "plugin.py", str(folder), {}, compile_grants(manifest, runtime.policy),
-                      runtime.policy.limits, (), frozenset(), use_cgroup=False,
-                      command=[sys.executable, "-c", FAKE])
+    spec = WorkerSpec(
+        "fake",
+        "1.0.0",
+        "plugin.py",
+        str(folder),
+        {},
+        compile_grants(manifest, runtime.policy),
+        runtime.policy.limits,
+        (),
+        frozenset(),
+        use_cgroup=False,
+        command=[sys.executable, "-c", FAKE],
+    )
     worker = Worker(spec)
-    with pytest.raises(Failure, match="protocol version mismatch: the worker speaks 99, this host speaks 1"):
+    with pytest.raises(
+        Failure, match="protocol version mismatch: the worker speaks 99, this host speaks 1"
+    ):
         worker.start({})
     assert worker.exit is not None
 

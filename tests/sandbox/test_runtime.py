@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from sandbox.helpers import MakePlugin
+from support import manifest
 
 from pliers_lab import Engine, PluginError, PluginErrorType, PluginState
 from pliers_lab.sandbox import ProcessRuntime, SandboxPolicy
-from support import manifest
 
 ECHO = """
 import os
@@ -25,7 +25,9 @@ def after(ctx):
 """
 
 
-def test_process_and_inline_plugins_answer_the_same_hook(sandbox: Engine, make_plugin: MakePlugin) -> None:
+def test_process_and_inline_plugins_answer_the_same_hook(
+    sandbox: Engine, make_plugin: MakePlugin
+) -> None:
     sandbox.load(make_plugin("boxed", ECHO))
     sandbox.add_plugin(
         manifest("inline-one", {"submission.afterSave": {"handler": "after"}}),
@@ -39,7 +41,14 @@ def test_process_and_inline_plugins_answer_the_same_hook(sandbox: Engine, make_p
     assert boxed["exec"] == result.execution_id
     plugin = sandbox.plugin("boxed")
     assert plugin.isolation == "process" and sandbox.plugin("inline-one").isolation == "inline"
-    assert set(plugin.layers) >= {"rlimits", "netns", "landlock", "capabilities", "seccomp", "cgroup"}
+    assert set(plugin.layers) >= {
+        "rlimits",
+        "netns",
+        "landlock",
+        "capabilities",
+        "seccomp",
+        "cgroup",
+    }
     messages = [e.message for e in sandbox.logs.for_plugin("boxed")]
     assert "seen" in messages and "printed from the worker" in messages
 
@@ -61,12 +70,18 @@ def test_state_data_and_result_modes_cross(sandbox: Engine, make_plugin: MakePlu
     def before(ctx):
         return Veto("not today")
     """
-    hooks = {"submission.transform": {}, "submission.beforeValidate": {}, "submission.beforeSave": {}}
+    hooks = {
+        "submission.transform": {},
+        "submission.beforeValidate": {},
+        "submission.beforeSave": {},
+    }
     sandbox.load(make_plugin("modes", code, hooks))
     out = sandbox.fire("submission.transform", {"name": "ann"})
     assert out.value == {"name": "ANN"}
     assert out.context.state == {"seen_by": ["boxed"]}
-    assert sandbox.fire("submission.beforeValidate", {}).value["errors"][0]["message"] == "too short"
+    assert (
+        sandbox.fire("submission.beforeValidate", {}).value["errors"][0]["message"] == "too short"
+    )
     verdict = sandbox.fire("submission.beforeSave", {}).value
     assert not verdict.allowed and verdict.reason == "not today" and verdict.plugin == "modes"
 
@@ -90,8 +105,9 @@ def test_config_and_lifecycle(sandbox: Engine, make_plugin: MakePlugin) -> None:
         return {"events": events, "level": ctx.config.get("level")}
     """
     schema = {"type": "object", "properties": {"level": {"type": "integer", "default": 1}}}
-    folder = make_plugin("life", code, configuration={"schema": "schema.json"},
-                         files={"schema.json": schema})
+    folder = make_plugin(
+        "life", code, configuration={"schema": "schema.json"}, files={"schema.json": schema}
+    )
     sandbox.load(folder)
     first = sandbox.fire("submission.afterSave", {}).value[0]
     assert first == {"events": ["load:life", "activate"], "level": 1}
@@ -101,12 +117,17 @@ def test_config_and_lifecycle(sandbox: Engine, make_plugin: MakePlugin) -> None:
 
 
 def test_handler_errors_are_plugin_errors(sandbox: Engine, make_plugin: MakePlugin) -> None:
-    sandbox.load(make_plugin("raiser", """
+    sandbox.load(
+        make_plugin(
+            "raiser",
+            """
     from pliers_lab import hook
     @hook("submission.afterSave")
     def after(ctx):
         raise ValueError("bad input " + str(ctx.data["x"]))
-    """))
+    """,
+        )
+    )
     sandbox.load(make_plugin("fine", ECHO))
     result = sandbox.fire("submission.afterSave", {"x": 7})
     outcome = {o.plugin_id: o for o in result.outcomes}
@@ -119,12 +140,17 @@ def test_handler_errors_are_plugin_errors(sandbox: Engine, make_plugin: MakePlug
 
 
 def test_answers_that_cannot_cross(sandbox: Engine, make_plugin: MakePlugin) -> None:
-    sandbox.load(make_plugin("weird", """
+    sandbox.load(
+        make_plugin(
+            "weird",
+            """
     from pliers_lab import hook
     @hook("submission.afterSave")
     def after(ctx):
         return {"s": {1, 2}} if ctx.data["kind"] == "set" else float("nan")
-    """))
+    """,
+        )
+    )
     for kind in ("set", "nan"):
         err = sandbox.fire("submission.afterSave", {"kind": kind}).outcomes[0].error
         assert err.type is PluginErrorType.VALIDATION_ERROR
@@ -142,7 +168,9 @@ def test_load_errors_read_like_inline(sandbox: Engine, make_plugin: MakePlugin) 
         sandbox.load(missing)
 
 
-def test_unload_stops_the_worker(sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin) -> None:
+def test_unload_stops_the_worker(
+    sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin
+) -> None:
     sandbox.load(make_plugin("gone", ECHO))
     pid = runtime.usage("gone")["pid"]
     os.kill(pid, 0)
@@ -153,16 +181,23 @@ def test_unload_stops_the_worker(sandbox: Engine, runtime: ProcessRuntime, make_
 
 def test_missing_layer_refuses_unless_accepted(tmp_path: Path, make_plugin: MakePlugin) -> None:
     folder = make_plugin("strict", ECHO)
-    refusing = ProcessRuntime(SandboxPolicy(data_root=tmp_path, simulate_missing=frozenset({"landlock"})))
+    refusing = ProcessRuntime(
+        SandboxPolicy(data_root=tmp_path, simulate_missing=frozenset({"landlock"}))
+    )
     with Engine(default_isolation="process") as engine:
         engine.register_runtime(refusing)
-        with pytest.raises(PluginError, match="isolation layer missing on this host — landlock") as info:
+        with pytest.raises(
+            PluginError, match="isolation layer missing on this host — landlock"
+        ) as info:
             engine.load(folder)
         assert info.value.metadata["missing_layers"] == ["landlock"]
-    accepting = ProcessRuntime(SandboxPolicy(
-        data_root=tmp_path, simulate_missing=frozenset({"landlock"}),
-        accept_missing=frozenset({"landlock"}),
-    ))
+    accepting = ProcessRuntime(
+        SandboxPolicy(
+            data_root=tmp_path,
+            simulate_missing=frozenset({"landlock"}),
+            accept_missing=frozenset({"landlock"}),
+        )
+    )
     with Engine(default_isolation="process") as engine:
         engine.register_runtime(accepting)
         plugin = engine.load(folder)
@@ -172,15 +207,22 @@ def test_missing_layer_refuses_unless_accepted(tmp_path: Path, make_plugin: Make
     refusing.close()
 
 
-def test_usage_reports_memory_and_cpu(sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin) -> None:
-    sandbox.load(make_plugin("busy", """
+def test_usage_reports_memory_and_cpu(
+    sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin
+) -> None:
+    sandbox.load(
+        make_plugin(
+            "busy",
+            """
     from pliers_lab import hook
     @hook("submission.afterSave")
     def after(ctx):
         block = bytearray(30 << 20)
         total = sum(range(2_000_000))
         return len(block) + total
-    """))
+    """,
+        )
+    )
     sandbox.fire("submission.afterSave", {})
     time.sleep(0.05)
     usage = runtime.usage("busy")

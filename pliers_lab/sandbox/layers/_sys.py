@@ -14,6 +14,10 @@ import os
 
 from ._sysnr import X86_64
 
+TYPE_CHECKING = False  # the worker imports this module: no typing at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["ARCH_OK", "NR", "libc", "prctl", "syscall"]
 
 #: Only x86-64 is supported by the hand-built seccomp filter (its numbers and audit arch).
@@ -28,7 +32,7 @@ _prctl.restype = ctypes.c_int
 _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 
-def syscall(name: str, *args: int | ctypes.c_void_p | ctypes._Pointer | None) -> int:  # type: ignore[type-arg]
+def syscall(name: str, *args: Any) -> int:
     """``syscall(2)`` by name; raises ``OSError`` with the errno on failure."""
     if name not in NR:
         raise OSError(38, f"{name}: unknown system call on {os.uname().machine}")

@@ -8,6 +8,7 @@ is required by Landlock and seccomp and stops setuid binaries from giving anythi
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 
 __all__ = ["apply", "detect", "no_new_privs"]
@@ -68,10 +69,8 @@ def apply() -> str:
             prctl(PR_CAPBSET_DROP, cap)
         except OSError:
             break  # no CAP_SETPCAP (not root): the bounding set stays, capset still drops
-    try:
+    with contextlib.suppress(OSError):
         prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    except OSError:
-        pass
     header = _Header(_CAP_VERSION_3, 0)
     data = (_Data * 2)()
     syscall("capset", ctypes.byref(header), ctypes.byref(data))

@@ -171,7 +171,9 @@ class WorkerGroup:
                 if cpu_fraction is not None and self.pid:
                     _write(cpu / "cgroup.procs", str(self.pid))
             else:
-                value = "max" if cpu_fraction is None else str(max(1000, int(period * cpu_fraction)))
+                value = (
+                    "max" if cpu_fraction is None else str(max(1000, int(period * cpu_fraction)))
+                )
                 _write(self.dirs["memory"] / "cpu.max", f"{value} {period}")
         except OSError:
             return False

@@ -49,8 +49,9 @@ class Arena:
     def load(self, attack: Attack) -> Path:
         body = textwrap.indent(textwrap.dedent(attack.body).strip("\n"), "    ")
         code = f"from pliers_lab import hook\n\n@hook({HOOK!r})\ndef attack(ctx):\n{body}\n"
-        folder = write_plugin(self.root / "plugins", attack.name, code, {HOOK: dict(attack.hook)},
-                              **attack.manifest)
+        folder = write_plugin(
+            self.root / "plugins", attack.name, code, {HOOK: dict(attack.hook)}, **attack.manifest
+        )
         self.engine.load(folder)
         return folder
 
@@ -84,7 +85,9 @@ def test_attack_is_blocked_and_classified(arena: Arena, attack: Attack) -> None:
     plugin_file = (folder / "plugin.py").read_text()
     by = bystanders_answer(engine, 1)
     outcome = by[attack.name]
-    assert outcome.status in ("error", "timeout"), f"{attack.name} was not stopped: {outcome.value!r}"
+    assert outcome.status in ("error", "timeout"), (
+        f"{attack.name} was not stopped: {outcome.value!r}"
+    )
     error = outcome.error
     assert error.type.value in attack.expect, str(error)
     assert attack.match in error.message, str(error)
@@ -101,7 +104,9 @@ def test_attack_is_blocked_and_classified(arena: Arena, attack: Attack) -> None:
 
 def test_introspection_finds_nothing_of_the_host(arena: Arena) -> None:
     os.environ["PLIERS_TEST_SECRET"] = "hunter2"
-    hunt = Attack("introspection", """
+    hunt = Attack(
+        "introspection",
+        """
 import gc, sys, os
 found = []
 def walk(cls, seen):
@@ -124,8 +129,10 @@ while frame is not None:
         found.append(frame.f_code.co_filename)
     frame = frame.f_back
 found += [k for k, v in os.environ.items() if "hunter2" in v]
-return {"found": found, "fds": sorted(os.listdir("/dev/fd")) if os.path.exists("/dev/fd") else "no /dev/fd"}
-""", frozenset())
+return {"found": found}
+""",
+        frozenset(),
+    )
     arena.load(hunt)
     out = bystanders_answer(arena.engine, 3)["introspection"]
     del os.environ["PLIERS_TEST_SECRET"]
@@ -134,13 +141,17 @@ return {"found": found, "fds": sorted(os.listdir("/dev/fd")) if os.path.exists("
 
 
 def test_poisoned_modules_reach_nobody_else(arena: Arena) -> None:
-    poison = Attack("poisoner", """
+    poison = Attack(
+        "poisoner",
+        """
 import sys, json
 sys.modules["json"] = None
 sys.modules["pliers_lab"] = None
 json.dumps = json.loads = lambda *a, **k: "poisoned"
 return "poisoned"
-""", frozenset())
+""",
+        frozenset(),
+    )
     arena.load(poison)
     by = bystanders_answer(arena.engine, 4)
     assert by["poisoner"].value == "poisoned"
@@ -150,7 +161,11 @@ return "poisoned"
 
 
 def test_stdout_flood_is_capped(arena: Arena) -> None:
-    flood = Attack("printer", "import sys\nfor _ in range(100_000):\n    print('x' * 100)\nsys.stderr.write('y' * 10**7)\nreturn 'done'", frozenset())
+    flood = Attack(
+        "printer",
+        "import sys\nfor _ in range(100_000):\n    print('x' * 100)\nsys.stderr.write('y' * 10**7)\nreturn 'done'",  # noqa: E501 - plugin source
+        frozenset(),
+    )
     arena.load(flood)
     by = bystanders_answer(arena.engine, 6)
     assert by["printer"].value == "done"
@@ -160,7 +175,9 @@ def test_stdout_flood_is_capped(arena: Arena) -> None:
 
 
 def test_ignoring_sigterm_does_not_delay_unload(arena: Arena) -> None:
-    stubborn = Attack("stubborn", """
+    stubborn = Attack(
+        "stubborn",
+        """
 import signal, threading, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 def linger():
@@ -168,7 +185,9 @@ def linger():
         time.sleep(0.01)
 threading.Thread(target=linger).start()
 return "ignoring SIGTERM"
-""", frozenset())
+""",
+        frozenset(),
+    )
     arena.load(stubborn)
     bystanders_answer(arena.engine, 7)
     pid = arena.runtime.usage("stubborn")["pid"]
