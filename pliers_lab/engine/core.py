@@ -124,6 +124,12 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
         """The active handlers of ``hook`` in the order they run."""
         return self._registry.handlers(hook)
 
+    def in_loop_thread(self) -> bool:
+        """True in the engine's loop thread, where async handlers run when ``fire`` is
+        called inside a running event loop (the host refuses to start an operation there
+        while another is open: it would wait for itself)."""
+        return self._loop.in_loop_thread()
+
     def fire(
         self,
         hook: str,
