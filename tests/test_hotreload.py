@@ -21,8 +21,8 @@ def until(predicate, timeout=5.0):
     return False
 
 
-@pytest.fixture
-def watched(tmp_path):
+@pytest.fixture(params=["inline", "process"])
+def watched(tmp_path, request):
     folder = write_plugin(
         tmp_path,
         "live",
@@ -31,8 +31,8 @@ def watched(tmp_path):
         configuration={"schema": "schema.json", "default": "default.json"},
         files={"schema.json": {"type": "object"}, "default.json": {"n": 1}},
     )
-    engine = Engine()
-    engine.load(folder)
+    engine = Engine(default_isolation=request.param)
+    assert engine.load(folder).isolation == request.param
     reloader = engine.watch(debounce_ms=20, step_ms=10)
     yield engine, folder, reloader
     engine.close()
@@ -46,6 +46,7 @@ def test_a_code_change_is_served_by_the_new_code(watched):
     engine, folder, reloader = watched
     (folder / "plugin.py").write_text(CODE % 2)
     assert until(lambda: value(engine) == {"v": 2})
+    assert until(lambda: len(reloader.records) > 0)  # recorded just after the swap
     record = list(reloader.records)[-1]
     assert record.ok and record.kind == "code" and record.plugin_id == "live"
 
@@ -74,11 +75,11 @@ def test_a_manifest_change_is_revalidated(watched):
 
 def test_a_config_file_change_reloads_only_the_configuration(watched):
     engine, folder, reloader = watched
-    module = engine.plugin("live").module
+    code = engine.plugin("live").prepared  # the imported module, or the worker
     (folder / "default.json").write_text(json.dumps({"n": 2}))
     assert until(lambda: engine.plugin("live").config == {"n": 2})
     assert list(reloader.records)[-1].kind == "config"
-    assert engine.plugin("live").module is module
+    assert engine.plugin("live").prepared is code
 
 
 def test_a_deleted_manifest_is_an_error_and_the_plugin_keeps_serving(watched):
