@@ -97,7 +97,14 @@ def permission_for(
 
 
 class HostApi:
-    """Serves one sandboxed plugin's ``api`` frames."""
+    """Serves one sandboxed plugin's ``api`` frames.
+
+    ``database`` and ``events`` are checked against the manifest here (own tables
+    ``plugin_<name>_*`` need no grant, as in the host), ``files`` and ``http`` are checked
+    and served here; other services are logged and left to check themselves, as they do
+    for inline plugins. Audit mode relaxes these checks only: a host service that checks
+    permissions itself still applies them.
+    """
 
     def __init__(
         self,
@@ -108,6 +115,7 @@ class HostApi:
         mode: Callable[[], str],
     ) -> None:
         self.plugin_id = manifest.name
+        self.own_tables = f"plugin_{manifest.name.replace('-', '_')}_"
         self.permissions = manifest.permissions
         self.log = log
         self.mode = mode
@@ -124,6 +132,12 @@ class HostApi:
         if category == "network":
             host, _, port = resource.rpartition(":")
             return self.outbound.granted(host, int(port))
+        if category == "api":
+            # Other host services (submissions.update, tasks.schedule…) check their own
+            # permissions, exactly as they do for inline plugins; the request is logged.
+            return True
+        if category == "database" and resource.startswith(self.own_tables):
+            return True  # the plugin's own tables need no grant (the host's rule)
         return self.permissions.allows(category, verb, resource)
 
     def handle(

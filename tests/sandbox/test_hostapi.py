@@ -201,3 +201,32 @@ def test_suggestions_from_a_log() -> None:
         "network": {"outbound": ["api.example.com:443"]},
         "events": {"publish": ["form.saved"]},
     }
+
+
+def test_the_real_host_facade_over_the_wire(
+    sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin
+) -> None:
+    host_module = pytest.importorskip("pliers_lab.host.host")
+    host = host_module.Host(sandbox, db_path=":memory:")
+    sandbox.load(
+        make_plugin(
+            "hosted",
+            """
+    from pliers_lab import PluginError, hook
+    @hook("submission.afterSave")
+    def go(ctx):
+        out = {"forms": ctx.api.database.count("forms")}
+        try:
+            ctx.api.database.insert("notifications", {"channel": "x"})
+        except PluginError as exc:
+            out["insert"] = exc.type
+        return out
+    """,
+            permissions={"database": {"read": ["forms"]}},
+        )
+    )
+    assert sandbox.fire(HOOK, {}).value == [{"forms": 0, "insert": "security_error"}]
+    verdicts = [(r.operation, r.verdict) for r in runtime.access_log.rows("hosted")]
+    assert verdicts == [("database.count", "allowed"), ("database.insert", "denied")]
+    if hasattr(host, "close"):
+        host.close()

@@ -233,6 +233,13 @@ while True:
         RES,
         match="thread",
     ),
+    attack(
+        "disk-fill",
+        "chunk = b'x' * (1 << 20)\nwith open('fill.bin', 'wb') as f:\n    while True:\n        f.write(chunk)",  # noqa: E501 - plugin source
+        RES,
+        manifest={"permissions": {"filesystem": ["read", "write"]}},
+        match="disk",
+    ),
     attack("never-answers", "import time\ntime.sleep(60)", TMO, hook={"timeout": 300}),
     attack(
         "thread-outlives-timeout",
