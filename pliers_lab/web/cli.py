@@ -1,0 +1,56 @@
+"""``python -m pliers_lab serve``: plugins and the management API over HTTP until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load ``--extensions``, serve, print the URL and an admin token, wait for Ctrl-C."""
+    from ..engine import Engine
+    from .server import serve
+    from .settings import WebSettings
+
+    engine = Engine(default_isolation=args.isolation) if args.isolation else Engine()
+    host: Any = None
+    try:
+        if args.extensions is not None:
+            engine.load_all(args.extensions)
+        if args.with_host:
+            from ..host import Host
+
+            host = Host(engine, args.db or ":memory:")
+        roots = (args.extensions.resolve(),) if args.extensions is not None else ()
+        server = serve(
+            engine,
+            args.host,
+            args.port,
+            pliers_host=host,
+            settings=WebSettings(plugin_roots=roots),
+            log_level="info",
+        )
+        active = [p.id for p in engine.plugins if p.state.value == "active"]
+        names = ", ".join(active) or "-"
+        print(f"pliers-lab web: {server.url}  ({len(active)} active plugins: {names})")
+        print(f"endpoints: {server.url}/plugins/...   management: {server.url}/v3/plugins")
+        print(f"admin token (7 days): {server.token}", flush=True)
+        try:
+            while server.running:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+        return 0 if not server.error else 1
+    except Exception as exc:
+        print(f"pliers-lab serve: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if host is not None and hasattr(host, "close"):
+            host.close()
+        engine.close()

@@ -1,0 +1,101 @@
+"""The REST error envelope and its codes (related-facts §7).
+
+Every error reply of the web layer, plugin endpoints and management API alike, has the
+body ``{"error": {code, message, details, timestamp, requestId}}``. The first eight codes
+are the specification's; the rest are ours, for failures the specification does not name
+(routing, validation, authentication, rate limits, failing plugin endpoints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["CODES", "ApiError", "envelope", "iso"]
+
+#: Error code → HTTP status.
+CODES: dict[str, int] = {
+    # the specification's (api.md)
+    "PLUGIN_NOT_FOUND": 404,
+    "PLUGIN_ALREADY_EXISTS": 409,
+    "INVALID_PLUGIN_PACKAGE": 400,
+    "DEPENDENCY_CONFLICT": 409,
+    "PERMISSION_DENIED": 403,
+    "PLUGIN_STARTUP_FAILED": 500,
+    "CONFIGURATION_INVALID": 400,
+    "MARKETPLACE_UNAVAILABLE": 503,
+    # ours
+    "ROUTE_NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "INVALID_REQUEST": 400,
+    "VALIDATION_FAILED": 400,
+    "AUTHENTICATION_REQUIRED": 401,
+    "PAYLOAD_TOO_LARGE": 413,
+    "INVALID_STATE": 409,
+    "RATE_LIMITED": 429,
+    "PLUGIN_ERROR": 500,
+    "PLUGIN_BUSY": 503,
+    "PLUGIN_TIMEOUT": 504,
+    "INTERNAL_ERROR": 500,
+}
+
+
+def iso(timestamp: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds (``2025-01-31T12:00:00.000Z``)."""
+    text = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+class ApiError(Exception):
+    """An error reply: raise it anywhere below a route and it becomes the envelope.
+
+    Attributes:
+        code: one of ``CODES``; it decides the HTTP status.
+        message: one readable sentence naming the culprit.
+        details: anything JSON that helps (``{"errors": [...]}`` for validation).
+        headers: extra reply headers (``Allow``, ``WWW-Authenticate``, ``Retry-After``).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        if code not in CODES:
+            raise ValueError(f"unknown error code {code!r}; known: {', '.join(CODES)}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = list(headers)
+
+    @property
+    def status(self) -> int:
+        return CODES[self.code]
+
+    def body(self, request_id: str, now: float) -> dict[str, Any]:
+        return envelope(self.code, self.message, self.details, request_id, now)
+
+    def __repr__(self) -> str:
+        return f"ApiError({self.code}, {self.message!r})"
+
+
+def envelope(code: str, message: str, details: Any, request_id: str, now: float) -> dict[str, Any]:
+    """The specification's error body."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details if details is not None else {},
+            "timestamp": iso(now),
+            "requestId": request_id,
+        }
+    }
+
+
+def problems(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``details`` for a list of ``{path, message, value}`` problems."""
+    return {"errors": [dict(item) for item in items]}

@@ -1,0 +1,267 @@
+"""The Starlette app and a uvicorn server in a background thread.
+
+``create_app(engine, host=None)`` serves the plugins' endpoints under ``/plugins/`` and
+the management API under ``/v3``; ``serve(engine)`` runs it on a free loopback port and
+returns a ``Server`` (``.url``, ``.token``, ``.stop()``) — from a notebook cell, a test or
+``python -m pliers_lab serve``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import Receive, Scope, Send
+
+from .auth import Authenticator, TokenIssuer
+from .dispatch import Dispatcher
+from .errors import ApiError
+from .limits import RateLimiter
+from .management import management_routes
+from .routing import Router
+from .services import host_services
+from .settings import WebSettings
+from .state import WebState
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+__all__ = ["PluginEndpoints", "Server", "create_app", "serve"]
+
+log = logging.getLogger("pliers_lab.web")
+
+
+class PluginEndpoints(BaseRoute):
+    """Everything under ``/plugins/``, straight to the dispatcher as raw ASGI: no
+    starlette ``Request``/``Response`` objects on the hot path."""
+
+    def __init__(self, dispatcher: Dispatcher, max_body_bytes: int) -> None:
+        self.dispatcher = dispatcher
+        self.max_body_bytes = max_body_bytes
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["path"].startswith("/plugins/"):
+            return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_body_bytes
+
+        async def read_body() -> bytes:
+            chunks, size, more = [], 0, True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError("PAYLOAD_TOO_LARGE", f"the body exceeds {limit} bytes")
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            return b"".join(chunks)
+
+        client = scope.get("client")
+        dispatcher = self.dispatcher
+        try:
+            status, headers, body = await dispatcher.handle(
+                scope["method"],
+                scope["path"],
+                scope["headers"],
+                scope["query_string"],
+                read_body,
+                client[0] if client else None,
+                scope.get("scheme", "http"),
+            )
+        except Exception as exc:  # a bug of ours: answer, log, keep serving
+            log.exception("web: unexpected failure on %s %s", scope["method"], scope["path"])
+            error = ApiError("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
+            status, headers, body = dispatcher.error_reply(
+                error, dispatcher.request_id(), time.time()
+            )
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        raw.append((b"content-length", str(len(body)).encode("ascii")))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _errors(state: WebState) -> dict[Any, Any]:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+            exc.status_code, "INVALID_REQUEST"
+        )
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        error = ApiError(code, message, headers=list((exc.headers or {}).items()))
+        rid = state.dispatcher.request_id()
+        return JSONResponse(
+            error.body(rid, time.time()),
+            status_code=error.status,
+            headers={**dict(error.headers), "x-request-id": rid},
+        )
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        rid = state.dispatcher.request_id()
+        log.error(
+            "web: unexpected failure on %s %s", request.method, request.url.path, exc_info=exc
+        )
+        error = ApiError("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
+        return JSONResponse(
+            error.body(rid, time.time()), status_code=500, headers={"x-request-id": rid}
+        )
+
+    return {HTTPException: http_error, Exception: crash}
+
+
+def create_app(
+    engine: Engine,
+    host: Any = None,
+    *,
+    settings: WebSettings | None = None,
+    tokens: TokenIssuer | bool = True,
+) -> Starlette:
+    """A Starlette app serving ``engine``'s plugin endpoints and the management API.
+
+    Args:
+        engine: the plugin engine.
+        host: a ``pliers_lab.host.Host``; endpoints then get ``request.api.create_submission``.
+        settings: timeouts, limits, auth options (``WebSettings``).
+        tokens: the development token issuer: ``True`` for one with a random secret,
+            ``False`` for none (only ``auth.authenticate`` plugins vouch for tokens), or
+            a ``TokenIssuer`` of yours. Reach it as ``app.state.pliers.tokens``.
+    """
+    settings = settings or WebSettings()
+    issuer = TokenIssuer() if tokens is True else (tokens or None)
+    router = Router(engine, require_permission=settings.require_api_permission)
+    limiter = RateLimiter()
+    dispatcher = Dispatcher(
+        engine, router, limiter, None, settings, host_services(host) if host is not None else None
+    )
+    auth = Authenticator(engine, issuer, dispatcher.fire)
+    dispatcher.auth = auth
+    state = WebState(engine, host, settings, router, limiter, auth, issuer, dispatcher)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        dispatcher.close()
+
+    app = Starlette(
+        routes=[PluginEndpoints(dispatcher, settings.max_body_bytes), *management_routes()],
+        exception_handlers=_errors(state),
+        lifespan=lifespan,
+    )
+    app.state.pliers = state
+    return app
+
+
+class Server:
+    """A uvicorn server in a daemon thread; ``str(server)`` is its URL.
+
+    Attributes:
+        url: ``http://127.0.0.1:<port>``.
+        app: the Starlette app (``app.state.pliers`` holds router, limiter, tokens…).
+        token: a bearer token of user ``admin`` with role ``admin`` from the built-in
+            issuer (``None`` when the issuer is off).
+    """
+
+    def __init__(
+        self, app: Starlette, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
+    ) -> None:
+        import uvicorn
+
+        self.app = app
+        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        bound_port = self._socket.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{bound_port}"
+        config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="pliers-web-server", daemon=True)
+        tokens: TokenIssuer | None = app.state.pliers.tokens
+        roles = list(app.state.pliers.settings.admin_roles)
+        self.token = tokens.issue("admin", roles=roles, ttl_s=7 * 86400) if tokens else None
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        except BaseException as exc:  # reported by start()
+            self.error = exc
+
+    def start(self, timeout: float = 10.0) -> Server:
+        """Start and wait until the server accepts connections."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the web server did not start on {self.url}: {self.error!r}")
+            time.sleep(0.005)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, finish requests in flight (up to ``timeout``), close."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(timeout)
+        with contextlib.suppress(OSError):
+            self._socket.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and self._server.started
+
+    def headers(self) -> dict[str, str]:
+        """``Authorization`` for the admin token (for the management API)."""
+        return {"authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:
+        return f"<Server {self.url} {'running' if self.running else 'stopped'}>"
+
+
+def serve(
+    engine: Engine,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    pliers_host: Any = None,
+    settings: WebSettings | None = None,
+    tokens: TokenIssuer | bool = True,
+    log_level: str = "warning",
+) -> Server:
+    """Serve ``engine`` in a background thread; returns the started ``Server``.
+
+    ``port=0`` picks a free port (``server.url`` says which). ``pliers_host`` is a
+    ``pliers_lab.host.Host`` to offer endpoints (``request.api.create_submission``).
+    Stop with ``server.stop()`` or use it as a context manager.
+    """
+    app = create_app(engine, pliers_host, settings=settings, tokens=tokens)
+    return Server(app, host, port, log_level=log_level).start()

@@ -1,0 +1,31 @@
+"""``WebState``: the parts of one web app, kept on ``app.state.pliers``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+    from .auth import Authenticator, TokenIssuer
+    from .dispatch import Dispatcher
+    from .limits import RateLimiter
+    from .routing import Router
+    from .settings import WebSettings
+
+__all__ = ["WebState"]
+
+
+@dataclass
+class WebState:
+    """What the routes of one app share. ``tokens`` mints development tokens
+    (``state.tokens.issue("ann", roles=["admin"])``) when the built-in issuer is on."""
+
+    engine: Engine
+    host: Any
+    settings: WebSettings
+    router: Router
+    limiter: RateLimiter
+    auth: Authenticator
+    tokens: TokenIssuer | None
+    dispatcher: Dispatcher
