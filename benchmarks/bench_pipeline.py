@@ -69,7 +69,8 @@ def floor_batch(
         now = time.time()
         execute("BEGIN IMMEDIATE")
         execute(
-            "INSERT INTO submissions (id, form_id, form_version, data, metadata, status, submitted_by,"
+            "INSERT INTO submissions (id, form_id, form_version, data, metadata, status,"
+            " submitted_by,"
             " created_at, updated_at) VALUES (?, ?, 1, ?, '{}', 'received', NULL, ?, ?)",
             (sid, form_id, data, now, now),
         )
@@ -80,7 +81,8 @@ def floor_batch(
         )
         execute(
             "INSERT INTO notifications (submission_id, channel, recipient, subject, body, status,"
-            " receipt, created_at) VALUES (?, 'email', 'support@pliers.dev', 'New message', ?, 'queued', NULL, ?)",
+            " receipt, created_at) VALUES (?, 'email', 'support@pliers.dev', 'New message', ?,"
+            " 'queued', NULL, ?)",
             (sid, data, now),
         )
         execute(

@@ -48,8 +48,14 @@ _OP_LETTER = {
     "delete": "d",
 }
 _PROCEDURES: dict[str, str] = {
-    "submission_counts": "SELECT form_id, status, COUNT(*) AS n FROM submissions GROUP BY form_id, status ORDER BY form_id, status",
-    "recent_events": "SELECT id, type, aggregate_type, aggregate_id, sequence, timestamp FROM events ORDER BY position DESC LIMIT 100",
+    "submission_counts": (
+        "SELECT form_id, status, COUNT(*) AS n FROM submissions"
+        " GROUP BY form_id, status ORDER BY form_id, status"
+    ),
+    "recent_events": (
+        "SELECT id, type, aggregate_type, aggregate_id, sequence, timestamp FROM events"
+        " ORDER BY position DESC LIMIT 100"
+    ),
 }
 
 
@@ -146,7 +152,7 @@ class _Services:
             raise self.deny(
                 action,
                 resource,
-                f"the manifest grants {category}.{verb} on {', '.join(granted) if granted else 'nothing'}",
+                f"the manifest grants {category}.{verb} on {', '.join(granted) or 'nothing'}",
             )
 
     def deny(self, action: str, resource: str, why: str) -> PluginError:
@@ -315,7 +321,8 @@ class DatabaseAPI:
                 if not q.columns:
                     db.execute(DOC_TABLE.format(name=physical))
                     db.execute(
-                        "INSERT INTO plugin_tables (name, plugin_id, short_name, created_at) VALUES (?, ?, ?, ?)",
+                        "INSERT INTO plugin_tables (name, plugin_id, short_name, created_at)"
+                        " VALUES (?, ?, ?, ?)",
                         (physical, self._s.plugin_id, physical[len(self._s.own_prefix) :], now),
                     )
                     db.forget_columns(physical)

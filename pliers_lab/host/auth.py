@@ -31,7 +31,8 @@ def authenticate(host: Host, credentials: Mapping[str, Any]) -> HostResult:
         if user is None:
             asked = [i.plugin_id for i in host.engine.handlers("auth.authenticate")]
             raise AuthenticationFailed(
-                f"no auth.authenticate plugin recognised the credentials (asked: {', '.join(asked) or 'no plugin'})"
+                "no auth.authenticate plugin recognised the credentials "
+                f"(asked: {', '.join(asked) or 'no plugin'})"
             )
         if not isinstance(user, Mapping) or not isinstance(user.get("id"), str):
             raise AuthenticationFailed(

@@ -179,7 +179,8 @@ class TransitionRefused(HostError):
     ) -> None:
         by = f" (plugin {plugin_id!r})" if plugin_id else ""
         super().__init__(
-            f"submission {submission_id!r}: transition {source!r} -> {target!r} refused{by}: {reason}"
+            f"submission {submission_id!r}: transition {source!r} -> {target!r} "
+            f"refused{by}: {reason}"
         )
         self.submission_id = submission_id
         self.source = source

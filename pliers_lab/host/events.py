@@ -54,7 +54,8 @@ Handler = Callable[[dict[str, Any]], Any]
 _INSERT = (
     "INSERT INTO events (id, type, version, aggregate_type, aggregate_id, sequence, causation_id,"
     " correlation_id, source, timestamp, metadata, payload) VALUES (?, ?, 1, ?, ?,"
-    " (SELECT COALESCE(MAX(sequence), 0) + 1 FROM events WHERE aggregate_type = ? AND aggregate_id = ?),"
+    " (SELECT COALESCE(MAX(sequence), 0) + 1 FROM events"
+    "  WHERE aggregate_type = ? AND aggregate_id = ?),"
     " ?, ?, ?, ?, ?, ?) RETURNING sequence"
 )
 
@@ -62,10 +63,17 @@ _INSERT = (
 def event_from_row(row: Any) -> dict[str, Any]:
     """An ``events`` row back in the published shape."""
     return {
-        "id": row["id"], "type": row["type"], "version": row["version"], "timestamp": row["timestamp"],
-        "source": row["source"], "aggregateType": row["aggregate_type"], "aggregateId": row["aggregate_id"],
-        "sequenceNumber": row["sequence"], "causationId": row["causation_id"],
-        "correlationId": row["correlation_id"], "metadata": loads(row["metadata"]),
+        "id": row["id"],
+        "type": row["type"],
+        "version": row["version"],
+        "timestamp": row["timestamp"],
+        "source": row["source"],
+        "aggregateType": row["aggregate_type"],
+        "aggregateId": row["aggregate_id"],
+        "sequenceNumber": row["sequence"],
+        "causationId": row["causation_id"],
+        "correlationId": row["correlation_id"],
+        "metadata": loads(row["metadata"]),
         "payload": loads(row["payload"]),
     }
 

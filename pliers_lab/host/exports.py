@@ -50,13 +50,15 @@ def export(
             if fmt.lower() != "json":
                 askers = [i.plugin_id for i in host.engine.handlers("export.format")]
                 raise ExportFormatError(
-                    f"no plugin answered export.format for {fmt!r} (asked: {', '.join(askers) or 'no plugin'}; "
+                    f"no plugin answered export.format for {fmt!r} "
+                    f"(asked: {', '.join(askers) or 'no plugin'}; "
                     "the host itself knows 'json')"
                 )
             answer = _builtin_json(form, submissions)
         if not isinstance(answer, dict) or not isinstance(answer.get("body"), str | bytes):
             raise ExportFormatError(
-                f"the export.format answer for {fmt!r} is not {{contentType, filename, body}}: {answer!r:.200}"
+                f"the export.format answer for {fmt!r} is not "
+                f"{{contentType, filename, body}}: {answer!r:.200}"
             )
         host.emit(
             run,

@@ -92,7 +92,8 @@ def _select(value: Any, field: dict[str, Any]) -> str | None:
         return "must be a list of options"
     wrong = [v for v in chosen if v not in options]
     if wrong:
-        return f"{', '.join(map(repr, wrong))} is not an option (options: {', '.join(map(repr, options))})"
+        shown = ", ".join(map(repr, options))
+        return f"{', '.join(map(repr, wrong))} is not an option (options: {shown})"
     return None
 
 

@@ -112,29 +112,34 @@ class Forms:
         db, fid = self.host.db, form["id"]
         if created is None:
             db.execute(
-                "INSERT INTO forms (id, name, version, definition, created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO forms (id, name, version, definition, created_at, updated_at,"
+                " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (fid, form["name"], form["version"], dumps(form), now, now, user_id),
             )
         else:
             db.execute(
-                "UPDATE forms SET name = ?, version = ?, definition = ?, updated_at = ? WHERE id = ?",
+                "UPDATE forms SET name = ?, version = ?, definition = ?, updated_at = ?"
+                " WHERE id = ?",
                 (form["name"], form["version"], dumps(form), now, fid),
             )
             for table in ("form_fields", "workflow_statuses", "workflow_transitions"):
                 db.execute(f"DELETE FROM {table} WHERE form_id = ?", (fid,))
         for i, f in enumerate(form["fields"]):
             db.execute(
-                "INSERT INTO form_fields (form_id, position, name, type, required, definition) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO form_fields (form_id, position, name, type, required, definition)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (fid, i, f["name"], f["type"], int(f["required"]), dumps(f)),
             )
         for i, s in enumerate(form["statusDefinitions"]):
             db.execute(
-                "INSERT INTO workflow_statuses (form_id, name, category, is_initial, is_final, position) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO workflow_statuses (form_id, name, category, is_initial, is_final,"
+                " position) VALUES (?, ?, ?, ?, ?, ?)",
                 (fid, s["name"], s["category"], int(s["isInitial"]), int(s["isFinal"]), i),
             )
             for t in s["allowedTransitions"]:
                 db.execute(
-                    "INSERT INTO workflow_transitions (form_id, from_status, to_status, auto, required_roles, conditions) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO workflow_transitions (form_id, from_status, to_status, auto,"
+                    " required_roles, conditions) VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         fid,
                         s["name"],
@@ -211,7 +216,8 @@ class Forms:
                     [
                         {
                             "path": "version",
-                            "message": f"stale: the form is at version {previous['version']}, the update was made from {stated}",
+                            "message": f"stale: the form is at version {previous['version']},"
+                            f" the update was made from {stated}",
                         }
                     ],
                 )
@@ -262,7 +268,8 @@ class Forms:
             count = int(db.one("SELECT COUNT(*) FROM submissions WHERE form_id = ?", (form_id,))[0])  # type: ignore[index]
             if count and not purge:
                 raise HostError(
-                    f"form {form_id!r} has {count} submission(s); delete_form(..., purge=True) deletes them too"
+                    f"form {form_id!r} has {count} submission(s); "
+                    "delete_form(..., purge=True) deletes them too"
                 )
             if count:
                 ids = "SELECT id FROM submissions WHERE form_id = ?"

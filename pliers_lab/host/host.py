@@ -75,9 +75,9 @@ class Host:
 
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else Engine()
-        in_loop = getattr(self.engine, "in_loop_thread", None)
         self.db = Database(
-            db_path if db_path is not None else default_path(self.engine), in_worker_thread=in_loop
+            db_path if db_path is not None else default_path(self.engine),
+            in_worker_thread=self.engine.in_loop_thread,
         )
         self.field_types = FieldTypes()
         self.policies = Policies(on_plugin_error)
@@ -395,4 +395,5 @@ class Host:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Host {self.db.path} forms={len(self.forms.list())} plugins={len(self.engine.plugins)}>"
+        forms, plugins = len(self.forms.ids()), len(self.engine.plugins)
+        return f"<Host {self.db.path} forms={forms} plugins={plugins}>"

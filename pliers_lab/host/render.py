@@ -117,6 +117,7 @@ def to_html(view: dict[str, Any]) -> str:
             )
         rows.append(f"<div>{label} {control}</div>")
     rows.append(
-        f'<button type="submit">{esc(str(view.get("submit", {}).get("label", "Submit")))}</button></form>'
+        f'<button type="submit">{esc(str(view.get("submit", {}).get("label", "Submit")))}'
+        "</button></form>"
     )
     return "\n".join(rows)

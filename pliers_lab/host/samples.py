@@ -156,7 +156,8 @@ JOB_APPLICATION: dict[str, Any] = {
                 "to": "{{email}}",
                 "on": "status:offer",
                 "subject": "An offer for you",
-                "body": "Dear {{fullName}},\n\nwe would like to offer you the {{position}} position.",
+                "body": "Dear {{fullName}},\n\nwe would like to offer you the {{position}}"
+                " position.",
             },
         ]
     },
@@ -253,7 +254,8 @@ EXPENSE_CLAIM: dict[str, Any] = {
                 "channel": "sms",
                 "to": "+15555550100",
                 "on": "status:pending_approval",
-                "body": "Expense claim {{submission.id}} from {{employee}} ({{amount}} {{currency}}) awaits approval",
+                "body": "Expense claim {{submission.id}} from {{employee}}"
+                " ({{amount}} {{currency}}) awaits approval",
             },
             {
                 "channel": "email",
@@ -328,7 +330,27 @@ _CITIES = [
     "350 5th Ave, New York",
     "221B Baker St, London",
 ]
-_WORDS = ["please", "call", "me", "back", "about", "pricing", "for", "our", "team", "the", "integration", "works", "well", "but", "we", "need", "help", "with", "exports"]
+_WORDS = [
+    "please",
+    "call",
+    "me",
+    "back",
+    "about",
+    "pricing",
+    "for",
+    "our",
+    "team",
+    "the",
+    "integration",
+    "works",
+    "well",
+    "but",
+    "we",
+    "need",
+    "help",
+    "with",
+    "exports",
+]
 
 
 def _luhn_digit(body: str) -> str:

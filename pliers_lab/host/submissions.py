@@ -33,6 +33,7 @@ operation fails with ``MalformedPayload`` naming the hook and plugin.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -293,7 +294,7 @@ class Submissions:
 
     def _process(
         self, run: Run, compiled: CompiledForm, submission: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], builtins.list[str]]:
         """Follow automatic transitions from the submission's status; returns the
         submission and the statuses it entered."""
         workflow, entered = compiled.workflow, []
@@ -390,7 +391,8 @@ class Submissions:
                     submission_id,
                     source,
                     to_status,
-                    f"requires one of the roles {', '.join(missing)} (has: {', '.join(roles) or 'none'})",
+                    f"requires one of the roles {', '.join(missing)} "
+                    f"(has: {', '.join(roles) or 'none'})",
                 )
             failing = compiled.workflow.failing_condition(chosen, submission["data"])
             if failing is not None:

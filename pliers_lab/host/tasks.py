@@ -35,7 +35,8 @@ class Tasks:
         now = time.time()
         with self.host.db.joined():
             cursor = self.host.db.execute(
-                "INSERT INTO tasks (plugin_id, name, payload, run_at, status, created_at) VALUES (?, ?, ?, ?, 'scheduled', ?)",
+                "INSERT INTO tasks (plugin_id, name, payload, run_at, status, created_at)"
+                " VALUES (?, ?, ?, ?, 'scheduled', ?)",
                 (plugin_id, name, dumps(payload), now + delay_s, now),
             )
         return int(cursor.lastrowid or 0)

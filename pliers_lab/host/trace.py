@@ -275,12 +275,14 @@ class Trace:
     def summary(self) -> str:
         """A readable report: one line per step, one indented line per plugin."""
         lines = [
-            f"{self.operation} {self.target or ''} [{self.status}] {self.duration_ms:.2f} ms ({self.id})"
+            f"{self.operation} {self.target or ''} [{self.status}] "
+            f"{self.duration_ms:.2f} ms ({self.id})"
         ]
         for step in self.steps:
             note = f"  {step.note}" if step.note else ""
             lines.append(
-                f"  {step.index:>2} {step.name:<28} {step.status:<10} {step.duration_ms:8.3f} ms{note}"
+                f"  {step.index:>2} {step.name:<28} {step.status:<10} "
+                f"{step.duration_ms:8.3f} ms{note}"
             )
             if step.result is not None:
                 for o in step.result.outcomes:

@@ -14,7 +14,7 @@ from .fieldtypes import FieldType, FieldTypes
 
 __all__ = ["FieldRule", "FormRules", "issue"]
 
-_EMPTY = (None, "", [], {})
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def issue(field: str | None, code: str, message: str) -> dict[str, Any]:

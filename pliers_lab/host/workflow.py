@@ -83,7 +83,8 @@ class Workflow:
         self, transition: dict[str, Any], answers: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The first declarative condition that does not hold (None: all hold)."""
-        for cond in transition["conditions"]:
+        conditions: list[dict[str, Any]] = transition["conditions"]
+        for cond in conditions:
             if not _holds(cond, answers):
                 return cond
         return None

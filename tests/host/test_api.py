@@ -280,11 +280,12 @@ def test_a_forbidden_write_during_submit_aborts_it_and_names_the_culprit(
         "submission.afterSave",
     )
     assert str(error).startswith(
-        "submit aborted at submission.afterSave: [security_error] plugin 'sneaky', hook 'submission.afterSave'"
+        "submit aborted at submission.afterSave: [security_error] plugin 'sneaky', "
+        "hook 'submission.afterSave'"
     )
     assert (
-        "database.update on 'submissions' denied: the manifest grants database.write on plugin_sneaky_*"
-        in str(error)
+        "database.update on 'submissions' denied: "
+        "the manifest grants database.write on plugin_sneaky_*" in str(error)
     )
     assert host.counts() == before
 
@@ -309,3 +310,24 @@ def test_the_wire_entry_point_speaks_json(
         security(lambda: host.api.call("remote", "events.subscribe", {"pattern": "*"}))
     )
     assert host.api.frame()["action"].tolist()[-1] == "events.publish"
+
+
+def test_a_host_operation_from_the_engines_loop_thread_is_refused(
+    host: Host, simple: dict[str, Any], add_plugin: PluginFactory
+) -> None:
+    refused: list[str] = []
+
+    async def nested(ctx: Any) -> None:  # plugin code that grabbed the host: don't
+        try:
+            host.submit("simple", ADA)
+        except Exception as exc:
+            refused.append(str(exc))
+
+    add_plugin("nested", {"submission.afterSave": nested})
+
+    async def inside_a_running_loop() -> None:
+        host.submit("simple", ADA)
+
+    asyncio.run(inside_a_running_loop())
+    assert "would wait for itself" in refused[0] and "through ctx.api" in refused[0]
+    assert host.counts()["submissions"] == 1

@@ -52,6 +52,6 @@ def test_any_plugin_may_deny(host: Host, add_plugin: PluginFactory) -> None:
     assert host.authorize({"id": "ada", "roles": ["manager"]}, "form.delete").value is True
     with pytest.raises(
         OperationVetoed,
-        match="authorize refused by plugin 'policy' at auth.authorize: managers only",
+        match=r"authorize refused by plugin 'policy' at auth.authorize: managers only",
     ):
         host.authorize({"id": "bob"}, "form.delete")

@@ -29,7 +29,8 @@ def count(d: Database, table: str = "tasks") -> int:
 
 def add_task(d: Database, name: str = "t") -> None:
     d.execute(
-        "INSERT INTO tasks (plugin_id, name, payload, run_at, status, created_at) VALUES (NULL, ?, '{}', 0, 'scheduled', 0)",
+        "INSERT INTO tasks (plugin_id, name, payload, run_at, status, created_at)"
+        " VALUES (NULL, ?, '{}', 0, 'scheduled', 0)",
         (name,),
     )
 
@@ -98,7 +99,7 @@ def test_a_failing_migration_leaves_the_schema_where_it_was() -> None:
         Migration(4, "half broken", "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1)"),
     )
     with pytest.raises(
-        SchemaError, match="migration 4 .half broken. failed: no such table: nowhere"
+        SchemaError, match=r"migration 4 .half broken. failed: no such table: nowhere"
     ):
         migrate(conn, broken)
     assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == 3

@@ -41,11 +41,12 @@ def test_unknown_formats_are_named(
     add_plugin("tsv", {"export.format": lambda ctx: None})
     with pytest.raises(
         ExportFormatError,
-        match=r"no plugin answered export.format for 'xml' \(asked: tsv; the host itself knows 'json'\)",
+        match=r"no plugin answered export.format for 'xml' "
+        r"\(asked: tsv; the host itself knows 'json'\)",
     ):
         host.export("simple", "xml")
     with pytest.raises(ExportFormatError, match="export format must be a name"):
         host.export("simple", "")
     add_plugin("liar", {"export.format": lambda ctx: "just text"})
-    with pytest.raises(ExportFormatError, match="is not {contentType, filename, body}"):
+    with pytest.raises(ExportFormatError, match=r"is not {contentType, filename, body}"):
         host.export("simple", "xml")

@@ -110,8 +110,8 @@ def test_a_veto_before_create_names_plugin_hook_and_reason(
         "form changes are frozen until Monday",
     )
     assert (
-        str(error)
-        == "create form refused by plugin 'freeze' at form.beforeCreate: form changes are frozen until Monday"
+        str(error) == "create form refused by plugin 'freeze' at form.beforeCreate: "
+        "form changes are frozen until Monday"
     )
     assert host.counts() == before
 
@@ -162,7 +162,7 @@ def test_a_failed_update_leaves_form_and_cache_unchanged(
 
 def test_delete_a_form_with_submissions_needs_purge(host: Host, simple: dict[str, Any]) -> None:
     host.submit("simple", {"name": "Ada", "email": "ada@example.org"})
-    with pytest.raises(HostError, match="has 1 submission.*purge=True"):
+    with pytest.raises(HostError, match=r"has 1 submission.*purge=True"):
         host.delete_form("simple")
     assert host.counts()["forms"] == 1
     host.delete_form("simple", purge=True)
@@ -220,6 +220,7 @@ def test_a_render_plugin_breaking_the_view_is_named(
     add_plugin("breaker", {"form.render": lambda ctx: {"html": "<p>"}})
     with pytest.raises(
         HostError,
-        match=r"form.render \(plugin 'breaker'\): malformed payload at ctx.data: the data must keep a 'view' dict",
+        match=r"form.render \(plugin 'breaker'\): malformed payload at ctx.data: "
+        r"the data must keep a 'view' dict",
     ):
         host.render_form("simple")

@@ -58,7 +58,8 @@ def test_templates_are_filled_from_the_submission() -> None:
     form: dict[str, Any] = {"name": "Contact"}
     submission = {"id": "s-1", "status": "new", "data": {"name": "Ada", "n": 2}}
     assert fill(
-        "{{ name }} #{{n}} on {{form.name}} ({{submission.id}}, {{submission.status}}) {{missing}}!",
+        "{{ name }} #{{n}} on {{form.name}} ({{submission.id}}, {{submission.status}})"
+        " {{missing}}!",
         form,
         submission,
     ) == ("Ada #2 on Contact (s-1, new) !")

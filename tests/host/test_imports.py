@@ -71,7 +71,7 @@ def test_malformed_batches(host: Host, simple: dict[str, Any], add_plugin: Plugi
         host.import_submissions("simple", [ROWS[0], ["x"]])  # type: ignore[list-item]
     add_plugin("breaker", {"import.transform": lambda ctx: {"rows": "gone"}})
     with pytest.raises(
-        MalformedPayload, match="import.transform .plugin 'breaker'.: .* 'rows' list of dicts"
+        MalformedPayload, match=r"import.transform .plugin 'breaker'.: .* 'rows' list of dicts"
     ):
         host.import_submissions("simple", ROWS)
     assert host.counts()["submissions"] == 0

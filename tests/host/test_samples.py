@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -122,10 +121,11 @@ def test_the_guard_refuses_spam(ext_host: Host) -> None:
     before = ext_host.counts()
     with pytest.raises(
         OperationVetoed,
-        match="plugin 'submission-guard' at submission.beforeSave: honeypot field 'website' was filled",
+        match=r"plugin 'submission-guard' at submission.beforeSave: "
+        r"honeypot field 'website' was filled",
     ):
         ext_host.submit("contact", {**good, "website": "http://spam.example"})
-    with pytest.raises(OperationVetoed, match="e-mail domain 'mailinator.com' is blocked"):
+    with pytest.raises(OperationVetoed, match=r"e-mail domain 'mailinator.com' is blocked"):
         ext_host.submit("contact", {**good, "email": "bot@mailinator.com"})
     assert ext_host.counts() == before
     for _ in range(5):
@@ -156,7 +156,7 @@ def test_form_hooks_of_the_examples(ext_host: Host) -> None:
     warnings = created.trace.step("form.validate").result.value["warnings"]  # type: ignore[union-attr]
     assert warnings == []
     with pytest.raises(
-        OperationVetoed, match="form 'locked' .Contact us. is locked; unlock it before deleting it"
+        OperationVetoed, match=r"form 'locked' .Contact us. is locked; unlock it before deleting it"
     ):
         ext_host.delete_form("locked")
     assert "locked" in ext_host.forms.ids()

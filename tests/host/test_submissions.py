@@ -233,7 +233,7 @@ def test_a_transition_veto_aborts_the_submission(
     before = host.counts()
     with pytest.raises(
         OperationVetoed,
-        match="refused by plugin 'gate' at workflow.beforeTransition: not to processed",
+        match=r"refused by plugin 'gate' at workflow.beforeTransition: not to processed",
     ):
         host.submit("simple", ADA)
     assert host.counts() == before
@@ -260,7 +260,8 @@ def test_a_broken_waterfall_answer_names_plugin_and_hook(
     before = host.counts()
     with pytest.raises(
         MalformedPayload,
-        match=r"submission.transform \(plugin 'lossy'\): malformed payload at ctx.data: the data must keep",
+        match=r"submission.transform \(plugin 'lossy'\): "
+        r"malformed payload at ctx.data: the data must keep",
     ):
         host.submit("simple", ADA)
     host.engine.disable("lossy")

@@ -193,7 +193,8 @@ def test_a_thousand_injected_failures_leave_no_partial_rows(host: Host, chaos: C
     logged = {
         r[0]
         for r in q(
-            "SELECT DISTINCT json_extract(payload, '$.attempt') FROM events WHERE type = 'chaos.mark'"
+            "SELECT DISTINCT json_extract(payload, '$.attempt') FROM events"
+            " WHERE type = 'chaos.mark'"
         )
     }
     assert logged == set(committed)
@@ -203,7 +204,8 @@ def test_a_thousand_injected_failures_leave_no_partial_rows(host: Host, chaos: C
         )
         assert orphans[0][0] == 0, table
     orphan_events = q(
-        "SELECT COUNT(*) FROM events WHERE aggregate_type = 'submission' AND aggregate_id NOT IN (SELECT id FROM submissions)"
+        "SELECT COUNT(*) FROM events WHERE aggregate_type = 'submission'"
+        " AND aggregate_id NOT IN (SELECT id FROM submissions)"
     )
     assert orphan_events[0][0] == 0
     assert q("SELECT COUNT(*) FROM submissions WHERE status = 'hijacked'")[0][0] == 0

@@ -89,7 +89,8 @@ def test_a_transition_that_does_not_exist_is_named(host: Host, claims: dict[str,
         host.transition(claim["id"], "paid", by="m-1", roles=["manager"])
     error = caught.value
     assert str(error) == (
-        f"submission {claim['id']!r} (form 'expense-claim'): no transition 'pending_approval' -> 'paid'; "
+        f"submission {claim['id']!r} (form 'expense-claim'): "
+        "no transition 'pending_approval' -> 'paid'; "
         "from 'pending_approval' the form allows: approved, rejected"
     )
     assert error.allowed == ["approved", "rejected"]
@@ -128,7 +129,7 @@ def test_plugins_can_block_or_refuse_a_transition(
         },
     )
     with pytest.raises(
-        OperationVetoed, match="refused by plugin 'policy' at auth.authorize: m-1 may not approve"
+        OperationVetoed, match=r"refused by plugin 'policy' at auth.authorize: m-1 may not approve"
     ):
         host.transition(claim["id"], "approved", by="m-1", roles=["manager"])
     assert host.counts() == before
