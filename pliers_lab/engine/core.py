@@ -249,8 +249,10 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
 
     # ------------------------------------------------------------------ observations
     def metrics(self, plugin_id: str) -> PluginMetrics:
-        """The spec's ``PluginMetrics`` of one plugin."""
-        return self.plugin(plugin_id).metrics()
+        """The spec's ``PluginMetrics`` of one plugin (sandboxed: with its worker's memory
+        and CPU in ``resources``)."""
+        plugin = self.plugin(plugin_id)
+        return self._add_resources(plugin, plugin.metrics())
 
     def metrics_frame(self) -> Any:
         """One row per plugin: state, counts, durations (ms), health, uptime, restarts."""

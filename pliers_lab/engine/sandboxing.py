@@ -14,6 +14,7 @@ from ..errors import EngineError, PluginError
 from .base import EngineBase, S
 
 if TYPE_CHECKING:
+    from ..observe.metrics import PluginMetrics
     from ..plugin import Plugin
     from ..sandbox import ProcessRuntime
 
@@ -100,6 +101,19 @@ class SandboxOps(EngineBase):
             "quarantined": self.quarantined(plugin_id),
             **(process.usage() if process is not None else {}),
         }
+
+    def _add_resources(self, plugin: Plugin, metrics: PluginMetrics) -> PluginMetrics:
+        """Fill the spec's ``resources`` from the plugin's worker (inline: left at zero)."""
+        process = self._process_of(plugin)
+        if process is None or not isinstance(metrics.resources, dict):
+            return metrics
+        usage = process.usage()
+        memory = metrics.resources.setdefault("memoryUsage", {})
+        memory["current"] = float(usage.get("memory_mb", 0.0))
+        memory["peak"] = float(usage["peak_memory_mb"])
+        cpu = metrics.resources.setdefault("cpuUsage", {})
+        cpu["total"] = float(usage["cpu_ms"])
+        return metrics
 
     def _process_of(self, plugin: Plugin) -> Any:
         prepared = plugin.prepared
