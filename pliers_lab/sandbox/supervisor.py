@@ -23,6 +23,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError, PluginErrorType
+from .procinfo import memory_kb
 from .process import Failure, Worker, WorkerSpec
 from .wire import make_encoder
 
@@ -366,8 +367,10 @@ class PluginProcess:
         worker = self.worker
         live_cpu = worker.cpu_ms() if worker is not None and worker.alive else 0.0
         live_peak = worker.peak_memory_bytes() if worker is not None and worker.alive else 0
+        alive = worker is not None and worker.alive
         return {
-            "pid": worker.pid if worker is not None and worker.alive else None,
+            "pid": worker.pid if worker is not None and alive else None,
+            "memory_mb": memory_kb(worker.pid).get("rss", 0) / 1024 if worker and alive else 0.0,
             "peak_memory_mb": max(live_peak, self._peak_dead) / (1 << 20),
             "cpu_ms": self._cpu_dead_ms + live_cpu,
             "restarts": self.restarts,

@@ -212,3 +212,11 @@ def test_runtime_errors_name_the_plugin() -> None:
     runtime = ProcessRuntime()
     with pytest.raises(PluginError, match="does not run in process isolation"):
         runtime.process("nobody")
+
+
+def test_metrics_carry_peak_memory_and_cpu(sandbox: Engine, make_plugin: MakePlugin) -> None:
+    sandbox.load(make_plugin("measured", CRASHER))
+    sandbox.fire(HOOK, {})
+    resources = sandbox.metrics("measured").resources
+    assert resources["memoryUsage"]["peak"] > 1 and resources["memoryUsage"]["current"] > 1
+    assert resources["cpuUsage"]["total"] >= 0
