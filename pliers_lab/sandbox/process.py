@@ -179,6 +179,8 @@ class Worker:
         except BaseException:
             os.close(worker_in)
             os.close(worker_out)
+            if self.group is not None:
+                self.group.remove()
             raise
         finally:
             os.close(to_worker)

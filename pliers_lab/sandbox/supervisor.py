@@ -23,8 +23,8 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError, PluginErrorType
-from .procinfo import memory_kb
 from .process import Failure, Worker, WorkerSpec
+from .procinfo import memory_kb
 from .wire import make_encoder
 
 if TYPE_CHECKING:
