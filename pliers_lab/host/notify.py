@@ -13,6 +13,7 @@ stays ``queued``). Every notification becomes one outbox row.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterable
@@ -33,22 +34,35 @@ _INSERT = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
+def _parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """``template`` split once into (literal, placeholder or None) pairs."""
+    parts, last = [], 0
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append((template[last : match.start()], match.group(1)))
+        last = match.end()
+    parts.append((template[last:], None))
+    return tuple(parts)
+
+
+def _lookup(key: str, form: dict[str, Any], submission: dict[str, Any]) -> str:
+    if key.startswith("submission."):
+        found = submission.get(key[11:])
+    elif key.startswith("form."):
+        found = form.get(key[5:])
+    else:
+        found = submission["data"].get(key)
+    return "" if found is None else str(found)
+
+
 def fill(template: str, form: dict[str, Any], submission: dict[str, Any]) -> str:
     """``template`` with its ``{{placeholders}}`` replaced (unknown ones become empty)."""
     if "{{" not in template:
         return template
-
-    def value(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key.startswith("submission."):
-            found = submission.get(key.split(".", 1)[1])
-        elif key.startswith("form."):
-            found = form.get(key.split(".", 1)[1])
-        else:
-            found = submission["data"].get(key)
-        return "" if found is None else str(found)
-
-    return _PLACEHOLDER.sub(value, template)
+    return "".join(
+        text + (_lookup(key, form, submission) if key is not None else "")
+        for text, key in _parts(template)
+    )
 
 
 def _email_ok(data: Any) -> str | None:

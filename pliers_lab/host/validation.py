@@ -15,6 +15,7 @@ from .fieldtypes import FieldType, FieldTypes
 __all__ = ["FieldRule", "FormRules", "issue"]
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
+_UNITS = {"text": " characters", "email": " characters", "select": " choices", "file": " bytes"}
 
 
 def issue(field: str | None, code: str, message: str) -> dict[str, Any]:
@@ -61,21 +62,26 @@ class FormRules:
             )
         self.rules = tuple(rules)
         self.names = frozenset(r.name for r in rules)
+        # The hot loop reads plain tuples: (name, check, field, bounded, rule).
+        self._flat = tuple(
+            (r.name, r.kind.check, r.field, r.minimum is not None or r.maximum is not None, r)
+            for r in rules
+        )
 
     def check(self, answers: dict[str, Any]) -> list[dict[str, Any]]:
         """Every problem of ``answers``: required, type, min/max, pattern, options."""
         problems: list[dict[str, Any]] = []
-        for rule in self.rules:
-            value = answers.get(rule.name)
+        for name, check, field, bounded, rule in self._flat:
+            value = answers.get(name)
             if value in _EMPTY:
                 if rule.required:
-                    problems.append(issue(rule.name, "required", f"{rule.label!r} is required"))
+                    problems.append(issue(name, "required", f"{rule.label!r} is required"))
                 continue
-            problem = rule.kind.check(value, rule.field)
+            problem = check(value, field)
             if problem is not None:
-                problems.append(issue(rule.name, "type", f"{rule.label!r} {problem}"))
+                problems.append(issue(name, "type", f"{rule.label!r} {problem}"))
                 continue
-            if rule.minimum is not None or rule.maximum is not None:
+            if bounded:
                 self._bounds(rule, value, problems)
             if (
                 rule.pattern is not None
@@ -97,12 +103,7 @@ class FormRules:
         size = measure(value) if measure is not None else None
         if size is None:
             return
-        unit = {
-            "text": " characters",
-            "email": " characters",
-            "select": " choices",
-            "file": " bytes",
-        }.get(rule.kind.name, "")
+        unit = _UNITS.get(rule.kind.name, "")
         try:
             if rule.minimum is not None and size < rule.minimum:
                 problems.append(
