@@ -71,7 +71,9 @@ def search(
 ) -> dict[str, PluginSpec]:
     """The chosen version per plugin; DependencyError explains an impossible set."""
     resolver = Resolver(_Provider(catalog, pins, pliers, python), BaseReporter())
-    wanted = [Requirement(name, "*", "runtime", None) for name in roots]
+    # A pinned root asks for exactly its pin, so a pinned prerelease can be chosen
+    # ("*" alone never matches a prerelease under npm's rules).
+    wanted = [Requirement(name, pins.get(name, "*"), "runtime", None) for name in roots]
     try:
         result = resolver.resolve(wanted, max_rounds=max(1000, 20 * len(catalog)))
     except ResolutionImpossible as exc:
