@@ -392,12 +392,15 @@ class Dispatcher:
             # The slot is given back when the thread ends, not when we stop waiting.
             future.add_done_callback(lambda _: self._release(plugin_id))
             try:
-                value, step = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+                # asyncio.timeout, not wait_for: no extra task and loop turns per request.
+                async with asyncio.timeout(self.timeout):
+                    value, step = await asyncio.wrap_future(future)
             except TimeoutError:
                 raise self._timeout(route) from None
             if inspect.isawaitable(value):  # a sync function that returned a coroutine
                 try:
-                    value = await asyncio.wait_for(_awaited(value), self.timeout)
+                    async with asyncio.timeout(self.timeout):
+                        value = await value
                 except TimeoutError:
                     raise self._timeout(route) from None
                 except Exception as exc:
@@ -410,7 +413,8 @@ class Dispatcher:
                     ) from exc
             return value, step
         try:
-            return await asyncio.wait_for(self._run_mixed(route, request), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                return await self._run_mixed(route, request)
         except TimeoutError:
             raise self._timeout(route) from None
         finally:
@@ -565,7 +569,3 @@ class Dispatcher:
             ("x-request-id", request_id),
         ]
         return error.status, headers, body.encode("utf-8")
-
-
-async def _awaited(value: Any) -> Any:
-    return await value

@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import EngineError, IllegalTransition, PliersError, PluginError, PluginErrorType
+from ..errors import PliersError, PluginError
 from ..lifecycle import PluginState
-from ..manifest.problems import ManifestError
+from . import market
 from .auth import bearer_token
 from .errors import ApiError, iso, problems
 from .limits import limit_headers
@@ -38,12 +38,24 @@ from .reports import (
     metrics_report,
     parse_time,
 )
+from .views import (
+    config_view,
+    dependencies,
+    endpoints,
+    engine_error,
+    error_brief,
+    manifest_changes,
+    restart_required,
+    status_of,
+    summary,
+    when,
+)
 
 if TYPE_CHECKING:
     from ..plugin import Plugin
     from .state import WebState
 
-__all__ = ["engine_error", "management_routes", "manifest_changes", "status_of", "summary"]
+__all__ = ["management_routes"]
 
 #: The specification's resource limits, shown by ``/status`` (memory MB, CPU ms).
 DEFAULT_LIMITS = {"memory": 128, "cpu": 1000}
@@ -124,27 +136,6 @@ async def _admin(request: Request, state: WebState, rid: str) -> None:
         )
     resource = {"pluginId": request.path_params.get("id"), "api": "management"}
     await state.auth.authorize(identity, f"{request.method} {request.url.path}", resource, rid)
-
-
-def engine_error(exc: PliersError) -> ApiError:
-    """The envelope code of an engine exception."""
-    if isinstance(exc, ManifestError):
-        return ApiError(
-            "INVALID_PLUGIN_PACKAGE", str(exc), {"errors": [str(p) for p in exc.problems]}
-        )
-    if isinstance(exc, PluginError):
-        listed = exc.metadata.get("problems", [])
-        details = {"pluginId": exc.plugin_id, "type": exc.type.value, "errors": listed}
-        if exc.type is PluginErrorType.DEPENDENCY_ERROR:
-            return ApiError("DEPENDENCY_CONFLICT", str(exc), details)
-        if exc.type is PluginErrorType.CONFIG_ERROR:
-            return ApiError("CONFIGURATION_INVALID", str(exc), details)
-        return ApiError("PLUGIN_STARTUP_FAILED", str(exc), details)
-    if isinstance(exc, KeyError):  # UnknownPluginError
-        return ApiError("PLUGIN_NOT_FOUND", str(exc))
-    if isinstance(exc, IllegalTransition | EngineError):
-        return ApiError("INVALID_STATE", str(exc))
-    return ApiError("INTERNAL_ERROR", str(exc))  # pragma: no cover - every PliersError is above
 
 
 # ---------------------------------------------------------------------- parameters
@@ -232,97 +223,6 @@ async def _in_thread(
         ) from None
 
 
-# ---------------------------------------------------------------------- records
-def status_of(plugin: Plugin) -> str:
-    """The API's three statuses: active, error, inactive (every other state)."""
-    if plugin.state is PluginState.ACTIVE:
-        return "active"
-    return "error" if plugin.state is PluginState.ERROR else "inactive"
-
-
-def _when(value: float | None) -> str | None:
-    return iso(value) if value else None
-
-
-def summary(plugin: Plugin) -> dict[str, Any]:
-    m = plugin.manifest
-    return {
-        "id": plugin.id,
-        "name": m.name,
-        "version": plugin.version,
-        "description": m.description,
-        "author": m.author,
-        "license": m.license,
-        "categories": [str(c) for c in m.categories],
-        "keywords": list(m.keywords),
-        "status": status_of(plugin),
-        "state": plugin.state.value,
-        "isolation": plugin.isolation,
-        "health": plugin.metrics().health.status,
-        "installedAt": iso(plugin.loaded_at),
-        "activatedAt": _when(plugin.activated_at),
-        "hooks": list(m.hooks),
-        "endpoints": len(m.api.endpoints),
-    }
-
-
-def _dependencies(state: WebState, plugin: Plugin) -> list[dict[str, Any]]:
-    from ..versions import satisfies
-
-    out = []
-    for name, wanted, scope in plugin.manifest.all_dependencies():
-        dep = state.engine.plugin(name) if name in state.engine else None
-        if dep is None or dep.state in (PluginState.ERROR, PluginState.UNLOADED):
-            status, version = "missing", None
-        else:
-            version = dep.version
-            status = "satisfied" if satisfies(version, wanted) else "unsatisfied"
-        out.append(
-            {"name": name, "range": wanted, "scope": scope, "installed": version, "status": status}
-        )
-    return out
-
-
-def _endpoints(state: WebState, plugin: Plugin) -> list[dict[str, Any]]:
-    served = {r.key for r in state.router.routes(plugin.id)}
-    return [
-        {
-            "method": e.method,
-            "path": e.path,
-            "handler": e.handler,
-            "middleware": list(e.middleware),
-            "auth": e.auth.model_dump(),
-            "rateLimit": e.rate_limit.model_dump() if e.rate_limit else None,
-            "validation": e.validation.model_dump(exclude_none=True) if e.validation else None,
-            "served": f"{e.method} {e.path}" in served,
-        }
-        for e in plugin.manifest.api.endpoints
-    ]
-
-
-def _config(state: WebState, plugin: Plugin) -> dict[str, Any]:
-    found = state.engine.validate_config(plugin.id, plugin.config_overrides)
-    source = plugin.config_source
-    return {
-        "schema": source.schema if source else None,
-        "current": plugin.config,
-        "isValid": not found,
-        "errors": config_problems(found, plugin.config),
-        "lastUpdated": iso(plugin.config_updated_at or plugin.loaded_at),
-    }
-
-
-def _restart_required(plugin: Plugin) -> bool:
-    """Handlers read ``ctx.config`` per call and see a change at once; a plugin that set
-    itself up in ``on_activate`` and has no ``on_config_change`` may hold the old one."""
-    handlers = plugin.lifecycle_handlers
-    return (
-        plugin.state is PluginState.ACTIVE
-        and "on_activate" in handlers
-        and "on_config_change" not in handlers
-    )
-
-
 # ---------------------------------------------------------------------- plugins
 @endpoint()
 async def list_plugins(request: Request, state: WebState) -> Any:
@@ -378,7 +278,7 @@ async def list_plugins(request: Request, state: WebState) -> Any:
 async def plugin_details(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
     m = plugin.manifest
-    deps = _dependencies(state, plugin)
+    deps = dependencies(state, plugin)
     required = [d for d in deps if d["scope"] != "optional"]
     return {
         **summary(plugin),
@@ -394,7 +294,7 @@ async def plugin_details(request: Request, state: WebState) -> Any:
                 for name, cfg in m.hooks.items()
             },
         },
-        "config": _config(state, plugin),
+        "config": config_view(state, plugin),
         "metrics": plugin.metrics().to_dict(),
         "dependencies": {
             "status": "satisfied"
@@ -403,40 +303,22 @@ async def plugin_details(request: Request, state: WebState) -> Any:
             "items": deps,
             "dependents": state.engine.dependents(plugin.id),
         },
-        "endpointList": _endpoints(state, plugin),
+        "endpointList": endpoints(state, plugin),
         "disabledReason": plugin.disabled_reason,
-        "lastError": _error_brief(plugin.last_error),
+        "lastError": error_brief(plugin.last_error),
     }
-
-
-def _error_brief(error: PluginError | None) -> dict[str, Any] | None:
-    if error is None:
-        return None
-    return {
-        "id": error.id,
-        "type": error.type.value,
-        "message": error.message,
-        "hook": error.hook,
-        "timestamp": iso(error.timestamp),
-    }
-
-
-def _market_unavailable(what: str) -> ApiError:
-    return ApiError(
-        "MARKETPLACE_UNAVAILABLE",
-        f"{what} needs the marketplace client (pliers_lab.market), which this server does "
-        'not offer yet; install from a local folder with {"source": "path"}',
-    )
 
 
 @endpoint("install")
 async def install_plugin(request: Request, state: WebState) -> Any:
     if "multipart/" in request.headers.get("content-type", ""):
-        raise _market_unavailable("installing an uploaded package")
+        raise market.unavailable("installing an uploaded package")
     body = await _json(request)
     source = body.get("source", "marketplace")
+    if source == "marketplace":
+        return await market.install(state, body)
     if source != "path":
-        raise _market_unavailable(f"installing from source {source!r}")
+        raise ApiError("INVALID_REQUEST", f'source must be "marketplace" or "path", not {source!r}')
     folder = _allowed_folder(state, body.get("path"))
     config = body.get("config")
     if config is not None and not isinstance(config, dict):
@@ -453,7 +335,7 @@ async def install_plugin(request: Request, state: WebState) -> Any:
             {"pluginId": manifest.name, "version": existing.version},
         )
     plugin = await _in_thread(state.engine.load, folder, config=config)
-    deps = _dependencies(state, plugin)
+    deps = dependencies(state, plugin)
     return 201, {
         "success": True,
         "pluginId": plugin.id,
@@ -484,6 +366,8 @@ def _allowed_folder(state: WebState, raw: Any) -> Path:
 async def update_plugin(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
     body = await _json(request, optional=True)
+    if market.manages(state, plugin.id):
+        return await market.update(state, plugin.id, body)
     preserve = _flag(body.get("preserveConfig"), "preserveConfig", True)
     version = body.get("version")
     if plugin.root is None:
@@ -499,8 +383,8 @@ async def update_plugin(request: Request, state: WebState) -> Any:
         if str(on_disk) != version:
             sibling = folder.parent / str(version)
             if not (sibling / "manifest.json").is_file():
-                raise _market_unavailable(
-                    f"version {version} of {plugin.id!r} (not in the local store)"
+                raise market.unavailable(
+                    f"version {version} of {plugin.id!r} (not in the plugin's folder)"
                 )
             folder = sibling
     old = plugin.manifest
@@ -519,34 +403,13 @@ async def update_plugin(request: Request, state: WebState) -> Any:
     }
 
 
-def manifest_changes(old: Any, new: Any) -> list[str]:
-    """What an update changed: version, hooks, endpoints, permissions."""
-    changes = []
-    if str(old.version) != str(new.version):
-        changes.append(f"version: {old.version} -> {new.version}")
-    for kind, before, after in (
-        ("hook", set(old.hooks), set(new.hooks)),
-        (
-            "endpoint",
-            {f"{e.method} {e.path}" for e in old.api.endpoints},
-            {f"{e.method} {e.path}" for e in new.api.endpoints},
-        ),
-        (
-            "permission",
-            {".".join(r) for r in old.permissions.as_rows()},
-            {".".join(r) for r in new.permissions.as_rows()},
-        ),
-    ):
-        changes += [f"Added {kind} {x}" for x in sorted(after - before)]
-        changes += [f"Removed {kind} {x}" for x in sorted(before - after)]
-    return changes
-
-
 @endpoint()
 async def uninstall_plugin(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
     force = _flag(request.query_params.get("force"), "force", False)
     remove_data = _flag(request.query_params.get("removeData"), "removeData", False)
+    if market.manages(state, plugin.id):
+        return await market.uninstall(state, plugin.id, remove_data=remove_data, force=force)
     dependents = state.engine.dependents(plugin.id)
     if dependents and not force:
         raise ApiError(
@@ -573,7 +436,7 @@ async def uninstall_plugin(request: Request, state: WebState) -> Any:
 @endpoint()
 async def get_config(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
-    return {"pluginId": plugin.id, **_config(state, plugin)}
+    return {"pluginId": plugin.id, **config_view(state, plugin)}
 
 
 @endpoint()
@@ -593,10 +456,10 @@ async def put_config(request: Request, state: WebState) -> Any:
     return {
         "pluginId": plugin.id,
         "isValid": True,
-        "restartRequired": _restart_required(plugin),
+        "restartRequired": restart_required(plugin),
         "changes": list(plugin.config_changes),
         "config": plugin.config,
-        "lastUpdated": _when(plugin.config_updated_at),
+        "lastUpdated": when(plugin.config_updated_at),
     }
 
 
@@ -778,12 +641,12 @@ async def served_endpoints(request: Request, state: WebState) -> Any:
 
 @endpoint("search")
 async def marketplace_search(request: Request, state: WebState) -> Any:
-    raise _market_unavailable("marketplace search")
+    return await market.search(state, request.query_params)
 
 
 @endpoint()
 async def marketplace_plugin(request: Request, state: WebState) -> Any:
-    raise _market_unavailable("marketplace listings")
+    return await market.listing(state, request.path_params["id"])
 
 
 async def health(request: Request) -> Response:

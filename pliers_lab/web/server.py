@@ -132,6 +132,7 @@ def create_app(
     *,
     settings: WebSettings | None = None,
     tokens: TokenIssuer | bool = True,
+    marketplace: Any = None,
 ) -> Starlette:
     """A Starlette app serving ``engine``'s plugin endpoints and the management API.
 
@@ -142,6 +143,8 @@ def create_app(
         tokens: the development token issuer: ``True`` for one with a random secret,
             ``False`` for none (only ``auth.authenticate`` plugins vouch for tokens), or
             a ``TokenIssuer`` of yours. Reach it as ``app.state.pliers.tokens``.
+        marketplace: a ``pliers_lab.market.PluginMarketplace``: ``/v3`` installs, updates
+            and searches through it (without one those answer 503).
     """
     settings = settings or WebSettings()
     issuer = TokenIssuer() if tokens is True else (tokens or None)
@@ -152,7 +155,7 @@ def create_app(
     )
     auth = Authenticator(engine, issuer, dispatcher.fire)
     dispatcher.auth = auth
-    state = WebState(engine, host, settings, router, limiter, auth, issuer, dispatcher)
+    state = WebState(engine, host, settings, router, limiter, auth, issuer, dispatcher, marketplace)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -171,6 +174,8 @@ def create_app(
 class Server:
     """A uvicorn server in a daemon thread; ``str(server)`` is its URL.
 
+    Serves any Starlette app (``create_app``'s, or another for comparison).
+
     Attributes:
         url: ``http://127.0.0.1:<port>``.
         app: the Starlette app (``app.state.pliers`` holds router, limiter, tokens…).
@@ -184,7 +189,10 @@ class Server:
         import uvicorn
 
         self.app = app
-        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says
+        # TCP, and without it the two writes of a reply wait out delayed ACKs (~40 ms).
+        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         bound_port = self._socket.getsockname()[1]
@@ -193,8 +201,9 @@ class Server:
         config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="pliers-web-server", daemon=True)
-        tokens: TokenIssuer | None = app.state.pliers.tokens
-        roles = list(app.state.pliers.settings.admin_roles)
+        state = getattr(app.state, "pliers", None)  # any ASGI app can be served; ours has state
+        tokens: TokenIssuer | None = state.tokens if state is not None else None
+        roles = list(state.settings.admin_roles) if state is not None else []
         self.token = tokens.issue("admin", roles=roles, ttl_s=7 * 86400) if tokens else None
         self.error: BaseException | None = None
 
@@ -255,6 +264,7 @@ def serve(
     pliers_host: Any = None,
     settings: WebSettings | None = None,
     tokens: TokenIssuer | bool = True,
+    marketplace: Any = None,
     log_level: str = "warning",
 ) -> Server:
     """Serve ``engine`` in a background thread; returns the started ``Server``.
@@ -263,5 +273,5 @@ def serve(
     ``pliers_lab.host.Host`` to offer endpoints (``request.api.create_submission``).
     Stop with ``server.stop()`` or use it as a context manager.
     """
-    app = create_app(engine, pliers_host, settings=settings, tokens=tokens)
+    app = create_app(engine, pliers_host, settings=settings, tokens=tokens, marketplace=marketplace)
     return Server(app, host, port, log_level=log_level).start()

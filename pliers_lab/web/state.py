@@ -29,3 +29,5 @@ class WebState:
     auth: Authenticator
     tokens: TokenIssuer | None
     dispatcher: Dispatcher
+    marketplace: Any = None
+    """A ``pliers_lab.market.PluginMarketplace`` serving installs, updates and search."""
