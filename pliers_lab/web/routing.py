@@ -289,7 +289,13 @@ class Router:
             names = [*endpoint.middleware, endpoint.handler]
             missing = [n for n in names if not callable(named.get(n))]
             if missing:
-                self._report(plugin, f"{where}: no bound function {', '.join(missing)}", {})
+                self._report(
+                    plugin,
+                    f"{where} is not served: the {plugin.isolation!r} runtime bound no function "
+                    f"{', '.join(missing)} (a runtime must offer endpoint functions in "
+                    "Prepared.named)",
+                    {"route": f"{endpoint.method} {endpoint.path}", "missing": missing},
+                )
                 continue
             validator = None
             if endpoint.validation is not None:
