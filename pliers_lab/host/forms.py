@@ -162,6 +162,7 @@ class Forms:
         host = self.host
         with host.operation("create form", user_id=user_id) as run:
             form = self._checked(run, definition, 1)
+            host.begin_event(run, "form.created", "form", form["id"])
             if host.db.one("SELECT 1 FROM forms WHERE id = ?", (form["id"],)) is not None:
                 raise FormDefinitionError(
                     repr(form["id"]),
@@ -195,6 +196,7 @@ class Forms:
         host = self.host
         with host.operation("update form", form_id, user_id=user_id) as run:
             previous = self.compiled(form_id).form
+            host.begin_event(run, "form.updated", "form", form_id)
             if not isinstance(definition, dict):
                 raise FormDefinitionError(
                     repr(form_id), [{"path": "", "message": "a form definition is a dict"}]
@@ -262,6 +264,7 @@ class Forms:
         host, db = self.host, self.host.db
         with host.operation("delete form", form_id, user_id=user_id) as run:
             form = self.compiled(form_id).form
+            host.begin_event(run, "form.deleted", "form", form_id)
             data = {"form": form}
             run.veto("form.beforeDelete", data)
             t0 = perf()

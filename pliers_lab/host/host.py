@@ -177,7 +177,17 @@ class Host:
         aggregate_type: str,
         aggregate_id: str,
     ) -> dict[str, Any]:
-        """Publish a host event for the running operation."""
+        """Publish a host event for the running operation (the one ``begin_event`` made
+        for it, so that hooks saw it as ``ctx.event`` before it happened)."""
+        pending = run.event if run is not None else None
+        if (
+            pending is not None
+            and pending["sequenceNumber"] is None
+            and pending["type"] == event_type
+            and pending["aggregateId"] == aggregate_id
+        ):
+            pending["payload"] = payload
+            return self.bus.publish(pending)
         event = self.bus.event(
             event_type,
             payload,
@@ -186,6 +196,21 @@ class Host:
             metadata=self.event_metadata(run),
         )
         return self.bus.publish(event)
+
+    def begin_event(
+        self, run: Run, event_type: str, aggregate_type: str, aggregate_id: str
+    ) -> dict[str, Any]:
+        """The event this operation is about (spec: HookContext ``event``): the hooks
+        that fire from now on get it as ``ctx.event``; ``emit`` publishes it."""
+        event = self.bus.event(
+            event_type,
+            {},
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            metadata=self.event_metadata(run),
+        )
+        run.event = event
+        return event
 
     # ------------------------------------------------------------------ forms
     def create_form(

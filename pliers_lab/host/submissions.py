@@ -381,6 +381,7 @@ class Submissions:
         host = self.host
         with host.operation("transition", submission_id, user_id=by) as run:
             submission = self.get(submission_id)
+            host.begin_event(run, "submission.status.changed", "submission", submission_id)
             compiled = host.forms.compiled(submission["formId"])
             source = submission["status"]
             t0 = perf()

@@ -269,3 +269,21 @@ def test_host_side_unsubscribe(host: Host, simple: dict[str, Any]) -> None:
     assert host.bus.unsubscribe(sub) is True
     host.submit("simple", ADA)
     assert got == [] and host.bus.unsubscribe(sub) is False
+
+
+def test_hooks_see_the_operations_event_as_ctx_event(
+    host: Host, simple: dict[str, Any], add_plugin: PluginFactory
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def look(ctx: Any) -> None:
+        seen[ctx.hook] = ctx.event
+
+    add_plugin("looker", {"submission.beforeSave": look, "form.beforeDelete": look})
+    saved = host.submit("simple", ADA).value
+    event = seen["submission.beforeSave"]
+    assert event["type"] == "submission.created" and event["aggregateId"] == saved["id"]
+    assert host.events(aggregate_id=saved["id"])[0]["id"] == event["id"]
+    host.delete_form("simple", purge=True)
+    assert seen["form.beforeDelete"]["type"] == "form.deleted"
+    assert host.events(type="form.deleted")[0]["id"] == seen["form.beforeDelete"]["id"]
