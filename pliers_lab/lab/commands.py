@@ -74,7 +74,7 @@ def _load_one(call: Call, target: str, config: dict[str, Any] | None, activate: 
     if path.exists():
         root = path.parent if path.is_file() else path
         name = _manifest_name(root)
-        if name in engine and engine.plugin(name).root == root.resolve():
+        if name is not None and name in engine and engine.plugin(name).root == root.resolve():
             print(f"{engine.plugin(name).key} is already loaded (use %pliers reload {name})")
             return
         _say(engine.load(path, config=config, activate=activate), "loaded")
@@ -89,10 +89,15 @@ def _load_one(call: Call, target: str, config: dict[str, Any] | None, activate: 
 
 
 @command(
-    "load", "load plugin folders by path or name (--all: every folder under extensions/)",
-    arg("targets", nargs="*", metavar="PATH|NAME",
+    "load",
+    "load plugin folders by path or name (--all: every folder under extensions/)",
+    arg(
+        "targets",
+        nargs="*",
+        metavar="PATH|NAME",
         help="a plugin folder or its manifest.json, a folder name under extensions/, "
-             "or the name of an installed entry point (group pliers_lab.plugins)"),
+        "or the name of an installed entry point (group pliers_lab.plugins)",
+    ),
     arg("--all", action="store_true", dest="all_", help="load every plugin under extensions/"),
     arg("--config", help="configuration to apply, as JSON"),
     arg("--no-activate", action="store_true", help="stop at LOADED (do not activate)"),
@@ -109,8 +114,10 @@ def _load(call: Call) -> None:
     if args.all_:
         folder = _extensions(call)
         if folder is None:
-            raise UsageError("%pliers load --all: no extensions/ folder found; "
-                             "set %config PliersMagics.extensions = '/path/to/extensions'")
+            raise UsageError(
+                "%pliers load --all: no extensions/ folder found; "
+                "set %config PliersMagics.extensions = '/path/to/extensions'"
+            )
         engine = call.engine
         before = len(engine.errors)
         for plugin in engine.load_all(folder):
@@ -148,7 +155,8 @@ def _enable(call: Call) -> None:
 
 
 @command(
-    "disable", "stop plugins (their handlers stop answering)",
+    "disable",
+    "stop plugins (their handlers stop answering)",
     arg("plugins", nargs="+", metavar="ID"),
     arg("--reason", default="disabled from the notebook", help="recorded in the lifecycle"),
 )
@@ -177,15 +185,27 @@ def _list(call: Call) -> Any:
     rows = []
     for p in call.engine.plugins:
         hooks = ", ".join(f"{h}({c.priority})" for h, c in p.manifest.hooks.items())
-        layers = ", ".join(f"{k}={v}" for k, v in p.layers.items())
-        rows.append((p.id, p.version, p.state.value, p.isolation, layers, hooks,
-                     p.stats.count, p.stats.errors))
-    return _frame(rows, ("plugin_id", "version", "state", "isolation", "layers", "hooks",
-                         "calls", "errors"))
+        layers = ", ".join(p.layers)  # names; `%pliers info ID` has the details
+        rows.append(
+            (
+                p.id,
+                p.version,
+                p.state.value,
+                p.isolation,
+                layers,
+                hooks,
+                p.stats.count,
+                p.stats.errors,
+            )
+        )
+    return _frame(
+        rows, ("plugin_id", "version", "state", "isolation", "layers", "hooks", "calls", "errors")
+    )
 
 
 @command(
-    "hooks", "the hook catalog (core and custom) with each hook's handlers in order",
+    "hooks",
+    "the hook catalog (core and custom) with each hook's handlers in order",
     arg("pattern", nargs="?", help="only hooks matching this (glob or substring)"),
 )
 def _hooks(call: Call) -> Any:
@@ -197,8 +217,9 @@ def _hooks(call: Call) -> Any:
         if pattern and not (fnmatch.fnmatch(spec.name, pattern) or pattern in spec.name):
             continue
         handlers = ", ".join(f"{i.plugin_id}({i.priority})" for i in engine.handlers(spec.name))
-        rows.append((spec.name, spec.mode.value, spec.custom, spec.declared_by, handlers,
-                     spec.description))
+        rows.append(
+            (spec.name, spec.mode.value, spec.custom, spec.declared_by, handlers, spec.description)
+        )
     return _frame(rows, ("hook", "mode", "custom", "declared_by", "handlers", "description"))
 
 
@@ -209,7 +230,8 @@ def _info(call: Call) -> Any:
 
 
 @command(
-    "graph", "draw the plugin dependency graph (.frame/.edges/.graph hold the data)",
+    "graph",
+    "draw the plugin dependency graph (.frame/.edges/.graph hold the data)",
 )
 def _graph(call: Call) -> Any:
     """Dependencies left of their dependents; colour = state, red = conflict, #n = load
@@ -221,11 +243,15 @@ def _graph(call: Call) -> Any:
 
 
 @command(
-    "metrics", "per-plugin metrics (a DataFrame) or a plot of them",
+    "metrics",
+    "per-plugin metrics (a DataFrame) or a plot of them",
     arg("plugin", nargs="?", metavar="ID"),
-    arg("--plot", choices=("durations", "errors", "timeline"),
+    arg(
+        "--plot",
+        choices=("durations", "errors", "timeline"),
         help="durations: box plots per plugin; errors: error rate per plugin; "
-             "timeline: the recent plugin calls"),
+        "timeline: the recent plugin calls",
+    ),
 )
 def _metrics(call: Call) -> Any:
     """Metrics from the engine's exact counters; ``--plot`` returns a Picture whose
@@ -236,8 +262,11 @@ def _metrics(call: Call) -> Any:
     if args.plot:
         if args.plugin:
             raise UsageError("%pliers metrics --plot draws every plugin; leave out the ID")
-        draw = {"durations": plots.plot_durations, "errors": plots.plot_error_rates,
-                "timeline": plots.plot_timeline}[args.plot]
+        draw = {
+            "durations": plots.plot_durations,
+            "errors": plots.plot_error_rates,
+            "timeline": plots.plot_timeline,
+        }[args.plot]
         return draw(engine)
     frame = engine.metrics_frame()
     if args.plugin:
@@ -247,7 +276,8 @@ def _metrics(call: Call) -> Any:
 
 
 @command(
-    "errors", "recorded plugin errors (a DataFrame), or one in full",
+    "errors",
+    "recorded plugin errors (a DataFrame), or one in full",
     arg("plugin", nargs="?", metavar="ID"),
     arg("--type", dest="type_", help="only this error type, e.g. runtime_error"),
     arg("--last", type=int, help="the newest N (default: PliersMagics.max_rows)"),
@@ -271,7 +301,8 @@ def _errors(call: Call) -> Any:
 
 
 @command(
-    "logs", "plugin log entries (a DataFrame)",
+    "logs",
+    "plugin log entries (a DataFrame)",
     arg("plugin", nargs="?", metavar="ID"),
     arg("--level", choices=_LEVELS, help="this level and above"),
     arg("--last", type=int, help="the newest N (default: PliersMagics.max_rows)"),
@@ -284,18 +315,22 @@ def _logs(call: Call) -> Any:
         engine.plugin(args.plugin)
         frame = frame[frame["plugin_id"] == args.plugin]
     if args.level:
-        frame = frame[frame["level"].isin(_LEVELS[_LEVELS.index(args.level):])]
+        frame = frame[frame["level"].isin(_LEVELS[_LEVELS.index(args.level) :])]
     return frame.tail(args.last or call.magics.max_rows).reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------- acting
 @command(
-    "fire", "fire a hook with a JSON payload (inline, @file or $variable)",
+    "fire",
+    "fire a hook with a JSON payload (inline, @file or $variable)",
     arg("hook", metavar="HOOK"),
     arg("--user", help="user id in the context's metadata"),
     arg("--session", help="session id in the context's metadata"),
-    arg("--sample", action="store_true",
-        help="use a sample payload in the shape the host sends for this hook"),
+    arg(
+        "--sample",
+        action="store_true",
+        help="use a sample payload in the shape the host sends for this hook",
+    ),
     payload=True,
     cell="the JSON payload",
 )
@@ -330,11 +365,16 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 @command(
-    "config", "show a plugin's configuration, or set keys (validated against its schema)",
+    "config",
+    "show a plugin's configuration, or set keys (validated against its schema)",
     _ID,
-    arg("assignments", nargs="*", metavar="KEY=VALUE",
-        help="values are JSON when they parse (5, true, [\"a\"]) and text otherwise; "
-             "dotted keys reach into objects"),
+    arg(
+        "assignments",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help='values are JSON when they parse (5, true, ["a"]) and text otherwise; '
+        "dotted keys reach into objects",
+    ),
     arg("--reset", action="store_true", help="back to the defaults"),
     arg("--schema", action="store_true", help="show the JSON Schema instead"),
     payload=True,
@@ -371,11 +411,17 @@ def _config(call: Call) -> Any:
 
 
 @command(
-    "plugin", "define an inline plugin from the cell (%%pliers plugin NAME)",
+    "plugin",
+    "define an inline plugin from the cell (%%pliers plugin NAME)",
     arg("name", metavar="NAME"),
     arg("--version", default="0.1.0"),
-    arg("--priority", action="append", default=[], metavar="HOOK=N",
-        help="priority of one hook (default 100; higher runs earlier)"),
+    arg(
+        "--priority",
+        action="append",
+        default=[],
+        metavar="HOOK=N",
+        help="priority of one hook (default 100; higher runs earlier)",
+    ),
     arg("--config", help="configuration as JSON"),
     cell="the plugin's code (and an optional leading JSON manifest header)",
 )
@@ -395,16 +441,26 @@ def _plugin(call: Call) -> None:
         except ValueError:
             raise UsageError(f"--priority {item!r}: expected HOOK=N with N an integer") from None
     config = resolve_payload(call.args.config, None) if call.args.config else None
-    plugin = define_plugin(call.engine, call.args.name, call.cell, version=call.args.version,
-                           priorities=priorities, config=config)
+    plugin = define_plugin(
+        call.engine,
+        call.args.name,
+        call.cell,
+        version=call.args.version,
+        priorities=priorities,
+        config=config,
+    )
     hooks = ", ".join(f"{h}({c.priority})" for h, c in plugin.manifest.hooks.items())
     print(f"defined {plugin.key}: {plugin.state.value}; hooks: {hooks or 'none'}")
 
 
 @command(
-    "simulate", "push a submission through the host's whole pipeline (a Simulation)",
-    arg("--form", help="form id (default: contact; the host's samples: contact, "
-                       "job-application, expense-claim)"),
+    "simulate",
+    "push a submission through the host's whole pipeline (a Simulation)",
+    arg(
+        "--form",
+        help="form id (default: contact; the host's samples: contact, "
+        "job-application, expense-claim)",
+    ),
     arg("--user", help="user id"),
     arg("--session", help="session id"),
     payload=True,
@@ -419,5 +475,10 @@ def _simulate(call: Call) -> Any:
 
     user_ns = call.shell.user_ns if call.shell is not None else None
     answers = resolve_payload(call.payload if call.payload is not None else call.cell, user_ns)
-    return simulate(call.engine, None if answers is MISSING else answers, form=call.args.form,
-                    user_id=call.args.user, session_id=call.args.session)
+    return simulate(
+        call.engine,
+        None if answers is MISSING else answers,
+        form=call.args.form,
+        user_id=call.args.user,
+        session_id=call.args.session,
+    )

@@ -52,13 +52,14 @@ STATE_COLOURS = {
 }
 STATUS_COLOURS = {"ok": "#2e7d32", "error": "#c62828", "timeout": "#ef6c00", "skipped": "#757575"}
 
+# ``table[class]`` outweighs JupyterLab's right-aligned ``:not(...).jp-RenderedHTMLCommon th``.
 STYLE = """<style>
 .pliers-lab{font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;line-height:1.4}
 .pliers-lab table{border-collapse:collapse;margin:4px 0}
-.pliers-lab th,.pliers-lab td{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left;
-vertical-align:top}
-.pliers-lab th{background:rgba(127,127,127,.12)}
-.pliers-lab .num{text-align:right;font-variant-numeric:tabular-nums}
+.pliers-lab table[class] thead th,.pliers-lab table[class] tbody td{text-align:left;
+border-bottom:1px solid #ddd;padding:2px 8px;vertical-align:top}
+.pliers-lab table[class] thead th{background:rgba(127,127,127,.12)}
+.pliers-lab table[class] .num{text-align:right;font-variant-numeric:tabular-nums}
 .pliers-lab pre{margin:2px 0;max-height:16em;overflow:auto;white-space:pre-wrap}
 .pliers-badge{color:#fff;border-radius:3px;padding:0 5px;font-size:12px}
 .pliers-muted{color:#777}
@@ -99,7 +100,9 @@ def jsonable(value: Any) -> Any:
 def to_json(value: Any, limit: int = _MAX_TEXT) -> str:
     """Indented JSON of ``value`` (non-JSON objects shown by repr), cut at ``limit``."""
     text = json.dumps(jsonable(value), indent=2, ensure_ascii=False, sort_keys=False)
-    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more characters)"
+    return (
+        text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more characters)"
+    )
 
 
 def json_html(value: Any, css_class: str = "pliers-json") -> str:
@@ -132,7 +135,11 @@ def table_html(
     if not body:
         span = len(columns)
         body.append(f'<tr><td colspan="{span}" class="pliers-muted">nothing yet</td></tr>')
-    return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    rows_html = "".join(body)
+    return (
+        f'<table class="{css_class}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{rows_html}</tbody></table>"
+    )
 
 
 def _when(epoch: float | None) -> str:
@@ -153,10 +160,18 @@ def outcomes_html(result: HookResult, css_class: str = "pliers-outcomes") -> str
     rows, attrs = [], []
     for i, o in enumerate(result.outcomes, 1):
         error = f"{badge(o.error.type.value, '#c62828')} {esc(o.error.message)}" if o.error else ""
-        rows.append((
-            str(i), esc(o.plugin_id), str(o.priority), badge(o.status), f"{o.duration_ms:.3f}",
-            str(o.retries), error, f"<code>{esc(_short(o.value))}</code>" if o.value is not None else "",
-        ))
+        rows.append(
+            (
+                str(i),
+                esc(o.plugin_id),
+                str(o.priority),
+                badge(o.status),
+                f"{o.duration_ms:.3f}",
+                str(o.retries),
+                error,
+                f"<code>{esc(_short(o.value))}</code>" if o.value is not None else "",
+            )
+        )
         attrs.append({"data-plugin": o.plugin_id, "data-status": o.status})
     return table_html(columns, rows, css_class, attrs, numeric=("#", "priority", "ms", "retries"))
 
@@ -188,14 +203,19 @@ def result_html(result: HookResult) -> str:
 def error_html(error: PluginError) -> str:
     """A plugin error: type, culprit (plugin, hook, execution), message, cause, stack."""
     facts = [
-        ("plugin", error.plugin_id), ("hook", error.hook), ("execution", error.execution_id),
-        ("error id", error.id), ("at", _when(error.timestamp)), ("recovery", error.recovery),
+        ("plugin", error.plugin_id),
+        ("hook", error.hook),
+        ("execution", error.execution_id),
+        ("error id", error.id),
+        ("at", _when(error.timestamp)),
+        ("recovery", error.recovery),
         ("cause", type(error.cause).__name__ if error.cause is not None else None),
     ]
     rows = [(esc(k), f"<code>{esc(v)}</code>") for k, v in facts if v is not None]
     stack = (
         f"<details><summary>stack</summary><pre>{esc(error.stack)}</pre></details>"
-        if error.stack else ""
+        if error.stack
+        else ""
     )
     return (
         f'{STYLE}<div class="pliers-lab pliers-error">{badge(error.type.value, "#c62828")} '
@@ -210,15 +230,18 @@ def timeline_html(transitions: Sequence[Transition], css_class: str = "pliers-ti
     origin = transitions[0].timestamp if transitions else 0.0
     rows = [
         (
-            _when(t.timestamp), f"+{(t.timestamp - origin) * 1000:.1f}",
+            _when(t.timestamp),
+            f"+{(t.timestamp - origin) * 1000:.1f}",
             f"{state_html(t.source.value)} → {state_html(t.target.value)}",
-            esc(t.reason or ""), esc(t.error_id or ""),
+            esc(t.reason or ""),
+            esc(t.error_id or ""),
         )
         for t in transitions
     ]
     attrs = [{"data-target": t.target.value} for t in transitions]
-    return table_html(("at", "+ms", "transition", "reason", "error"), rows, css_class, attrs,
-                      numeric=("+ms",))
+    return table_html(
+        ("at", "+ms", "transition", "reason", "error"), rows, css_class, attrs, numeric=("+ms",)
+    )
 
 
 def permissions_html(plugin: Plugin) -> str:
@@ -233,12 +256,21 @@ def permissions_html(plugin: Plugin) -> str:
 def hooks_html(plugin: Plugin) -> str:
     """The hooks a plugin declares with their options."""
     rows = [
-        (f"<code>{esc(name)}</code>", str(cfg.priority), f"{cfg.timeout:g}", str(cfg.retries),
-         "yes" if name in plugin.handlers else "—")
+        (
+            f"<code>{esc(name)}</code>",
+            str(cfg.priority),
+            f"{cfg.timeout:g}",
+            str(cfg.retries),
+            "yes" if name in plugin.handlers else "—",
+        )
         for name, cfg in plugin.manifest.hooks.items()
     ]
-    return table_html(("hook", "priority", "timeout ms", "retries", "bound"), rows,
-                      "pliers-hooks", numeric=("priority", "timeout ms", "retries"))
+    return table_html(
+        ("hook", "priority", "timeout ms", "retries", "bound"),
+        rows,
+        "pliers-hooks",
+        numeric=("priority", "timeout ms", "retries"),
+    )
 
 
 def metrics_html(plugin: Plugin) -> str:
@@ -246,10 +278,15 @@ def metrics_html(plugin: Plugin) -> str:
     m = plugin.metrics()
     e, h = m.execution, m.health
     rows = [
-        ("calls", str(e.count)), ("successes", str(e.successCount)), ("errors", str(e.errorCount)),
-        ("avg ms", f"{e.avgDuration:.3f}"), ("max ms", f"{e.maxDuration:.3f}"),
-        ("total ms", f"{e.totalDuration:.3f}"), ("health", badge(h.status, _HEALTH[h.status])),
-        ("uptime s", f"{h.uptime / 1000:.1f}"), ("restarts", str(h.restarts)),
+        ("calls", str(e.count)),
+        ("successes", str(e.successCount)),
+        ("errors", str(e.errorCount)),
+        ("avg ms", f"{e.avgDuration:.3f}"),
+        ("max ms", f"{e.maxDuration:.3f}"),
+        ("total ms", f"{e.totalDuration:.3f}"),
+        ("health", badge(h.status, _HEALTH[h.status])),
+        ("uptime s", f"{h.uptime / 1000:.1f}"),
+        ("restarts", str(h.restarts)),
         ("timeouts", str(plugin.stats.timeouts)),
     ]
     return table_html(("metric", "value"), rows, "pliers-metrics", numeric=("value",))
@@ -258,17 +295,31 @@ def metrics_html(plugin: Plugin) -> str:
 _HEALTH = {"healthy": "#2e7d32", "warning": "#ef6c00", "critical": "#c62828"}
 
 
+def layers_html(plugin: Plugin) -> str:
+    """The sandbox layers in force, one per line (``none`` for inline plugins)."""
+    if not plugin.layers:
+        return "none (inline)" if plugin.isolation == "inline" else "none reported"
+    return "<br>".join(f"<b>{esc(k)}</b>: {esc(v)}" for k, v in plugin.layers.items())
+
+
 def plugin_html(plugin: Plugin) -> str:
     """A plugin: identity, state, isolation, hooks, permissions, config, metrics, timeline."""
     m = plugin.manifest
-    layers = ", ".join(f"{k}: {v}" for k, v in plugin.layers.items()) or "none (inline)"
+    layers = layers_html(plugin)
     facts = [
-        ("state", state_html(plugin.state.value)
-         + (f" <span class='pliers-muted'>{esc(plugin.disabled_reason)}</span>"
-            if plugin.disabled_reason else "")),
+        (
+            "state",
+            state_html(plugin.state.value)
+            + (
+                f" <span class='pliers-muted'>{esc(plugin.disabled_reason)}</span>"
+                if plugin.disabled_reason
+                else ""
+            ),
+        ),
         ("description", esc(m.description)),
         ("author", esc(m.author)),
-        ("isolation", f"<code>{esc(plugin.isolation)}</code> · layers: {esc(layers)}"),
+        ("isolation", f"<code>{esc(plugin.isolation)}</code>"),
+        ("layers", layers),
         ("folder", f"<code>{esc(plugin.root)}</code>" if plugin.root else "defined inline"),
     ]
     deps = [f"{n} {r} ({s})" for n, r, s in m.all_dependencies()]
@@ -297,14 +348,34 @@ def plugins_table_html(engine: Engine) -> str:
         s = p.stats
         hooks = ", ".join(f"{h}({c.priority})" for h, c in p.manifest.hooks.items())
         avg = s.total / s.count * 1000 if s.count else 0.0
-        rows.append((
-            esc(p.id), esc(p.version), state_html(p.state.value), esc(p.isolation),
-            esc(hooks), str(s.count), str(s.errors), f"{avg:.3f}",
-        ))
+        rows.append(
+            (
+                esc(p.id),
+                esc(p.version),
+                state_html(p.state.value),
+                esc(p.isolation),
+                esc(hooks),
+                str(s.count),
+                str(s.errors),
+                f"{avg:.3f}",
+            )
+        )
         attrs.append({"data-plugin": p.id, "data-state": p.state.value})
     return table_html(
-        ("plugin", "version", "state", "isolation", "hooks (priority)", "calls", "errors", "avg ms"),
-        rows, "pliers-plugins", attrs, numeric=("calls", "errors", "avg ms"),
+        (
+            "plugin",
+            "version",
+            "state",
+            "isolation",
+            "hooks (priority)",
+            "calls",
+            "errors",
+            "avg ms",
+        ),
+        rows,
+        "pliers-plugins",
+        attrs,
+        numeric=("calls", "errors", "avg ms"),
     )
 
 

@@ -41,7 +41,9 @@ def build_graph(plugins: Iterable[Plugin]) -> nx.DiGraph:
     by_id = {p.id: p for p in plugins}
     graph = nx.DiGraph()
     for order, plugin in enumerate(plugins):
-        graph.add_node(plugin.id, version=plugin.version, state=plugin.state.value, load_order=order)
+        graph.add_node(
+            plugin.id, version=plugin.version, state=plugin.state.value, load_order=order
+        )
     for plugin in plugins:
         for name, rng, scope in plugin.manifest.all_dependencies():
             dep = by_id.get(name)
@@ -78,15 +80,28 @@ def graph_frames(graph: nx.DiGraph) -> tuple[Any, Any]:
 
     nodes = frame(
         [
-            (n, d.get("version"), d.get("state"), d.get("load_order"), bool(d.get("conflict")),
-             _reason(d.get("conflict")))
+            (
+                n,
+                d.get("version"),
+                d.get("state"),
+                d.get("load_order"),
+                bool(d.get("conflict")),
+                _reason(d.get("conflict")),
+            )
             for n, d in graph.nodes(data=True)
         ],
         ("plugin_id", "version", "state", "load_order", "conflict", "reason"),
     )
     edges = frame(
         [
-            (v, u, d.get("scope"), d.get("range"), bool(d.get("conflict")), _reason(d.get("conflict")))
+            (
+                v,
+                u,
+                d.get("scope"),
+                d.get("range"),
+                bool(d.get("conflict")),
+                _reason(d.get("conflict")),
+            )
             for u, v, d in graph.edges(data=True)
         ],
         ("plugin_id", "depends_on", "scope", "range", "conflict", "reason"),
@@ -112,7 +127,9 @@ def _layout(graph: nx.DiGraph) -> dict[Any, Any]:
             data.pop("_layer", None)
 
 
-def draw_dependency_graph(source: Engine | nx.DiGraph, title: str = "Plugin dependencies") -> Picture:
+def draw_dependency_graph(
+    source: Engine | nx.DiGraph, title: str = "Plugin dependencies"
+) -> Picture:
     """Draw the graph: state as colour, conflicts in red, load order as ``#n``.
 
     Edges point from a dependency to the plugin that needs it; solid = runtime,
@@ -127,8 +144,11 @@ def draw_dependency_graph(source: Engine | nx.DiGraph, title: str = "Plugin depe
     from ..observe.frames import require_pandas
 
     conflicts = require_pandas().DataFrame(list(graph.graph.get("conflicts", [])))
-    columns = 1 + (max(nx.dag_longest_path_length(graph), 0)
-                   if graph.number_of_nodes() and nx.is_directed_acyclic_graph(graph) else 2)
+    columns = 1 + (
+        max(nx.dag_longest_path_length(graph), 0)
+        if graph.number_of_nodes() and nx.is_directed_acyclic_graph(graph)
+        else 2
+    )
     figure, ax = new_figure(max(5.0, 2.6 * columns), max(2.5, 0.9 * graph.number_of_nodes()))
     picture = Picture(figure, nodes, title, edges=edges, graph=graph, conflicts=conflicts)
     if not graph.number_of_nodes():
@@ -137,11 +157,20 @@ def draw_dependency_graph(source: Engine | nx.DiGraph, title: str = "Plugin depe
         return picture
     pos = _layout(graph)
     data = graph.nodes(data=True)
+    colours = [STATE_COLOURS.get(str(d.get("state")), "#0277bd") for _, d in data]
+    # A pale fill in the state's colour keeps the black labels readable; the border is
+    # the state's colour too, or a thick red one for a conflict.
+    nx.draw_networkx_nodes(graph, pos, ax=ax, node_size=2200, node_color=colours, alpha=0.3)
     nx.draw_networkx_nodes(
-        graph, pos, ax=ax, node_size=2200,
-        node_color=[STATE_COLOURS.get(str(d.get("state")), "#0277bd") for _, d in data],
-        edgecolors=["#c62828" if d.get("conflict") else "#333" for _, d in data],
-        linewidths=[3.0 if d.get("conflict") else 1.0 for _, d in data],
+        graph,
+        pos,
+        ax=ax,
+        node_size=2200,
+        node_color="none",
+        edgecolors=[
+            "#c62828" if d.get("conflict") else c for (_, d), c in zip(data, colours, strict=True)
+        ],
+        linewidths=[3.5 if d.get("conflict") else 1.5 for _, d in data],
     )
     labels = {}
     for n, d in data:
@@ -151,15 +180,26 @@ def draw_dependency_graph(source: Engine | nx.DiGraph, title: str = "Plugin depe
     nx.draw_networkx_labels(graph, pos, labels, ax=ax, font_size=7)
     for u, v, d in graph.edges(data=True):
         nx.draw_networkx_edges(
-            graph, pos, edgelist=[(u, v)], ax=ax, node_size=2200, arrows=True, arrowsize=14,
+            graph,
+            pos,
+            edgelist=[(u, v)],
+            ax=ax,
+            node_size=2200,
+            arrows=True,
+            arrowsize=14,
             style=_STYLES.get(str(d.get("scope")), "solid"),
             edge_color="#c62828" if d.get("conflict") else "#555",
             width=2.0 if d.get("conflict") else 1.0,
         )
     nx.draw_networkx_edge_labels(
-        graph, pos, ax=ax, font_size=7,
-        edge_labels={(u, v): ("✗ " if d.get("conflict") else "") + str(d.get("range", ""))
-                     for u, v, d in graph.edges(data=True)},
+        graph,
+        pos,
+        ax=ax,
+        font_size=7,
+        edge_labels={
+            (u, v): ("✗ " if d.get("conflict") else "") + str(d.get("range", ""))
+            for u, v, d in graph.edges(data=True)
+        },
     )
     from matplotlib.patches import Patch
 

@@ -105,8 +105,12 @@ def pipeline_frame(trace: Any) -> Any:
         earlier = frame.groupby(["trace_id", "step"])["duration_ms"].cumsum() - frame["duration_ms"]
         frame["start_ms"] += earlier.where(frame["plugin"].notna(), 0.0)
         plugin = frame["plugin"].fillna("")
-        frame["label"] = (frame["step"].astype(str).str.zfill(2) + " " + frame["name"]
-                          + plugin.where(plugin == "", " · " + plugin))
+        frame["label"] = (
+            frame["step"].astype(str).str.zfill(2)
+            + " "
+            + frame["name"]
+            + plugin.where(plugin == "", " · " + plugin)
+        )
     return frame
 
 
@@ -117,9 +121,17 @@ def plot_pipeline(trace: Any, title: str | None = None) -> Picture:
 
     frame = pipeline_frame(trace)
     trace = getattr(trace, "trace", trace)
-    name = title or f"{getattr(trace, 'operation', 'pipeline')} {getattr(trace, 'target', '') or ''}"
-    return plot_timeline(frame, label="label", start="start_ms", duration="duration_ms",
-                         colour="status", title=name.strip())
+    name = (
+        title or f"{getattr(trace, 'operation', 'pipeline')} {getattr(trace, 'target', '') or ''}"
+    )
+    return plot_timeline(
+        frame,
+        label="label",
+        start="start_ms",
+        duration="duration_ms",
+        colour="status",
+        title=name.strip(),
+    )
 
 
 class Simulation:
@@ -132,8 +144,15 @@ class Simulation:
         error: the HostError that stopped the pipeline (None when it went through).
     """
 
-    def __init__(self, form: str, answers: Any, value: Any, trace: Any,
-                 warnings: list[Any], error: BaseException | None) -> None:
+    def __init__(
+        self,
+        form: str,
+        answers: Any,
+        value: Any,
+        trace: Any,
+        warnings: list[Any],
+        error: BaseException | None,
+    ) -> None:
         self.form = form
         self.answers = answers
         self.value = value
@@ -161,28 +180,49 @@ class Simulation:
     def _repr_html_(self) -> str:
         rows, attrs = [], []
         for step in self.trace.steps:
-            plugins = ", ".join(
-                f"{o.plugin_id} ({o.status})" for o in step.result.outcomes
-            ) if step.result is not None else ""
-            rows.append((str(step.index), f"<code>{esc(step.name)}</code>", esc(step.kind),
-                         badge(step.status), f"{step.duration_ms:.3f}", esc(plugins),
-                         esc(step.note)))
+            plugins = (
+                ", ".join(f"{o.plugin_id} ({o.status})" for o in step.result.outcomes)
+                if step.result is not None
+                else ""
+            )
+            rows.append(
+                (
+                    str(step.index),
+                    f"<code>{esc(step.name)}</code>",
+                    esc(step.kind),
+                    badge(step.status),
+                    f"{step.duration_ms:.3f}",
+                    esc(plugins),
+                    esc(step.note),
+                )
+            )
             attrs.append({"data-step": step.name, "data-status": step.status})
         status = badge("ok") if self.ok else badge("error")
         saved = ""
         if isinstance(self.value, dict):
-            saved = (f" · submission <code>{esc(self.value.get('id'))}</code> status "
-                     f"<code>{esc(self.value.get('status'))}</code>")
+            saved = (
+                f" · submission <code>{esc(self.value.get('id'))}</code> status "
+                f"<code>{esc(self.value.get('status'))}</code>"
+            )
         stopped = f"<div>{esc(self.error)}</div>" if self.error is not None else ""
-        warnings = (f"<div>{len(self.warnings)} warning(s): "
-                    + esc("; ".join(str(w.get("message", w)) for w in self.warnings)) + "</div>"
-                    if self.warnings else "")
+        warnings = (
+            f"<div>{len(self.warnings)} warning(s): "
+            + esc("; ".join(str(w.get("message", w)) for w in self.warnings))
+            + "</div>"
+            if self.warnings
+            else ""
+        )
         return (
             f'{STYLE}<div class="pliers-lab pliers-simulation"><b>{esc(self.trace.operation)}</b> '
             f"form <code>{esc(self.form)}</code> {status} {self.trace.duration_ms:.2f} ms "
             f"({esc(self.trace.id)}){saved}{stopped}{warnings}"
-            + table_html(("#", "step", "kind", "status", "ms", "plugins", "note"), rows,
-                         "pliers-pipeline", attrs, numeric=("#", "ms"))
+            + table_html(
+                ("#", "step", "kind", "status", "ms", "plugins", "note"),
+                rows,
+                "pliers-pipeline",
+                attrs,
+                numeric=("#", "ms"),
+            )
             + "</div>"
         )
 

@@ -53,7 +53,7 @@ def split_header(cell: str) -> tuple[dict[str, Any], str, int]:
     if not isinstance(header, dict):
         raise UsageError("the cell's manifest header must be a JSON object")
     consumed = skipped + stripped[:end]
-    return header, cell[len(consumed):], consumed.count("\n")
+    return header, cell[len(consumed) :], consumed.count("\n")
 
 
 def _run_cell_code(name: str, code: str, offset: int) -> types.ModuleType:
@@ -72,7 +72,11 @@ def _run_cell_code(name: str, code: str, offset: int) -> types.ModuleType:
         exec(compiled, module.__dict__)
     except Exception as exc:
         line = next(
-            (tb.tb_lineno for tb in _walk(exc.__traceback__) if tb.tb_frame.f_code.co_filename == filename),
+            (
+                tb.tb_lineno
+                for tb in _walk(exc.__traceback__)
+                if tb.tb_frame.f_code.co_filename == filename
+            ),
             None,
         )
         where = f" line {line}" if line else ""
@@ -107,14 +111,19 @@ def define_plugin(
     priorities = dict(priorities or {})
     unknown = sorted(set(priorities) - set(marked) - set(header.get("hooks", {})))
     if unknown:
-        raise UsageError(f"--priority names {', '.join(unknown)}, but no @hook handler in the cell does")
+        raise UsageError(
+            f"--priority names {', '.join(unknown)}, but no @hook handler in the cell does"
+        )
     generated = {
         "name": name,
         "version": version,
         "description": f"Inline plugin {name}, defined in a notebook cell",
         "author": "notebook",
         "license": "UNLICENSED",
-        "engines": {"pliers": "^3.0.0", "python": f">={sys.version_info.major}.{sys.version_info.minor}"},
+        "engines": {
+            "pliers": "^3.0.0",
+            "python": f">={sys.version_info.major}.{sys.version_info.minor}",
+        },
         "hooks": {h: {"priority": priorities.get(h, 100)} for h in marked},
     }
     manifest = deep_merge(generated, header)

@@ -17,7 +17,7 @@ __all__ = ["PliersMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 
 @magics_class
-class PliersMagics(Magics):  # type: ignore[misc]
+class PliersMagics(Magics):
     """The ``%pliers`` magics and their settings (``%config PliersMagics``)."""
 
     extensions = Unicode(
@@ -30,8 +30,9 @@ class PliersMagics(Magics):  # type: ignore[misc]
     isolation = Unicode(
         "inline",
         config=True,
-        help="Default isolation of the default engine for plugins whose manifest names none "
-        "(inline, or process once the sandbox is installed).",
+        help="Where the default engine runs plugins whose manifest names no isolation: "
+        "inline (the lab's default: fast, for plugins you are writing or trust) or process "
+        "(the sandbox: a locked-down worker per plugin, the bare Engine's default).",
     )
     tracebacks = Bool(
         False,

@@ -56,7 +56,9 @@ def resolve_payload(text: str | None, user_ns: dict[str, Any] | None) -> Any:
             try:
                 value = getattr(value, attr)
             except AttributeError:
-                raise UsageError(f"${name}: {type(value).__name__} has no attribute {attr!r}") from None
+                raise UsageError(
+                    f"${name}: {type(value).__name__} has no attribute {attr!r}"
+                ) from None
         return value
     return _json(text, "the payload")
 

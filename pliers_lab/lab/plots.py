@@ -44,8 +44,13 @@ class Picture:
         self.frame = frame
         self.title = title
         self.frames = {"frame": frame, **frames}
-        for name, value in frames.items():
-            setattr(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        """The other frames by name: ``picture.edges`` is ``picture.frames["edges"]``."""
+        frames = self.__dict__.get("frames", {})
+        if name in frames:
+            return frames[name]
+        raise AttributeError(f"{type(self).__name__} has no {name!r} (frames: {', '.join(frames)})")
 
     def png(self, dpi: int = 100) -> bytes:
         """The figure as PNG bytes."""
@@ -134,8 +139,10 @@ def plot_error_rates(source: Engine | Any) -> Picture:
         _empty(ax, "no plugins loaded")
         return Picture(figure, frame, "error rates")
     shown = frame.iloc[::-1]
-    colours = ["#c62828" if r >= 0.5 else "#ef6c00" if r >= 0.05 else "#2e7d32"
-               for r in shown["error_rate"]]
+    colours = [
+        "#c62828" if r >= 0.5 else "#ef6c00" if r >= 0.05 else "#2e7d32"
+        for r in shown["error_rate"]
+    ]
     bars = ax.barh(shown["plugin_id"], shown["error_rate"] * 100, color=colours)
     labels = [f"{e}/{c}" for e, c in zip(shown["errors"], shown["calls"], strict=True)]
     ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
@@ -186,8 +193,13 @@ def plot_timeline(
     index = {name: i for i, name in enumerate(lanes)}
     for row in frame[[label, start, duration, colour]].itertuples(index=False):
         lane, begin, width, key = row
-        ax.barh(index[lane], max(float(width), 1e-3), left=float(begin), height=0.6,
-                color=palette.get(str(key), "#0277bd"))
+        ax.barh(
+            index[lane],
+            max(float(width), 1e-3),
+            left=float(begin),
+            height=0.6,
+            color=palette.get(str(key), "#0277bd"),
+        )
     ax.set_yticks(range(len(lanes)), labels=lanes, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("time (ms)")
@@ -197,6 +209,7 @@ def plot_timeline(
     if seen:
         from matplotlib.patches import Patch
 
-        ax.legend(handles=[Patch(color=palette[k], label=k) for k in seen], fontsize=8,
-                  loc="lower right")
+        ax.legend(
+            handles=[Patch(color=palette[k], label=k) for k in seen], fontsize=8, loc="lower right"
+        )
     return Picture(figure, frame, title)

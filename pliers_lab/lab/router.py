@@ -13,7 +13,7 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core.error import UsageError
 
@@ -33,10 +33,10 @@ class _HelpShown(Exception):
 class Parser(argparse.ArgumentParser):
     """argparse for magics: errors raise ``UsageError``, ``--help`` prints and returns."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
-    def exit(self, status: int = 0, message: str | None = None) -> Any:  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             print(message)
         raise _HelpShown
@@ -87,7 +87,8 @@ class Command:
 
     def parser(self) -> Parser:
         parser = Parser(
-            prog=f"%pliers {self.name}", description=self.description or self.summary,
+            prog=f"%pliers {self.name}",
+            description=self.description or self.summary,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         for flags, kwargs in self.specs:
@@ -132,7 +133,7 @@ def split_payload(text: str) -> tuple[str, str | None]:
     match = _PAYLOAD_START.search(text)
     if match is None:
         return text, None
-    return text[: match.start(1)], text[match.start(1):].strip()
+    return text[: match.start(1)], text[match.start(1) :].strip()
 
 
 def overview() -> str:

@@ -29,8 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "lab"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 
@@ -60,10 +65,13 @@ class LabServer:
 def _settings(folder: Path) -> None:
     """User settings that keep JupyterLab quiet and start kernels on their own."""
     files = {
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-            {"fetchNews": "false", "checkForUpdates": False},
-        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings":
-            {"autoStartDefaultKernel": True},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+            "fetchNews": "false",
+            "checkForUpdates": False,
+        },
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+            "autoStartDefaultKernel": True
+        },
     }
     for name, content in files.items():
         path = folder / name
@@ -75,14 +83,18 @@ def _wait(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"jupyter lab exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.2)
-    raise TimeoutError(f"jupyter lab did not answer {url} in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+    raise TimeoutError(
+        f"jupyter lab did not answer {url} in {timeout:.0f} s:\n{log.read_text()[-3000:]}"
+    )
 
 
 @contextmanager
@@ -104,17 +116,27 @@ def lab_server(root: Path, state: Path, env: dict[str, str] | None = None) -> It
         **(env or {}),
     }
     args = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
-        f"--IdentityProvider.token={token}", "--LabApp.news_url=None",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={token}",
+        "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly", "--LabApp.expose_app_in_browser=True",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.expose_app_in_browser=True",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--allow-root")
     log = state / "jupyter.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=environ, cwd=root)
+        process = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=environ, cwd=root
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait(f"{url}/api/status?token={token}", process, log)
@@ -158,14 +180,21 @@ def test_fire_from_the_simulator_in_jupyterlab(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     root = tmp_path / "notebooks"
-    shutil.copytree(ROOT / "notebooks", root, ignore=lambda _d, names: [n for n in names if not n.endswith(".ipynb")])
+    shutil.copytree(
+        ROOT / "notebooks",
+        root,
+        ignore=lambda _d, names: [n for n in names if not n.endswith(".ipynb")],
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     console: list[str] = []
     env = {"PLIERS_EXTENSIONS": str(ROOT / "extensions")}
     with lab_server(root, tmp_path / "state", env) as server, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+        page.on(
+            "console",
+            lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None,
+        )
         try:
             page.goto(server.open_url("01-getting-started.ipynb"))
             page.wait_for_function("() => !!window.jupyterapp", timeout=60_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -15,9 +16,14 @@ from pliers_lab.lab.samples import sample_payload
 
 def manifest(name: str, hooks: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     return {
-        "name": name, "version": extra.pop("version", "1.0.0"), "description": f"test plugin {name}",
-        "author": "tests", "license": "MIT",
-        "engines": {"pliers": "^3.0.0", "python": ">=3.11"}, "hooks": hooks or {}, **extra,
+        "name": name,
+        "version": extra.pop("version", "1.0.0"),
+        "description": f"test plugin {name}",
+        "author": "tests",
+        "license": "MIT",
+        "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
+        "hooks": hooks or {},
+        **extra,
     }
 
 
@@ -26,19 +32,22 @@ def _noop(ctx: Any) -> None:
 
 
 def add(engine: Engine, name: str, **extra: Any) -> None:
-    try:
-        engine.add_plugin(manifest(name, {"notification.send": {}}, **extra),
-                          {"send": hook("notification.send")(_noop)})
-    except PluginError:
-        pass  # stays listed in ERROR: what the graph must show
+    # A plugin whose dependencies fail stays listed in ERROR: what the graph must show.
+    with contextlib.suppress(PluginError):
+        engine.add_plugin(
+            manifest(name, {"notification.send": {}}, **extra),
+            {"send": hook("notification.send")(_noop)},
+        )
 
 
 # ---------------------------------------------------------------------- HTML
 def test_core_imports_no_lab_until_a_repr_is_asked() -> None:
     import subprocess
 
-    code = ("import sys, pliers_lab; e = pliers_lab.Engine(); "
-            "print(any(m.startswith('pliers_lab.lab') for m in sys.modules))")
+    code = (
+        "import sys, pliers_lab; e = pliers_lab.Engine(); "
+        "print(any(m.startswith('pliers_lab.lab') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -46,19 +55,28 @@ def test_core_imports_no_lab_until_a_repr_is_asked() -> None:
 def test_engine_html(examples: Engine) -> None:
     html = examples._repr_html_()
     assert 'class="pliers-plugins"' in html
-    assert html.count("data-plugin=") == len(examples.plugins) >= 6 and 'data-state="active"' in html
+    assert (
+        html.count("data-plugin=") == len(examples.plugins) >= 6 and 'data-state="active"' in html
+    )
 
 
 def test_plugin_html(examples: Engine) -> None:
     html = examples.plugin("submission-sanitizer")._repr_html_()
-    for text in ("submission-sanitizer@1.0.0", "submission.sanitize", "pliers-permissions",
-                 "pliers-timeline", "maxLength", "inline"):
+    for text in (
+        "submission-sanitizer@1.0.0",
+        "submission.sanitize",
+        "pliers-permissions",
+        "pliers-timeline",
+        "maxLength",
+        "inline",
+    ):
         assert text in html, text
 
 
 def test_result_html_escapes_and_tables(examples: Engine) -> None:
-    result = examples.fire("submission.sanitize", sample_payload("submission.sanitize"),
-                           user_id="<ada>")
+    result = examples.fire(
+        "submission.sanitize", sample_payload("submission.sanitize"), user_id="<ada>"
+    )
     html = result._repr_html_()
     assert 'class="pliers-outcomes"' in html and 'data-plugin="submission-sanitizer"' in html
     assert "&lt;ada&gt;" in html and "<ada>" not in html
@@ -68,8 +86,14 @@ def test_error_html() -> None:
     try:
         raise KeyError("field")
     except KeyError as exc:
-        error = PluginError(PluginErrorType.RUNTIME_ERROR, "handler raised KeyError",
-                            plugin_id="p", hook="form.validate", execution_id="x-1", cause=exc)
+        error = PluginError(
+            PluginErrorType.RUNTIME_ERROR,
+            "handler raised KeyError",
+            plugin_id="p",
+            hook="form.validate",
+            execution_id="x-1",
+            cause=exc,
+        )
     html = error._repr_html_()
     assert "runtime_error" in html and "form.validate" in html and "<details>" in html
     assert "KeyError" in html
@@ -125,7 +149,9 @@ def test_draw_dependency_graph() -> None:
 
 
 def test_draw_an_empty_and_a_cyclic_graph() -> None:
-    assert "no plugins" in graph.draw_dependency_graph(nx.DiGraph()).figure.axes[0].texts[0].get_text()
+    assert (
+        "no plugins" in graph.draw_dependency_graph(nx.DiGraph()).figure.axes[0].texts[0].get_text()
+    )
     cyclic = nx.DiGraph([("a", "b"), ("b", "a")])
     nx.set_node_attributes(cyclic, "active", "state")
     assert graph.draw_dependency_graph(cyclic).png().startswith(b"\x89PNG")
@@ -138,8 +164,14 @@ def test_plots_return_pictures_built_from_frames(examples: Engine) -> None:
     durations = plots.plot_durations(examples)
     assert set(durations.frame["plugin_id"]) >= {"submission-sanitizer", "data-transform-chain"}
     rates = plots.plot_error_rates(examples)
-    assert list(rates.frame.columns) == ["plugin_id", "state", "calls", "errors", "timeouts",
-                                         "error_rate"]
+    assert list(rates.frame.columns) == [
+        "plugin_id",
+        "state",
+        "calls",
+        "errors",
+        "timeouts",
+        "error_rate",
+    ]
     timeline = plots.plot_timeline(examples)
     assert {"label", "start_ms", "duration_ms", "status"} <= set(timeline.frame.columns)
     for picture in (durations, rates, timeline):
@@ -154,7 +186,9 @@ def test_plots_accept_a_frame_the_user_changed(examples: Engine) -> None:
     assert list(plots.plot_durations(frame).frame["plugin_id"].unique()) == ["submission-sanitizer"]
 
 
-@pytest.mark.parametrize("draw", [plots.plot_durations, plots.plot_error_rates, plots.plot_timeline])
+@pytest.mark.parametrize(
+    "draw", [plots.plot_durations, plots.plot_error_rates, plots.plot_timeline]
+)
 def test_plots_of_an_empty_engine(draw: Any) -> None:
     engine = Engine()
     assert draw(engine).png().startswith(b"\x89PNG")

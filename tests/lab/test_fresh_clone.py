@@ -20,6 +20,7 @@ import time
 import tomllib
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,10 +32,16 @@ pytestmark = pytest.mark.slow
 def fresh_copy(target: Path) -> Path:
     """The files a clone would have once the working tree is committed (tracked and
     untracked-but-not-ignored), without the .venv or caches."""
-    listing = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listing = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listing):
         source = ROOT / name
         if not source.is_file():
@@ -58,7 +65,9 @@ def _names(requirements: list[str]) -> set[str]:
 
 
 def test_binder_requirements_match_the_lab_extra() -> None:
-    lab = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lab"]
+    lab = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
+        "lab"
+    ]
     lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
     wanted = [line for line in lines if line.strip() and not line.startswith("#")]
     assert _names(wanted) == _names(lab)
@@ -72,27 +81,48 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
     env.pop("PLIERS_EXTENSIONS", None)
     env.pop("VIRTUAL_ENV", None)
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    run = lambda *args, **kw: subprocess.run(args, check=True, env=env, capture_output=True,  # noqa: E731
-                                             text=True, **kw)
+
+    def run(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, check=True, env=env, capture_output=True, text=True, **kw)
+
     run(*_uv(), "venv", "--quiet", "--seed", "--python", python, str(venv))
-    run(*_uv(), "pip", "install", "--quiet", "--compile-bytecode", "--python", str(venv / "bin" / "python"),
-        "-r", str(repo / "binder" / "requirements.txt"))
+    run(
+        *_uv(),
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        str(venv / "bin" / "python"),
+        "-r",
+        str(repo / "binder" / "requirements.txt"),
+    )
     env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
     env["VIRTUAL_ENV"] = str(venv)
     try:
         run(str(repo / "binder" / "postBuild"), cwd=repo)
     except subprocess.CalledProcessError as exc:
         raise AssertionError(f"postBuild failed:\n{exc.stdout}\n{exc.stderr}") from None
-    where = run(str(venv / "bin" / "python"), "-c", "import pliers_lab; print(pliers_lab.__file__)",
-                cwd=tmp_path)
+    where = run(
+        str(venv / "bin" / "python"),
+        "-c",
+        "import pliers_lab; print(pliers_lab.__file__)",
+        cwd=tmp_path,
+    )
     assert where.stdout.strip() == str(repo / "pliers_lab" / "__init__.py")
     notebooks = sorted((repo / "notebooks").glob("*.ipynb"))
     assert notebooks
     try:  # one nbclient process for all of them, each in its own fresh kernel
-        run(str(venv / "bin" / "jupyter"), "execute", "--timeout=180", *(n.name for n in notebooks),
-            cwd=repo / "notebooks")
+        run(
+            str(venv / "bin" / "jupyter"),
+            "execute",
+            "--timeout=180",
+            *(n.name for n in notebooks),
+            cwd=repo / "notebooks",
+        )
     except subprocess.CalledProcessError as exc:
-        raise AssertionError(f"a notebook failed in the Binder environment:\n{exc.stderr[-4000:]}") from None
+        raise AssertionError(
+            f"a notebook failed in the Binder environment:\n{exc.stderr[-4000:]}"
+        ) from None
 
 
 def _free_port() -> int:
@@ -105,12 +135,21 @@ def test_run_lab_serves_the_notebooks_from_a_fresh_clone(tmp_path: Path) -> None
     repo = fresh_copy(tmp_path / "repo")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PLIERS_EXTENSIONS")}
-    env.update(PLIERS_LAB_PORT=str(port), JUPYTER_CONFIG_DIR=str(tmp_path / "no-config"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))  # embedded defaults only
+    env.update(
+        PLIERS_LAB_PORT=str(port),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "no-config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+    )  # embedded defaults only
     log = tmp_path / "run-lab.log"
     with log.open("w") as out:
-        process = subprocess.Popen([str(repo / "run"), "lab"], cwd=repo, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [str(repo / "run"), "lab"],
+            cwd=repo,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url = None
         deadline = time.monotonic() + 180
@@ -121,8 +160,9 @@ def test_run_lab_serves_the_notebooks_from_a_fresh_clone(tmp_path: Path) -> None
             time.sleep(0.3)
         assert url, f"no URL printed:\n{log.read_text()[-3000:]}"
         token = url.rsplit("=", 1)[1]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}",
-                                    timeout=10) as response:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=10
+        ) as response:
             listing = json.load(response)
         names = {item["name"] for item in listing["content"]}
         assert {"01-getting-started.ipynb", "02-hooks-priorities-and-result-modes.ipynb"} <= names

@@ -32,8 +32,13 @@ def test_simulate_works_when_the_host_exists(shell: Any) -> None:
 @HOST
 def test_simulate_given_answers_and_a_refusal(shell: Any) -> None:
     shell.run_line_magic("pliers", "load --all")
-    shell.user_ns["answers"] = {"name": "Bot", "email": "bot@example.com", "topic": "sales",
-                                "message": "buy cheap things now", "website": "http://spam"}
+    shell.user_ns["answers"] = {
+        "name": "Bot",
+        "email": "bot@example.com",
+        "topic": "sales",
+        "message": "buy cheap things now",
+        "website": "http://spam",
+    }
     refused = shell.run_line_magic("pliers", "simulate $answers")
     assert not refused.ok and refused.value is None
     assert refused.trace.status == "aborted"
@@ -56,8 +61,10 @@ def test_simulate_mistakes_are_one_line(shell: Any) -> None:
 @HOST
 def test_cell_form_and_the_pipeline_timeline(shell: Any) -> None:
     shell.run_line_magic("pliers", "load --all")
-    body = ('{"name": "Ada Lovelace", "email": "ada@example.com", "topic": "support", '
-            '"message": "The engine needs a second look."}')
+    body = (
+        '{"name": "Ada Lovelace", "email": "ada@example.com", "topic": "support", '
+        '"message": "The engine needs a second look."}'
+    )
     simulation = shell.run_cell_magic("pliers", "simulate --user ada", body)
     assert simulation.ok
     frame = pipeline_frame(simulation.trace)

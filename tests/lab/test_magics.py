@@ -54,8 +54,14 @@ def test_load_ext_is_fast_and_imports_nothing_heavy() -> None:
         " 'pydantic', 'pliers_lab.lab.commands') if m in sys.modules]\n"
         "print(dt, ','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=ROOT, env={"JUPYTER_PLATFORM_DIRS": "1", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"JUPYTER_PLATFORM_DIRS": "1", "PATH": "/usr/bin:/bin"},
+    )
     seconds, heavy = out.stdout.split()[0], out.stdout.split()[1:]
     assert float(seconds) < 0.5
     assert heavy == []
@@ -75,7 +81,9 @@ def test_bare_magic_prints_the_overview(shell: Any, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_every_subcommand_has_help(shell: Any, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_subcommand_has_help(
+    shell: Any, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert line(shell, f"{name} --help") is None
     out = capsys.readouterr().out
     assert out.startswith(f"usage: %pliers {name}")
@@ -88,7 +96,9 @@ def test_unknown_subcommand_suggests_the_closest(shell: Any) -> None:
     assert "unknown subcommand 'lod'" in message and "did you mean 'load'" in message
 
 
-def test_a_mistake_prints_one_line_without_traceback(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_mistake_prints_one_line_without_traceback(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     shell.run_cell("%pliers info no-such-plugin")
     captured = capsys.readouterr()
     text = (captured.out + captured.err).strip()
@@ -151,8 +161,11 @@ def test_load_an_entry_point_by_name(shell: Any, monkeypatch: pytest.MonkeyPatch
 
     module = types.ModuleType("ep_plugin")
     module.MANIFEST = {  # type: ignore[attr-defined]
-        "name": "ep-plugin", "version": "2.0.0", "description": "an entry point plugin",
-        "author": "tests", "license": "MIT",
+        "name": "ep-plugin",
+        "version": "2.0.0",
+        "description": "an entry point plugin",
+        "author": "tests",
+        "license": "MIT",
         "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
         "hooks": {"notification.send": {}},
     }
@@ -210,7 +223,9 @@ def test_hooks_lists_the_catalog_with_handlers_in_order(shell: Any) -> None:
 def test_fire_inline_json_with_user_and_session(shell: Any) -> None:
     line(shell, "load submission-guard")
     payload = {"form": {"id": "f", "metadata": {}}, "submission": {"data": {"website": "x"}}}
-    result = line(shell, f"fire submission.beforeSave --user ada --session s1 {json.dumps(payload)}")
+    result = line(
+        shell, f"fire submission.beforeSave --user ada --session s1 {json.dumps(payload)}"
+    )
     assert isinstance(result, HookResult)
     assert result.value.allowed is False and "honeypot" in result.value.reason
     assert (result.metadata.user_id, result.metadata.session_id) == ("ada", "s1")
@@ -221,7 +236,10 @@ def test_fire_a_notebook_variable(shell: Any) -> None:
     shell.user_ns["export"] = {"format": "jsonl", "form": {"fields": []}, "submissions": []}
     result = line(shell, "fire export.format $export")
     assert result.outcome("csv-export").status == "ok"
-    assert usage(shell, "fire export.format $nothing") == "$nothing: no variable 'nothing' in the notebook"
+    assert (
+        usage(shell, "fire export.format $nothing")
+        == "$nothing: no variable 'nothing' in the notebook"
+    )
 
 
 def test_fire_a_file_and_a_cell(shell: Any, tmp_path: Path) -> None:
@@ -229,7 +247,9 @@ def test_fire_a_file_and_a_cell(shell: Any, tmp_path: Path) -> None:
     file = tmp_path / "payload.json"
     file.write_text(json.dumps({"format": "pdf", "form": {}, "submissions": []}))
     assert line(shell, f"fire export.format @{file}").value is None
-    result = cell(shell, "fire export.format", '{"format": "csv", "form": {"fields": []}, "submissions": []}')
+    result = cell(
+        shell, "fire export.format", '{"format": "csv", "form": {"fields": []}, "submissions": []}'
+    )
     assert result.outcome("csv-export").status == "ok"
     assert "No such file" in usage(shell, f"fire export.format @{tmp_path / 'missing.json'}")
 
@@ -266,7 +286,11 @@ def test_config_show_set_and_refuse(shell: Any, capsys: pytest.CaptureFixture[st
 def test_metrics_errors_logs_frames(shell: Any) -> None:
     line(shell, "load --all")
     line(shell, "fire submission.sanitize --sample")
-    cell(shell, "plugin crashy", '@hook("submission.afterSave")\ndef boom(ctx):\n    raise ValueError("no")\n')
+    cell(
+        shell,
+        "plugin crashy",
+        '@hook("submission.afterSave")\ndef boom(ctx):\n    raise ValueError("no")\n',
+    )
     line(shell, "fire submission.afterSave --sample")
     metrics = line(shell, "metrics")
     assert metrics.set_index("plugin_id").loc["crashy", "error_count"] == 1
@@ -320,3 +344,16 @@ def test_dollar_name_arguments_are_notebook_variables(shell: Any) -> None:
     shell.user_ns["which"] = "csv-export"
     assert line(shell, "info $which").id == "csv-export"
     assert "no variable 'nope'" in usage(shell, "info $nope")
+
+
+def test_process_isolation_shows_in_list(shell: Any) -> None:
+    shell.run_line_magic("config", 'PliersMagics.isolation = "process"')
+    line(shell, "load csv-export")
+    frame = line(shell, "list")
+    row = frame.set_index("plugin_id").loc["csv-export"]
+    assert row["isolation"] == "process" and row["state"] == "active"
+    assert "seccomp" in row["layers"] or "rlimits" in row["layers"], row["layers"]
+    result = line(
+        shell, 'fire export.format {"format": "csv", "form": {"fields": []}, "submissions": []}'
+    )
+    assert result.outcome("csv-export").status == "ok"

@@ -32,8 +32,13 @@ def test_strip_removes_outputs_counts_and_widget_state() -> None:
     book = {
         "metadata": {"widgets": {"state": {}}, "kernelspec": {"name": "python3"}},
         "cells": [
-            {"cell_type": "code", "execution_count": 3, "metadata": {"execution": {"x": 1}},
-             "outputs": [{"output_type": "stream", "text": "hi"}], "source": "print('hi')"},
+            {
+                "cell_type": "code",
+                "execution_count": 3,
+                "metadata": {"execution": {"x": 1}},
+                "outputs": [{"output_type": "stream", "text": "hi"}],
+                "source": "print('hi')",
+            },
             {"cell_type": "markdown", "metadata": {}, "source": "# t"},
         ],
     }
@@ -51,7 +56,7 @@ def execute(path: Path, cwd: Path, sockets: Path) -> Any:
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
-    class IpcKernelManager(KernelManager):  # type: ignore[misc]
+    class IpcKernelManager(KernelManager):
         """ipc sockets (no TCP-without-encryption warning) at an absolute path: the kernel
         runs from ``cwd``, and a relative socket path would not meet the client's. A class,
         not an instance, so that nbclient owns the kernel and shuts it down."""
@@ -59,9 +64,14 @@ def execute(path: Path, cwd: Path, sockets: Path) -> Any:
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(transport="ipc", ip=str(sockets / "kernel"), **kwargs)
 
-    book = nbformat.read(path, as_version=4)
-    client = NotebookClient(book, kernel_manager_class=IpcKernelManager, timeout=180,
-                            kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    book = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    client = NotebookClient(
+        book,
+        kernel_manager_class=IpcKernelManager,
+        timeout=180,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+    )
     client.execute(cwd=str(cwd))
     return book
 

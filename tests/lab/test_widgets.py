@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from html import unescape
 import statistics
 import time
+from html import unescape
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
-import pytest
 
 from pliers_lab import Engine, hook
 from pliers_lab.lab import ConfigEditor, HookSimulator, MetricsDashboard, PluginInspector
@@ -23,9 +22,14 @@ EXTENSIONS = Path(__file__).resolve().parents[2] / "extensions"
 
 def manifest(name: str, hooks: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
-        "name": name, "version": "1.0.0", "description": f"test plugin {name}",
-        "author": "tests", "license": "MIT",
-        "engines": {"pliers": "^3.0.0", "python": ">=3.11"}, "hooks": hooks, **extra,
+        "name": name,
+        "version": "1.0.0",
+        "description": f"test plugin {name}",
+        "author": "tests",
+        "license": "MIT",
+        "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
+        "hooks": hooks,
+        **extra,
     }
 
 
@@ -56,16 +60,21 @@ def test_simulator_offers_core_and_custom_hooks(examples: Engine) -> None:
 
 
 def test_simulator_fire_shows_value_table_and_state(examples: Engine) -> None:
-    examples.add_plugin(manifest("sharer", {"submission.transform": {"priority": 50}}),
-                        {"share": hook("submission.transform")(_sharer)})
+    examples.add_plugin(
+        manifest("sharer", {"submission.transform": {"priority": 50}}),
+        {"share": hook("submission.transform")(_sharer)},
+    )
     sim = HookSimulator(hook="submission.transform")
     before = examples.executions.total
     sim.fire_button.click()
     assert examples.executions.total == before + 1
     table = sim.table.value
     assert 'class="pliers-outcomes"' in table
-    order = [p for p in ("submission-sanitizer", "data-transform-chain", "sharer")
-             if f'data-plugin="{p}"' in table]
+    order = [
+        p
+        for p in ("submission-sanitizer", "data-transform-chain", "sharer")
+        if f'data-plugin="{p}"' in table
+    ]
     assert order == ["submission-sanitizer", "data-transform-chain", "sharer"]
     assert table.index('data-plugin="submission-sanitizer"') < table.index('data-plugin="sharer"')
     assert 'data-status="ok"' in table
@@ -107,8 +116,10 @@ def test_simulator_sample_follows_the_hook_until_edited(examples: Engine) -> Non
 
 
 def test_simulator_shows_plugin_errors(examples: Engine) -> None:
-    examples.add_plugin(manifest("crashy", {"submission.afterSave": {}}),
-                        {"boom": hook("submission.afterSave")(_crash)})
+    examples.add_plugin(
+        manifest("crashy", {"submission.afterSave": {}}),
+        {"boom": hook("submission.afterSave")(_crash)},
+    )
     sim = HookSimulator(hook="submission.afterSave")
     sim.fire_button.click()
     assert 'data-plugin="crashy" data-status="error"' in sim.table.value
@@ -150,7 +161,14 @@ def test_inspector_shows_a_plugin(examples: Engine) -> None:
     assert 'class="pliers-metrics"' in ins.pages["metrics"].value
     assert 'data-target="active"' in ins.pages["lifecycle"].value
     assert ins.enable_button.disabled and not ins.disable_button.disabled
-    assert list(ins.tabs.titles) == ["overview", "manifest", "permissions", "metrics", "lifecycle", "errors"]
+    assert list(ins.tabs.titles) == [
+        "overview",
+        "manifest",
+        "permissions",
+        "metrics",
+        "lifecycle",
+        "errors",
+    ]
 
 
 def test_inspector_buttons_act_on_the_engine(examples: Engine) -> None:
@@ -184,8 +202,10 @@ def test_inspector_reload_of_a_broken_edit_keeps_the_old_version(tmp_path: Path)
 
 
 def test_inspector_follows_the_dropdown_and_inline_plugins(examples: Engine) -> None:
-    examples.add_plugin(manifest("inline-one", {"notification.send": {}}),
-                        {"send": hook("notification.send")(lambda ctx: None)})
+    examples.add_plugin(
+        manifest("inline-one", {"notification.send": {}}),
+        {"send": hook("notification.send")(lambda ctx: None)},
+    )
     ins = PluginInspector()
     ins.refresh_button.click()
     ins.plugin.value = "inline-one"
@@ -241,8 +261,11 @@ def test_config_editor_applies_valid_values(examples: Engine) -> None:
 
 
 def test_config_editor_without_schema_edits_free_json(examples: Engine) -> None:
-    examples.add_plugin(manifest("bare", {"notification.send": {}}),
-                        {"send": hook("notification.send")(lambda ctx: None)}, config={"x": 1})
+    examples.add_plugin(
+        manifest("bare", {"notification.send": {}}),
+        {"send": hook("notification.send")(lambda ctx: None)},
+        config={"x": 1},
+    )
     ed = ConfigEditor("bare")
     assert ed.fields == {} and json.loads(ed.extra.value) == {"x": 1}
     ed.extra.value = '{"x": 2, "y": [1]}'
@@ -254,8 +277,10 @@ def test_config_editor_without_schema_edits_free_json(examples: Engine) -> None:
 
 # ---------------------------------------------------------------------- dashboard
 def test_dashboard_shows_metrics_plots_and_errors(examples: Engine) -> None:
-    examples.add_plugin(manifest("crashy", {"submission.afterSave": {}}),
-                        {"boom": hook("submission.afterSave")(_crash)})
+    examples.add_plugin(
+        manifest("crashy", {"submission.afterSave": {}}),
+        {"boom": hook("submission.afterSave")(_crash)},
+    )
     dash = MetricsDashboard()
     assert f"{len(examples.plugins)} plugins" in dash.summary.value
     assert "0 failed" in dash.summary.value
@@ -273,8 +298,12 @@ def test_dashboard_shows_metrics_plots_and_errors(examples: Engine) -> None:
 
 
 def test_widgets_are_vboxes_with_css_classes(examples: Engine) -> None:
-    widgets = [HookSimulator(), PluginInspector(), ConfigEditor("csv-export"),
-               MetricsDashboard(plots=False)]
+    widgets = [
+        HookSimulator(),
+        PluginInspector(),
+        ConfigEditor("csv-export"),
+        MetricsDashboard(plots=False),
+    ]
     classes = ["pliers-simulator", "pliers-inspector", "pliers-config-editor", "pliers-dashboard"]
     for widget, css in zip(widgets, classes, strict=True):
         assert isinstance(widget, w.VBox) and css in widget._dom_classes

@@ -37,8 +37,9 @@ def schema_problems(schema: Mapping[str, Any], config: Any) -> dict[str, list[st
         path = list(error.absolute_path)
         key = str(path[0]) if path else ROOT
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[1:])
-        problems.setdefault(key, []).append(f"{where.lstrip('.')}: {error.message}" if where
-                                            else error.message)
+        problems.setdefault(key, []).append(
+            f"{where.lstrip('.')}: {error.message}" if where else error.message
+        )
     return problems
 
 
@@ -70,11 +71,14 @@ class _Field:
         self.error = w.HTML()
         label = w.HTML(f"<b>{esc(name)}</b>", layout=w.Layout(width="14em"))
         label.tooltip = tooltip
-        self.row = w.VBox([
-            w.HBox([label, self.input, self.error]),
-            w.HTML(f"<span class='pliers-muted' style='font-size:11px'>{esc(tooltip)}</span>")
-            if tooltip else w.HTML(),
-        ])
+        self.row = w.VBox(
+            [
+                w.HBox([label, self.input, self.error]),
+                w.HTML(f"<span class='pliers-muted' style='font-size:11px'>{esc(tooltip)}</span>")
+                if tooltip
+                else w.HTML(),
+            ]
+        )
 
     def set(self, value: Any) -> None:
         if self.json:
@@ -118,7 +122,8 @@ class ConfigEditor(w.VBox):  # type: ignore[misc]
         current = plugin.config
         self._fields = {
             name: _Field(name, prop, current.get(name, prop.get("default")))
-            for name, prop in properties.items() if isinstance(prop, Mapping)
+            for name, prop in properties.items()
+            if isinstance(prop, Mapping)
         }
         # Keys present in the configuration but not declared are kept as JSON text.
         self.extra = w.Textarea(layout=w.Layout(width="100%", height="5em"))
@@ -140,8 +145,15 @@ class ConfigEditor(w.VBox):  # type: ignore[misc]
         rows = [f.row for f in self._fields.values()]
         if self.extra.value:
             rows.append(w.VBox([w.HTML("other keys (JSON)"), self.extra]))
-        super().__init__([header, *rows, self.root_error,
-                          w.HBox([self.apply_button, self.reset_button]), self.message])
+        super().__init__(
+            [
+                header,
+                *rows,
+                self.root_error,
+                w.HBox([self.apply_button, self.reset_button]),
+                self.message,
+            ]
+        )
         self.add_class("pliers-config-editor")
 
     def values(self) -> dict[str, Any]:
@@ -181,8 +193,10 @@ class ConfigEditor(w.VBox):  # type: ignore[misc]
         ok = not problems
         self.apply_button.disabled = not ok
         count = sum(map(len, problems.values()))
-        self.message.value = "" if ok else message(
-            "error", f"{count} problem{'s' if count != 1 else ''}; fix them to apply"
+        self.message.value = (
+            ""
+            if ok
+            else message("error", f"{count} problem{'s' if count != 1 else ''}; fix them to apply")
         )
         return ok
 

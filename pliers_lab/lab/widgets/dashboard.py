@@ -17,8 +17,18 @@ if TYPE_CHECKING:
 
 __all__ = ["MetricsDashboard"]
 
-_METRIC_COLUMNS = ["plugin_id", "state", "isolation", "count", "error_count", "avg_ms", "max_ms",
-                   "health", "restarts", "timeouts"]
+_METRIC_COLUMNS = [
+    "plugin_id",
+    "state",
+    "isolation",
+    "count",
+    "error_count",
+    "avg_ms",
+    "max_ms",
+    "health",
+    "restarts",
+    "timeouts",
+]
 
 
 class MetricsDashboard(w.VBox):  # type: ignore[misc]
@@ -38,8 +48,8 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.summary = w.HTML()
         self.table = w.HTML()
-        self.durations = w.Image(format="png")
-        self.error_rates = w.Image(format="png")
+        self.durations = w.Image(format="png", layout=w.Layout(width="49%", height="auto"))
+        self.error_rates = w.Image(format="png", layout=w.Layout(width="49%", height="auto"))
         self.errors = w.HTML()
         self.refresh_button.on_click(lambda _b: self.refresh())
         children: list[w.Widget] = [w.HBox([self.refresh_button, self.summary]), self.table]
@@ -66,21 +76,30 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         failures = int(metrics["error_count"].sum()) if len(metrics) else 0
         kind = "ok" if not failures else "warning"
         self.summary.value = message(
-            kind, f"{len(metrics)} plugins · {engine.executions.total} executions · {calls} plugin "
-            f"calls · {failures} failed · {engine.errors.total} errors recorded"
+            kind,
+            f"{len(metrics)} plugins · {engine.executions.total} executions · {calls} plugin "
+            f"calls · {failures} failed · {engine.errors.total} errors recorded",
         )
         shown = metrics[_METRIC_COLUMNS] if len(metrics) else metrics
         self.table.value = panel(
-            shown.to_html(index=False, classes="pliers-metrics-table", float_format="{:.3f}".format,
-                          border=0)
+            shown.to_html(
+                index=False, classes="pliers-metrics-table", float_format="{:.3f}".format, border=0
+            )
         )
         if self.plots:
             self.durations.value = plot_durations(self.frames["durations"]).png(dpi=80)
             self.error_rates.value = plot_error_rates(self.frames["error_rates"]).png(dpi=80)
-        recent = self.frames["errors"].tail(10).iloc[::-1]
-        columns = ["timestamp", "type", "plugin_id", "hook", "message", "recovery"]
+        recent = self.frames["errors"].tail(10).iloc[::-1].copy()
+        columns = ["at (UTC)", "type", "plugin_id", "hook", "message", "recovery"]
+        if len(recent):
+            recent["at (UTC)"] = (
+                recent["timestamp"].dt.tz_convert(None).dt.strftime("%H:%M:%S.%f").str[:-3]
+            )
         self.errors.value = panel(
             "<b>recent errors</b>"
-            + (recent[columns].to_html(index=False, classes="pliers-errors", border=0)
-               if len(recent) else " <span class='pliers-muted'>none</span>")
+            + (
+                recent[columns].to_html(index=False, classes="pliers-errors", border=0)
+                if len(recent)
+                else " <span class='pliers-muted'>none</span>"
+            )
         )

@@ -14,6 +14,7 @@ from ..displays import (
     esc,
     hooks_html,
     json_html,
+    layers_html,
     metrics_html,
     permissions_html,
     state_html,
@@ -60,17 +61,21 @@ class PluginInspector(w.VBox):  # type: ignore[misc]
         self.plugin.observe(lambda _c: self.refresh(), "value")
         self.enable_button.on_click(lambda _b: self._act("enabled", self.engine.enable))
         self.disable_button.on_click(
-            lambda _b: self._act("disabled", lambda pid: self.engine.disable(pid, "disabled in the inspector"))
+            lambda _b: self._act(
+                "disabled", lambda pid: self.engine.disable(pid, "disabled in the inspector")
+            )
         )
         self.reload_button.on_click(lambda _b: self._act("reloaded", self.engine.reload))
         self.refresh_button.on_click(lambda _b: self.refresh())
-        super().__init__([
-            w.HBox([self.plugin, self.refresh_button]),
-            self.header,
-            w.HBox([self.enable_button, self.disable_button, self.reload_button]),
-            self.message,
-            self.tabs,
-        ])
+        super().__init__(
+            [
+                w.HBox([self.plugin, self.refresh_button]),
+                self.header,
+                w.HBox([self.enable_button, self.disable_button, self.reload_button]),
+                self.message,
+                self.tabs,
+            ]
+        )
         self.add_class("pliers-inspector")
         self.refresh()
 
@@ -117,27 +122,34 @@ class PluginInspector(w.VBox):  # type: ignore[misc]
         self.enable_button.disabled = state is PluginState.ACTIVE
         self.disable_button.disabled = state is not PluginState.ACTIVE
         self.reload_button.disabled = plugin.root is None
-        reason = f" <span class='pliers-muted'>({esc(plugin.disabled_reason)})</span>" if (
-            plugin.disabled_reason) else ""
+        reason = (
+            f" <span class='pliers-muted'>({esc(plugin.disabled_reason)})</span>"
+            if (plugin.disabled_reason)
+            else ""
+        )
         self.header.value = panel(
             f"<b>{esc(plugin.key)}</b> {state_html(state.value)}{reason} · isolation "
-            f"<code>{esc(plugin.isolation)}</code>", "pliers-inspector-header"
+            f"<code>{esc(plugin.isolation)}</code>",
+            "pliers-inspector-header",
         )
         self._pages(plugin)
 
     def _pages(self, plugin: Plugin) -> None:
         m = plugin.manifest
-        layers = ", ".join(f"{k}: {v}" for k, v in plugin.layers.items()) or "none (inline)"
         facts = [
-            ("description", esc(m.description)), ("author", esc(m.author)),
-            ("license", esc(m.license)), ("layers", esc(layers)),
+            ("description", esc(m.description)),
+            ("author", esc(m.author)),
+            ("license", esc(m.license)),
+            ("layers", layers_html(plugin)),
             ("folder", esc(plugin.root) if plugin.root else "defined inline"),
             ("last error", esc(plugin.last_error) if plugin.last_error else "—"),
         ]
         self.pages["overview"].value = panel(
             table_html(("", ""), [(esc(k), v) for k, v in facts], "pliers-facts")
-            + "<b>hooks</b>" + hooks_html(plugin)
-            + "<b>configuration</b>" + json_html(plugin.config)
+            + "<b>hooks</b>"
+            + hooks_html(plugin)
+            + "<b>configuration</b>"
+            + json_html(plugin.config)
         )
         manifest = m.model_dump(mode="json", by_alias=True, exclude_defaults=True)
         self.pages["manifest"].value = panel(json_html(manifest, "pliers-manifest"))
@@ -146,8 +158,13 @@ class PluginInspector(w.VBox):  # type: ignore[misc]
         self.pages["lifecycle"].value = panel(timeline_html(plugin.transitions))
         errors = self.engine.errors.for_plugin(plugin.id)[-20:]
         rows = [
-            (esc(e.id), esc(e.type.value), esc(e.hook or ""), esc(e.execution_id or ""),
-             esc(e.message.splitlines()[0] if e.message else ""))
+            (
+                esc(e.id),
+                esc(e.type.value),
+                esc(e.hook or ""),
+                esc(e.execution_id or ""),
+                esc(e.message.splitlines()[0] if e.message else ""),
+            )
             for e in reversed(errors)
         ]
         self.pages["errors"].value = panel(

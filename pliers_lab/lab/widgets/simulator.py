@@ -51,13 +51,15 @@ class HookSimulator(w.VBox):  # type: ignore[misc]
         self._data: Any = None
         self._sample_text: str | None = None
         self.hook = w.Dropdown(description="hook", layout=w.Layout(width="32em"))
-        self.refresh_button = w.Button(icon="refresh", tooltip="reload the hook catalog",
-                                       layout=w.Layout(width="3em"))
+        self.refresh_button = w.Button(
+            icon="refresh", tooltip="reload the hook catalog", layout=w.Layout(width="3em")
+        )
         self.payload = w.Textarea(layout=w.Layout(width="100%", height="14em"))
         self.payload_status = w.HTML()
         self.user = w.Text(value=user_id, description="user", placeholder="user id (optional)")
-        self.session = w.Text(value=session_id, description="session",
-                              placeholder="session id (optional)")
+        self.session = w.Text(
+            value=session_id, description="session", placeholder="session id (optional)"
+        )
         self.fire_button = w.Button(description="Fire", button_style="primary", icon="bolt")
         self.status = w.HTML()
         self.value = w.HTML()
@@ -68,17 +70,25 @@ class HookSimulator(w.VBox):  # type: ignore[misc]
         if hook not in names and names:
             hook = names[0]
         self.hook.value = hook
-        self.set_payload(sample_payload(hook) if payload is None else payload, sample=payload is None)
+        self.set_payload(
+            sample_payload(hook) if payload is None else payload, sample=payload is None
+        )
         self.hook.observe(self._on_hook, "value")
         self.payload.observe(lambda _change: self._validate(), "value")
         self.fire_button.on_click(lambda _button: self.fire())
         self.refresh_button.on_click(lambda _button: self.refresh())
-        super().__init__([
-            w.HBox([self.hook, self.refresh_button]),
-            self.payload, self.payload_status,
-            w.HBox([self.user, self.session, self.fire_button]),
-            self.status, self.table, self.value, self.state,
-        ])
+        super().__init__(
+            [
+                w.HBox([self.hook, self.refresh_button]),
+                self.payload,
+                self.payload_status,
+                w.HBox([self.user, self.session, self.fire_button]),
+                self.status,
+                self.table,
+                self.value,
+                self.state,
+            ]
+        )
         self.add_class("pliers-simulator")
 
     # ------------------------------------------------------------------ inputs
@@ -139,7 +149,8 @@ class HookSimulator(w.VBox):  # type: ignore[misc]
         started = time.perf_counter()
         try:
             result = self.engine.fire(
-                self.hook.value, self._data,
+                self.hook.value,
+                self._data,
                 user_id=self.user.value.strip() or None,
                 session_id=self.session.value.strip() or None,
             )
@@ -165,6 +176,4 @@ class HookSimulator(w.VBox):  # type: ignore[misc]
             self.status.value = message("ok", summary)
         self.value.value = panel(f"<b>value</b>{json_html(result.value, 'pliers-value')}")
         self.table.value = panel(outcomes_html(result), "pliers-simulator-table")
-        self.state.value = panel(
-            f"<b>shared state</b>{json_html(result.state, 'pliers-state')}"
-        )
+        self.state.value = panel(f"<b>shared state</b>{json_html(result.state, 'pliers-state')}")
