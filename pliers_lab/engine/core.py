@@ -34,6 +34,7 @@ from .sandboxing import SandboxOps
 from .states import StatesOps
 
 if TYPE_CHECKING:
+    from ..debug import Debugger
     from ..hotreload import HotReloader
 
 __all__ = ["Engine"]
