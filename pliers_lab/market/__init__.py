@@ -15,8 +15,9 @@ signatures), ``scan`` (static security scan; ``_pyscan`` reads Python), ``regist
 (publish, tags, maintainers, counts; ``records`` are what it returns), ``store``
 (installed versions side by side, trusted keys), ``query`` (search), ``install`` (the
 undoable install steps), ``marketplace`` (the facade), ``results`` (result records),
-``validate`` (the REST validation report), ``errors`` (refusals with REST codes). Nothing here is imported by
-``import pliers_lab``; ``cryptography`` loads when a key is first used.
+``validate`` (the REST validation report), ``errors`` (refusals with REST codes).
+Nothing here is imported by ``import pliers_lab``; ``cryptography`` loads when a key is
+first used.
 """
 
 from .bundle import Bundle, open_bundle

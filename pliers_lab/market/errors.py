@@ -34,7 +34,6 @@ class MarketError(PliersError):
         status: the HTTP status that code maps to.
         plugin_id: the plugin concerned, when there is one.
         details: machine-readable particulars (conflicts, issues, permissions, ...).
-        result: the failed operation's result record, when one was being built.
     """
 
     code: ClassVar[str] = "INVALID_PLUGIN_PACKAGE"
@@ -46,13 +45,11 @@ class MarketError(PliersError):
         *,
         plugin_id: str | None = None,
         details: dict[str, Any] | None = None,
-        result: Any = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.plugin_id = plugin_id
         self.details: dict[str, Any] = details or {}
-        self.result = result
 
     def to_dict(self) -> dict[str, Any]:
         """The body of the REST error envelope (without timestamp and request id)."""

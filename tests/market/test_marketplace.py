@@ -176,6 +176,48 @@ def test_a_swapped_bundle_is_refused(
     assert snap(store.root) == before
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncate", r"csv-export-1\.0\.0\.zip: not a readable zip archive"),
+        ("zip-slip", r"entry '\.\./\.\./evil\.py': '\.\.' in the path \(zip-slip"),
+    ],
+)
+def test_a_damaged_registry_file_is_refused(
+    market, examples, registry: Registry, store, snap, damage: str, message: str
+) -> None:
+    path = registry.version("csv-export", "1.0.0").bundle
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:200])
+    else:
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr("../../evil.py", "import os")
+    before = snap(store.root)
+    with pytest.raises(BundleError, match=message):
+        market.install("csv-export")
+    assert snap(store.root) == before
+
+
+def test_a_forged_signature_is_refused_even_when_unsigned_is_allowed(
+    market, examples, registry: Registry, store, snap, key, other_key
+) -> None:
+    import base64
+
+    from pliers_lab.market.package import SIGNATURE_FILE, rewrite_metadata
+    from pliers_lab.market.signing import signed_message
+
+    record = registry.version("csv-export", "1.0.0")
+    with zipfile.ZipFile(record.bundle) as zf:
+        doc = json.loads(zf.read(SIGNATURE_FILE))
+    message = signed_message("csv-export", "1.0.0", record.checksum)
+    doc["signature"] = base64.b64encode(other_key.sign(message)).decode()  # keyId still ann's
+    rewrite_metadata(record.bundle, {SIGNATURE_FILE: json.dumps(doc).encode()})
+    before = snap(store.root)
+    with pytest.raises(SignatureError, match=f"does not verify with trusted key {key.key_id}"):
+        market.install("csv-export", allow_unsigned=True)
+    assert snap(store.root) == before
+
+
 def test_unsigned_and_untrusted_bundles_need_consent(tmp_path, dist, store, engine, snap) -> None:
     open_registry = Registry(tmp_path / "open", require_signature=False)
     open_registry.publish(build_bundle(EXTENSIONS / "audit-log", dist), user="zoe")
