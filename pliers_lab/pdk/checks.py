@@ -6,7 +6,6 @@ others that can still run (a broken manifest stops the code checks, nothing else
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,15 +59,15 @@ def check_plugin(folder: str | Path) -> CheckReport:
         report.warnings.append("no tests/test_*.py: `pliers test` has nothing to run")
     if not (root / "README.md").is_file():
         report.warnings.append("no README.md (`pliers docs` can write DOCS.md from the manifest)")
-    try:  # the security scan, when the marketplace package is there
-        scan_folder = importlib.import_module("pliers_lab.market.scan").scan_folder
-    except (ImportError, AttributeError):
-        return report
+    from ..market.scan import scan_folder
+
     try:
-        result = scan_folder(root, manifest)
+        result = scan_folder(root)
     except Exception as exc:  # the scan must not hide the other results
         report.warnings.append(f"security scan failed to run: {exc}")
         return report
     (report.passed if result.safe else report.errors).append(f"security scan: score {result.score}")
-    report.warnings.extend(f"{i.severity} {i.type}: {i.description}" for i in result.issues)
+    report.warnings.extend(
+        f"{i.severity} {i.type}: {i.description} ({i.location})" for i in result.issues
+    )
     return report

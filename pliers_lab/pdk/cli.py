@@ -6,6 +6,9 @@
     pliers docs PATH [-o FILE]              Markdown docs from the manifest and schema
     pliers simulate PATH HOOK [--data JSON|@FILE]   fire one hook at the plugin
     pliers dev PATH [--seconds N]           load, watch, reload on save, report
+    pliers package PATH [--key K] [-o DIR]  a (signed) bundle of the plugin
+    pliers publish PATH --registry R --key K --user U   tests (80 % coverage), scan,
+                                            bundle, sign, publish
     pliers demo                             the example plugins through their hooks
 
 Every user mistake is one line on stderr and exit status 2; a plugin that fails its
@@ -119,6 +122,48 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key(path: str | None) -> Any:
+    if path is None:
+        return None
+    from ..market import SigningKey
+
+    return SigningKey.load(path)
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from ..market import build_bundle
+
+    bundle = build_bundle(args.path, args.output, signing_key=_key(args.key), signer=args.signer)
+    print(f"wrote {bundle}")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Publishing gates (the spec's publishing facts): the tests pass with at least 80 %
+    coverage, the scan is clean enough for the registry, the bundle is signed."""
+    from ..market import Registry, build_bundle
+    from .testing import COVERAGE_THRESHOLD, run_plugin_tests
+
+    tests = run_plugin_tests(args.path)
+    print(tests.render())
+    if tests.failed or not tests.passed:
+        raise PliersError("not published: the plugin's tests must pass")
+    if tests.coverage is not None and tests.coverage < COVERAGE_THRESHOLD:
+        raise PliersError(
+            f"not published: coverage {tests.coverage:.0f}% is below {COVERAGE_THRESHOLD:.0f}%"
+        )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = build_bundle(args.path, tmp, signing_key=_key(args.key), signer=args.user)
+        record = Registry(args.registry).publish(bundle, user=args.user, changes=args.changes)
+    print(
+        f"published {record.plugin_id}@{record.version} ({record.checksum}, "
+        f"scan score {record.scan.score})"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run
 
@@ -166,6 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--seconds", type=float, default=0, help="stop after this long")
             p.set_defaults(run=cmd_dev)
+    p = sub.add_parser("package", help="a bundle of the plugin (signed with --key)")
+    p.add_argument("path")
+    p.add_argument("-o", "--output", help="folder for the bundle (default: here)")
+    p.add_argument("--key", help="Ed25519 private key file (PEM) to sign with")
+    p.add_argument("--signer", help="who signs, recorded in the signature")
+    p.set_defaults(run=cmd_package)
+    p = sub.add_parser("publish", help="test, scan, bundle, sign and publish to a registry")
+    p.add_argument("path")
+    p.add_argument("--registry", required=True, help="the registry folder")
+    p.add_argument("--key", required=True, help="the user's Ed25519 private key (PEM)")
+    p.add_argument("--user", required=True, help="the publishing user (owns the key)")
+    p.add_argument("--changes", action="append", default=[], help="a line of release notes")
+    p.set_defaults(run=cmd_publish)
     p = sub.add_parser("demo", help="the example plugins through their hooks")
     p.add_argument("--extensions", type=Path, default=None)
     p.set_defaults(run=cmd_demo)

@@ -85,3 +85,57 @@ def test_dev_reloads_on_save_and_reports_it(tmp_path):
         proc.kill()
         proc.wait()
         proc.stdout.close()
+
+
+def test_publish_gates_on_tests_then_bundles_signs_and_publishes(tmp_path, capsys):
+    from pliers_lab.market import Registry, SigningKey
+
+    key = SigningKey.generate()
+    key.save(tmp_path / "ann.pem")
+    registry = tmp_path / "registry"
+    Registry(registry).register_key("ann", key.public_key)
+    main(["create", "exporter", "json-out", "--dir", str(tmp_path)])
+    folder = str(tmp_path / "json-out")
+    args = [
+        "publish",
+        folder,
+        "--registry",
+        str(registry),
+        "--key",
+        str(tmp_path / "ann.pem"),
+        "--user",
+        "ann",
+        "--changes",
+        "first release",
+    ]
+    assert main(args) == 0
+    assert "published json-out@0.1.0 (sha256:" in capsys.readouterr().out
+    assert [v.version for v in Registry(registry).plugin("json-out").versions] == ["0.1.0"]
+    code = tmp_path / "json-out" / "plugin.py"
+    code.write_text(code.read_text().replace('!= "json"', '!= "never"'))
+    assert main(args) == 2
+    assert "not published: the plugin's tests must pass" in capsys.readouterr().err
+
+
+def test_package_writes_a_signed_bundle(tmp_path):
+    from pliers_lab.market import PublicKey, SigningKey, open_bundle, verify_bundle
+
+    key = SigningKey.generate()
+    key.save(tmp_path / "k.pem")
+    main(["create", "guard", "gate", "--dir", str(tmp_path)])
+    assert (
+        main(
+            [
+                "package",
+                str(tmp_path / "gate"),
+                "-o",
+                str(tmp_path),
+                "--key",
+                str(tmp_path / "k.pem"),
+            ]
+        )
+        == 0
+    )
+    (bundle_path,) = tmp_path.glob("gate-0.1.0*")
+    result = verify_bundle(open_bundle(bundle_path), [key.public_key])
+    assert result.valid and isinstance(key.public_key, PublicKey)
