@@ -98,6 +98,7 @@ class Harness:
     def __init__(self, engine: Engine | None = None, *, isolation: str = "inline") -> None:
         self.engine = engine or Engine(default_isolation=isolation)
         self.services: dict[str, FakeService] = {}
+        self._host: Any = None
         self.engine.add_api_provider(lambda plugin: dict(self.services))
 
     def load_plugin(self, path: str | Path, config: Mapping[str, Any] | None = None) -> Plugin:
@@ -141,5 +142,45 @@ class Harness:
                       "metadata": {}, "status": "new"}  # fmt: skip
         return {"form": form, "submission": submission}
 
+    # ------------------------------------------------------------------ the host
+    @property
+    def host(self) -> Any:
+        """A simulated Pliers host on an in-memory database, created on first use."""
+        if self._host is None:
+            from ..host import Host
+
+            self._host = Host.in_memory(self.engine)
+        return self._host
+
+    def setup(self, *forms: Mapping[str, Any]) -> Any:
+        """The host, with ``forms`` created (the spec's ``setup``)."""
+        for form in forms:
+            self.create_form(form)
+        return self.host
+
+    def create_form(self, definition: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+        return dict(self.host.create_form(definition, **options).value)
+
+    def submit_form(self, form_id: str, data: Mapping[str, Any], **options: Any) -> Any:
+        """Push a submission through the whole pipeline; returns the host's result
+        (``.value`` the saved submission, ``.trace`` every step). A veto or invalid data
+        raises the host's error, naming the plugin and the hook."""
+        return self.host.submit(form_id, data, **options)
+
+    def get_submission(self, submission_id: str) -> dict[str, Any]:
+        return dict(self.host.get_submission(submission_id))
+
+    def get_tasks(self) -> list[dict[str, Any]]:
+        """Tasks plugins scheduled (``ctx.api.schedule_task``), due or not."""
+        return [dict(r) for r in self.host.db.query("SELECT * FROM tasks ORDER BY id")]
+
+    def wait_for_hooks(self, *hooks: str) -> list[HookResult]:
+        """The executions of ``hooks`` so far. Hooks run synchronously inside host
+        operations, so there is nothing to wait for; kept for the spec's verb."""
+        return [r for r in self.engine.executions if not hooks or r.hook in hooks]
+
     def cleanup(self) -> None:
+        if self._host is not None:
+            self._host.close()
+            self._host = None
         self.engine.close()

@@ -46,3 +46,28 @@ def test_hook_expectations_read_what_really_ran(pliers_harness):
         pliers_harness.expect_hook("form.validate").to_have_run()
     with pytest.raises(AssertionError, match="returned \\['done'\\], expected \\[\\]"):
         pliers_harness.expect_hook("workflow.action").to_return([])
+
+
+def test_host_verbs_push_submissions_through_the_pipeline(pliers_harness):
+    from pathlib import Path
+
+    from pliers_lab.host.errors import OperationVetoed
+
+    extensions = Path(__file__).parents[2] / "extensions"
+    pliers_harness.load_plugin(extensions / "submission-guard")
+    form = {
+        "id": "contact",
+        "name": "Contact",
+        "fields": [
+            {"id": "f1", "name": "email", "label": "E-mail", "type": "email", "required": True},
+            {"id": "f2", "name": "website", "label": "Website", "type": "text", "required": False},
+        ],
+    }
+    pliers_harness.setup(form)
+    saved = pliers_harness.submit_form("contact", {"email": "ada@example.com", "website": ""})
+    assert pliers_harness.get_submission(saved.value["id"])["data"]["email"] == "ada@example.com"
+    with pytest.raises(OperationVetoed, match="honeypot"):
+        pliers_harness.submit_form("contact", {"email": "bot@example.com", "website": "x"})
+    guarded = pliers_harness.wait_for_hooks("submission.beforeSave")
+    assert [r.value.allowed for r in guarded] == [True, False]
+    assert pliers_harness.get_tasks() == []
