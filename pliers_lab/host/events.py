@@ -132,6 +132,8 @@ class EventBus:
         self._holding = 0
         self._delivering: _Delivery | None = None
         self._cascade: EventCascadeError | None = None
+        self._meta_seen: dict[str, Any] | None = None
+        self._meta_json = ""
         self.published = 0
         self.delivered = 0
 
@@ -198,12 +200,10 @@ class EventBus:
             )
         if not isinstance(payload, dict):
             raise ValueError(f"an event payload is a dict, got {type(payload).__name__}")
-        meta = {
-            "sourceSystem": "pliers-host" if source == "host" else source,
-            "sourceVersion": self.source_version,
-        }
-        if metadata:
-            meta.update({k: v for k, v in metadata.items() if v is not None})
+        if metadata is not None and "sourceSystem" in metadata:
+            meta = metadata  # complete already (the host's, shared by one operation's events)
+        else:
+            meta = self.metadata(source, metadata)
         return {
             "id": new_id(),
             "type": event_type,
@@ -219,15 +219,37 @@ class EventBus:
             "payload": payload,
         }
 
-    def publish(self, event: dict[str, Any], *, publisher: str | None = None) -> dict[str, Any]:
+    def metadata(self, source: str = "host", extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Event metadata: the required ``sourceSystem``/``sourceVersion`` and the
+        optional ids of ``extra`` that are set."""
+        meta = {
+            "sourceSystem": "pliers-host" if source == "host" else source,
+            "sourceVersion": self.source_version,
+        }
+        if extra:
+            meta.update({k: v for k, v in extra.items() if v is not None})
+        return meta
+
+    def publish(
+        self,
+        event: dict[str, Any],
+        *,
+        publisher: str | None = None,
+        payload_json: str | None = None,
+    ) -> dict[str, Any]:
         """Record ``event`` and queue it; delivered now unless a host operation holds the
-        queue (it then delivers before committing). Raises ``EventCascadeError``."""
+        queue (it then delivers before committing). Raises ``EventCascadeError``.
+
+        ``payload_json``: the payload already encoded (the caller vouches they match).
+        """
         if not self.db.in_operation:
             with self.db.operation():
-                return self._publish(event, publisher)
-        return self._publish(event, publisher)  # one INSERT: no savepoint needed
+                return self._publish(event, publisher, payload_json)
+        return self._publish(event, publisher, payload_json)  # one INSERT: no savepoint
 
-    def _publish(self, event: dict[str, Any], publisher: str | None) -> dict[str, Any]:
+    def _publish(
+        self, event: dict[str, Any], publisher: str | None, payload_json: str | None
+    ) -> dict[str, Any]:
         parent = self._delivering
         chain = (*parent.chain, event["type"]) if parent else (event["type"],)
         if parent is not None:
@@ -238,7 +260,11 @@ class EventBus:
             self._cascade = self._cascade or error
             raise error
         try:
-            payload, meta = dumps(event["payload"]), dumps(event["metadata"])
+            payload = payload_json if payload_json is not None else dumps(event["payload"])
+            metadata = event["metadata"]
+            if metadata is not self._meta_seen:  # one operation's events share theirs
+                self._meta_seen, self._meta_json = metadata, dumps(metadata)
+            meta = self._meta_json
         except (TypeError, ValueError) as exc:
             raise ValueError(f"event {event['type']!r}: payload is not JSON data: {exc}") from None
         row = self.db.one(

@@ -160,14 +160,21 @@ class Host:
         self.traces.append(run.trace)
 
     def event_metadata(self, run: Run | None) -> dict[str, Any]:
+        """The metadata of the host's events in ``run``: built once, shared by them all
+        (so it is encoded once too); nobody may change it."""
         if run is None:
-            return {}
-        return {
-            "userId": run.user_id,
-            "sessionId": run.session_id,
-            "requestId": run.request_id,
-            "traceId": run.trace.id,
-        }
+            return self.bus.metadata()
+        if run.event_meta is None:
+            run.event_meta = self.bus.metadata(
+                "host",
+                {
+                    "userId": run.user_id,
+                    "sessionId": run.session_id,
+                    "requestId": run.request_id,
+                    "traceId": run.trace.id,
+                },
+            )
+        return run.event_meta
 
     def emit(
         self,

@@ -122,6 +122,7 @@ class Run:
         "current_hook",
         "engine",
         "event",
+        "event_meta",
         "failures",
         "operation",
         "policies",
@@ -154,6 +155,7 @@ class Run:
         self.request_id = request_id
         self.event = event
         self.current_hook: str | None = None
+        self.event_meta: dict[str, Any] | None = None
         self.failures = 0
 
     def fire(self, hook: str, data: Any) -> HookResult | None:

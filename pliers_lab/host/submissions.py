@@ -215,7 +215,7 @@ class Submissions:
             request_id=request_id,
             event=event,
         ) as run:
-            event["metadata"].update(host.event_metadata(run))
+            event["metadata"] = host.event_metadata(run)
             payload: dict[str, Any] = {"form": form, "submission": submission}
             errors, warnings = run.validate("submission.beforeValidate", payload)
             payload = run.waterfall("submission.sanitize", payload, check)
@@ -283,14 +283,20 @@ class Submissions:
                 now,
             ),
         )
+        sid, fid, status = submission["id"], form["id"], submission["status"]
         event["payload"] = {
-            "submissionId": submission["id"],
-            "formId": form["id"],
+            "submissionId": sid,
+            "formId": fid,
             "data": submission["data"],
-            "status": submission["status"],
+            "status": status,
             "submittedBy": user_id,
         }
-        self.host.bus.publish(event)
+        # The answers are encoded once, for the row and for the event.
+        payload_json = (
+            f'{{"submissionId":{dumps(sid)},"formId":{dumps(fid)},"data":{data},'
+            f'"status":{dumps(status)},"submittedBy":{dumps(user_id)}}}'
+        )
+        self.host.bus.publish(event, payload_json=payload_json)
 
     def _process(
         self, run: Run, compiled: CompiledForm, submission: dict[str, Any]
