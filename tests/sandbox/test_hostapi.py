@@ -206,8 +206,9 @@ def test_suggestions_from_a_log() -> None:
 def test_the_real_host_facade_over_the_wire(
     sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin
 ) -> None:
-    host_module = pytest.importorskip("pliers_lab.host.host")
-    host = host_module.Host(sandbox, db_path=":memory:")
+    from pliers_lab.host import Host
+
+    host = Host(sandbox, db_path=":memory:")
     sandbox.load(
         make_plugin(
             "hosted",

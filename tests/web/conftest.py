@@ -5,16 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
+from web.helpers import endpoint_manifest
 
-pytest.importorskip("starlette")
-pytest.importorskip("uvicorn")
-httpx = pytest.importorskip("httpx")
-
-from web.helpers import endpoint_manifest  # noqa: E402
-
-from pliers_lab import Engine, Plugin  # noqa: E402
-from pliers_lab.web import Server, WebSettings, serve  # noqa: E402
+from pliers_lab import Engine, Plugin
+from pliers_lab.web import Server, WebSettings, serve
 
 
 @pytest.fixture

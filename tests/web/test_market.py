@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
+import pliers_lab.market as market_pkg
 from pliers_lab import Engine
-
-market_pkg = pytest.importorskip("pliers_lab.market")
 
 CODE = """
 from pliers_lab import hook
