@@ -9,6 +9,7 @@
     pliers package PATH [--key K] [-o DIR]  a (signed) bundle of the plugin
     pliers publish PATH --registry R --key K --user U   tests (80 % coverage), scan,
                                             bundle, sign, publish
+    pliers serve [--extensions D] [--port P]   plugin endpoints and the /v3 REST API
     pliers demo                             the example plugins through their hooks
 
 Every user mistake is one line on stderr and exit status 2; a plugin that fails its
@@ -164,6 +165,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..web.cli import run
+
+    return run(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run
 
@@ -224,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True, help="the publishing user (owns the key)")
     p.add_argument("--changes", action="append", default=[], help="a line of release notes")
     p.set_defaults(run=cmd_publish)
+    p = sub.add_parser("serve", help="serve plugin endpoints and the management API")
+    p.add_argument("--extensions", type=Path, default=None, help="folder of plugins to load")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
+    p.add_argument("--with-host", action="store_true", help="attach a simulated Pliers host")
+    p.add_argument("--db", default=None, help="the host's SQLite file (default: in memory)")
+    p.add_argument("--isolation", choices=("inline", "process"), default=None)
+    p.set_defaults(run=cmd_serve)
     p = sub.add_parser("demo", help="the example plugins through their hooks")
     p.add_argument("--extensions", type=Path, default=None)
     p.set_defaults(run=cmd_demo)
