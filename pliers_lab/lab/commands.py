@@ -383,8 +383,6 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
 def _config(call: Call) -> Any:
     """Without assignments: the current configuration. With KEY=VALUE pairs (or a JSON
     object): the new configuration, applied only if it validates."""
-    from ..config import deep_merge
-
     engine, args = call.engine, call.args
     plugin = engine.plugin(args.plugin)
     if args.schema:
@@ -402,8 +400,8 @@ def _config(call: Call) -> Any:
         _set_path(changes, key, parse_value(value))
     if args.reset:
         config = engine.configure(plugin.id, changes)
-    elif changes:
-        config = engine.configure(plugin.id, deep_merge(plugin.config, changes))
+    elif changes:  # merged into what the user set before; defaults stay defaults
+        config = engine.configure(plugin.id, changes, merge=True)
     else:
         return dict(plugin.config)
     print(f"configuration of {plugin.id} applied: {json.dumps(changes) if changes else 'defaults'}")

@@ -146,6 +146,7 @@ class Worker:
         self.exit: tuple[int, Any] | None = None
         self.last_attempt: str | None = None
         self._stat: StatReader | None = None
+        self._peak_seen = 0
         self._seq = 0
         self.oom_before = 0
 
@@ -501,13 +502,18 @@ class Worker:
         return value or 0.0
 
     def peak_memory_bytes(self) -> int:
-        """Peak memory: the cgroup's high-water mark, else peak RSS."""
-        if self.exit is not None and self.exit[1] is not None:
-            return int(self.exit[1].ru_maxrss) * 1024
-        if self.group is not None:
-            peak = self.group.peak_memory()
-            if peak:
-                return peak
-        from .procinfo import memory_kb
+        """Peak memory since the worker's exec, remembered after it is gone.
 
-        return memory_kb(self.pid).get("hwm", 0) * 1024
+        The larger of the kernel's VmHWM and the cgroup's high-water mark (the group
+        only sees pages charged after the worker joined it). Not ``ru_maxrss`` after
+        death: it counts the parent's pages the child held between fork and exec.
+        Sampled when read and when the worker is retired.
+        """
+        if self.exit is None and self.pid:
+            from .procinfo import memory_kb
+
+            peak = memory_kb(self.pid).get("hwm", 0) * 1024
+            if self.group is not None:
+                peak = max(peak, self.group.peak_memory())
+            self._peak_seen = max(self._peak_seen, peak)
+        return self._peak_seen

@@ -64,7 +64,9 @@ class ProcessRuntime:
         # (it runs with -B and read-only code), and compiling them costs it ~10 ms.
         from . import guest, worker  # noqa: F401
         from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
+        from .layers.cgroup import sweep_stale
 
+        sweep_stale()  # empty groups a host that died without closing left behind
         self.policy = policy or SandboxPolicy()
         self.access_log = access_log if access_log is not None else AccessLog()
         self.modes: dict[str, str] = {}

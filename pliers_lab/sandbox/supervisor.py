@@ -131,9 +131,10 @@ class PluginProcess:
 
     def _retire(self, worker: Worker | None) -> None:
         if worker is not None:
+            peak = worker.peak_memory_bytes()  # before the kill: /proc is gone after it
             worker.kill()
             self._cpu_dead_ms += worker.cpu_ms()
-            self._peak_dead = max(self._peak_dead, worker.peak_memory_bytes())
+            self._peak_dead = max(self._peak_dead, peak)
             self.worker = None
 
     def stop(self) -> None:
@@ -368,10 +369,11 @@ class PluginProcess:
         live_cpu = worker.cpu_ms() if worker is not None and worker.alive else 0.0
         live_peak = worker.peak_memory_bytes() if worker is not None and worker.alive else 0
         alive = worker is not None and worker.alive
+        current_kb = memory_kb(worker.pid).get("rss", 0) if worker is not None and alive else 0
         return {
             "pid": worker.pid if worker is not None and alive else None,
-            "memory_mb": memory_kb(worker.pid).get("rss", 0) / 1024 if worker and alive else 0.0,
-            "peak_memory_mb": max(live_peak, self._peak_dead) / (1 << 20),
+            "memory_mb": current_kb / 1024,
+            "peak_memory_mb": max(live_peak, self._peak_dead, current_kb * 1024) / (1 << 20),
             "cpu_ms": self._cpu_dead_ms + live_cpu,
             "restarts": self.restarts,
             "crashes": len(self.crashes),

@@ -271,6 +271,8 @@ def test_config_show_set_and_refuse(shell: Any, capsys: pytest.CaptureFixture[st
     assert line(shell, "config submission-sanitizer")["maxLength"] == 10000
     config = line(shell, "config submission-sanitizer maxLength=50 lowercaseEmails=false")
     assert config["maxLength"] == 50 and config["lowercaseEmails"] is False
+    overrides = default_engine().plugin("submission-sanitizer").config_overrides
+    assert overrides == {"maxLength": 50, "lowercaseEmails": False}  # defaults stay defaults
     assert "applied" in capsys.readouterr().out
     message = usage(shell, "config submission-sanitizer maxLength=0")
     assert "maxLength" in message and "minimum" in message

@@ -254,6 +254,11 @@ def test_config_editor_applies_valid_values(examples: Engine) -> None:
     ed.apply_button.click()
     config = examples.plugin("submission-guard").config
     assert config["maxPerSessionPerMinute"] == 2 and config["blockedDomains"] == ["spam.example"]
+    # Only what differs from the defaults becomes the user's setting.
+    assert examples.plugin("submission-guard").config_overrides == {
+        "maxPerSessionPerMinute": 2,
+        "blockedDomains": ["spam.example"],
+    }
     assert "applied to submission-guard" in ed.message.value
     ed.fields["maxPerSessionPerMinute"].value = 3
     ed.reset_button.click()

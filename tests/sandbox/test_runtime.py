@@ -227,4 +227,8 @@ def test_usage_reports_memory_and_cpu(
     time.sleep(0.05)
     usage = runtime.usage("busy")
     assert usage["peak_memory_mb"] >= 30
+    assert usage["peak_memory_mb"] >= usage["memory_mb"] > 0
     assert usage["cpu_ms"] > 0
+    runtime.process("busy").stop()  # a gone worker keeps its own peak, not its parent's
+    after = runtime.usage("busy")
+    assert 30 <= after["peak_memory_mb"] < 100 and after["memory_mb"] == 0

@@ -96,6 +96,9 @@ class _Field:
         return self.input.value
 
 
+_UNSET = object()
+
+
 class ConfigEditor(w.VBox):  # type: ignore[misc]
     """Edit a plugin's configuration through inputs generated from its JSON Schema.
 
@@ -200,12 +203,20 @@ class ConfigEditor(w.VBox):  # type: ignore[misc]
         )
         return ok
 
+    def _overrides(self) -> dict[str, Any]:
+        """The fields that differ from the plugin's defaults: only those become user
+        settings, so a later change to a default file still shows."""
+        plugin = self.engine.plugin(self.plugin_id)
+        source = plugin.config_source
+        defaults = source.initial(self.engine.environment) if source else {}
+        return {k: v for k, v in self.values().items() if defaults.get(k, _UNSET) != v}
+
     def apply(self) -> dict[str, Any] | None:
         """Validate and hand the configuration to the engine; what Apply does."""
         if not self.validate():
             return None
         try:
-            resolved = self.engine.configure(self.plugin_id, self.values())
+            resolved = self.engine.configure(self.plugin_id, self._overrides())
         except PliersError as exc:
             self.message.value = message("error", " ".join(str(exc).split()))
             return None
