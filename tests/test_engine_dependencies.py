@@ -90,6 +90,7 @@ def test_dependency_graph_carries_state_version_order_and_conflicts(engine):
         "version": "1.5.0",
         "load_order": 0,
         "conflict": False,
+        "reason": None,
         "state": "active",
         "isolation": "inline",
     }
@@ -130,3 +131,15 @@ def test_reload_swaps_versions_keeps_config_and_a_disabled_plugin_stays_disabled
     engine.disable("swap")
     (folder / "plugin.py").write_text(code % 3)
     assert engine.reload("swap").state is PluginState.STOPPED
+
+
+def test_the_graph_shows_what_load_all_left_out_and_why(engine, tmp_path):
+    write_plugin(tmp_path, "core", CODE, {}, version="2.0.0")
+    write_plugin(tmp_path, "old", CODE, {}, dependencies={"core": "^1.0.0"})
+    engine.load_all(tmp_path)
+    g = engine.dependency_graph()
+    assert g.nodes["core"]["state"] == "active" and g.nodes["old"]["state"] == "excluded"
+    assert "core ^1.0.0" in g.nodes["old"]["reason"]
+    edge = g.edges["core", "old"]
+    assert edge["conflict"] and "needs core ^1.0.0" in edge["reason"]
+    assert g.graph["conflicts"][0]["plugin1"] == "old"

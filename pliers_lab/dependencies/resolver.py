@@ -50,8 +50,8 @@ class Resolution:
     @property
     def graph(self) -> Any:
         """A networkx DiGraph, edge dependency → dependent; node attributes ``version``,
-        ``load_order`` (None if excluded), ``conflict``; edge attributes ``scope``,
-        ``range``, ``satisfied``, ``conflict``."""
+        ``load_order`` (None if excluded), ``conflict``, ``reason``; edge attributes
+        ``scope``, ``range``, ``satisfied``, ``conflict``, ``reason`` (the conflict, said)."""
         return self._graph
 
     def frames(self) -> tuple[Any, Any]:
@@ -267,11 +267,17 @@ def _check(
 def _graph(chosen: Mapping[str, PluginSpec], conflicts: list[Conflict]) -> Any:
     import networkx as nx  # ~0.15 s: only when plugins are resolved
 
-    bad_edges = {(c.plugin1, c.dependency) for c in conflicts}
-    bad_nodes = {c.plugin1 for c in conflicts if c.severity == "error"}
+    bad_edges = {(c.plugin1, c.dependency): str(c) for c in conflicts}
+    bad_nodes = {c.plugin1: str(c) for c in conflicts if c.severity == "error"}
     g = nx.DiGraph()
     for name, spec in chosen.items():
-        g.add_node(name, version=spec.version, load_order=None, conflict=name in bad_nodes)
+        g.add_node(
+            name,
+            version=spec.version,
+            load_order=None,
+            conflict=name in bad_nodes,
+            reason=bad_nodes.get(name),
+        )
     for name, spec in chosen.items():
         for req in spec.requires:
             if req.name not in chosen:
@@ -283,6 +289,7 @@ def _graph(chosen: Mapping[str, PluginSpec], conflicts: list[Conflict]) -> Any:
                 range=req.range,
                 satisfied=satisfies(chosen[req.name].version, req.range),
                 conflict=(name, req.name) in bad_edges,
+                reason=bad_edges.get((name, req.name)),
             )
     return g
 
@@ -364,7 +371,7 @@ def resolve(
         raise DependencyError(f"malformed version range: {exc}") from None
     for c in engine_conflicts:
         if c.plugin1 in g:
-            g.nodes[c.plugin1]["conflict"] = True
+            g.nodes[c.plugin1].update(conflict=True, reason=str(c))
     conflicts = engine_conflicts + conflicts
     conflicts += [
         Conflict(n, None, n, "*", None, "error", f"{n} is not in the catalog") for n in unknown

@@ -198,10 +198,12 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
 
     # ------------------------------------------------------------------ dependencies
     def dependency_graph(self) -> Any:
-        """The loaded plugins as a networkx DiGraph (edge: dependency → dependent).
+        """The plugins as a networkx DiGraph (edge: dependency → dependent): the loaded
+        ones, and those the last ``load_all`` left out (state ``excluded``).
 
         Node attributes: ``version``, ``state``, ``isolation``, ``load_order``,
-        ``conflict``; edge attributes: ``scope``, ``range``, ``satisfied``, ``conflict``.
+        ``conflict``, ``reason``; edge attributes: ``scope``, ``range``, ``satisfied``,
+        ``conflict``, ``reason``.
         """
         from ..dependencies import Catalog, PluginSpec, resolve
 
@@ -211,7 +213,21 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
         for name, data in graph.nodes(data=True):
             plugin = self._plugins[name]
             data.update(state=plugin.state.value, isolation=plugin.isolation)
-        graph.graph["conflicts"] = [c.to_dict() for c in resolution.conflicts]
+        conflicts = [c.to_dict() for c in resolution.conflicts]
+        last = self.resolution
+        if last is not None and last.excluded:
+            left = last.graph.subgraph(
+                set(last.excluded) | {n for x in last.excluded for n in last.graph.predecessors(x)}
+            )
+            for name, data in left.nodes(data=True):
+                if name not in graph:
+                    graph.add_node(name, **data, state="excluded", isolation=None)
+                    graph.nodes[name]["reason"] = last.excluded[name]
+            for u, v, data in left.edges(data=True):
+                if not graph.has_edge(u, v):
+                    graph.add_edge(u, v, **data)
+            conflicts += [c.to_dict() for c in last.conflicts if c.to_dict() not in conflicts]
+        graph.graph["conflicts"] = conflicts
         return graph
 
     def _versions(self) -> dict[str, str]:

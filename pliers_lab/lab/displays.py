@@ -49,6 +49,7 @@ STATE_COLOURS = {
     "unloaded": "#bdbdbd",
     "error": "#c62828",
     "missing": "#6a1b9a",
+    "excluded": "#ad1457",  # left out by dependency resolution
 }
 STATUS_COLOURS = {"ok": "#2e7d32", "error": "#c62828", "timeout": "#ef6c00", "skipped": "#757575"}
 
