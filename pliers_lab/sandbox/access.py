@@ -90,13 +90,7 @@ class AccessLog:
             self._rows.clear()
 
     def frame(self, plugin_id: str | None = None) -> Any:
-        """The log as a pandas DataFrame (pandas is imported here, not before)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - pandas is a test dependency
-            raise ImportError(
-                "AccessLog.frame() needs pandas: pip install 'pliers-lab[frames]'"
-            ) from exc
-        df = pd.DataFrame(self.rows(plugin_id), columns=list(AccessRecord._fields))
-        df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s")
-        return df
+        """The log as a pandas DataFrame, times in UTC like every other frame."""
+        from ..observe.frames import frame
+
+        return frame(self.rows(plugin_id), AccessRecord._fields, time_columns=("timestamp",))
