@@ -220,7 +220,8 @@ def run_sync(
     """Run every (synchronous) handler of ``table`` in order; returns (value, record).
 
     The hot path per handler is: switch the context's plugin, call, read the clock,
-    fold, count, record the answer.
+    fold, count, record the answer. One clock read per handler: the fold of one answer
+    is counted in the next handler's interval (a few hundred nanoseconds).
     """
     if table.collect:
         return run_collect(table, ctx, acc, on_failure)
@@ -229,26 +230,44 @@ def run_sync(
     marks, answers, notes = record
     answer, mark = answers.append, marks.append
     fold = table.fold
-    for index, impl in enumerate(table.impls):
-        ctx.plugin_id = impl.plugin_id
+    for index, (impl, plugin_id, fn, timeout, stats) in enumerate(table.entries):
+        ctx.plugin_id = plugin_id
+        retries = 0
         try:
-            value = impl.fn(ctx)
+            value = fn(ctx)
         except Exception as exc:
             value, retries, error = _attempt_again(impl, ctx, _raised(impl, ctx, exc))
         else:
-            duration = perf() - t0
-            retries, error = 0, None
-            if duration > impl.timeout:
+            t1 = perf()
+            duration = t1 - t0
+            if duration <= timeout:
+                try:
+                    acc, stop = fold(acc, value, ctx)
+                except ShapeError as exc:
+                    error = _error(
+                        PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}"
+                    )
+                else:
+                    stats.count += 1
+                    stats.total += duration
+                    if duration > stats.max:
+                        stats.max = duration
+                    mark(t1)
+                    answer(value)
+                    t0 = t1
+                    if stop:
+                        break
+                    continue
+            else:
                 value, retries, error = _attempt_again(impl, ctx, _overran(impl, ctx, duration))
-        if error is None:
+        if error is None:  # a retry succeeded
             try:
                 acc, stop = fold(acc, value, ctx)
             except ShapeError as exc:
                 error = _error(PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}")
             else:
                 _count(impl, t0)
-                if retries:
-                    notes[index] = (OK, None, retries)
+                notes[index] = (OK, None, retries)
                 answer(value)
                 t0 = perf()
                 mark(t0)
