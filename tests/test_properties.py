@@ -1,5 +1,6 @@
 """Property tests: whatever a plugin author hands the engine, only our own errors come back."""
 
+import contextlib
 import json
 
 from hypothesis import HealthCheck, given, settings
@@ -36,11 +37,8 @@ FIELDS = [
 def test_add_plugin_with_any_field_value_raises_only_our_errors(field, value):
     data = manifest("prop", {"form.render": {}})
     data[field] = value
-    with Engine() as engine:
-        try:
-            engine.add_plugin(data, {"render": hook("form.render")(lambda ctx: None)})
-        except PliersError:
-            pass
+    with Engine() as engine, contextlib.suppress(PliersError):
+        engine.add_plugin(data, {"render": hook("form.render")(lambda ctx: None)})
 
 
 @settings(
@@ -51,11 +49,8 @@ def test_load_with_any_manifest_bytes_raises_only_our_errors(tmp_path_factory, r
     folder = tmp_path_factory.mktemp("plugin")
     (folder / "manifest.json").write_bytes(raw)
     (folder / "plugin.py").write_text("")
-    with Engine() as engine:
-        try:
-            engine.load(folder)
-        except PliersError:
-            pass
+    with Engine() as engine, contextlib.suppress(PliersError):
+        engine.load(folder)
 
 
 @settings(
@@ -66,8 +61,5 @@ def test_load_with_any_plugin_source_raises_only_our_errors(tmp_path_factory, so
     folder = tmp_path_factory.mktemp("plugin")
     (folder / "manifest.json").write_text(json.dumps(manifest("src", {})))
     (folder / "plugin.py").write_text(source)
-    with Engine() as engine:
-        try:
-            engine.load(folder)
-        except PliersError:
-            pass
+    with Engine() as engine, contextlib.suppress(PliersError):
+        engine.load(folder)

@@ -159,7 +159,9 @@ def _missing_files(
             files.append((("configuration", key), config.get(key, config.get(f"{key}_file"))))
         envs = config.get("environments")
         if isinstance(envs, dict):
-            files.extend((("configuration", "environments", env), name) for env, name in envs.items())
+            files.extend(
+                (("configuration", "environments", env), name) for env, name in envs.items()
+            )
     for path, name in files:
         if isinstance(name, str) and clean(path) and not (folder / name).is_file():
             problems.append(
