@@ -1,6 +1,6 @@
 """Replaying a large event log through the example plugins on Dask.
 
-The same log (about 37,000 events: 15,000 submissions, each created and moved through one
+The same log (about 100,000 events: 40,000 submissions, each created and moved through one
 or two statuses) is replayed with Dask's ``processes`` scheduler (one worker per core) and
 serially (``synchronous``, the floor) in the same run. Target: processes at least 1.3 times
 faster on this 2-core machine. Run: ``python benchmarks/bench_replay.py``
@@ -23,7 +23,7 @@ EXTENSIONS = Path(__file__).parents[1] / "extensions"
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        log = synthetic_log(Path(tmp) / "events.jsonl", 15_000)
+        log = synthetic_log(Path(tmp) / "events.jsonl", 40_000)
         size = log.stat().st_size
         block = max(size // (2 * (os.cpu_count() or 2)), 64 * 1024)
         serial = replay(log, EXTENSIONS, scheduler="synchronous", blocksize=block)

@@ -216,7 +216,9 @@ def replay(
     bag = db.read_text(str(path), blocksize=blocksize)  # type: ignore[no-untyped-call]
     parts = bag.map_partitions(lambda lines: [replay_lines(lines, folder, forms, strict)])
     report = ReplayReport(partitions=bag.npartitions, scheduler=scheduler)
-    for part in parts.compute(scheduler=scheduler):
+    # chunksize=1: Dask's local schedulers batch six tasks per worker by default, which
+    # puts a handful of coarse partitions on a single process, one after another.
+    for part in parts.compute(scheduler=scheduler, chunksize=1):
         report.merge(part)
     report.seconds = time.perf_counter() - started
     return report
