@@ -95,7 +95,9 @@ def run(extensions: Path | None = None, out: Any = print) -> Engine:
     engine.add_plugin(FLAKY_CRM, {"sync_to_crm": hook("submission.afterSave")(_crm_down)})
     for plugin in engine.plugins:
         hooks = ", ".join(f"{h}({c.priority})" for h, c in plugin.manifest.hooks.items())
-        out(f"  {plugin.key:<32} {plugin.state.value:<8} {hooks}")
+        where = plugin.isolation + (f" ({len(plugin.layers)} layers)" if plugin.layers else "")
+        endpoints = [f"{e.method} {e.path}" for e in plugin.manifest.api.endpoints]
+        out(f"  {plugin.key:<30} {plugin.state.value:<7} {where:<20} {hooks or ', '.join(endpoints)}")
     for error in engine.errors:
         out(f"  ! {error}")
     form = CONTACT_FORM
