@@ -96,8 +96,8 @@ def run(extensions: Path | None = None, out: Any = print) -> Engine:
     for plugin in engine.plugins:
         hooks = ", ".join(f"{h}({c.priority})" for h, c in plugin.manifest.hooks.items())
         where = plugin.isolation + (f" ({len(plugin.layers)} layers)" if plugin.layers else "")
-        endpoints = [f"{e.method} {e.path}" for e in plugin.manifest.api.endpoints]
-        out(f"  {plugin.key:<30} {plugin.state.value:<7} {where:<20} {hooks or ', '.join(endpoints)}")
+        endpoints = ", ".join(f"{e.method} {e.path}" for e in plugin.manifest.api.endpoints)
+        out(f"  {plugin.key:<30} {plugin.state.value:<7} {where:<20} {hooks or endpoints}")
     for error in engine.errors:
         out(f"  ! {error}")
     form = CONTACT_FORM
