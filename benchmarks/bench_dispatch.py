@@ -4,6 +4,9 @@ Hooks with 1, 10 and 100 implementations that return their argument. Ours goes t
 the public ``Engine.fire`` (context, priority order, one observation row per plugin call,
 bounded execution store, metrics counters); pluggy through ``pm.hook.<name>(arg=...)``.
 Run: ``python benchmarks/bench_dispatch.py``
+
+Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``
+line per target (DESIGN.md §4).
 """
 
 from __future__ import annotations

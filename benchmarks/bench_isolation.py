@@ -11,6 +11,9 @@
   this 2-core machine: load time, one hook answered by all 50, and two threads firing.
 
 Run: ``python benchmarks/bench_isolation.py``
+
+Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``
+line per target (DESIGN.md §4).
 """
 
 from __future__ import annotations

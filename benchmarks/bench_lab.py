@@ -8,6 +8,9 @@ payload, fire, render the table, value and state), interleaved with a bare
 ``engine.fire`` of the same payload, its floor.
 
     python benchmarks/bench_lab.py
+
+Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``
+line per target (DESIGN.md §4).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@
   loading them from the registry's SQLite (``Registry.plugins()``), which search needs.
 
 Interleaved repeats, medians. Run: ``python benchmarks/bench_market.py``
+
+Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``
+line per target (DESIGN.md §4).
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ floor over the 2,000/s throughput target. A second table attributes the pipeline
 (from the traces of the last batch): plugin code, engine dispatch around it, the host's
 own steps and event delivery.
 Run: ``python benchmarks/bench_pipeline.py``
+
+Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``
+line per target (DESIGN.md §4).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ The same log (about 100,000 events: 40,000 submissions, each created and moved t
 or two statuses) is replayed with Dask's ``processes`` scheduler (one worker per core) and
 serially (``synchronous``, the floor) in the same run. Target: processes at least 1.3 times
 faster on this 2-core machine. Run: ``python benchmarks/bench_replay.py``
+
+Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``
+line per target (DESIGN.md §4).
 """
 
 from __future__ import annotations

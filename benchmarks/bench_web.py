@@ -9,6 +9,9 @@ keep-alive connection per server, so its own overhead is small. The cases take t
 rounds of 100 requests; every request is timed, and the ratio compares median latencies
 (the medians shrug off the scheduling hiccups of a shared 2-core machine).
 Run: ``python benchmarks/bench_web.py``
+
+Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``
+line per target (DESIGN.md §4).
 """
 
 from __future__ import annotations
