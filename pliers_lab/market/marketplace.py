@@ -206,6 +206,21 @@ class PluginMarketplace:
         return _parse(record) if record else None
 
     # --------------------------------------------------------------- installation
+    def _prepare(
+        self, resolution: Any, names: list[str], allow_unsigned: bool, allow_unsafe: bool
+    ) -> list[Any]:
+        """Verify, scan and stage each chosen version in ``names`` (nothing placed yet)."""
+        return [
+            prepare(
+                self.registry,
+                self.store,
+                resolution.chosen[n].source,
+                allow_unsigned=allow_unsigned,
+                allow_unsafe=allow_unsafe,
+            )
+            for n in names
+        ]
+
     def install(
         self,
         plugin_id: str,
@@ -248,16 +263,7 @@ class PluginMarketplace:
             )
             installed = self.store.installed()
             new = [n for n in resolution.order if n not in installed]
-            items = [
-                prepare(
-                    self.registry,
-                    self.store,
-                    resolution.chosen[n].source,
-                    allow_unsigned=allow_unsigned,
-                    allow_unsafe=allow_unsafe,
-                )
-                for n in new
-            ]
+            items = self._prepare(resolution, new, allow_unsigned, allow_unsafe)
             created = place(self.store, items)
             versions = {n: s.version for n, s in resolution.chosen.items()}
             try:
@@ -384,16 +390,7 @@ class PluginMarketplace:
             installed = self.store.installed()
             new_deps = [n for n in resolution.order if n not in installed]
             wanted = [*new_deps, plugin_id]
-            items = [
-                prepare(
-                    self.registry,
-                    self.store,
-                    resolution.chosen[n].source,
-                    allow_unsigned=allow_unsigned,
-                    allow_unsafe=allow_unsafe,
-                )
-                for n in wanted
-            ]
+            items = self._prepare(resolution, wanted, allow_unsigned, allow_unsafe)
             created = place(self.store, items)
             versions = {n: s.version for n, s in resolution.chosen.items()}
             self._commit_switch(
