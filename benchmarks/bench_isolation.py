@@ -2,8 +2,15 @@
 
 - **Round trip**: one isolated hook call through ``Engine.fire`` (context, JSON frames both
   ways, a locked-down worker with every layer) against the floor: a raw pipe round trip
-  of a small message between two processes, echoed by a child Python process. Target:
-  at most 2x the floor's median. Measured interleaved, medians of several repeats.
+  of a small message between two processes, echoed by a child Python process with
+  blocking reads. Target: at most 2x the floor's median. Measured interleaved, medians of
+  several repeats, in three placements, because on this VM the floor depends on where the
+  scheduler puts the two ends: ~6 us when both share a CPU, ~50 us across CPUs (waking a
+  sleeping vCPU costs ~20 us). Left free, the floor flips between the two from run to
+  run, so the target is checked with the ends pinned to different CPUs (the issue's
+  ~50 us floor); the same-CPU and free figures are printed beside it. A third peer, the
+  same raw pipe with our wait strategy (spin and yield before sleeping, both ends), shows
+  what the protocol itself costs.
 - **Cold start**: spawn → handshake → lockdown (rlimits, netns, Landlock, capabilities,
   seccomp, cgroup) → plugin imported → ready, against ``python -c pass`` of the same
   interpreter. Target: at most 3x.
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import statistics
 import subprocess
 import sys
@@ -52,6 +60,20 @@ while True:
         break
     os.write(w, data)
 """
+SPIN_ECHO_CHILD = """
+import os, select, sys, time
+r, w, spin = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+ready = select.poll()
+ready.register(r, select.POLLIN)
+while True:
+    until = time.monotonic() + spin
+    while not ready.poll(0) and time.monotonic() < until:
+        os.sched_yield()
+    data = os.read(r, 65536)
+    if not data:
+        break
+    os.write(w, data)
+"""
 DATA = {"submission": {"id": "s-1", "email": "ann@example.com", "amount": 12}}
 
 
@@ -74,22 +96,41 @@ def write_plugin(root: Path, name: str) -> Path:
 
 
 class PipeFloor:
-    """A child Python process echoing over two pipes: the floor of an isolated call."""
+    """A child Python process echoing over two pipes: the floor of an isolated call.
 
-    def __init__(self) -> None:
+    With ``spin_s`` both ends wait as the sandbox's wire does (spin and yield, then sleep).
+    """
+
+    def __init__(self, spin_s: float = 0.0) -> None:
         to_child_r, self.to_child = os.pipe()
         self.from_child, from_child_w = os.pipe()
+        args = [ECHO_CHILD] if not spin_s else [SPIN_ECHO_CHILD]
+        args += [str(to_child_r), str(from_child_w)] + ([str(spin_s / 2)] if spin_s else [])
         self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-c", ECHO_CHILD, str(to_child_r), str(from_child_w)],
-            pass_fds=(to_child_r, from_child_w),
+            [sys.executable, "-S", "-c", *args], pass_fds=(to_child_r, from_child_w)
         )
         os.close(to_child_r)
         os.close(from_child_w)
         self.message = json.dumps({"t": "call", "data": DATA}).encode()
+        self.spin_s = spin_s
+        if spin_s:
+            os.set_blocking(self.from_child, False)
 
     def round_trip(self) -> None:
         os.write(self.to_child, self.message)
-        os.read(self.from_child, 65536)
+        if not self.spin_s:
+            os.read(self.from_child, 65536)
+            return
+        until = time.monotonic() + self.spin_s
+        while True:
+            try:
+                os.read(self.from_child, 65536)
+                return
+            except BlockingIOError:
+                if time.monotonic() < until:
+                    os.sched_yield()
+                else:
+                    select.select([self.from_child], [], [])
 
     def close(self) -> None:
         os.close(self.to_child)
@@ -97,17 +138,41 @@ class PipeFloor:
         os.close(self.from_child)
 
 
-def round_trip(engine: Engine) -> tuple[float, float]:
-    floor = PipeFloor()
+PLACEMENTS = ("across CPUs", "one CPU", "free")
+
+
+def round_trip(engine: Engine, worker_pid: int) -> dict[str, dict[str, float]]:
+    """Median seconds per round trip of each case, per placement of the two ends."""
+    floor, spinning = PipeFloor(), PipeFloor(spin_s=100e-6)
+    cpus = sorted(os.sched_getaffinity(0))
+    peers = (worker_pid, floor.proc.pid, spinning.proc.pid)
+    results: dict[str, dict[str, float]] = {}
     try:
-        times = interleaved(
-            {"floor": floor.round_trip, "isolated": lambda: engine.fire(HOOK, DATA)},
-            number=500,
-            repeats=9,
-        )
+        for placement in PLACEMENTS:
+            if placement == "across CPUs" and len(cpus) < 2:
+                continue
+            if placement == "free":
+                mine, theirs = set(cpus), set(cpus)
+            else:
+                mine = {cpus[0]}
+                theirs = {cpus[1] if placement == "across CPUs" else cpus[0]}
+            os.sched_setaffinity(0, mine)
+            for pid in peers:
+                os.sched_setaffinity(pid, theirs)
+            results[placement] = interleaved(
+                {
+                    "floor": floor.round_trip,
+                    "spinning floor": spinning.round_trip,
+                    "isolated": lambda: engine.fire(HOOK, DATA),
+                },
+                number=500,
+                repeats=9,
+            )
     finally:
+        os.sched_setaffinity(0, set(cpus))
         floor.close()
-    return times["floor"], times["isolated"]
+        spinning.close()
+    return results
 
 
 def cold_start(
@@ -182,17 +247,23 @@ def main() -> None:
     plugin = engine.load(write_plugin(root / "plugins", "echo"))
     print(f"layers: {', '.join(sorted(plugin.layers))}")
 
-    floor, ours = round_trip(engine)
+    trips = round_trip(engine, runtime.usage("echo")["pid"])
     engine.close()
     bare, start, phases = cold_start(runtime, root / "cold")
     many = fifty(runtime, root / "fifty")
     runtime.close()
 
-    print(f"\n{'measure':44s} {'ours':>12s} {'floor':>12s} {'ratio':>7s}")
     print(
-        f"{'hook round trip (engine.fire, 1 plugin)':44s} {ours * 1e6:10.1f}us "
-        f"{floor * 1e6:10.1f}us {ours / floor:7.2f}"
+        f"\n{'hook round trip (engine.fire, 1 plugin)':44s} {'ours':>10s} {'floor':>10s} "
+        f"{'ratio':>6s} {'spinning floor':>15s} {'ratio':>6s}"
     )
+    for placement, t in trips.items():
+        ours, floor, spin = t["isolated"], t["floor"], t["spinning floor"]
+        print(
+            f"{'  ends ' + placement:44s} {ours * 1e6:8.1f}us {floor * 1e6:8.1f}us "
+            f"{ours / floor:6.2f} {spin * 1e6:13.1f}us {ours / spin:6.2f}"
+        )
+    print(f"\n{'measure':44s} {'ours':>12s} {'floor':>12s} {'ratio':>7s}")
     print(
         f"{'cold start, locked down, to ready':44s} {start * 1e3:10.1f}ms "
         f"{bare * 1e3:10.1f}ms {start / bare:7.2f}"
@@ -212,7 +283,16 @@ def main() -> None:
         f"{many['pss_mb_total']:.0f} / {many['rss_mb_total']:.0f} MB"
     )
     print()
-    print(result_line("isolated_round_trip", "ratio_vs_pipe_floor", ours / floor, "<=", 2.0))
+    checked = trips.get("across CPUs") or trips["free"]
+    print(
+        result_line(
+            "isolated_round_trip",
+            "ratio_vs_pipe_floor",
+            checked["isolated"] / checked["floor"],
+            "<=",
+            2.0,
+        )
+    )
     print(result_line("worker_cold_start", "ratio_vs_python_c_pass", start / bare, "<=", 3.0))
 
 

@@ -108,6 +108,11 @@ class SandboxPolicy:
     disk_check_interval_s: float = 1.0
     inherit_stderr: bool = False
     """Debugging: let the worker's fd 2 reach the host's stderr."""
+    host_spin_us: int = 100
+    """How long a caller spins (yielding) for a worker's answer before sleeping (wire doc)."""
+    worker_spin_us: int = 50
+    """How long a worker spins (yielding) for its next call before sleeping; 0 saves idle
+    CPU where hooks are rare, at ~20 us per call on a VM."""
     simulate_missing: frozenset[str] = frozenset()
     """Tests: behave as if these layers were missing on this host."""
 

@@ -22,7 +22,15 @@ from ..errors import PluginErrorType
 from .layers.cgroup import WorkerGroup
 from .policy import Grants, Limits, interpreter_paths, worker_sys_path
 from .procinfo import StatReader
-from .wire import PROTOCOL_VERSION, Channel, WireClosed, WireError, encode
+from .wire import (
+    DEFAULT_SPIN_S,
+    DEFAULT_WORKER_SPIN_S,
+    PROTOCOL_VERSION,
+    Channel,
+    WireClosed,
+    WireError,
+    encode,
+)
 
 __all__ = ["BOOT", "Failure", "Worker", "WorkerSpec"]
 
@@ -77,6 +85,8 @@ class WorkerSpec:
     command: list[str] | None = None
     """Tests: start this instead of the real worker (a fake speaking a broken protocol)."""
     extra_read: tuple[str, ...] = field(default_factory=tuple)
+    host_spin_s: float = DEFAULT_SPIN_S
+    worker_spin_s: float = DEFAULT_WORKER_SPIN_S
 
     def init_frame(self, config: dict[str, Any]) -> dict[str, Any]:
         g, lim = self.grants, self.limits
@@ -112,6 +122,7 @@ class WorkerSpec:
                 "msgqueue": 0,
             },
             "max_output": lim.max_output_bytes,
+            "spin_s": self.worker_spin_s,
             "config": config,
         }
 
@@ -187,7 +198,7 @@ class Worker:
             os.close(to_worker)
             os.close(from_worker)
         self.pid = self.proc.pid
-        self.channel = Channel(worker_out, worker_in)
+        self.channel = Channel(worker_out, worker_in, spin_s=spec.host_spin_s)
         if self.group is not None:
             # Joined while the interpreter starts (moving a task takes a few ms in the
             # kernel); the worker runs no plugin code before it gets ``init``.
@@ -326,7 +337,9 @@ class Worker:
                             f"answer for call {frame.get('id')!r} while call {call_id} "
                             "was pending (answered twice?)"
                         )
-                    while channel.pending():  # what arrived with the answer
+                    # Frames read along with the answer (a forged second answer, say);
+                    # anything later is caught at the next call, without a poll per call.
+                    while channel.buffered():
                         extra = channel.recv(time.monotonic())
                         if extra is None:
                             break

@@ -123,6 +123,8 @@ class ProcessRuntime:
             accept_missing=frozenset(missing),
             use_cgroup="cgroup" not in missing,
             inherit_stderr=self.policy.inherit_stderr,
+            host_spin_s=self.policy.host_spin_us / 1e6,
+            worker_spin_s=self.policy.worker_spin_us / 1e6,
         )
         host_api = HostApi(
             manifest, grants, self.policy, self.access_log, lambda: self.modes.get(name, "enforce")

@@ -35,12 +35,8 @@ __all__ = ["PluginProcess"]
 
 T = PluginErrorType
 _REPLAYED = ("on_load", "on_activate")
-_OPTIONAL_META = (
-    ("userId", "user_id"),
-    ("sessionId", "session_id"),
-    ("requestId", "request_id"),
-    ("traceId", "trace_id"),
-)
+#: Wire names of ``HookContext._extra`` (user, session, event, request, trace), in order.
+_EXTRA_KEYS = ("userId", "sessionId", "event", "requestId", "traceId")
 
 
 def _host_value(value: Any) -> Any:
@@ -152,21 +148,26 @@ class PluginProcess:
         """Run ``fn`` for ``hook`` in the worker with the context's data and state."""
         execution_id = ctx.execution_id
         meta: dict[str, Any] = {"executionId": execution_id, "timestamp": ctx.timestamp}
-        for key, attr in _OPTIONAL_META:
-            value = getattr(ctx, attr)
-            if value is not None:
-                meta[key] = value
         msg: dict[str, Any] = {"t": "call", "hook": hook, "fn": fn, "data": ctx.data, "meta": meta}
-        state = ctx.state
+        # HookContext keeps user, session, event, request and trace ids in one tuple, and
+        # creates ``state`` on first use: read both without creating anything per call.
+        extra = getattr(ctx, "_extra", None)
+        if extra:
+            for key, value in zip(_EXTRA_KEYS, extra, strict=True):
+                if value is None:
+                    continue
+                if key == "event":
+                    msg["event"] = value
+                else:
+                    meta[key] = value
+        state = getattr(ctx, "_state", None)
         if state:
             msg["state"] = state
-        if ctx.event is not None:
-            msg["event"] = ctx.event
-        plugin = ctx.plugin
-        reply = self._call(msg, plugin, hook, execution_id, timeout_s)
-        if "state" in reply and isinstance(reply["state"], dict):
-            state.clear()
-            state.update(reply["state"])
+        reply = self._call(msg, ctx.plugin, hook, execution_id, timeout_s)
+        answered = reply.get("state")
+        if isinstance(answered, dict):
+            ctx.state.clear()
+            ctx.state.update(answered)
         return reply.get("value")
 
     def call_lifecycle(self, plugin: Any, name: str, args: list[Any]) -> None:

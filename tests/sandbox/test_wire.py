@@ -16,6 +16,7 @@ from pliers_lab.sandbox.wire import (
     decode,
     encode,
     make_encoder,
+    read_frame_blocking,
 )
 
 
@@ -100,3 +101,43 @@ def test_send_gives_up_when_the_peer_stops_reading() -> None:
     channel.close()
     b.close()
     assert not os.path.exists("/nonexistent")
+
+
+def test_spinning_wait_answers_keeps_deadlines_and_sees_the_end() -> None:
+    """The host's spin-then-sleep wait (module doc): same answers, deadlines and ends."""
+    a, b = socket.socketpair()
+    channel = Channel(a.detach(), spin_s=0.05)
+    # With one CPU for both ends spinning is pointless, and the channel does not.
+    assert channel.spin_s == (0.05 if len(os.sched_getaffinity(0)) > 1 else 0.0)
+    channel.send(encode({"t": "call"}), time.monotonic() + 1)  # starts the spin window
+    assert body(b.recv(100)) == b'{"t":"call"}'
+    b.sendall(encode({"t": "done", "id": 1}))
+    assert channel.recv(time.monotonic() + 1) == {"t": "done", "id": 1}
+    channel.send(encode({"t": "call"}), time.monotonic() + 1)
+    t0 = time.monotonic()  # a deadline inside the spin window still ends the wait
+    assert channel.recv(t0 + 0.01) is None
+    assert time.monotonic() - t0 < 0.04
+    channel.send(encode({"t": "call"}), time.monotonic() + 1)
+    b.close()  # the worker's end closing is seen while spinning
+    with pytest.raises(WireClosed):
+        channel.recv(time.monotonic() + 1)
+    channel.close()
+
+
+def test_worker_read_spins_then_blocks() -> None:
+    import select
+    import threading
+
+    r, w = os.pipe()
+    ready = select.poll()
+    ready.register(r, select.POLLIN)
+    frame = encode({"t": "call", "id": 7})
+    # Arrives after the 1 ms spin window: the read must fall through to a blocking read.
+    threading.Timer(0.05, os.write, (w, frame)).start()
+    assert read_frame_blocking(r, bytearray(), 0.001, ready) == {"t": "call", "id": 7}
+    os.write(w, frame)  # arrives at once: answered from the spin
+    assert read_frame_blocking(r, bytearray(), 0.05, ready)["id"] == 7
+    os.close(w)
+    with pytest.raises(WireClosed):
+        read_frame_blocking(r, bytearray(), 0.001, ready)
+    os.close(r)
