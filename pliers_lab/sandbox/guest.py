@@ -202,12 +202,58 @@ class _Service:
         return f"<host service {self._name} (over the wire)>"
 
 
-class Api:
-    """``ctx.api``: host services by name; ``cache`` stays in the worker."""
+class Events(_Service):
+    """``ctx.api.events``: publishing is a request; a subscription's handler stays here.
 
-    def __init__(self, call: Callable[..., Any], cache: LocalCache) -> None:
+    ``subscribe`` keeps the handler in ``handlers`` under a number and asks the host to
+    subscribe that number; the host then sends each matching event as an ``event`` frame,
+    which the worker runs like a call.
+    """
+
+    __slots__ = ("_handlers", "_numbers", "_seq")
+
+    def __init__(self, call: Callable[..., Any], handlers: dict[int, Any]) -> None:
+        super().__init__("events", call)
+        self._handlers = handlers
+        self._numbers: dict[str, int] = {}
+        self._seq = 0
+
+    def subscribe(self, pattern: str, handler: Any, *, priority: int = 100) -> str:
+        """Receive events whose type matches ``pattern``; returns the subscription id."""
+        if not callable(handler):
+            raise TypeError(f"an event handler must be callable, got {type(handler).__name__}")
+        self._seq += 1
+        number = self._seq
+        self._handlers[number] = handler
+        try:
+            sub_id = self._call(
+                "events", "subscribe", [pattern], {"priority": priority, "callback": number}
+            )
+        except BaseException:
+            del self._handlers[number]
+            raise
+        self._numbers[str(sub_id)] = number
+        return str(sub_id)
+
+    on = subscribe
+
+    def unsubscribe(self, subscription_id: str) -> bool:
+        done = bool(self._call("events", "unsubscribe", [subscription_id], {}))
+        number = self._numbers.pop(str(subscription_id), None)
+        if number is not None:
+            self._handlers.pop(number, None)
+        return done
+
+
+class Api:
+    """``ctx.api``: host services by name; ``cache`` and event handlers stay in the worker."""
+
+    def __init__(
+        self, call: Callable[..., Any], cache: LocalCache, handlers: dict[int, Any] | None = None
+    ) -> None:
         self._request = call
         self.cache = cache
+        self.events = Events(call, {} if handlers is None else handlers)
 
     def __getattr__(self, name: str) -> _Service:
         if name.startswith("_"):

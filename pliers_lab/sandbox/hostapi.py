@@ -11,6 +11,7 @@ goes ahead (the kernel layers stay on).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -75,8 +76,12 @@ def permission_for(
         known = sorted(set().union(*_DB.values()))
         raise ValueError(f"database.{op} is not a known operation (known: {', '.join(known)})")
     if svc == "events":
+        if op == "unsubscribe":  # of its own subscriptions only (checked by HostApi)
+            return "events", "unsubscribe", _first_str(args, kwargs, "subscription_id")
         if op not in _EVENTS:
-            raise ValueError(f"events.{op} is not a known operation (publish, subscribe)")
+            raise ValueError(
+                f"events.{op} is not a known operation (publish, subscribe, unsubscribe)"
+            )
         return "events", _EVENTS[op], _first_str(args, kwargs, "type", "event")
     if svc == "files":
         if op not in DataFiles.OPERATIONS:
@@ -120,6 +125,11 @@ class HostApi:
         self.log = log
         self.mode = mode
         self.files = DataFiles(grants.data_dir) if grants.data_dir is not None else None
+        self.deliver: Callable[[Any, int], Callable[[dict[str, Any]], Any]] | None = None
+        """Set by the supervisor: ``deliver(plugin, number)`` is the host-side handler of
+        the worker's event handler ``number`` (it runs it in the worker)."""
+        self.subscriptions: dict[str, Any] = {}
+        """Host subscription id → the events service it was made on (to undo it)."""
         self.outbound = Outbound(
             grants.outbound,
             policy.network_deny,
@@ -136,6 +146,8 @@ class HostApi:
             # Other host services (submissions.update, tasks.schedule…) check their own
             # permissions, exactly as they do for inline plugins; the request is logged.
             return True
+        if category == "events" and verb == "unsubscribe":
+            return resource in self.subscriptions
         if category == "database" and resource.startswith(self.own_tables):
             return True  # the plugin's own tables need no grant (the host's rule)
         return self.permissions.allows(category, verb, resource)
@@ -213,11 +225,40 @@ class HostApi:
             return self.outbound.request(op, *args, **kwargs)
         if plugin is None:
             raise PluginError("runtime_error", "no plugin context for this request")  # type: ignore[arg-type]
+        if svc == "events" and op in ("subscribe", "on", "unsubscribe"):
+            return self._subscription(op, args, kwargs, plugin)
         service = getattr(plugin.api, svc)
         method = getattr(service, op, None)
         if op.startswith("_") or not callable(method):
             raise PluginError("runtime_error", f"api.{svc} has no operation {op!r}")  # type: ignore[arg-type]
         return method(*args, **kwargs)
+
+    def _subscription(self, op: str, args: list[Any], kwargs: dict[str, Any], plugin: Any) -> Any:
+        """Subscribe the worker's handler number ``callback``, or undo a subscription."""
+        events = plugin.api.events
+        if op == "unsubscribe":
+            sub_id = str(args[0] if args else kwargs.get("subscription_id"))
+            self.subscriptions.pop(sub_id, None)
+            return events.unsubscribe(sub_id)
+        number = kwargs.pop("callback", None)
+        if not isinstance(number, int) or isinstance(number, bool) or self.deliver is None:
+            raise PluginError(
+                "validation_error",  # type: ignore[arg-type]
+                "events.subscribe: the handler must be a function of the plugin",
+            )
+        sub_id = events.subscribe(*args, self.deliver(plugin, number), **kwargs)
+        self.subscriptions[str(sub_id)] = events
+        return sub_id
+
+    def drop_subscriptions(self) -> int:
+        """Undo every subscription of the worker (it died; a replayed ``on_activate`` may
+        subscribe again). Returns how many were undone."""
+        undone = 0
+        for sub_id, events in list(self.subscriptions.items()):
+            with contextlib.suppress(Exception):  # a host service gone has none left
+                undone += bool(events.unsubscribe(sub_id))
+        self.subscriptions.clear()
+        return undone
 
 
 def _refusal(rid: Any, kind: str, message: str) -> dict[str, Any]:

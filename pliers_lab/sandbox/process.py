@@ -304,7 +304,19 @@ class Worker:
         check_at = start + _CPU_FIRST_CHECK_S
         cpu_base: float | None = None
         try:
-            channel.send(encode(msg, encoder=encoder), deadline)
+            data = encode(msg, encoder=encoder)
+        except WireError as exc:  # host data over the cap: the worker is not at fault
+            raise Failure(
+                T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}"
+            ) from None
+        try:
+            channel.send(data, deadline)
+        except (WireClosed, BrokenPipeError):
+            # Died while idle: this call never reached it (the supervisor may retry it).
+            failure = self.classify_death("before the call", when="between calls")
+            failure.detail["undelivered"] = True
+            raise failure from None
+        try:
             while True:
                 frame = channel.recv(min(deadline, check_at))
                 if frame is None:
@@ -392,7 +404,7 @@ class Worker:
         self.channel.send(data, time.monotonic() + 5.0)
 
     # ------------------------------------------------------------------ death
-    def classify_death(self, context: str) -> Failure:
+    def classify_death(self, context: str, when: str = "mid-call") -> Failure:
         """Why did the worker die? Reap it and turn its end into a classified Failure."""
         status = self.reap(timeout=2.0)
         attempted = f" (it attempted: {self.last_attempt})" if self.last_attempt else ""
@@ -441,13 +453,13 @@ class Worker:
                 )
             return Failure(
                 T.RUNTIME_ERROR,
-                f"the worker died mid-call ({name}){attempted}",
+                f"the worker died {when} ({name}){attempted}",
                 crashed=True,
                 violation=bool(attempted),
             )
         return Failure(
             T.RUNTIME_ERROR,
-            f"the worker exited mid-call with status {code}{attempted}",
+            f"the worker exited {when} with status {code}{attempted}",
             crashed=True,
             violation=bool(attempted),
         )

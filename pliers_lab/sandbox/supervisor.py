@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -72,8 +73,12 @@ class PluginProcess:
         self.lifecycle_done: list[str] = []
         self.config: dict[str, Any] = {}
         self._sent_config: Any = None
-        self._lock = threading.Lock()
+        # Re-entrant: an event a handler publishes may be delivered to this same plugin
+        # while its call is still open (a nested call on the same thread and wire).
+        self._lock = threading.RLock()
         self._count_lock = threading.Lock()
+        self._plugin: Any = None  # the engine's Plugin, for calls the host makes by itself
+        host_api.deliver = self._event_handler
         self._callers = 0
         self._cpu_dead_ms = 0.0
         self._peak_dead = 0
@@ -122,11 +127,13 @@ class PluginProcess:
         self.worker = worker
         self.restarts += 1
         for name in list(self.lifecycle_done):
-            self._exchange(worker, {"t": "life", "name": name, "args": []}, None, None)
+            self._exchange(worker, {"t": "life", "name": name, "args": []}, self._plugin, None)
         return worker
 
     def _retire(self, worker: Worker | None) -> None:
         if worker is not None:
+            # Its event handlers died with it; a replayed on_activate subscribes again.
+            self.host_api.drop_subscriptions()
             peak = worker.peak_memory_bytes()  # before the kill: /proc is gone after it
             worker.kill()
             self._cpu_dead_ms += worker.cpu_ms()
@@ -187,6 +194,22 @@ class PluginProcess:
         elif name == "on_unload":
             self.lifecycle_done.clear()
 
+    def _event_handler(self, plugin: Any, number: int) -> Callable[[dict[str, Any]], None]:
+        """The host-side handler of the worker's event handler ``number``."""
+        timeout_s = self.spec.limits.execution_time_ms / 1000
+
+        def deliver(event: dict[str, Any]) -> None:
+            self._call(
+                {"t": "event", "cb": number, "event": event},
+                plugin,
+                f"event {event.get('type')}",
+                None,
+                timeout_s,
+            )
+
+        deliver.__qualname__ = f"{self.spec.plugin}:event handler {number} (process)"
+        return deliver
+
     def _call(
         self,
         msg: dict[str, Any],
@@ -212,15 +235,22 @@ class PluginProcess:
         try:
             with self._lock:
                 if plugin is not None:
+                    self._plugin = plugin
                     self.config = plugin.config
-                try:
-                    worker = self._ensure_worker()
-                    return self._exchange(worker, msg, plugin, (hook, execution_id), timeout_s)
-                except Failure as exc:
-                    if exc.crashed:
-                        self._crashed(exc)
-                    self._retire(self.worker if self.worker and not self.worker.alive else None)
-                    raise self._error(exc, hook, execution_id) from None
+                for attempt in (1, 2):
+                    try:
+                        worker = self._ensure_worker()
+                        return self._exchange(worker, msg, plugin, (hook, execution_id), timeout_s)
+                    except Failure as exc:
+                        if exc.crashed:
+                            self._crashed(exc)
+                        self._retire(self.worker if self.worker and not self.worker.alive else None)
+                        # A worker found dead before the call got it: the crash is counted
+                        # and the call goes once to its replacement (the plugin never saw it).
+                        if attempt == 1 and exc.detail.get("undelivered"):
+                            continue
+                        raise self._error(exc, hook, execution_id) from None
+                raise AssertionError("unreachable")  # pragma: no cover
         finally:
             with self._count_lock:
                 self._callers -= 1

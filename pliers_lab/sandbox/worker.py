@@ -70,6 +70,7 @@ class _State:
     buf = bytearray()
     lock = _thread.allocate_lock()
     api_seq = 0
+    subscribers: ClassVar[dict[int, Any]] = {}  # event handlers by callback number
     loop: Any = None
     read_roots: tuple[str, ...] = ()
     write_roots: tuple[str, ...] = ()
@@ -378,20 +379,74 @@ def _api_request(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -> 
         ) from None
     while True:
         msg = read_frame_blocking(WIRE_IN, S.buf)
-        if msg.get("t") == "ret" and msg.get("id") == rid:
+        kind = msg.get("t")
+        if kind == "ret" and msg.get("id") == rid:
             break
+        if kind in _SERVED:  # delivered while we wait (an event we published, say)
+            _handle(msg)
     if msg.get("ok"):
         return msg.get("value")
     err = msg.get("error") or {}
     raise guest.PluginError(err.get("type", "runtime_error"), err.get("message", "refused"))
 
 
-def _serve(
-    namespace: dict[str, Any],
-    view: guest.PluginView,
-    outputs: list[guest.Output],
-    spin_s: float,
-) -> None:
+class _Served:
+    """What serving a call needs, set once the plugin is imported."""
+
+    namespace: ClassVar[dict[str, Any]] = {}
+    view: Any = None
+    outputs: ClassVar[list[Any]] = []
+
+
+def _handle(msg: dict[str, Any]) -> None:
+    """Run one ``call``, ``life`` or ``event`` frame and send its ``done`` answer.
+
+    Also entered while a handler waits for an ``api`` answer: an event the handler
+    published may be delivered to this plugin's own subscription first (nested).
+    """
+    kind, call_id, view = msg["t"], msg["id"], _Served.view
+    if "config" in msg:
+        view.config = msg["config"]
+    outer = (S.call, S.thread, S.attempts)
+    S.call, S.thread = call_id, _thread.get_ident()
+    S.attempts = []
+    for out in _Served.outputs:
+        out.reset()
+    try:
+        if kind == "call":
+            ctx = guest.GuestContext(msg, view)
+            value = _run(_Served.namespace[msg["fn"]](ctx))
+            reply = {"t": "done", "id": call_id, "ok": True, "value": value}
+            if ctx.state or msg.get("state"):
+                reply["state"] = ctx.state
+        elif kind == "event":
+            handler = S.subscribers.get(msg.get("cb", 0))
+            if handler is None:
+                raise guest.PluginError(
+                    "runtime_error", f"no event handler {msg.get('cb')!r} in this worker"
+                )
+            _run(handler(msg.get("event")))
+            reply = {"t": "done", "id": call_id, "ok": True, "value": None}
+        else:
+            fn = _Served.namespace.get(msg["name"])
+            args = msg.get("args") or []
+            if msg["name"] == "on_error" and args and isinstance(args[0], dict):
+                import types
+
+                args = [types.SimpleNamespace(**args[0]), *args[1:]]
+            if callable(fn):
+                _run(fn(view, *args))
+            reply = {"t": "done", "id": call_id, "ok": True, "value": None}
+    except BaseException as exc:
+        reply = _error_reply(call_id, exc)
+    for out in _Served.outputs:
+        out.flush()
+    S.call, S.thread = outer[0], outer[1]
+    _finish(reply)  # reads this call's attempts
+    S.attempts = outer[2]
+
+
+def _serve(spin_s: float) -> None:
     ready = select.poll()
     ready.register(WIRE_IN, select.POLLIN)
     # Spinning helps only with another CPU to run the host on (as adaptive mutexes do).
@@ -401,37 +456,11 @@ def _serve(
         kind = msg["t"]
         if kind == "stop":
             return
-        if kind not in ("call", "life"):
-            continue
-        call_id = msg["id"]
-        if "config" in msg:
-            view.config = msg["config"]
-        S.call, S.thread = call_id, _thread.get_ident()
-        S.attempts = []
-        for out in outputs:
-            out.reset()
-        try:
-            if kind == "call":
-                ctx = guest.GuestContext(msg, view)
-                value = _run(namespace[msg["fn"]](ctx))
-                reply = {"t": "done", "id": call_id, "ok": True, "value": value}
-                if ctx.state or msg.get("state"):
-                    reply["state"] = ctx.state
-            else:
-                fn = namespace.get(msg["name"])
-                args = msg.get("args") or []
-                if msg["name"] == "on_error" and args and isinstance(args[0], dict):
-                    import types
+        if kind in _SERVED:
+            _handle(msg)
 
-                    args = [types.SimpleNamespace(**args[0]), *args[1:]]
-                value = _run(fn(view, *args)) if callable(fn) else None
-                reply = {"t": "done", "id": call_id, "ok": True, "value": None}
-        except BaseException as exc:
-            reply = _error_reply(call_id, exc)
-        for out in outputs:
-            out.flush()
-        S.call = None
-        _finish(reply)
+
+_SERVED = ("call", "life", "event")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -462,7 +491,7 @@ def main(argv: list[str] | None = None) -> None:
     guest.install_shim()
     logger = guest.Logger(_send_quiet)
     cache = guest.LocalCache()
-    view = guest.PluginView(info, logger, guest.Api(_api_request, cache))
+    view = guest.PluginView(info, logger, guest.Api(_api_request, cache, S.subscribers))
     view.config = init.get("config") or {}
     cap = int(init.get("max_output", 65536))
     outputs = [guest.Output(_send_quiet, "info", cap), guest.Output(_send_quiet, "warning", cap)]
@@ -495,8 +524,9 @@ def main(argv: list[str] | None = None) -> None:
             "marks": marks,
         }
     )
+    _Served.namespace, _Served.view, _Served.outputs = namespace, view, outputs
     try:  # noqa: SIM105 - contextlib would cost the worker an import
-        _serve(namespace, view, outputs, float(init.get("spin_s") or 0.0))
+        _serve(float(init.get("spin_s") or 0.0))
     except BaseException:
         pass
     os._exit(0)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import http.server
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -231,3 +234,67 @@ def test_the_real_host_facade_over_the_wire(
     assert verdicts == [("database.count", "allowed"), ("database.insert", "denied")]
     if hasattr(host, "close"):
         host.close()
+
+
+LISTENER = """
+from pliers_lab import hook
+seen = []
+
+def on_activate(plugin):
+    plugin.api.events.subscribe("form.*", lambda event: seen.append(event["type"]))
+
+@hook("submission.afterSave")
+def go(ctx):
+    if ctx.data.get("publish"):
+        ctx.api.events.publish("form.pinged", {"n": 1})  # delivered to itself, nested
+    if ctx.data.get("forbidden"):
+        ctx.api.events.subscribe("submission.*", print)
+    return list(seen)
+"""
+
+
+def kill_while_idle(pid: int) -> None:
+    """SIGKILL a worker between calls and wait until it is gone (a zombie, unreaped)."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z":
+        assert time.monotonic() < deadline, f"worker {pid} did not die"
+        time.sleep(0.005)
+
+
+def test_event_subscriptions_cross_the_wire(
+    sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin
+) -> None:
+    """Spec: ``events.subscribe`` works in a worker: the handler stays in the worker and
+    the host delivers each event to it; a dead worker's subscriptions are undone and
+    remade by the replayed ``on_activate``, never doubled."""
+    from pliers_lab.host import Host
+
+    host = Host(sandbox, db_path=":memory:")
+    sandbox.load(
+        make_plugin(
+            "listener",
+            LISTENER,
+            permissions={"events": {"subscribe": ["form.*"], "publish": ["form.pinged"]}},
+        )
+    )
+
+    def publish(kind: str) -> None:
+        host.bus.publish(host.bus.event(kind, {}, aggregate_type="form", aggregate_id="f1"))
+
+    publish("form.created")
+    publish("submission.created")  # not matching: not delivered
+    assert sandbox.fire(HOOK, {}).value == [["form.created"]]
+    assert sandbox.fire(HOOK, {"publish": True}).value == [["form.created", "form.pinged"]]
+
+    kill_while_idle(runtime.usage("listener")["pid"])
+    assert [s.pattern for s in host.bus.subscriptions()] == ["form.*"]
+    # Found dead before the call reached it: the crash is counted, the call is not lost.
+    assert sandbox.fire(HOOK, {}).value == [[]]  # a new worker: on_activate replayed
+    assert (runtime.usage("listener")["crashes"], runtime.usage("listener")["restarts"]) == (1, 1)
+    publish("form.updated")
+    assert sandbox.fire(HOOK, {}).value == [["form.updated"]]  # once, not twice
+    assert len(host.bus.subscriptions()) == 1
+
+    denied = sandbox.fire(HOOK, {"forbidden": True}).errors[0]
+    assert denied.type.value == "security_error" and "submission.*" in denied.message
