@@ -87,8 +87,13 @@ class EngineBase:
 
     def record_error(self, error: PluginError) -> None:
         """Keep an error found outside hook dispatch (a plugin's HTTP endpoint, say): it is
-        stored, logged to its plugin and passed to that plugin's ``on_error``."""
-        self._record_error(self._plugins.get(error.plugin_id or ""), error)
+        stored, logged to its plugin and passed to that plugin's ``on_error``; what the
+        sandbox asked for (quarantine after a violation) is applied as for hooks."""
+        plugin = self._plugins.get(error.plugin_id or "")
+        self._record_error(plugin, error)
+        act = getattr(self, "_sandbox_action", None)
+        if plugin is not None and act is not None:
+            error.recovery = act(plugin, error)
 
     def _record_error(self, plugin: Plugin | None, error: PluginError) -> None:
         """Keep ``error``, log it to the plugin and let its ``on_error`` know."""

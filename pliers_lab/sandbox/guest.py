@@ -338,6 +338,73 @@ class GuestContext:
         return f"<HookContext {self.hook} {self.execution_id} plugin={self.plugin_id!r} (worker)>"
 
 
+class GuestRequest:
+    """What an endpoint's middleware and handler receive in a worker (the host's
+    ``PluginRequest``, rebuilt from its request record)."""
+
+    __slots__ = (
+        "api",
+        "body",
+        "config",
+        "endpoint",
+        "headers",
+        "logger",
+        "metadata",
+        "method",
+        "params",
+        "path",
+        "plugin",
+        "plugin_id",
+        "query",
+        "raw_body",
+        "state",
+        "user",
+    )
+
+    def __init__(self, record: dict[str, Any], state: dict[str, Any], plugin: PluginView) -> None:
+        import binascii
+
+        meta = record.get("metadata") or {}
+        user = record.get("user")
+        self.plugin = plugin
+        self.plugin_id = plugin.id
+        self.config = plugin.config
+        self.logger = plugin.logger
+        self.api = plugin.api
+        self.endpoint = record.get("endpoint")
+        self.method = record.get("method")
+        self.path = record.get("path")
+        self.headers: dict[str, str] = record.get("headers") or {}
+        self.query: dict[str, Any] = record.get("query") or {}
+        self.params: dict[str, Any] = record.get("params") or {}
+        self.raw_body = binascii.a2b_base64(record.get("rawBody") or "")
+        self.body = self.raw_body if record.get("bodyIsRaw") else record.get("body")
+        self.metadata = types.SimpleNamespace(
+            request_id=meta.get("requestId"),
+            user_id=meta.get("userId"),
+            session_id=meta.get("sessionId"),
+            timestamp=meta.get("timestamp"),
+        )
+        self.user = types.SimpleNamespace(**user) if isinstance(user, dict) else None
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"<PluginRequest {self.method} {self.path} (worker)>"
+
+
+BYTES_KEY = "$bytes"
+
+
+def response_out(value: Any) -> Any:
+    """A response record whose ``body`` is bytes crosses as ``{"$bytes": base64}``."""
+    if isinstance(value, dict) and isinstance(value.get("body"), bytes | bytearray):
+        import binascii
+
+        encoded = binascii.b2a_base64(bytes(value["body"]), newline=False).decode("ascii")
+        return {**value, "body": {BYTES_KEY: encoded}}
+    return value
+
+
 def install_shim() -> types.ModuleType:
     """Register the stand-in ``pliers_lab`` module plugins import from."""
     shim = types.ModuleType("pliers_lab", "pliers_lab as seen from inside a sandbox worker")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError, PluginErrorType
-from ..loader import bind_handlers
+from ..loader import bind_handlers, bind_named
 from ..runtime import Prepared
 from .access import AccessLog
 from .audit import suggest_permissions
@@ -45,6 +45,11 @@ def _stub(attr: str, info: dict[str, Any]) -> Callable[..., Any]:
     fn.__name__ = attr
     fn.__pliers_hooks__ = tuple(h for h in info.get("hooks", ()) if isinstance(h, str))  # type: ignore[attr-defined]
     return fn
+
+
+def _endpoint_functions(manifest: Manifest) -> set[str]:
+    """Names of the handlers and middleware ``api.endpoints`` run."""
+    return {n for e in manifest.api.endpoints for n in (e.handler, *e.middleware)}
 
 
 class ProcessRuntime:
@@ -116,7 +121,10 @@ class ProcessRuntime:
             version=str(manifest.version),
             main=manifest.main,
             root=str(Path(root).resolve()),
-            handlers={hook: cfg.handler for hook, cfg in manifest.hooks.items()},
+            handlers={
+                **{hook: cfg.handler for hook, cfg in manifest.hooks.items()},
+                **{f"endpoint:{n}": n for n in _endpoint_functions(manifest)},
+            },
             grants=grants,
             limits=self.policy.limits,
             layers=tuple(layer for layer in _WORKER_LAYERS if layer not in missing),
@@ -136,6 +144,10 @@ class ProcessRuntime:
             stubs, lifecycle = bind_handlers(
                 manifest, namespace, f"{manifest.main} (in its worker)"
             )
+            named = {
+                fn: self._endpoint_proxy(process, manifest, fn)
+                for fn in bind_named(manifest, namespace, f"{manifest.main} (in its worker)")
+            }
         except PluginError:
             process.stop()
             raise
@@ -153,6 +165,7 @@ class ProcessRuntime:
             layers=dict(process.layers),
             handle=process,
             sync_timeouts=False,
+            named=named,
         )
 
     def _hook_proxy(
@@ -165,6 +178,19 @@ class ProcessRuntime:
 
         def proxy(ctx: Any) -> Any:
             return call(ctx, hook, fn, timeout_s)
+
+        proxy.__name__ = fn
+        proxy.__qualname__ = f"{manifest.name}:{fn} (process)"
+        return proxy
+
+    def _endpoint_proxy(
+        self, process: PluginProcess, manifest: Manifest, fn: str
+    ) -> Callable[[Any], Any]:
+        timeout_s = self.policy.limits.execution_time_ms / 1000.0
+        call = process.call_endpoint
+
+        def proxy(request: Any) -> Any:
+            return call(request, fn, timeout_s)
 
         proxy.__name__ = fn
         proxy.__qualname__ = f"{manifest.name}:{fn} (process)"

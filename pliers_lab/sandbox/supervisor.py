@@ -10,6 +10,7 @@ refused. Every failure becomes a ``PluginError`` naming plugin, hook and executi
 
 from __future__ import annotations
 
+import base64
 import collections
 import datetime
 import decimal
@@ -24,6 +25,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError, PluginErrorType
+from .guest import BYTES_KEY
 from .process import Failure, Worker, WorkerSpec
 from .procinfo import memory_kb
 from .wire import make_encoder
@@ -176,6 +178,34 @@ class PluginProcess:
             ctx.state.clear()
             ctx.state.update(answered)
         return reply.get("value")
+
+    def call_endpoint(self, request: Any, fn: str, timeout_s: float) -> Any:
+        """Run endpoint function ``fn`` (middleware or handler) in the worker with the
+        request record; ``request.state`` travels both ways, a bytes body comes back."""
+        record = request.to_dict()
+        if isinstance(record.get("body"), bytes | bytearray):
+            record["body"], record["bodyIsRaw"] = None, True  # the bytes are in rawBody
+        msg = {"t": "call", "fn": fn, "request": record, "state": request.state}
+        where = f"{request.method} {request.endpoint}"
+        reply = self._call(msg, request.plugin, where, request.metadata.request_id, timeout_s)
+        state = reply.get("state")
+        if isinstance(state, dict):
+            request.state.clear()
+            request.state.update(state)
+        value = reply.get("value")
+        if not isinstance(value, dict):
+            return value  # None (middleware passing on) or not a record (checked later)
+        body = value.get("body")
+        if isinstance(body, dict) and set(body) == {BYTES_KEY}:
+            try:
+                value = {**value, "body": base64.b64decode(body[BYTES_KEY], validate=True)}
+            except (ValueError, TypeError):
+                raise PluginError(
+                    T.VALIDATION_ERROR,
+                    f"{fn}: the response body is not valid base64",
+                    plugin_id=self.spec.plugin,
+                ) from None
+        return value
 
     def call_lifecycle(self, plugin: Any, name: str, args: list[Any]) -> None:
         """Run a lifecycle handler in the worker; replayed after a restart when needed."""

@@ -413,7 +413,12 @@ def _handle(msg: dict[str, Any]) -> None:
     for out in _Served.outputs:
         out.reset()
     try:
-        if kind == "call":
+        if kind == "call" and "request" in msg:  # an endpoint's middleware or handler
+            request = guest.GuestRequest(msg["request"], msg.get("state") or {}, view)
+            value = _run(_Served.namespace[msg["fn"]](request))
+            reply = {"t": "done", "id": call_id, "ok": True, "value": guest.response_out(value)}
+            reply["state"] = request.state
+        elif kind == "call":
             ctx = guest.GuestContext(msg, view)
             value = _run(_Served.namespace[msg["fn"]](ctx))
             reply = {"t": "done", "id": call_id, "ok": True, "value": value}

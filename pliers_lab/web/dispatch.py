@@ -104,6 +104,21 @@ class _Failed(Exception):
         self.kind, self.code, self.step, self.cause = kind, code, step, cause
 
 
+def _failure(step: str, exc: BaseException) -> _Failed:
+    """A plugin function failed: a ``PluginError`` keeps its type (a sandboxed function's
+    security, resource or timeout error), anything else is a RUNTIME_ERROR."""
+    if isinstance(exc, PluginError):
+        code = "PLUGIN_TIMEOUT" if exc.type is PluginErrorType.TIMEOUT_ERROR else "PLUGIN_ERROR"
+        return _Failed(exc.type, code, step, f"{step} failed: {exc.message}", exc)
+    return _Failed(
+        PluginErrorType.RUNTIME_ERROR,
+        "PLUGIN_ERROR",
+        step,
+        f"{step} raised {type(exc).__name__}: {exc}",
+        exc,
+    )
+
+
 def _run_sync(
     chain: tuple[tuple[str, Callable[..., Any]], ...], request: PluginRequest
 ) -> tuple[Any, str]:
@@ -113,13 +128,7 @@ def _run_sync(
         try:
             value = fn(request)
         except BaseException as exc:  # sys.exit() in a plugin must not stop the server
-            raise _Failed(
-                PluginErrorType.RUNTIME_ERROR,
-                "PLUGIN_ERROR",
-                name,
-                f"{name} raised {type(exc).__name__}: {exc}",
-                exc,
-            ) from exc
+            raise _failure(name, exc) from exc
         if value is not None or i == last:
             return value, name
     raise AssertionError("unreachable: the chain ends with the handler")  # pragma: no cover
@@ -404,13 +413,7 @@ class Dispatcher:
                 except TimeoutError:
                     raise self._timeout(route) from None
                 except Exception as exc:
-                    raise _Failed(
-                        PluginErrorType.RUNTIME_ERROR,
-                        "PLUGIN_ERROR",
-                        step,
-                        f"{step} raised {type(exc).__name__}: {exc}",
-                        exc,
-                    ) from exc
+                    raise _failure(step, exc) from exc
             return value, step
         try:
             async with asyncio.timeout(self.timeout):
@@ -433,13 +436,7 @@ class Dispatcher:
             except (asyncio.CancelledError, _Failed):
                 raise
             except BaseException as exc:
-                raise _Failed(
-                    PluginErrorType.RUNTIME_ERROR,
-                    "PLUGIN_ERROR",
-                    name,
-                    f"{name} raised {type(exc).__name__}: {exc}",
-                    exc,
-                ) from exc
+                raise _failure(name, exc) from exc
             if value is not None or i == last:
                 return value, name
         raise AssertionError("unreachable")  # pragma: no cover
@@ -479,6 +476,12 @@ class Dispatcher:
                 "path": request.path,
                 "step": failed.step,
                 "requestId": rid,
+                # what the sandbox asked for (quarantine after a violation), if anything
+                **{
+                    k: v
+                    for k, v in getattr(failed.cause, "metadata", {}).items()
+                    if k == "sandbox_action"
+                },
             },
         )
         self.engine.record_error(error)
