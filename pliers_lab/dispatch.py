@@ -9,7 +9,7 @@ failure callback, which records and applies the recovery policy.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, final
 
 from .catalog import ResultMode
@@ -34,6 +34,7 @@ class HookImpl:
     """One plugin's handler for one hook, with everything dispatch needs pre-bound."""
 
     __slots__ = (
+        "afn",
         "fn",
         "hook",
         "is_async",
@@ -57,10 +58,14 @@ class HookImpl:
         is_async: bool = False,
         stats: PluginStats | None = None,
         policy: RecoveryPolicy | None = None,
+        afn: Callable[[HookContext], Awaitable[Any]] | None = None,
     ) -> None:
         self.plugin_id = plugin_id
         self.hook = hook
         self.fn = fn
+        # What ``afire`` awaits instead of calling a sync ``fn`` that blocks (a sandboxed
+        # plugin's proxy waits on its worker: the event loop must not wait with it).
+        self.afn = afn
         self.priority = priority
         self.timeout = timeout
         self.is_async = is_async
@@ -74,6 +79,7 @@ class HookImpl:
         for name in HookImpl.__slots__:
             setattr(twin, name, getattr(self, name))
         twin.fn = fn
+        twin.afn = None  # the wrapper is what runs now, in both dispatch loops
         return twin
 
     def sort_key(self) -> tuple[int, str]:
@@ -343,6 +349,8 @@ def _count(impl: HookImpl, t0: float) -> float:
 
 async def _call_async(impl: HookImpl, ctx: HookContext) -> Any:
     if not impl.is_async:
+        if impl.afn is not None:  # the runtime enforces the timeout itself
+            return await impl.afn(ctx)
         t0 = perf()
         value = impl.fn(ctx)
         if perf() - t0 > impl.timeout:

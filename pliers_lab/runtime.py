@@ -37,6 +37,8 @@ class Prepared:
             each takes the request record and returns the response record.
         sync_timeouts: False when the runtime enforces timeouts itself (a killed worker),
             so dispatch need not check durations after the fact.
+        async_handlers: hook name → coroutine function ``afire`` awaits instead of the
+            sync handler, for handlers that block on something (a worker's answer).
     """
 
     handlers: dict[str, Callable[..., Any]]
@@ -46,6 +48,7 @@ class Prepared:
     handle: Any = None
     sync_timeouts: bool = True
     named: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    async_handlers: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
 
 class Runtime(Protocol):

@@ -4,7 +4,7 @@ import json
 
 import jupyter_client.manager
 
-CELL = r'''
+CELL = r"""
 import asyncio, json
 from pliers_lab import Engine, hook
 
@@ -24,7 +24,7 @@ engine.add_plugin({
 result = engine.fire("form.validate", {"form": {}})
 print(json.dumps({"running": running, "value": result.value,
                   "status": result.outcomes[0].status}))
-'''
+"""
 
 
 def test_sync_fire_of_an_async_handler_inside_a_running_kernel_loop():

@@ -47,6 +47,7 @@ class StatesOps(EngineBase):
     def _impls_for(self, plugin: Plugin) -> list[HookImpl]:
         impls = []
         sync_checked = plugin.prepared.sync_timeouts if plugin.prepared else True
+        awaited = plugin.prepared.async_handlers if plugin.prepared else {}
         for name, fn in plugin.handlers.items():
             cfg = plugin.manifest.hooks[name]
             timeout_ms = cfg.timeout if cfg.timeout is not None else self.default_timeout_ms
@@ -63,6 +64,7 @@ class StatesOps(EngineBase):
                     is_async=inspect.iscoroutinefunction(fn),
                     stats=plugin.stats,
                     policy=plugin.policy,
+                    afn=awaited.get(name),
                 )
             )
         return impls

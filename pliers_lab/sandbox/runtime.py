@@ -9,7 +9,7 @@ found — with the engine's own ``bind_handlers``, so a mismatch reads the same 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,21 @@ def _stub(attr: str, info: dict[str, Any]) -> Callable[..., Any]:
     fn.__name__ = attr
     fn.__pliers_hooks__ = tuple(h for h in info.get("hooks", ()) if isinstance(h, str))  # type: ignore[attr-defined]
     return fn
+
+
+def _awaitable(proxy: Callable[[Any], Any]) -> Callable[[Any], Awaitable[Any]]:
+    """``afire``'s variant of a hook proxy: the wait for the worker happens in a thread,
+    so the event loop keeps serving while the plugin runs (the supervisor still enforces
+    the timeout by killing the worker)."""
+
+    async def aproxy(ctx: Any) -> Any:
+        import asyncio  # loaded already: an event loop is running
+
+        return await asyncio.to_thread(proxy, ctx)
+
+    aproxy.__name__ = proxy.__name__
+    aproxy.__qualname__ = proxy.__qualname__
+    return aproxy
 
 
 def _endpoint_functions(manifest: Manifest) -> set[str]:
@@ -155,6 +170,7 @@ class ProcessRuntime:
             hook: self._hook_proxy(process, manifest, hook, fn.__name__)
             for hook, fn in stubs.items()
         }
+        awaited = {hook: _awaitable(proxy) for hook, proxy in handlers.items()}
         life = {n: self._life_proxy(process, n) for n in lifecycle}
         with self._lock:
             self.processes[name] = process
@@ -166,6 +182,7 @@ class ProcessRuntime:
             handle=process,
             sync_timeouts=False,
             named=named,
+            async_handlers=awaited,
         )
 
     def _hook_proxy(

@@ -232,3 +232,44 @@ def test_usage_reports_memory_and_cpu(
     runtime.process("busy").stop()  # a gone worker keeps its own peak, not its parent's
     after = runtime.usage("busy")
     assert 30 <= after["peak_memory_mb"] < 100 and after["memory_mb"] == 0
+
+
+def test_afire_does_not_block_the_event_loop_on_a_worker(
+    sandbox: Engine, make_plugin: MakePlugin
+) -> None:
+    """``afire`` awaits a sandboxed handler from a thread: the loop keeps running while
+    the worker works (a sync wait would freeze every other task of an async host)."""
+    import asyncio
+
+    sandbox.load(
+        make_plugin(
+            "slow",
+            """
+import time
+from pliers_lab import hook
+
+@hook("submission.afterSave")
+def after(ctx):
+    time.sleep(0.3)
+    return ctx.data["n"] * 2
+""",
+        )
+    )
+
+    async def scenario() -> tuple[object, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        result = await sandbox.afire("submission.afterSave", {"n": 21})
+        task.cancel()
+        return result.value, ticks
+
+    value, ticks = asyncio.run(scenario())
+    assert value == [42]
+    assert ticks >= 10, f"the event loop ran only {ticks} times in 0.3 s"
