@@ -88,6 +88,7 @@ class ProcessRuntime:
 
         sweep_stale()  # empty groups a host that died without closing left behind
         self.policy = policy or SandboxPolicy()
+        self._owns_log = access_log is None
         self.access_log = access_log if access_log is not None else AccessLog()
         self.modes: dict[str, str] = {}
         self.processes: dict[str, PluginProcess] = {}
@@ -260,3 +261,5 @@ class ProcessRuntime:
         for process in list(self.processes.values()):
             process.stop()
         self.processes.clear()
+        if self._owns_log:
+            self.access_log.close()

@@ -79,6 +79,39 @@ def test_permission_checked_logged_then_acted(
     assert list(frame["verdict"]) == ["allowed", "denied"]
 
 
+def test_access_log_kept_in_a_sqlite_file(
+    policy: SandboxPolicy, make_plugin: MakePlugin, db: FakeDatabase, tmp_path: Path
+) -> None:
+    """With a path, the whole trail is on disk: past the memory bound and a restart."""
+    from pliers_lab.sandbox.access import AccessLog
+
+    path = tmp_path / "audit" / "access.db"
+    runtime = ProcessRuntime(policy, access_log=AccessLog(capacity=1, path=path))
+    engine = Engine(default_isolation="process")
+    engine.register_runtime(runtime)
+    engine.add_api_provider(lambda plugin: {"database": db})
+    engine.load(
+        make_plugin("reader", DB_PLUGIN, permissions={"database": {"read": ["submissions"]}})
+    )
+    first = engine.fire(HOOK, {}).execution_id
+    engine.fire(HOOK, {})
+    assert len(runtime.access_log) == 4  # 2 per call, though only 1 is kept in memory
+    engine.close()
+    runtime.close()
+    runtime.access_log.close()
+
+    reopened = AccessLog(path=path)
+    rows = reopened.rows("reader")
+    assert [r.verdict for r in rows] == ["allowed", "denied"] * 2
+    assert rows[0].execution_id == first and rows[1].resource == "submissions"
+    assert [r.verb for r in reopened.rows(verdict="denied")] == ["write", "write"]
+    assert list(reopened.frame("reader")["verdict"])[:2] == ["allowed", "denied"]
+    reopened.close()
+    (tmp_path / "not-a-db").write_text("x" * 200)
+    with pytest.raises(ValueError, match="not-a-db: cannot use this file"):
+        AccessLog(path=tmp_path / "not-a-db")
+
+
 def test_audit_mode_logs_instead_of_denying_and_suggests(
     hosted: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin, db: FakeDatabase
 ) -> None:
