@@ -127,6 +127,7 @@ async def _admin(request: Request, state: WebState, rid: str) -> None:
             headers=[("www-authenticate", 'Bearer realm="pliers"')],
         )
     identity = await state.auth.identify(token, rid)
+    request.state.identity = identity  # who uploads a package, say
     roles = state.settings.admin_roles
     if roles and not set(roles) & set(identity.roles):
         raise ApiError(
@@ -312,7 +313,8 @@ async def plugin_details(request: Request, state: WebState) -> Any:
 @endpoint("install")
 async def install_plugin(request: Request, state: WebState) -> Any:
     if "multipart/" in request.headers.get("content-type", ""):
-        raise market.unavailable("installing an uploaded package")
+        identity = getattr(request.state, "identity", None)
+        return await market.install_upload(state, request, getattr(identity, "id", "anonymous"))
     body = await _json(request)
     source = body.get("source", "marketplace")
     if source == "marketplace":
@@ -639,6 +641,11 @@ async def served_endpoints(request: Request, state: WebState) -> Any:
     }
 
 
+@endpoint("install")
+async def validate_package(request: Request, state: WebState) -> Any:
+    return await market.validate_upload(state, request)
+
+
 @endpoint("search")
 async def marketplace_search(request: Request, state: WebState) -> Any:
     return await market.search(state, request.query_params)
@@ -670,6 +677,7 @@ def management_routes() -> list[Route]:
         Route("/healthz", health, methods=["GET"]),
         Route(base, list_plugins, methods=["GET"]),
         Route(base, install_plugin, methods=["POST"]),
+        Route(base + "/validate", validate_package, methods=["POST"]),
         Route("/v3/endpoints", served_endpoints, methods=["GET"]),
         Route("/v3/marketplace/search", marketplace_search, methods=["GET"]),
         Route("/v3/marketplace/plugins/{id}", marketplace_plugin, methods=["GET"]),

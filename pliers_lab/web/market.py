@@ -6,6 +6,8 @@ local folders only. With one: ``POST /v3/plugins {pluginId, version, config}`` i
 from its registry into its store (signature, scan and dependencies checked there), ``PUT``
 and ``DELETE /v3/plugins/{id}`` update and uninstall plugins the store manages, and
 ``/v3/marketplace/search`` and ``/v3/marketplace/plugins/{id}`` answer from the registry.
+Uploaded bundles (multipart, ``uploads``) are validated (``POST /v3/plugins/validate``)
+or published and installed (``POST /v3/plugins``).
 The marketplace's refusals carry their REST code; ``views.engine_error`` passes it on.
 """
 
@@ -16,11 +18,24 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError, problems
+from .uploads import received_package
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+
     from .state import WebState
 
-__all__ = ["install", "listing", "manages", "search", "unavailable", "uninstall", "update"]
+__all__ = [
+    "install",
+    "install_upload",
+    "listing",
+    "manages",
+    "search",
+    "unavailable",
+    "uninstall",
+    "update",
+    "validate_upload",
+]
 
 
 def unavailable(what: str) -> ApiError:
@@ -56,6 +71,42 @@ async def install(state: WebState, body: Mapping[str, Any]) -> tuple[int, dict[s
         config=body.get("config"),
     )
     return 201, dict(result.to_dict())
+
+
+async def install_upload(
+    state: WebState, request: Request, user: str
+) -> tuple[int, dict[str, Any]]:
+    """An uploaded bundle goes through the marketplace like any other: published to its
+    registry as ``user`` (checksum, signature, scan), then installed from there, so that
+    updates and rollbacks find it."""
+    market = _market(state, "installing an uploaded package")
+    async with received_package(request, market.registry.limits.max_total_size) as upload:
+        path, config = upload
+        published = await asyncio.to_thread(
+            market.registry.publish, path, user=user, changes="uploaded to POST /v3/plugins"
+        )
+    result = await asyncio.to_thread(
+        market.install,
+        published.plugin_id,
+        published.version,
+        engine=state.engine,
+        config=config,
+    )
+    return 201, dict(result.to_dict())
+
+
+async def validate_upload(state: WebState, request: Request) -> dict[str, Any]:
+    """``POST /v3/plugins/validate``: the marketplace's checks of an uploaded bundle,
+    reported (package, manifest, signature, security, dependencies), nothing stored."""
+    market = _market(state, "validating a package")
+    if "multipart/" not in request.headers.get("content-type", ""):
+        raise ApiError(
+            "INVALID_PLUGIN_PACKAGE",
+            'send the package as multipart/form-data with a file field "package"',
+        )
+    async with received_package(request, market.registry.limits.max_total_size) as upload:
+        report = await asyncio.to_thread(market.validate, upload[0])
+    return dict(report.to_dict())
 
 
 async def update(state: WebState, plugin_id: str, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,8 @@ def publish(root: Path, registry: Any, key: Any, version: str) -> None:
 def api(tmp_path: Path, engine: Engine, start: Callable[..., Any]) -> Any:
     import httpx
 
-    from pliers_lab.web import serve
+    from pliers_lab.web import WebSettings, serve
+    from pliers_lab.web.limits import MANAGEMENT_LIMITS
 
     key = market_pkg.SigningKey.generate()
     registry = market_pkg.Registry(tmp_path / "registry")
@@ -58,8 +59,11 @@ def api(tmp_path: Path, engine: Engine, start: Callable[..., Any]) -> Any:
     for version in ("1.0.0", "1.1.0"):
         publish(tmp_path, registry, key, version)
     marketplace = market_pkg.PluginMarketplace(registry, store, engine=engine)
-    server = serve(engine, marketplace=marketplace)
+    # More uploads a minute than the spec's 5: these tests upload more than that.
+    limits = {**MANAGEMENT_LIMITS, "upload": (50, 60.0)}
+    server = serve(engine, marketplace=marketplace, settings=WebSettings(management_limits=limits))
     client = httpx.Client(base_url=server.url, headers=server.headers(), timeout=30.0)
+    client.registry, client.store = registry, store  # type: ignore[attr-defined]
     yield client
     client.close()
     server.stop()
@@ -88,3 +92,71 @@ def test_marketplace_errors_keep_their_codes(api: Any) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "PLUGIN_NOT_FOUND"
     r = api.get("/v3/marketplace/search", params={"sort": "colour"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_FAILED"
+
+
+def _bundle(root: Path, name: str, key: Any) -> bytes:
+    folder = root / f"upload-{name}"
+    folder.mkdir(parents=True)
+    manifest = {
+        "name": name,
+        "version": "2.0.0",
+        "description": "an uploaded exporter",
+        "author": "Tests <t@example.com>",
+        "license": "MIT",
+        "main": "plugin.py",
+        "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
+        "isolation": "inline",
+        "hooks": {"export.format": {"async": False}},
+        "configuration": {"schema": "schema.json", "default": "default.json"},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    schema = {"type": "object", "properties": {"label": {"type": "string"}}}
+    (folder / "schema.json").write_text(json.dumps(schema))
+    (folder / "default.json").write_text(json.dumps({"label": "none"}))
+    (folder / "plugin.py").write_text(
+        "from pliers_lab import hook\n\n"
+        "@hook('export.format')\n"
+        "def answer(ctx):\n"
+        "    return {'label': ctx.config['label']} if ctx.data.get('format') == 'u' else None\n"
+    )
+    dist = root / f"dist-{name}"
+    dist.mkdir()
+    return Path(market_pkg.build_bundle(folder, dist, signing_key=key)).read_bytes()
+
+
+def test_uploaded_packages_are_validated_and_installed(
+    api: Any, engine: Engine, tmp_path: Path
+) -> None:
+    """Spec REST API: ``POST /plugins/validate`` and an install from an uploaded zip."""
+    key = market_pkg.SigningKey.generate()
+    data = _bundle(tmp_path, "uploaded", key)
+    files = {"package": ("uploaded-2.0.0.zip", data, "application/zip")}
+
+    report = api.post("/v3/plugins/validate", files=files)
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["manifest"]["valid"] and body["manifest"]["pluginId"] == "uploaded"
+    assert body["package"]["valid"] and body["security"]["safe"] is True
+    assert "uploaded" not in engine  # validating installs nothing
+
+    broken = api.post(
+        "/v3/plugins/validate", files={"package": ("x.zip", b"not a zip", "application/zip")}
+    )
+    assert broken.status_code == 200 and broken.json()["valid"] is False
+    assert broken.json()["package"]["errors"]
+    wrong = api.post("/v3/plugins/validate", json={"package": "x"})
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["code"] == "INVALID_PLUGIN_PACKAGE"
+    unnamed = api.post("/v3/plugins/validate", files={"zip": ("x.zip", data, "application/zip")})
+    assert unnamed.status_code == 400 and '"package"' in unnamed.json()["error"]["message"]
+
+    refused = api.post("/v3/plugins", files=files)
+    assert refused.status_code == 400 and "register_key('admin'" in refused.text
+    api.registry.register_key("admin", key.public_key)  # the uploading user's key
+    api.store.trust_key(key.public_key, "admin")
+    installed = api.post("/v3/plugins", files=files, data={"config": '{"label": "up"}'})
+    assert installed.status_code == 201, installed.text
+    assert installed.json()["pluginId"] == "uploaded"
+    assert engine.fire("export.format", {"format": "u"}).value == {"label": "up"}
+    bad_config = api.post("/v3/plugins", files=files, data={"config": "[1]"})
+    assert bad_config.status_code == 400 and "JSON object" in bad_config.text
