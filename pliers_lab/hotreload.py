@@ -58,6 +58,10 @@ class HotReloader:
             time_columns=("timestamp",),
         )
         self.listeners: list[Callable[[ReloadRecord], None]] = []
+        self.only: set[str] | None = None
+        """Watch these plugins only (dev mode of the management API); None: all."""
+        self.extra: dict[str, tuple[Path, ...]] = {}
+        """More folders or files per plugin whose changes reload it (``watchPaths``)."""
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -83,7 +87,16 @@ class HotReloader:
             self._thread = None
 
     def _roots(self) -> dict[Path, str]:
-        return {p.root.resolve(): p.id for p in list(self.engine.plugins) if p.root is not None}
+        only = self.only
+        roots = {
+            p.root.resolve(): p.id
+            for p in list(self.engine.plugins)
+            if p.root is not None and (only is None or p.id in only)
+        }
+        for plugin_id, paths in list(self.extra.items()):
+            for path in paths:
+                roots.setdefault(path.resolve(), plugin_id)
+        return roots
 
     def _run(self) -> None:
         from watchfiles import watch

@@ -16,6 +16,7 @@ from .._aio import LoopThread
 from ..cache import CodeCache
 from ..errors import PluginError, PluginErrorType
 from ..lifecycle import PluginState
+from ..observe.activity import Activity
 from ..observe.logs import LogStore
 from ..observe.records import ErrorStore, ExecutionStore, RecoveryStore, TransitionStore
 from ..plugin import Plugin
@@ -38,6 +39,7 @@ class EngineBase:
     transitions: TransitionStore
     recoveries: RecoveryStore
     logs: LogStore
+    activity: Activity
     runtimes: dict[str, Runtime]
     _plugins: dict[str, Plugin]
     _registry: HookRegistry
@@ -98,6 +100,16 @@ class EngineBase:
     def _record_error(self, plugin: Plugin | None, error: PluginError) -> None:
         """Keep ``error``, log it to the plugin and let its ``on_error`` know."""
         self.errors.append(error)
+        if self.activity:
+            self.activity.emit(
+                "plugin.error.occurred",
+                error.plugin_id,
+                errorId=error.id,
+                errorType=error.type.value,
+                message=error.message,
+                hook=error.hook,
+                executionId=error.execution_id,
+            )
         if plugin is None:
             return
         plugin.last_error = error

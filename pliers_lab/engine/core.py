@@ -21,6 +21,7 @@ from ..context import HookContext
 from ..dispatch import HookImpl, run_async, run_collect, run_sync
 from ..errors import PliersError, UnknownPluginError
 from ..modes import initial
+from ..observe.activity import Activity
 from ..observe.logs import LogStore
 from ..observe.metrics import PluginMetrics
 from ..observe.records import ErrorStore, ExecutionStore, RecoveryStore, TransitionStore
@@ -85,6 +86,7 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
         self.transitions = TransitionStore(max_errors)
         self.recoveries = RecoveryStore(max_errors)
         self.logs = LogStore(max_logs)
+        self.activity = Activity()
         self._plugins: dict[str, Plugin] = {}
         self._failure = self._on_hook_failure  # bound once, not per fire
         self._registry = HookRegistry()

@@ -19,6 +19,7 @@ from .base import EngineBase, S
 
 if TYPE_CHECKING:
     from ..dependencies import Resolution
+    from ..lifecycle import Transition
     from ..manifest import Manifest
 
 
@@ -208,7 +209,7 @@ class LoadingOps(EngineBase):
             manifest,
             root=manifest.root,
             logs=self.logs,
-            on_transition=self.transitions.append,
+            on_transition=self._transitioned,
             isolation=runtime.name,
         )
         plugin.api = PluginAPI(plugin)
@@ -267,6 +268,9 @@ class LoadingOps(EngineBase):
             if existing is not None:
                 self._forget(existing)
             plugin = self._build(manifest, prepare, runtime, config, register=True)
+        self.activity.emit(
+            "plugin.installed", plugin.id, version=plugin.version, isolation=plugin.isolation
+        )
         if activate:
             self.activate(plugin.id)
         return plugin
@@ -334,7 +338,20 @@ class LoadingOps(EngineBase):
             if plugin.state is S.ACTIVE:
                 self.disable(plugin_id, "unloading")
             self._retire(plugin, "unloading")
+        self.activity.emit("plugin.uninstalled", plugin_id, version=plugin.version)
         return [*done, plugin_id]
+
+    def _transitioned(self, record: Transition) -> None:
+        """Every lifecycle move: kept, and told to the activity feed's listeners."""
+        self.transitions.append(record)
+        if self.activity:
+            self.activity.emit(
+                "plugin.status.changed",
+                record.plugin_id,
+                old=record.source.value,
+                new=record.target.value,
+                reason=record.reason,
+            )
 
     def _retire(self, plugin: Plugin, reason: str) -> None:
         """→ UNLOADING → on_unload → UNLOADED, then release its code."""
@@ -414,4 +431,5 @@ class LoadingOps(EngineBase):
         self._retire(old, "replaced by a reload")
         if was_stopped:  # a disabled plugin stays disabled on its new code
             self._deactivate(new, old.disabled_reason or "disabled before the reload")
+        self.activity.emit("plugin.updated", plugin_id, old=old.version, new=new.version)
         return new

@@ -163,4 +163,5 @@ class StatesOps(EngineBase):
             plugin.config, plugin.config_source, plugin.config_overrides = before
             self._fail(plugin, exc)
             raise
+        self.activity.emit("plugin.config.updated", plugin.id, changes=plugin.config_changes)
         return resolved

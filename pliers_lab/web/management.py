@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from ..errors import PliersError, PluginError
 from ..lifecycle import PluginState
 from . import market
 from .auth import bearer_token
 from .errors import ApiError, iso, problems
+from .events import events_socket
 from .limits import limit_headers
 from .reports import (
     GRANULARITIES,
@@ -555,6 +556,16 @@ def _action(action: str) -> Handler:
     return act
 
 
+@endpoint()
+async def dev_mode(request: Request, state: WebState) -> Any:
+    from . import devmode
+
+    plugin = _plugin(state, request.path_params["id"])
+    body = await _json(request)
+    mode = await _in_thread(devmode.set_dev_mode, state, plugin, body)
+    return devmode.describe(request, plugin.id, mode)
+
+
 # ---------------------------------------------------------------------- observations
 @endpoint()
 async def plugin_metrics(request: Request, state: WebState) -> Any:
@@ -670,8 +681,8 @@ async def health(request: Request) -> Response:
     )
 
 
-def management_routes() -> list[Route]:
-    """The ``/v3`` routes and ``/healthz``."""
+def management_routes() -> list[Route | WebSocketRoute]:
+    """The ``/v3`` routes (the ``/v3/events`` websocket too) and ``/healthz``."""
     base = "/v3/plugins"
     return [
         Route("/healthz", health, methods=["GET"]),
@@ -692,6 +703,8 @@ def management_routes() -> list[Route]:
             Route(f"{base}/{{id}}/{a}", endpoint()(_action(a)), methods=["POST"])
             for a in ("start", "stop", "restart")
         ),
+        Route(base + "/{id}/dev-mode", dev_mode, methods=["POST"]),
+        WebSocketRoute("/v3/events", events_socket),
         Route(base + "/{id}/metrics", plugin_metrics, methods=["GET"]),
         Route(base + "/{id}/logs", plugin_logs, methods=["GET"]),
         Route(base + "/{id}/errors", plugin_errors, methods=["GET"]),

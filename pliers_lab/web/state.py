@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..engine import Engine
     from .auth import Authenticator, TokenIssuer
+    from .devmode import DevMode
     from .dispatch import Dispatcher
     from .limits import RateLimiter
     from .routing import Router
@@ -31,3 +32,7 @@ class WebState:
     dispatcher: Dispatcher
     marketplace: Any = None
     """A ``pliers_lab.market.PluginMarketplace`` serving installs, updates and search."""
+    dev_modes: dict[str, DevMode] = field(default_factory=dict)
+    """Plugins in dev mode (``POST /v3/plugins/{id}/dev-mode``)."""
+    dev_owns_reloader: bool = False
+    """Whether dev mode started the engine's hot reloader (and so may stop it)."""

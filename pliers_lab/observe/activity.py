@@ -1,0 +1,72 @@
+"""The engine's activity feed: what happened to plugins, as the spec's websocket events.
+
+Event types (REST API document): ``plugin.status.changed`` (old and new status),
+``plugin.installed``, ``plugin.updated``, ``plugin.uninstalled``, ``plugin.error.occurred``,
+``plugin.config.updated``; the web layer adds ``plugin.metrics.updated`` on a timer and
+``plugin.log`` for plugins in dev mode. Each event is ``{type, pluginId, data,
+timestamp}``.
+
+Listeners run on the thread that made the change (a hook call, a reload, a web request),
+so they must be quick; an exception one raises is swallowed, so the engine's work goes
+on. With no listener, emitting costs one truth test.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["EVENT_TYPES", "Activity", "ActivityEvent"]
+
+#: The spec's websocket event types, and ours (``plugin.log``).
+EVENT_TYPES = (
+    "plugin.status.changed",
+    "plugin.installed",
+    "plugin.updated",
+    "plugin.uninstalled",
+    "plugin.error.occurred",
+    "plugin.config.updated",
+    "plugin.metrics.updated",
+    "plugin.log",
+)
+
+ActivityEvent = dict[str, Any]
+Listener = Callable[[ActivityEvent], None]
+
+
+class Activity:
+    """Fan-out of ``ActivityEvent`` dicts to listeners (the websocket, a widget...)."""
+
+    def __init__(self) -> None:
+        self._listeners: tuple[Listener, ...] = ()
+        self._lock = threading.Lock()
+        self.emitted = 0
+
+    def __bool__(self) -> bool:
+        """Whether anyone listens (emitters may skip building an event when not)."""
+        return bool(self._listeners)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every event; returns the function that stops it."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+        def stop() -> None:
+            with self._lock:
+                self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return stop
+
+    def emit(self, kind: str, plugin_id: str | None, **data: Any) -> None:
+        listeners = self._listeners  # a snapshot: (un)subscribing never disturbs a fan-out
+        if not listeners:
+            return
+        event = {"type": kind, "pluginId": plugin_id, "data": data, "timestamp": time.time()}
+        self.emitted += 1
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a watcher must never break what the engine was doing
+                continue
