@@ -76,6 +76,26 @@ class PluginMarketplace:
         self.store = store
         self.engine = engine
         self.pliers_version = pliers_version or API_VERSION
+        self._followed: set[int] = set()
+        if engine is not None:
+            self._follow(engine)
+
+    def _follow(self, engine: Engine | None) -> None:
+        """Keep, in the store, each configuration the user gives a store plugin in
+        ``engine`` (``engine.configure``, ``PUT /v3/plugins/{id}/config``), so that a
+        restart (``load_installed``), an update or a rollback applies it again."""
+        if engine is None or id(engine) in self._followed:
+            return
+        self._followed.add(id(engine))
+        store = self.store
+
+        def keep(event: dict[str, Any]) -> None:
+            name = event["pluginId"]
+            if event["type"] != "plugin.config.updated" or name not in store:
+                return
+            store.save_config(name, engine.plugin(name).config_overrides)
+
+        engine.activity.subscribe(keep)
 
     def __repr__(self) -> str:
         return f"PluginMarketplace({self.registry!r}, {self.store!r})"
@@ -245,6 +265,7 @@ class PluginMarketplace:
         (``UnsafePluginError``), and a plugin that fails to start (``StartupError``).
         """
         engine = engine or self.engine
+        self._follow(engine)
         with self.store.lock():
             current = self.store.installed().get(plugin_id)
             if current is not None:
@@ -297,12 +318,14 @@ class PluginMarketplace:
                         self.store,
                         resolution.order,
                         versions,
-                        config=lambda n: config if n == plugin_id else None,
+                        config=lambda n: config if n == plugin_id else self.store.config(n),
                         activate=activate,
                     )
                 except MarketError:
                     self._undo_install(new, created)
                     raise
+            if config is not None:
+                self.store.save_config(plugin_id, config)
             stamp = now()
         return InstallResult(
             success=True,
@@ -354,6 +377,7 @@ class PluginMarketplace:
         the store is switched back. Nothing to do gives ``updated=False``.
         """
         engine = engine or self.engine
+        self._follow(engine)
         with self.store.lock():
             current = self.store.get(plugin_id)
             pin = self.registry.resolve_version(plugin_id, version).version if version else None
@@ -477,7 +501,7 @@ class PluginMarketplace:
         """Load new dependencies, then reload the plugin from its new folder; on failure
         put the store back on ``previous`` (the engine keeps the old version serving)."""
         try:
-            load_chain(engine, self.store, new_deps, versions, config=lambda _n: None)
+            load_chain(engine, self.store, new_deps, versions, config=self.store.config)
             engine.reload(plugin_id, self.store.version_dir(plugin_id, version))
         except (MarketError, PliersError) as exc:
             forget(engine, reversed(new_deps))
@@ -501,6 +525,7 @@ class PluginMarketplace:
         disk). Refused when installed plugins would not accept that version, or its
         dependencies are not installed at versions it accepts."""
         engine = engine or self.engine
+        self._follow(engine)
         with self.store.lock():
             current = self.store.get(plugin_id)
             previous = current.previous_version
@@ -575,6 +600,7 @@ class PluginMarketplace:
         ``affected_plugins``).
         """
         engine = engine or self.engine
+        self._follow(engine)
         with self.store.lock():
             current = self.store.get(plugin_id)
             dependents = self.store.dependents(plugin_id)
@@ -617,6 +643,7 @@ class PluginMarketplace:
             removed_data = False
             if remove_data:
                 for name in doomed:
+                    self.store.save_config(name, None)
                     if self.store.data_dir(name).exists():
                         shutil.rmtree(self.store.data_dir(name))
                         removed_data = True
@@ -648,13 +675,14 @@ class PluginMarketplace:
         from ..dependencies import Catalog, PluginSpec, resolve
 
         target = engine or self.engine
+        self._follow(target)
         if target is None:
             raise ValueError("no engine: pass one, or give the marketplace one")
         installed = self.store.installed()
         catalog = Catalog(PluginSpec.from_manifest(self.store.manifest(n)) for n in installed)
         resolution = resolve(catalog, strategy="manual", pliers_version=self.pliers_version)
         versions = {n: p.version for n, p in installed.items()}
-        return load_chain(target, self.store, resolution.order, versions, config=lambda _n: None)
+        return load_chain(target, self.store, resolution.order, versions, config=self.store.config)
 
 
 class _NoneInstalled:

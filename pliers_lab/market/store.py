@@ -2,7 +2,8 @@
 
 On disk (DESIGN.md §5)::
 
-    <root>/store.db                 SQLite: installed, versions, trusted_keys, history
+    <root>/store.db                 SQLite: installed, versions, trusted_keys, history,
+                                    config (the user's settings, kept across restarts)
     <root>/<name>/<version>/        one unpacked bundle per installed version
     <root>/.data/<name>/            the plugin's data folder (kept on uninstall by default)
     <root>/.staging/                bundles being unpacked; emptied under the lock
@@ -21,13 +22,13 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._db import migrate, now, transaction
+from ._db import dumps, loads, migrate, now, transaction
 from .errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -70,6 +71,13 @@ SCHEMA = [
         from_version TEXT,
         to_version TEXT,
         detail TEXT
+    )
+    """,
+    """
+    CREATE TABLE config (
+        name TEXT PRIMARY KEY,
+        overrides TEXT NOT NULL,
+        updated_at TEXT NOT NULL
     )
     """,
 ]
@@ -200,6 +208,25 @@ class PluginStore:
                 "SELECT * FROM history WHERE ?1 IS NULL OR name = ?1 ORDER BY id", (name,)
             ).fetchall()
         return [dict(r) for r in rows]
+
+    # ----------------------------------------------------------------------- config
+    def save_config(self, name: str, overrides: Mapping[str, Any] | None) -> None:
+        """Keep the configuration the user set for ``name`` (None forgets it); it is
+        applied again whenever the store's plugins are loaded, updated or rolled back."""
+        with transaction(self.db, write=True) as db:
+            if overrides is None:
+                db.execute("DELETE FROM config WHERE name = ?", (name,))
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO config VALUES (?, ?, ?)",
+                    (name, dumps(dict(overrides)), now()),
+                )
+
+    def config(self, name: str) -> dict[str, Any] | None:
+        """The configuration kept for ``name``, if any."""
+        with transaction(self.db) as db:
+            row = db.execute("SELECT overrides FROM config WHERE name = ?", (name,)).fetchone()
+        return None if row is None else dict(loads(row["overrides"]))
 
     # ------------------------------------------------------------------------ trust
     def trust_key(self, public_key: PublicKey, name: str | None = None) -> str:

@@ -77,6 +77,26 @@ def test_an_example_installs_goes_active_and_answers(
     json.dumps(result.to_dict())
 
 
+def test_the_users_configuration_is_kept_across_restarts(
+    market: PluginMarketplace, examples, engine: Engine, store: PluginStore, registry
+) -> None:
+    """Install-time config and later ``configure`` calls are kept in the store, so a new
+    engine loading the store (a restarted server) runs the plugin as configured."""
+    market.install("csv-export", config={"delimiter": ";"})
+    assert engine.plugin("csv-export").config["delimiter"] == ";"
+    assert store.config("csv-export") == {"delimiter": ";"}
+    engine.configure("csv-export", {"escapeFormulas": False}, merge=True)
+    assert store.config("csv-export") == {"delimiter": ";", "escapeFormulas": False}
+
+    with Engine() as restarted:
+        PluginMarketplace(registry, store).load_installed(restarted)
+        config = restarted.plugin("csv-export").config
+        assert (config["delimiter"], config["escapeFormulas"]) == (";", False)
+
+    market.uninstall("csv-export", remove_data=True)
+    assert store.config("csv-export") is None
+
+
 def test_validation_example_answers_through_the_engine(market, examples, engine) -> None:
     market.install("advanced-validation")
     field = {"id": "p", "name": "phone", "label": "Phone", "type": "phone", "countryCode": "XX"}
