@@ -338,6 +338,38 @@ class GuestContext:
         return f"<HookContext {self.hook} {self.execution_id} plugin={self.plugin_id!r} (worker)>"
 
 
+class RequestApi:
+    """``request.api`` in a worker: ``ctx.api`` plus the request-scoped services the host
+    offers for this call (``create_submission``...), called by name over the wire."""
+
+    __slots__ = ("_base", "_call", "_offers", "_services")
+
+    def __init__(
+        self, base: Api, call: Callable[..., Any], services: list[str], offers: list[str]
+    ) -> None:
+        self._base = base
+        self._call = call
+        self._services = frozenset(services)
+        self._offers = frozenset(offers)
+
+    def offers(self, name: str) -> bool:
+        """Whether ``api.<name>`` is available (without raising when it is not)."""
+        return name in self._offers
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._services:
+            call = self._call
+
+            def service(*args: Any, **kwargs: Any) -> Any:
+                return call("request", name, list(args), kwargs)
+
+            service.__name__ = name
+            return service
+        return getattr(self._base, name)
+
+
 class GuestRequest:
     """What an endpoint's middleware and handler receive in a worker (the host's
     ``PluginRequest``, rebuilt from its request record)."""
@@ -345,6 +377,7 @@ class GuestRequest:
     __slots__ = (
         "api",
         "body",
+        "client",
         "config",
         "endpoint",
         "headers",
@@ -357,11 +390,19 @@ class GuestRequest:
         "plugin_id",
         "query",
         "raw_body",
+        "scheme",
         "state",
         "user",
     )
 
-    def __init__(self, record: dict[str, Any], state: dict[str, Any], plugin: PluginView) -> None:
+    def __init__(
+        self,
+        record: dict[str, Any],
+        state: dict[str, Any],
+        plugin: PluginView,
+        services: list[str] | None = None,
+        offers: list[str] | None = None,
+    ) -> None:
         import binascii
 
         meta = record.get("metadata") or {}
@@ -370,7 +411,7 @@ class GuestRequest:
         self.plugin_id = plugin.id
         self.config = plugin.config
         self.logger = plugin.logger
-        self.api = plugin.api
+        self.api = RequestApi(plugin.api, plugin.api._request, services or [], offers or [])
         self.endpoint = record.get("endpoint")
         self.method = record.get("method")
         self.path = record.get("path")
@@ -387,6 +428,13 @@ class GuestRequest:
         )
         self.user = types.SimpleNamespace(**user) if isinstance(user, dict) else None
         self.state = state
+        self.scheme = record.get("scheme") or "http"
+        self.client = record.get("client")
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host`` as the client addressed the server (from ``Host``)."""
+        return f"{self.scheme}://{self.headers.get('host', 'localhost')}"
 
     def __repr__(self) -> str:
         return f"<PluginRequest {self.method} {self.path} (worker)>"

@@ -128,6 +128,9 @@ class HostApi:
         self.deliver: Callable[[Any, int], Callable[[dict[str, Any]], Any]] | None = None
         """Set by the supervisor: ``deliver(plugin, number)`` is the host-side handler of
         the worker's event handler ``number`` (it runs it in the worker)."""
+        self.request_services: dict[str, Any] = {}
+        """The request-scoped services of the endpoint call in progress (service
+        ``request`` over the wire), set by the supervisor for that call."""
         self.subscriptions: dict[str, Any] = {}
         """Host subscription id → the events service it was made on (to undo it)."""
         self.outbound = Outbound(
@@ -227,6 +230,15 @@ class HostApi:
             raise PluginError("runtime_error", "no plugin context for this request")  # type: ignore[arg-type]
         if svc == "events" and op in ("subscribe", "on", "unsubscribe"):
             return self._subscription(op, args, kwargs, plugin)
+        if svc == "request":
+            fn = self.request_services.get(op)
+            if not callable(fn):
+                raise PluginError(
+                    "runtime_error",  # type: ignore[arg-type]
+                    f"request.api.{op}: no such request service in this call "
+                    f"(offered: {', '.join(sorted(self.request_services)) or 'none'})",
+                )
+            return fn(*args, **kwargs)
         service = getattr(plugin.api, svc)
         method = getattr(service, op, None)
         if op.startswith("_") or not callable(method):

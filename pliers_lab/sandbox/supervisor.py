@@ -183,11 +183,25 @@ class PluginProcess:
         """Run endpoint function ``fn`` (middleware or handler) in the worker with the
         request record; ``request.state`` travels both ways, a bytes body comes back."""
         record = request.to_dict()
+        record["scheme"], record["client"] = request.scheme, request.client
         if isinstance(record.get("body"), bytes | bytearray):
             record["body"], record["bodyIsRaw"] = None, True  # the bytes are in rawBody
-        msg = {"t": "call", "fn": fn, "request": record, "state": request.state}
+        # Request-scoped services (``request.api.create_submission``...) stay here: the
+        # worker calls them by name as service "request" while this call is open.
+        extra = dict(getattr(request, "_extra", None) or {})
+        services = getattr(request.plugin.api, "_services", None) or {}
+        msg = {
+            "t": "call",
+            "fn": fn,
+            "request": record,
+            "state": request.state,
+            "services": sorted(extra),
+            "offers": sorted({*extra, *services, "cache"}),
+        }
         where = f"{request.method} {request.endpoint}"
-        reply = self._call(msg, request.plugin, where, request.metadata.request_id, timeout_s)
+        reply = self._call(
+            msg, request.plugin, where, request.metadata.request_id, timeout_s, services=extra
+        )
         state = reply.get("state")
         if isinstance(state, dict):
             request.state.clear()
@@ -247,7 +261,12 @@ class PluginProcess:
         hook: str | None,
         execution_id: str | None,
         timeout_s: float,
+        services: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """One call into the worker (serialised), restarting it first if it died.
+
+        ``services``: the request-scoped services the worker may call during this call.
+        """
         with self._count_lock:  # C locks: threading.Semaphore costs microseconds per call
             self._callers += 1
             over = self._callers > self.spec.limits.concurrency
@@ -267,23 +286,39 @@ class PluginProcess:
                 if plugin is not None:
                     self._plugin = plugin
                     self.config = plugin.config
-                for attempt in (1, 2):
-                    try:
-                        worker = self._ensure_worker()
-                        return self._exchange(worker, msg, plugin, (hook, execution_id), timeout_s)
-                    except Failure as exc:
-                        if exc.crashed:
-                            self._crashed(exc)
-                        self._retire(self.worker if self.worker and not self.worker.alive else None)
-                        # A worker found dead before the call got it: the crash is counted
-                        # and the call goes once to its replacement (the plugin never saw it).
-                        if attempt == 1 and exc.detail.get("undelivered"):
-                            continue
-                        raise self._error(exc, hook, execution_id) from None
-                raise AssertionError("unreachable")  # pragma: no cover
+                outer = self.host_api.request_services
+                if services is not None:
+                    self.host_api.request_services = services
+                try:
+                    return self._attempts(msg, plugin, hook, execution_id, timeout_s)
+                finally:
+                    self.host_api.request_services = outer
         finally:
             with self._count_lock:
                 self._callers -= 1
+
+    def _attempts(
+        self,
+        msg: dict[str, Any],
+        plugin: Any,
+        hook: str | None,
+        execution_id: str | None,
+        timeout_s: float,
+    ) -> dict[str, Any]:
+        """The exchange, under the lock; a worker found dead before the call reached it
+        is replaced and the call sent once more (the plugin never saw it)."""
+        for attempt in (1, 2):
+            try:
+                worker = self._ensure_worker()
+                return self._exchange(worker, msg, plugin, (hook, execution_id), timeout_s)
+            except Failure as exc:
+                if exc.crashed:
+                    self._crashed(exc)
+                self._retire(self.worker if self.worker and not self.worker.alive else None)
+                if attempt == 1 and exc.detail.get("undelivered"):
+                    continue
+                raise self._error(exc, hook, execution_id) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _exchange(
         self,

@@ -414,7 +414,13 @@ def _handle(msg: dict[str, Any]) -> None:
         out.reset()
     try:
         if kind == "call" and "request" in msg:  # an endpoint's middleware or handler
-            request = guest.GuestRequest(msg["request"], msg.get("state") or {}, view)
+            request = guest.GuestRequest(
+                msg["request"],
+                msg.get("state") or {},
+                view,
+                msg.get("services"),
+                msg.get("offers"),
+            )
             value = _run(_Served.namespace[msg["fn"]](request))
             reply = {"t": "done", "id": call_id, "ok": True, "value": guest.response_out(value)}
             reply["state"] = request.state

@@ -125,3 +125,58 @@ def test_a_blocked_endpoint_quarantines_its_plugin_and_the_server_keeps_serving(
     engine.release("boxed")
     again = client.post("/plugins/boxed/raw", content=b"ab")
     assert again.status_code == 200 and again.content == b"ba"
+
+
+SUBMITTER = """
+def submit(request):
+    offered = {name: request.api.offers(name) for name in ("create_submission", "nothing")}
+    saved = request.api.create_submission("contact", request.body, {"channel": "web"})
+    return {
+        "status": 201,
+        "body": {"offered": offered, "id": saved["id"], "base": request.base_url},
+    }
+"""
+
+
+def test_request_scoped_services_cross_the_wire(tmp_path: Path) -> None:
+    """``request.api.create_submission`` (offered by a host) runs in the host, called by
+    name from the worker while the request is open; ``offers`` answers in the worker."""
+    import copy
+
+    from pliers_lab.host import Host
+    from pliers_lab.host.samples import CONTACT
+
+    runtime = ProcessRuntime(SandboxPolicy(data_root=tmp_path / "data"))
+    engine = Engine(default_isolation="process")
+    engine.register_runtime(runtime)
+    host = Host(engine, db_path=":memory:")
+    host.create_form(copy.deepcopy(CONTACT))
+    endpoint = {"method": "POST", "path": "/plugins/submitter/submit", "handler": "submit"}
+    engine.load(
+        write_plugin(
+            tmp_path,
+            "submitter",
+            textwrap.dedent(SUBMITTER),
+            {},
+            api={"endpoints": [endpoint]},
+            permissions={"api": ["register"], "database": {"write": ["submissions"]}},
+        )
+    )
+    server = serve(engine, pliers_host=host, settings=WebSettings())
+    try:
+        with httpx.Client(base_url=server.url, timeout=10.0) as client:
+            data = {"name": "Ann Lee", "email": "ann@example.com", "topic": "sales"}
+            data["message"] = "Hello there, a question about pricing."
+            reply = client.post("/plugins/submitter/submit", json=data)
+            assert reply.status_code == 201, reply.text
+            body = reply.json()
+            assert body["offered"] == {"create_submission": True, "nothing": False}
+            assert body["base"] == server.url
+            saved = host.submissions.get(body["id"])
+            assert saved["data"]["email"] == "ann@example.com"
+            assert saved["metadata"]["source"] == "plugin:submitter"
+            assert saved["metadata"]["channel"] == "web"
+    finally:
+        server.stop()
+        engine.close()
+        runtime.close()
