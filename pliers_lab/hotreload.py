@@ -63,6 +63,8 @@ class HotReloader:
         self.extra: dict[str, tuple[Path, ...]] = {}
         """More folders or files per plugin whose changes reload it (``watchPaths``)."""
         self.ready = threading.Event()
+        self._watched: frozenset[Path] = frozenset()
+        self._watching = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -104,7 +106,7 @@ class HotReloader:
         while not self._stop.is_set():
             roots = self._roots()
             if not roots:
-                self.ready.set()
+                self._now_watching(roots)
                 self._stop.wait(0.1)
                 continue
             cycle = threading.Event()
@@ -117,11 +119,31 @@ class HotReloader:
                 yield_on_timeout=True,
                 raise_interrupt=False,
             ):
-                self.ready.set()
+                self._now_watching(roots)  # the first yield: the watches are in place
                 if changes:
                     self._handle([Path(path) for _change, path in changes], roots)
                 if self._roots().keys() != roots.keys():
                     cycle.set()  # plugins came or went: watch the new set of folders
+
+    def _now_watching(self, roots: dict[Path, str]) -> None:
+        self.ready.set()
+        watched = frozenset(roots)
+        if watched != self._watched:
+            with self._watching:
+                self._watched = watched
+                self._watching.notify_all()
+
+    def refresh(self, timeout: float = 5.0) -> bool:
+        """Wait until the folders the engine's plugins (``only``, ``extra``) now call for
+        are watched: an edit made after this returns is seen. False at the timeout."""
+        deadline = time.monotonic() + timeout
+        with self._watching:
+            while self._watched != frozenset(self._roots()):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.running:
+                    return False
+                self._watching.wait(min(left, 0.05))
+        return True
 
     def _handle(self, paths: Iterable[Path], roots: dict[Path, str]) -> None:
         touched: dict[str, set[Path]] = {}

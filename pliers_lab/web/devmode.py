@@ -91,6 +91,10 @@ def _sync_reloader(state: WebState) -> None:
     if state.dev_owns_reloader and not wanted:
         engine.watch(False)
         state.dev_owns_reloader = False
+    elif not reloader.refresh():  # edits made after the reply must be seen
+        raise ApiError(
+            "PLUGIN_TIMEOUT", "the hot reloader did not start watching the requested paths"
+        )
 
 
 def set_dev_mode(state: WebState, plugin: Plugin, body: dict[str, Any]) -> DevMode | None:
