@@ -37,6 +37,7 @@ from .states import StatesOps
 if TYPE_CHECKING:
     from ..debug import Debugger
     from ..hotreload import HotReloader
+    from ..optimize import ResourceOptimizer
 
 __all__ = ["Engine"]
 
@@ -100,6 +101,7 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
         self._lock = threading.RLock()
         self._reloader: HotReloader | None = None
         self._debugger: Debugger | None = None
+        self._optimizer: ResourceOptimizer | None = None
 
     # ------------------------------------------------------------------ plugins
     @property
@@ -256,6 +258,15 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
     @property
     def reloader(self) -> HotReloader | None:
         return self._reloader
+
+    @property
+    def optimizer(self) -> ResourceOptimizer:
+        """Memory, CPU priority, batching and query merging (``pliers_lab.optimize``)."""
+        if self._optimizer is None:
+            from ..optimize import ResourceOptimizer
+
+            self._optimizer = ResourceOptimizer(self)
+        return self._optimizer
 
     @property
     def debugger(self) -> Debugger:

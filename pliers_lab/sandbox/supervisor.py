@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import datetime
 import decimal
 import enum
@@ -80,6 +81,7 @@ class PluginProcess:
         self._lock = threading.RLock()
         self._count_lock = threading.Lock()
         self._plugin: Any = None  # the engine's Plugin, for calls the host makes by itself
+        self.nice = 0  # the worker's scheduling priority (ResourceOptimizer)
         host_api.deliver = self._event_handler
         self._callers = 0
         self._cpu_dead_ms = 0.0
@@ -101,6 +103,9 @@ class PluginProcess:
     def _spawn(self) -> Worker:
         worker = Worker(self.spec)
         worker.start(self.config)
+        if self.nice:
+            with contextlib.suppress(OSError):  # a worker that just exited: the call says so
+                os.setpriority(os.PRIO_PROCESS, worker.pid, self.nice)
         self._sent_config = self.config
         self.layers = dict(worker.layers)
         return worker
@@ -220,6 +225,36 @@ class PluginProcess:
                     plugin_id=self.spec.plugin,
                 ) from None
         return value
+
+    def collect_garbage(self, clear_cache: bool = False) -> dict[str, Any]:
+        """Run ``gc.collect()`` in the worker (and empty its ``api.cache``): what it freed."""
+        reply = self._call(
+            {"t": "gc", "clear_cache": clear_cache},
+            self._plugin,
+            None,
+            None,
+            self.spec.limits.execution_time_ms / 1000,
+        )
+        value = reply.get("value")
+        return dict(value) if isinstance(value, dict) else {}
+
+    def recycle(self) -> int:
+        """Replace the worker by a fresh one (its lifecycle replayed): memory a long-lived
+        interpreter keeps is returned to the system. The new worker's pid."""
+        with self._lock:
+            worker = self.worker
+            if worker is not None:
+                worker.stop(self.policy.stop_grace_s)
+                self._retire(worker)
+            return self._ensure_worker().pid
+
+    def set_nice(self, nice: int) -> None:
+        """Schedule the worker at ``nice`` (0 normal … 19 lowest); kept across restarts.
+        ``PermissionError`` when the host may not raise a worker's priority back."""
+        self.nice = nice
+        worker = self.worker
+        if worker is not None and worker.alive:
+            os.setpriority(os.PRIO_PROCESS, worker.pid, nice)
 
     def call_lifecycle(self, plugin: Any, name: str, args: list[Any]) -> None:
         """Run a lifecycle handler in the worker; replayed after a restart when needed."""

@@ -430,6 +430,12 @@ def _handle(msg: dict[str, Any]) -> None:
             reply = {"t": "done", "id": call_id, "ok": True, "value": value}
             if ctx.state or msg.get("state"):
                 reply["state"] = ctx.state
+        elif kind == "gc":  # the engine's ResourceOptimizer
+            import gc
+
+            dropped = view.api.cache.invalidate("*") if msg.get("clear_cache") else 0
+            value = {"collected": gc.collect(), "cacheEntriesDropped": dropped}
+            reply = {"t": "done", "id": call_id, "ok": True, "value": value}
         elif kind == "event":
             handler = S.subscribers.get(msg.get("cb", 0))
             if handler is None:
@@ -471,7 +477,7 @@ def _serve(spin_s: float) -> None:
             _handle(msg)
 
 
-_SERVED = ("call", "life", "event")
+_SERVED = ("call", "life", "event", "gc")
 
 
 def main(argv: list[str] | None = None) -> None:
