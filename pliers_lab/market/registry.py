@@ -20,7 +20,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -118,7 +118,25 @@ SCHEMA = [
     );
     CREATE INDEX versions_live ON versions(name) WHERE unpublished_at IS NULL
     """,
+    """
+    CREATE TABLE permissions (
+        name TEXT NOT NULL REFERENCES plugins(name),
+        action TEXT NOT NULL,
+        allowed TEXT NOT NULL,
+        PRIMARY KEY (name, action)
+    )
+    """,
 ]
+
+#: Who may do what to a plugin unless ``set_permissions`` says otherwise. Owners may
+#: always (a plugin cannot lock its owners out); managing maintainers and permissions is
+#: theirs alone.
+DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "publish": ("owner", "maintainer"),
+    "tag": ("owner", "maintainer"),
+    "untag": ("owner", "maintainer"),
+    "unpublish": ("owner",),
+}
 
 
 class Registry:
@@ -239,7 +257,7 @@ class Registry:
             )
         else:
             key_id = verification.key_id
-        self._check_role(name, user, ("owner", "maintainer"), "publish", allow_new=True)
+        self._check_role(name, user, "publish", allow_new=True)
         self._check_new_version(name, version)
         scan = scan_bundle(bundle)
         if (self.require_safe and not scan.safe) or scan.score < self.min_score:
@@ -343,7 +361,7 @@ class Registry:
 
     def unpublish(self, name: str, version: str, *, user: str) -> None:
         """Withdraw a version (owners only). Its number stays reserved; tags on it go."""
-        self._check_role(name, user, ("owner",), "unpublish")
+        self._check_role(name, user, "unpublish")
         record = self.version(name, version)
         with transaction(self.db, write=True) as db:
             db.execute("DELETE FROM tags WHERE name = ? AND version = ?", (name, version))
@@ -359,14 +377,14 @@ class Registry:
         """Point ``tag`` (``latest``, ``beta``, ...) at a published version."""
         if not tag or not tag.replace("-", "").isalnum() or _is_version(tag):
             raise ValueError(f"tag {tag!r}: letters, digits and '-', and not a version number")
-        self._check_role(name, user, ("owner", "maintainer"), "tag")
+        self._check_role(name, user, "tag")
         self.version(name, version)
         with transaction(self.db, write=True) as db:
             db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", (name, tag, version))
             _audit(db, user, "tag", name, version, tag)
 
     def untag(self, name: str, tag: str, *, user: str) -> None:
-        self._check_role(name, user, ("owner", "maintainer"), "untag")
+        self._check_role(name, user, "untag")
         with transaction(self.db, write=True) as db:
             if not db.execute("DELETE FROM tags WHERE name = ? AND tag = ?", (name, tag)).rowcount:
                 raise NotFoundError(f"{name} has no tag {tag!r}", plugin_id=name)
@@ -377,7 +395,7 @@ class Registry:
         """Give ``who`` a role on ``name`` (owners only); also changes an existing role."""
         if role not in ("owner", "maintainer"):
             raise ValueError(f"role must be 'owner' or 'maintainer', got {role!r}")
-        self._check_role(name, user, ("owner",), "add maintainers to")
+        self._check_role(name, user, "manage", "add maintainers to")
         with transaction(self.db, write=True) as db:
             db.execute(
                 "INSERT OR REPLACE INTO maintainers VALUES (?, ?, ?, ?)", (name, who, role, now())
@@ -390,7 +408,7 @@ class Registry:
     def remove_maintainer(self, name: str, who: str, *, user: str) -> None:
         """Take ``who``'s role away (owners only; anyone may remove themselves)."""
         if who != user:
-            self._check_role(name, user, ("owner",), "remove maintainers from")
+            self._check_role(name, user, "manage", "remove maintainers from")
         with transaction(self.db, write=True) as db:
             if not db.execute(
                 "DELETE FROM maintainers WHERE name = ? AND user = ?", (name, who)
@@ -414,8 +432,66 @@ class Registry:
     def maintainers(self, name: str) -> dict[str, str]:
         return self.plugin(name, include_empty=True).maintainers
 
+    def set_permissions(
+        self, name: str, permissions: Mapping[str, Sequence[str] | None], *, user: str
+    ) -> dict[str, list[str]]:
+        """Who may ``publish``, ``tag``, ``untag`` or ``unpublish`` ``name`` (owners only):
+        each action lists roles (``owner``, ``maintainer``) and users (``user:<id>``);
+        None puts an action back to its default. Returns the permissions now in force."""
+        self._check_role(name, user, "manage", "set permissions on")
+        rows = []
+        for action, allowed in permissions.items():
+            if action not in DEFAULT_PERMISSIONS:
+                raise ValueError(
+                    f"permissions of {name}: unknown action {action!r} "
+                    f"(known: {', '.join(DEFAULT_PERMISSIONS)})"
+                )
+            if allowed is not None:
+                entries = [allowed] if isinstance(allowed, str) else list(allowed)
+                bad = [
+                    e
+                    for e in entries
+                    if not isinstance(e, str)
+                    or not (e in ("owner", "maintainer") or (e.startswith("user:") and e[5:]))
+                ]
+                if bad:
+                    raise ValueError(
+                        f"permissions of {name}: {action}: {bad!r} is not a role (owner, "
+                        "maintainer) or a user ('user:<id>')"
+                    )
+                allowed = entries
+            rows.append((action, allowed))
+        with transaction(self.db, write=True) as db:
+            for action, allowed in rows:
+                if allowed is None:
+                    db.execute(
+                        "DELETE FROM permissions WHERE name = ? AND action = ?", (name, action)
+                    )
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO permissions VALUES (?, ?, ?)",
+                        (name, action, dumps(allowed)),
+                    )
+            _audit(db, user, "set-permissions", name, None, dumps(dict(rows)))
+        return self.permissions(name)
+
+    def permissions(self, name: str) -> dict[str, list[str]]:
+        """Who may do what to ``name`` (the defaults where nothing was set)."""
+        with transaction(self.db) as db:
+            rows = db.execute(
+                "SELECT action, allowed FROM permissions WHERE name = ?", (name,)
+            ).fetchall()
+        found = {r["action"]: list(loads(r["allowed"])) for r in rows}
+        return {a: found.get(a, list(default)) for a, default in DEFAULT_PERMISSIONS.items()}
+
     def _check_role(
-        self, name: str, user: str, roles: Sequence[str], action: str, *, allow_new: bool = False
+        self,
+        name: str,
+        user: str,
+        action: str,
+        wording: str | None = None,
+        *,
+        allow_new: bool = False,
     ) -> None:
         with transaction(self.db) as db:
             exists = db.execute("SELECT 1 FROM plugins WHERE name = ?", (name,)).fetchone()
@@ -426,13 +502,16 @@ class Registry:
             if allow_new:
                 return
             raise NotFoundError(f"no plugin {name!r} in the registry", plugin_id=name)
-        if row is None or row["role"] not in roles:
-            have = f"a {row['role']}" if row is not None else "not a maintainer"
-            raise RegistryAccessError(
-                f"{user!r} may not {action} {name}: {user!r} is {have} "
-                f"(needs {' or '.join(roles)})",
-                plugin_id=name,
-            )
+        role = row["role"] if row is not None else None
+        allowed = ["owner"] if action == "manage" else self.permissions(name)[action]
+        if role == "owner" or role in allowed or f"user:{user}" in allowed:
+            return
+        have = f"a {role}" if role is not None else "not a maintainer"
+        raise RegistryAccessError(
+            f"{user!r} may not {wording or action} {name}: {user!r} is {have} "
+            f"(allowed: {', '.join(allowed)})",
+            plugin_id=name,
+        )
 
     # --------------------------------------------------------------- admin & users
     def set_verified(self, name: str, verified: bool = True) -> None:

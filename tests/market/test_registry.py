@@ -174,7 +174,7 @@ def test_maintainer_roles(registry: Registry, publish, key: SigningKey, snap) ->
     registry.tag("team", "1.0.0", "stable", user="bob")
     with pytest.raises(
         RegistryAccessError,
-        match=r"'bob' may not unpublish team: 'bob' is a maintainer \(needs owner\)",
+        match=r"'bob' may not unpublish team: 'bob' is a maintainer \(allowed: owner\)",
     ) as info:
         registry.unpublish("team", "1.0.0", user="bob")
     assert info.value.code == "PERMISSION_DENIED" and info.value.status == 403
@@ -187,6 +187,32 @@ def test_maintainer_roles(registry: Registry, publish, key: SigningKey, snap) ->
     assert registry.maintainers("team") == {"bob": "owner"}
     with pytest.raises(NotFoundError, match="no plugin 'nope' in the registry"):
         registry.tag("nope", "1.0.0", "x", user="ann")
+
+
+def test_per_plugin_permissions(registry: Registry, publish, key: SigningKey) -> None:
+    """Spec ``setPermissions``: who may publish, tag, untag or unpublish, per plugin."""
+    publish("team", "1.0.0")
+    registry.add_maintainer("team", "bob", user="ann")
+    assert registry.permissions("team")["tag"] == ["owner", "maintainer"]
+    with pytest.raises(RegistryAccessError, match="may not set permissions on team"):
+        registry.set_permissions("team", {"tag": ["maintainer"]}, user="bob")
+    now = registry.set_permissions(
+        "team", {"tag": ["owner", "user:ci"], "unpublish": ["user:bob"]}, user="ann"
+    )
+    assert now["tag"] == ["owner", "user:ci"] and now["unpublish"] == ["user:bob"]
+    with pytest.raises(RegistryAccessError, match=r"\(allowed: owner, user:ci\)"):
+        registry.tag("team", "1.0.0", "stable", user="bob")
+    registry.tag("team", "1.0.0", "stable", user="ci")  # named, though not a maintainer
+    registry.tag("team", "1.0.0", "beta", user="ann")  # owners always may
+    registry.set_permissions("team", {"tag": None}, user="ann")  # back to the default
+    registry.tag("team", "1.0.0", "rc", user="bob")
+    registry.unpublish("team", "1.0.0", user="bob")
+    with pytest.raises(ValueError, match="unknown action 'delete'"):
+        registry.set_permissions("team", {"delete": ["owner"]}, user="ann")
+    with pytest.raises(ValueError, match="'everyone'"):
+        registry.set_permissions("team", {"tag": ["everyone"]}, user="ann")
+    actions = [a["action"] for a in registry.audit("team")]
+    assert actions.count("set-permissions") == 2
 
 
 def test_a_stranger_cannot_publish_a_taken_name(
@@ -249,5 +275,5 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "r/registry.db")
     conn.execute("PRAGMA user_version = 99")
     conn.close()
-    with pytest.raises(RuntimeError, match="schema version 99; this pliers_lab knows up to 1"):
+    with pytest.raises(RuntimeError, match="schema version 99; this pliers_lab knows up to 2"):
         Registry(tmp_path / "r")
