@@ -100,16 +100,15 @@ class EngineBase:
     def _record_error(self, plugin: Plugin | None, error: PluginError) -> None:
         """Keep ``error``, log it to the plugin and let its ``on_error`` know."""
         self.errors.append(error)
-        if self.activity:
-            self.activity.emit(
-                "plugin.error.occurred",
-                error.plugin_id,
-                errorId=error.id,
-                errorType=error.type.value,
-                message=error.message,
-                hook=error.hook,
-                executionId=error.execution_id,
-            )
+        self.activity.emit(
+            "plugin.error.occurred",
+            error.plugin_id,
+            errorId=error.id,
+            errorType=error.type.value,
+            message=error.message,
+            hook=error.hook,
+            executionId=error.execution_id,
+        )
         if plugin is None:
             return
         plugin.last_error = error

@@ -344,14 +344,13 @@ class LoadingOps(EngineBase):
     def _transitioned(self, record: Transition) -> None:
         """Every lifecycle move: kept, and told to the activity feed's listeners."""
         self.transitions.append(record)
-        if self.activity:
-            self.activity.emit(
-                "plugin.status.changed",
-                record.plugin_id,
-                old=record.source.value,
-                new=record.target.value,
-                reason=record.reason,
-            )
+        self.activity.emit(
+            "plugin.status.changed",
+            record.plugin_id,
+            old=record.source.value,
+            new=record.target.value,
+            reason=record.reason,
+        )
 
     def _retire(self, plugin: Plugin, reason: str) -> None:
         """→ UNLOADING → on_unload → UNLOADED, then release its code."""

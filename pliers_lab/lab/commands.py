@@ -319,6 +319,30 @@ def _logs(call: Call) -> Any:
     return frame.tail(args.last or call.magics.max_rows).reset_index(drop=True)
 
 
+@command(
+    "activity",
+    "what happened to plugins: status changes, installs, errors, config (a DataFrame)",
+    arg("plugin", nargs="?", metavar="ID"),
+    arg("--type", dest="type_", metavar="TYPE", help="one event type, e.g. plugin.error.occurred"),
+    arg("--last", type=int, help="the newest N (default: PliersMagics.max_rows)"),
+)
+def _activity(call: Call) -> Any:
+    """The engine's activity feed (``engine.activity``), newest last."""
+    from ..observe.activity import EVENT_TYPES
+
+    engine, args = call.engine, call.args
+    if args.plugin:
+        engine.plugin(args.plugin)
+    if args.type_ and args.type_ not in EVENT_TYPES:
+        raise UsageError(
+            f"%pliers activity: unknown type {args.type_!r} (known: {', '.join(EVENT_TYPES)})"
+        )
+    frame = engine.activity.frame(args.plugin)
+    if args.type_:
+        frame = frame[frame["type"] == args.type_]
+    return frame.tail(args.last or call.magics.max_rows).reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------- acting
 @command(
     "fire",

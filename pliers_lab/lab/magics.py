@@ -76,6 +76,7 @@ class PliersMagics(Magics):
           metrics [ID] [--plot KIND]     metrics as a DataFrame, or durations/errors/timeline
           errors [ID] [--detail ERR]     recorded plugin errors
           logs [ID] [--level LEVEL]      plugin log entries
+          activity [ID] [--type TYPE]    status changes, installs, errors, config updates
           config ID [KEY=VALUE ...]      show or set (validated) a plugin's configuration
           reset                          close the default engine and start a fresh one
 

@@ -8,13 +8,16 @@ timestamp}``.
 
 Listeners run on the thread that made the change (a hook call, a reload, a web request),
 so they must be quick; an exception one raises is swallowed, so the engine's work goes
-on. With no listener, emitting costs one truth test.
+on. The newest ``history`` events are also kept (``recent``, ``frame()``: the lab's
+``%pliers activity``). Nothing here is on the hook-dispatch path: events come from
+lifecycle changes, configuration and recorded errors.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -37,16 +40,25 @@ Listener = Callable[[ActivityEvent], None]
 
 
 class Activity:
-    """Fan-out of ``ActivityEvent`` dicts to listeners (the websocket, a widget...)."""
+    """Fan-out of ``ActivityEvent`` dicts to listeners (the websocket, a widget...), and
+    the newest ``history`` of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, history: int = 1000) -> None:
         self._listeners: tuple[Listener, ...] = ()
         self._lock = threading.Lock()
+        self.recent: deque[ActivityEvent] = deque(maxlen=history)
         self.emitted = 0
 
-    def __bool__(self) -> bool:
-        """Whether anyone listens (emitters may skip building an event when not)."""
-        return bool(self._listeners)
+    def frame(self, plugin_id: str | None = None) -> Any:
+        """The kept events as a DataFrame (timestamp, type, plugin_id, data)."""
+        from .frames import frame
+
+        rows = [
+            (e["timestamp"], e["type"], e["pluginId"], e["data"])
+            for e in list(self.recent)
+            if plugin_id is None or e["pluginId"] == plugin_id
+        ]
+        return frame(rows, ("timestamp", "type", "plugin_id", "data"), time_columns=("timestamp",))
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` with every event; returns the function that stops it."""
@@ -60,12 +72,10 @@ class Activity:
         return stop
 
     def emit(self, kind: str, plugin_id: str | None, **data: Any) -> None:
-        listeners = self._listeners  # a snapshot: (un)subscribing never disturbs a fan-out
-        if not listeners:
-            return
         event = {"type": kind, "pluginId": plugin_id, "data": data, "timestamp": time.time()}
+        self.recent.append(event)
         self.emitted += 1
-        for listener in listeners:
+        for listener in self._listeners:  # a snapshot: (un)subscribing never disturbs it
             try:
                 listener(event)
             except Exception:  # a watcher must never break what the engine was doing

@@ -304,6 +304,13 @@ def test_metrics_errors_logs_frames(shell: Any) -> None:
     assert len(line(shell, "errors --type timeout_error")) == 0
     logs = line(shell, "logs crashy --level error")
     assert list(logs["level"]) == ["error"]
+    activity = line(shell, "activity crashy")
+    assert "plugin.installed" in set(activity["type"])
+    assert list(activity["type"])[-1] == "plugin.error.occurred"
+    assert activity["data"].iloc[-1]["errorType"] == "runtime_error"
+    errors_only = line(shell, "activity --type plugin.error.occurred")
+    assert set(errors_only["plugin_id"]) == {"crashy"}
+    assert "unknown type" in usage(shell, "activity --type plugin.nope")
 
 
 @pytest.mark.parametrize("kind", ["durations", "errors", "timeline"])
