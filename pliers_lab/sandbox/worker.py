@@ -398,13 +398,69 @@ class _Served:
     outputs: ClassVar[list[Any]] = []
 
 
+def _done(call_id: int, value: Any) -> dict[str, Any]:
+    return {"t": "done", "id": call_id, "ok": True, "value": value}
+
+
+def _call(msg: dict[str, Any], view: guest.PluginView) -> dict[str, Any]:
+    """A hook handler, or an endpoint's middleware or handler (``request`` in the frame)."""
+    fn = _Served.namespace[msg["fn"]]
+    if "request" in msg:
+        request = guest.GuestRequest(
+            msg["request"], msg.get("state") or {}, view, msg.get("services"), msg.get("offers")
+        )
+        reply = _done(msg["id"], guest.response_out(_run(fn(request))))
+        reply["state"] = request.state
+        return reply
+    ctx = guest.GuestContext(msg, view)
+    reply = _done(msg["id"], _run(fn(ctx)))
+    if ctx.state or msg.get("state"):
+        reply["state"] = ctx.state
+    return reply
+
+
+def _life(msg: dict[str, Any], view: guest.PluginView) -> dict[str, Any]:
+    """A lifecycle handler (``on_activate``...), if the plugin has it."""
+    fn = _Served.namespace.get(msg["name"])
+    args = msg.get("args") or []
+    if msg["name"] == "on_error" and args and isinstance(args[0], dict):
+        import types
+
+        args = [types.SimpleNamespace(**args[0]), *args[1:]]
+    if callable(fn):
+        _run(fn(view, *args))
+    return _done(msg["id"], None)
+
+
+def _event(msg: dict[str, Any], view: guest.PluginView) -> dict[str, Any]:
+    """An event for one of the plugin's ``events.subscribe`` handlers."""
+    handler = S.subscribers.get(msg.get("cb", 0))
+    if handler is None:
+        raise guest.PluginError(
+            "runtime_error", f"no event handler {msg.get('cb')!r} in this worker"
+        )
+    _run(handler(msg.get("event")))
+    return _done(msg["id"], None)
+
+
+def _gc(msg: dict[str, Any], view: guest.PluginView) -> dict[str, Any]:
+    """The engine's ResourceOptimizer: collect garbage, optionally empty ``api.cache``."""
+    import gc
+
+    dropped = view.api.cache.invalidate("*") if msg.get("clear_cache") else 0
+    return _done(msg["id"], {"collected": gc.collect(), "cacheEntriesDropped": dropped})
+
+
+_SERVED: dict[str, Any] = {"call": _call, "life": _life, "event": _event, "gc": _gc}
+
+
 def _handle(msg: dict[str, Any]) -> None:
-    """Run one ``call``, ``life`` or ``event`` frame and send its ``done`` answer.
+    """Run one served frame (``_SERVED``) and send its ``done`` answer.
 
     Also entered while a handler waits for an ``api`` answer: an event the handler
     published may be delivered to this plugin's own subscription first (nested).
     """
-    kind, call_id, view = msg["t"], msg["id"], _Served.view
+    call_id, view = msg["id"], _Served.view
     if "config" in msg:
         view.config = msg["config"]
     outer = (S.call, S.thread, S.attempts)
@@ -413,47 +469,7 @@ def _handle(msg: dict[str, Any]) -> None:
     for out in _Served.outputs:
         out.reset()
     try:
-        if kind == "call" and "request" in msg:  # an endpoint's middleware or handler
-            request = guest.GuestRequest(
-                msg["request"],
-                msg.get("state") or {},
-                view,
-                msg.get("services"),
-                msg.get("offers"),
-            )
-            value = _run(_Served.namespace[msg["fn"]](request))
-            reply = {"t": "done", "id": call_id, "ok": True, "value": guest.response_out(value)}
-            reply["state"] = request.state
-        elif kind == "call":
-            ctx = guest.GuestContext(msg, view)
-            value = _run(_Served.namespace[msg["fn"]](ctx))
-            reply = {"t": "done", "id": call_id, "ok": True, "value": value}
-            if ctx.state or msg.get("state"):
-                reply["state"] = ctx.state
-        elif kind == "gc":  # the engine's ResourceOptimizer
-            import gc
-
-            dropped = view.api.cache.invalidate("*") if msg.get("clear_cache") else 0
-            value = {"collected": gc.collect(), "cacheEntriesDropped": dropped}
-            reply = {"t": "done", "id": call_id, "ok": True, "value": value}
-        elif kind == "event":
-            handler = S.subscribers.get(msg.get("cb", 0))
-            if handler is None:
-                raise guest.PluginError(
-                    "runtime_error", f"no event handler {msg.get('cb')!r} in this worker"
-                )
-            _run(handler(msg.get("event")))
-            reply = {"t": "done", "id": call_id, "ok": True, "value": None}
-        else:
-            fn = _Served.namespace.get(msg["name"])
-            args = msg.get("args") or []
-            if msg["name"] == "on_error" and args and isinstance(args[0], dict):
-                import types
-
-                args = [types.SimpleNamespace(**args[0]), *args[1:]]
-            if callable(fn):
-                _run(fn(view, *args))
-            reply = {"t": "done", "id": call_id, "ok": True, "value": None}
+        reply = _SERVED[msg["t"]](msg, view)
     except BaseException as exc:
         reply = _error_reply(call_id, exc)
     for out in _Served.outputs:
@@ -475,9 +491,6 @@ def _serve(spin_s: float) -> None:
             return
         if kind in _SERVED:
             _handle(msg)
-
-
-_SERVED = ("call", "life", "event", "gc")
 
 
 def main(argv: list[str] | None = None) -> None:
