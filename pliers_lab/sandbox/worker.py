@@ -7,8 +7,9 @@ rlimits → network namespace → no_new_privs → Landlock → drop capabilitie
 import the plugin → ``ready`` (layers applied, functions found) → serve calls until
 ``stop`` or end of wire.
 
-Frames: host→worker ``init call life ret stop``; worker→host ``hello ready done log api
-attempt``. The audit hook installed here only *classifies* attempts (a clear message for
+Frames: host→worker ``init call life event gc ret stop``; worker→host ``hello ready done
+log api attempt``. A ``call`` carries a hook's context, or an endpoint's ``request``;
+``event`` runs an ``events.subscribe`` handler; ``gc`` is the ResourceOptimizer's. The audit hook installed here only *classifies* attempts (a clear message for
 the host); the kernel layers are what stop them.
 """
 
