@@ -9,8 +9,9 @@ import the plugin → ``ready`` (layers applied, functions found) → serve call
 
 Frames: host→worker ``init call life event gc ret stop``; worker→host ``hello ready done
 log api attempt``. A ``call`` carries a hook's context, or an endpoint's ``request``;
-``event`` runs an ``events.subscribe`` handler; ``gc`` is the ResourceOptimizer's. The audit hook installed here only *classifies* attempts (a clear message for
-the host); the kernel layers are what stop them.
+``event`` runs an ``events.subscribe`` handler; ``gc`` is the ResourceOptimizer's. The
+audit hook installed here only *classifies* attempts (a clear message for the host); the
+kernel layers are what stop them.
 """
 
 from __future__ import annotations

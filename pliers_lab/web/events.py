@@ -11,8 +11,8 @@ force: the subscription is live from then on. Each event is ``{type, pluginId, d
 timestamp}``. A client that reads slower than events come loses the excess, never the
 server's memory: the queue holds ``QUEUE_SIZE`` events and a ``stream.lagged`` message says
 how many were dropped. Refusals close the socket with a 44xx code whose reason says why
-(4400 bad parameters, 4401 no or bad token, 4403 role missing), right after the
-handshake.
+(4400 bad parameters, 4401 no or bad token, 4403 role missing, 4429 too many streams
+open: ``WebSettings.max_event_streams``), right after the handshake.
 """
 
 from __future__ import annotations
@@ -87,6 +87,12 @@ async def events_socket(websocket: WebSocket) -> None:
     try:
         plugins, types, interval = _filters(websocket)
         await _authenticate(websocket, state)
+        if state.event_streams >= state.settings.max_event_streams:
+            raise _Refused(
+                4429,
+                f"{state.event_streams} event streams are open, the most this server "
+                "allows (WebSettings.max_event_streams)",
+            )
     except _Refused as refused:
         # Accepted first: a socket closed during the handshake reaches the client as a
         # bare HTTP 403, without the code and reason that say what was wrong.
@@ -96,6 +102,7 @@ async def events_socket(websocket: WebSocket) -> None:
         await websocket.close(code=refused.code, reason=reason)
         return
     await websocket.accept()
+    state.event_streams += 1
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
     dropped = 0
@@ -139,6 +146,7 @@ async def events_socket(websocket: WebSocket) -> None:
         # The client went away mid-send, or the server is stopping: nothing to tell.
         pass
     finally:
+        state.event_streams -= 1
         for stop in stops:
             stop()
         reader.cancel()

@@ -28,6 +28,8 @@ class WebSettings:
     instead of exhausting the server's threads."""
     worker_threads: int = 32
     """Threads that run synchronous plugin code (handlers, middleware, hooks)."""
+    max_event_streams: int = 50
+    """``/v3/events`` websockets open at once; more are closed with code 4429."""
     require_api_permission: bool = True
     """Serve an endpoint only if the manifest grants ``permissions.api.register`` on it."""
     management_auth: bool = True

@@ -36,3 +36,5 @@ class WebState:
     """Plugins in dev mode (``POST /v3/plugins/{id}/dev-mode``)."""
     dev_owns_reloader: bool = False
     """Whether dev mode started the engine's hot reloader (and so may stop it)."""
+    event_streams: int = 0
+    """``/v3/events`` websockets open now (on the server's loop: no lock needed)."""

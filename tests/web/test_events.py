@@ -195,3 +195,23 @@ def test_an_engine_error_outside_hooks_is_streamed(
 
     engine.record_error(PluginError(PluginErrorType.RUNTIME_ERROR, "from an endpoint"))
     assert until(ws, "plugin.error.occurred")["data"]["message"] == "from an endpoint"
+
+
+def test_the_number_of_streams_is_capped(start: Callable[..., Server]) -> None:
+    server = start(max_event_streams=1)
+    url = ws_url(server, token=server.token or "", metricsInterval="0")
+    with connect(url, open_timeout=10) as first:
+        assert json.loads(first.recv(timeout=10))["type"] == "stream.opened"
+        with connect(url, open_timeout=10) as second:
+            with pytest.raises(ConnectionClosed) as closed:
+                second.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+    deadline = time.monotonic() + 5  # the first one's slot comes back once it is closed
+    while True:
+        with connect(url, open_timeout=10) as again:
+            try:
+                assert json.loads(again.recv(timeout=10))["type"] == "stream.opened"
+                break
+            except ConnectionClosed:
+                assert time.monotonic() < deadline, "the slot never came back"
+        time.sleep(0.05)
