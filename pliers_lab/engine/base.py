@@ -45,6 +45,7 @@ class EngineBase:
     _registry: HookRegistry
     _code_cache: CodeCache
     _trusted: set[str]
+    _chosen_isolation: dict[str, str]
     _api_providers: list[Callable[[Plugin], Mapping[str, Any]]]
     _seq: itertools.count[int]
     _loop: LoopThread

@@ -95,6 +95,7 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
         self._code_cache = CodeCache()
         self.runtimes: dict[str, Runtime] = {"inline": InlineRuntime(self._code_cache)}
         self._trusted: set[str] = set()
+        self._chosen_isolation: dict[str, str] = {}
         self._api_providers: list[Callable[[Plugin], Mapping[str, Any]]] = []
         self._seq = itertools.count(1)
         self._loop = LoopThread()

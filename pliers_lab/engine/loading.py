@@ -29,9 +29,17 @@ class LoadingOps(EngineBase):
     resolution: Resolution | None
 
     def load(
-        self, path: str | Path, *, config: Mapping[str, Any] | None = None, activate: bool = True
+        self,
+        path: str | Path,
+        *,
+        config: Mapping[str, Any] | None = None,
+        activate: bool = True,
+        isolation: str | None = None,
     ) -> Plugin:
         """Load the plugin in folder ``path`` (or its ``manifest.json``) and activate it.
+
+        ``isolation`` (``"process"``, ``"inline"``...) is the caller's choice for this
+        plugin, over its manifest's and the engine's default; reloads keep it.
 
         Raises ``ManifestError`` for a bad manifest and ``PluginError`` for a plugin that
         fails to load or start; in the second case the plugin stays listed in ERROR.
@@ -39,6 +47,8 @@ class LoadingOps(EngineBase):
         from ..manifest import load_manifest
 
         manifest = load_manifest(path, known_hooks=self._registry.custom_names())
+        if isolation is not None:
+            self._chosen_isolation[manifest.name] = isolation
         runtime = self._runtime_for(manifest)
         prepare = partial(runtime.prepare, manifest, manifest.root)
         return self._install(manifest, prepare, runtime, config, activate)
@@ -162,8 +172,13 @@ class LoadingOps(EngineBase):
         return loaded
 
     def _runtime_for(self, manifest: Manifest) -> Runtime:
-        """The runtime a plugin asks for (``isolation``), else the engine's default."""
-        name = manifest.isolation or self.default_isolation
+        """The runtime chosen at load, else the one the plugin asks for (``isolation``),
+        else the engine's default; a trusted plugin runs inline."""
+        name = (
+            self._chosen_isolation.get(manifest.name)
+            or manifest.isolation
+            or self.default_isolation
+        )
         if manifest.name in self._trusted and "inline" in self.runtimes:
             name = "inline"
         runtime = self.runtimes.get(name)

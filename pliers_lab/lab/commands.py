@@ -65,7 +65,13 @@ def _load_entry_point(engine: Engine, name: str) -> Plugin | None:
     return loaded[0] if loaded else None
 
 
-def _load_one(call: Call, target: str, config: dict[str, Any] | None, activate: bool) -> None:
+def _load_one(
+    call: Call,
+    target: str,
+    config: dict[str, Any] | None,
+    activate: bool,
+    isolation: str | None = None,
+) -> None:
     engine = call.engine
     path = Path(target).expanduser()
     folder = _extensions(call)
@@ -77,7 +83,7 @@ def _load_one(call: Call, target: str, config: dict[str, Any] | None, activate: 
         if name is not None and name in engine and engine.plugin(name).root == root.resolve():
             print(f"{engine.plugin(name).key} is already loaded (use %pliers reload {name})")
             return
-        _say(engine.load(path, config=config, activate=activate), "loaded")
+        _say(engine.load(path, config=config, activate=activate, isolation=isolation), "loaded")
         return
     plugin = _load_entry_point(engine, target)
     if plugin is not None:
@@ -101,6 +107,12 @@ def _load_one(call: Call, target: str, config: dict[str, Any] | None, activate: 
     arg("--all", action="store_true", dest="all_", help="load every plugin under extensions/"),
     arg("--config", help="configuration to apply, as JSON"),
     arg("--no-activate", action="store_true", help="stop at LOADED (do not activate)"),
+    arg(
+        "--isolation",
+        choices=("inline", "process"),
+        help="run it inline or in a sandboxed worker, whatever its manifest and "
+        "PliersMagics.isolation say (reloads keep the choice)",
+    ),
 )
 def _load(call: Call) -> None:
     """Load plugins into the default engine. A plugin already loaded from the same folder
@@ -111,6 +123,8 @@ def _load(call: Call) -> None:
     config = resolve_payload(args.config, None) if args.config else None
     if config is not None and not isinstance(config, dict):
         raise UsageError("%pliers load --config: a JSON object is expected")
+    if args.all_ and args.isolation:
+        raise UsageError("%pliers load --isolation: name the plugins (not with --all)")
     if args.all_:
         folder = _extensions(call)
         if folder is None:
@@ -125,7 +139,7 @@ def _load(call: Call) -> None:
         for error in list(engine.errors)[before:]:
             print(f"✗ {error.plugin_id}: {str(error).splitlines()[0]}")
     for target in args.targets:
-        _load_one(call, target, config, not args.no_activate)
+        _load_one(call, target, config, not args.no_activate, args.isolation)
 
 
 _ID = arg("plugin", metavar="ID", help="a plugin id (its manifest name)")

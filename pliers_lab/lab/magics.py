@@ -63,7 +63,8 @@ class PliersMagics(Magics):
         Subcommands (each takes ``--help``)::
 
           load PATH|NAME [...] | --all   load plugin folders (NAME: a folder under extensions/
-                                         or an installed entry point)
+                                         or an installed entry point); --isolation process
+                                         sandboxes the ones named
           unload ID / reload ID          unload, or reload the plugin's folder
           enable ID / disable ID         activate or stop a plugin
           list                           plugins: state, isolation, layers, hooks (a DataFrame)

@@ -126,6 +126,16 @@ def test_load_by_name_and_list(shell: Any, capsys: pytest.CaptureFixture[str]) -
     assert "submission.beforeSave(500)" in frame.loc[0, "hooks"]
 
 
+def test_load_one_plugin_sandboxed(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    line(shell, "load submission-guard --isolation process")
+    assert "loaded submission-guard@1.0.0: active (process, layers: " in capsys.readouterr().out
+    frame = line(shell, "list")
+    assert frame.loc[0, "isolation"] == "process" and "seccomp" in frame.loc[0, "layers"]
+    line(shell, "reload submission-guard")
+    assert default_engine().plugin("submission-guard").isolation == "process"  # kept
+    assert "not with --all" in usage(shell, "load --all --isolation inline")
+
+
 def test_load_all_and_again_is_harmless(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
     line(shell, "load --all")
     assert len(default_engine().plugins) == len(list(EXTENSIONS.glob("*/manifest.json")))
