@@ -1,9 +1,10 @@
 """``engine.debugger``: the spec's ``PluginDebugger`` over one engine.
 
-Tracing and profiling work by swapping a plugin's handlers for wrapped ones in the hook
+Tracing and profiling an inline plugin swap its handlers for wrapped ones in the hook
 tables (one atomic replace, undone when the session ends), so nothing is slowed down
-while no session is open. They apply to plugins running inline; a sandboxed plugin's code
-runs in its worker, out of reach of this process's tracer.
+while no session is open. A sandboxed plugin's code runs in its worker: there, each hook
+call of an open session carries a ``debug`` request and the worker records
+(``debug.worker``). Either way the result is the same ``DebugTrace`` / ``ProfileResult``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .errors import (
 )
 from .profile import ProfileResult
 from .trace import Breakpoint, DebugTrace, Recorder
+from .worker import worker_profile, worker_trace
 
 if TYPE_CHECKING:
     from ..context import HookContext
@@ -50,15 +52,6 @@ class Debugger:
         self._breakpoints: dict[str, list[Breakpoint]] = {}
 
     # ------------------------------------------------------------------ wrapping
-    def _inline(self, plugin_id: str) -> Plugin:
-        plugin = self.engine.plugin(plugin_id)
-        if plugin.isolation != "inline":
-            raise EngineError(
-                f"plugin {plugin_id!r} runs in a {plugin.isolation} worker; tracing and "
-                "profiling reach inline plugins only (trust it, or load it inline, to debug it)"
-            )
-        return plugin
-
     @contextmanager
     def _wrapped(self, plugin: Plugin, wrap: Wrap) -> Iterator[None]:
         originals = plugin.impls
@@ -94,8 +87,20 @@ class Debugger:
         ``with engine.debugger.trace("p") as t: engine.fire(...)``; afterwards step
         through ``t`` (``t.step()``, ``t.back()``, ``t.continue_()``, ``t.frame()``).
         """
-        plugin = self._inline(plugin_id)
+        plugin = self.engine.plugin(plugin_id)
         trace = DebugTrace(plugin_id, breakpoints=list(self._breakpoints.get(plugin_id, [])))
+        process = self.engine._process_of(plugin)
+        if process is not None:
+            self.traces[trace.id] = trace
+            try:
+                with worker_trace(process, trace, max_frames):
+                    yield trace
+            except BaseException:
+                trace.state = "error"
+                raise
+            trace.state = "paused" if trace.execution else "completed"
+            trace.cursor = -1
+            return
         files = _plugin_files(plugin)
         recorder = Recorder(trace, files, max_frames)
         self.traces[trace.id] = trace
@@ -145,9 +150,14 @@ class Debugger:
     def profile(self, plugin_id: str) -> Iterator[ProfileResult]:
         """Profile the plugin's handlers while the block is open; the result fills in
         when it closes."""
-        plugin = self._inline(plugin_id)
-        profiler = cProfile.Profile()
+        plugin = self.engine.plugin(plugin_id)
         result = ProfileResult(plugin_id)
+        process = self.engine._process_of(plugin)
+        if process is not None:
+            with worker_profile(process, result):
+                yield result
+            return
+        profiler = cProfile.Profile()
         calls = [0]
 
         def wrap(fn: Callable[..., Any], hook: str) -> Callable[..., Any]:

@@ -75,6 +75,7 @@ class DebugTrace:
     state: Literal["running", "paused", "completed", "error"] = "running"
     breakpoints: list[Breakpoint] = field(default_factory=list)
     truncated: bool = False
+    dropped: int = 0  # rows a worker sent that were not trace rows
     cursor: int = -1
     hits: set[int] = field(default_factory=set)
 

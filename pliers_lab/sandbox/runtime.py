@@ -82,7 +82,7 @@ class ProcessRuntime:
     ) -> None:
         # Imported here so their bytecode is cached: a worker never writes .pyc files
         # (it runs with -B and read-only code), and compiling them costs it ~10 ms.
-        from . import guest, worker  # noqa: F401
+        from . import guest, guest_debug, worker  # noqa: F401
         from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
         from .layers.cgroup import sweep_stale
 

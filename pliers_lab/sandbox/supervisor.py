@@ -82,6 +82,11 @@ class PluginProcess:
         self._count_lock = threading.Lock()
         self._plugin: Any = None  # the engine's Plugin, for calls the host makes by itself
         self.nice = 0  # the worker's scheduling priority (ResourceOptimizer)
+        self.debug: Callable[[], dict[str, Any]] | None = None
+        """Set by the debugger: the ``debug`` request each hook call carries (trace or
+        profile); what the worker recorded goes to ``debug_sink``."""
+        self.debug_sink: Callable[[dict[str, Any], str | None, str | None, float], None] | None
+        self.debug_sink = None
         host_api.deliver = self._event_handler
         self._callers = 0
         self._cpu_dead_ms = 0.0
@@ -177,6 +182,8 @@ class PluginProcess:
         state = getattr(ctx, "_state", None)
         if state:
             msg["state"] = state
+        if self.debug is not None:
+            msg["debug"] = self.debug()
         reply = self._call(msg, ctx.plugin, hook, execution_id, timeout_s)
         answered = reply.get("state")
         if isinstance(answered, dict):
@@ -385,12 +392,16 @@ class PluginProcess:
                 worker.reply(self.host_api.handle(frame, plugin, hook, execution_id), HOST_ENCODER)
 
         timeout = timeout_s if timeout_s is not None else limits.execution_time_ms / 1000
+        started = time.perf_counter()
         try:
             reply = worker.exchange(msg, timeout, limits.cpu_ms, on_frame, HOST_ENCODER)
         except (TypeError, ValueError) as exc:
             raise Failure(
                 T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}"
             ) from None
+        recorded = reply.get("debug")
+        if isinstance(recorded, dict) and self.debug_sink is not None:
+            self.debug_sink(recorded, hook, execution_id, started)
         self._check_disk()
         attempts = reply.get("attempts")
         if not reply.get("ok"):

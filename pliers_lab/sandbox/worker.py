@@ -398,6 +398,7 @@ class _Served:
     namespace: ClassVar[dict[str, Any]] = {}
     view: Any = None
     outputs: ClassVar[list[Any]] = []
+    root = "/"  # the plugin's folder: whose frames a trace keeps
 
 
 def _done(call_id: int, value: Any) -> dict[str, Any]:
@@ -415,9 +416,41 @@ def _call(msg: dict[str, Any], view: guest.PluginView) -> dict[str, Any]:
         reply["state"] = request.state
         return reply
     ctx = guest.GuestContext(msg, view)
+    debug = msg.get("debug")
+    if debug is not None:
+        return _debugged(msg, debug, lambda: _run(fn(ctx)), ctx)
     reply = _done(msg["id"], _run(fn(ctx)))
     if ctx.state or msg.get("state"):
         reply["state"] = ctx.state
+    return reply
+
+
+def _debugged(
+    msg: dict[str, Any], debug: dict[str, Any], call: Any, ctx: guest.GuestContext
+) -> dict[str, Any]:
+    """A hook call traced or profiled for the host's debugger; the recording comes back
+    in the answer's ``debug``, also when the handler raised."""
+    from . import guest_debug
+
+    report: dict[str, Any] = {}
+    try:
+        if "trace" in debug:
+            options = debug["trace"]
+            recorder = guest_debug.Recorder(
+                _Served.root, int(options.get("max_frames", 10_000)), options.get("breakpoints", [])
+            )
+            try:
+                value = recorder.run(call)
+            finally:
+                report = recorder.result()
+        else:
+            value, report = guest_debug.profiled(call)
+        reply = _done(msg["id"], value)
+        if ctx.state or msg.get("state"):
+            reply["state"] = ctx.state
+    except BaseException as exc:
+        reply = _error_reply(msg["id"], exc)
+    reply["debug"] = report
     return reply
 
 
@@ -506,7 +539,9 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(fd_out, WIRE_OUT)
     _close_other_fds()
     write_blocking(WIRE_OUT, encode({"t": "hello", "v": PROTOCOL_VERSION, "pid": os.getpid()}))
-    # Pre-import what the lockdown needs while the host prepares the init frame.
+    # Pre-import what the lockdown needs while the host prepares the init frame, and the
+    # debugger's half: once locked down, the worker cannot read the sandbox's own files.
+    from . import guest_debug  # noqa: F401
     from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
 
     init = read_frame_blocking(WIRE_IN, S.buf)
@@ -557,6 +592,7 @@ def main(argv: list[str] | None = None) -> None:
         }
     )
     _Served.namespace, _Served.view, _Served.outputs = namespace, view, outputs
+    _Served.root = os.path.realpath(info.get("root") or "/")
     try:  # noqa: SIM105 - contextlib would cost the worker an import
         _serve(float(init.get("spin_s") or 0.0))
     except BaseException:
