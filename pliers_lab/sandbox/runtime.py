@@ -80,11 +80,10 @@ class ProcessRuntime:
     def __init__(
         self, policy: SandboxPolicy | None = None, access_log: AccessLog | None = None
     ) -> None:
-        # Imported here so their bytecode is cached: a worker never writes .pyc files
-        # (it runs with -B and read-only code), and compiling them costs it ~10 ms.
-        from . import guest, guest_debug, worker  # noqa: F401
-        from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
+        from .bytecode import compile_sandbox
         from .layers.cgroup import sweep_stale
+
+        compile_sandbox()  # the workers' imports, compiled once here (bytecode.py)
 
         sweep_stale()  # empty groups a host that died without closing left behind
         self.policy = policy or SandboxPolicy()
