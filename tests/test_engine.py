@@ -565,3 +565,27 @@ def test_bounded_stores_keep_metrics_exact_after_eviction():
         assert m.count == 20
         assert m.totalDuration >= 20 * 1.0 and m.maxDuration >= 1.0
         assert m.avgDuration == pytest.approx(m.totalDuration / 20)
+
+
+def test_the_execution_store_is_bounded_by_plugin_calls():
+    """Rows (plugin calls), not executions, fill the store; the oldest executions go."""
+    from pliers_lab import Engine
+
+    with Engine(max_observations=5) as eng:
+        for name in ("a", "b", "c"):
+            eng.add_plugin(
+                manifest(name, {"form.afterDelete": {}}),
+                handlers(form__afterDelete=lambda c: None),
+            )
+        eng.add_plugin(
+            manifest("solo", {"form.afterCreate": {}}), handlers(form__afterCreate=lambda c: None)
+        )
+        first = eng.fire("form.afterCreate", {}).execution_id  # 1 row
+        eng.fire("form.afterDelete", {})  # 3 rows: 4 held
+        eng.fire("form.afterDelete", {})  # 3 more: 7 > 5, so the two oldest go
+        store = eng.executions
+        assert store.rows_held == 3 and store.rows_dropped == 4 and len(store) == 1
+        assert store.find(first) is None and len(store.rows()) == store.rows_held
+        for _ in range(10):
+            eng.fire("form.afterCreate", {})
+        assert store.rows_held == 5 and len(store) == 5 and store.total == 13

@@ -75,10 +75,18 @@ class ExecutionStore(BoundedStore[HookResult]):
         self.rows_dropped = 0
 
     def append(self, item: HookResult) -> None:
-        self._items.append(item)
+        items = self._items
+        items.append(item)
         self.total += 1
-        self.rows_held += len(item.impls)
-        if self.rows_held > self.capacity:
+        held = self.rows_held + len(item.impls)
+        if held > self.capacity:
+            # A full store drops one execution per append: done here, without a call
+            # (trimming in batches instead lets the collector rescan the store: slower).
+            dropped = len(items.popleft().impls)
+            held -= dropped
+            self.rows_dropped += dropped
+        self.rows_held = held
+        if held > self.capacity:
             self._trim()
 
     def _trim(self) -> None:
