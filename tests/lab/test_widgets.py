@@ -296,7 +296,10 @@ def test_dashboard_shows_metrics_plots_and_errors(examples: Engine) -> None:
     assert 'class="dataframe pliers-metrics-table"' in dash.table.value
     assert "crashy" in dash.errors.value and "kaboom" in dash.errors.value
     assert bytes(dash.durations.value[:4]) == bytes(dash.error_rates.value[:4]) == b"\x89PNG"
-    assert set(dash.frames) == {"metrics", "durations", "error_rates", "errors"}
+    assert set(dash.frames) == {"metrics", "durations", "error_rates", "errors", "activity"}
+    assert "recent activity" in dash.activity.value and "crashy" in dash.activity.value
+    assert "runtime_error: " in dash.activity.value  # the error, summarised
+    assert "→ active" in dash.activity.value  # a status change
     rates = dash.frames["error_rates"].set_index("plugin_id")
     assert rates.loc["crashy", "error_rate"] == 1.0
     assert len(dash.frames["durations"]) == 4

@@ -1,4 +1,5 @@
-"""The metrics dashboard: per-plugin metrics, durations and error-rate plots, recent errors.
+"""The metrics dashboard: per-plugin metrics, durations and error-rate plots, recent errors
+and recent activity (status changes, installs, config updates).
 
 Every table and picture comes from a DataFrame kept in ``dashboard.frames`` after each
 refresh, so what you see is what you can analyse further.
@@ -36,9 +37,11 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
 
     Attributes:
         refresh_button: redraws everything from the engine.
-        summary, table, errors: HTML; ``table`` has CSS class ``pliers-metrics-table``.
+        summary, table, errors, activity: HTML; ``table`` has CSS class
+            ``pliers-metrics-table``.
         durations, error_rates: Image widgets (PNG) of the two plots.
-        frames: ``metrics``, ``durations``, ``error_rates`` and ``errors`` DataFrames.
+        frames: ``metrics``, ``durations``, ``error_rates``, ``errors`` and ``activity``
+            DataFrames.
     """
 
     def __init__(self, engine: Engine | None = None, *, plots: bool = True) -> None:
@@ -51,11 +54,12 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         self.durations = w.Image(format="png", layout=w.Layout(width="49%", height="auto"))
         self.error_rates = w.Image(format="png", layout=w.Layout(width="49%", height="auto"))
         self.errors = w.HTML()
+        self.activity = w.HTML()
         self.refresh_button.on_click(lambda _b: self.refresh())
         children: list[w.Widget] = [w.HBox([self.refresh_button, self.summary]), self.table]
         if plots:
             children.append(w.HBox([self.durations, self.error_rates]))
-        children.append(self.errors)
+        children += [self.errors, self.activity]
         super().__init__(children)
         self.add_class("pliers-dashboard")
         self.refresh()
@@ -71,6 +75,7 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
             "durations": durations_frame(engine),
             "error_rates": error_rates_frame(engine),
             "errors": engine.errors.frame(),
+            "activity": engine.activity.frame(),
         }
         calls = int(metrics["count"].sum()) if len(metrics) else 0
         failures = int(metrics["error_count"].sum()) if len(metrics) else 0
@@ -103,3 +108,32 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
                 else " <span class='pliers-muted'>none</span>"
             )
         )
+        self.activity.value = panel(
+            "<b>recent activity</b>" + _activity_html(self.frames["activity"])
+        )
+
+
+def _activity_html(frame: Any) -> str:
+    """The newest ten events, newest first, each summarised on one line."""
+    if not len(frame):
+        return " <span class='pliers-muted'>none</span>"
+    recent = frame.tail(10).iloc[::-1].copy()
+    recent["at (UTC)"] = recent["timestamp"].dt.tz_convert(None).dt.strftime("%H:%M:%S.%f").str[:-3]
+    pairs = zip(recent["type"], recent["data"], strict=True)
+    recent["what"] = [_summary(kind, data) for kind, data in pairs]
+    shown = recent[["at (UTC)", "type", "plugin_id", "what"]]
+    return str(shown.to_html(index=False, classes="pliers-activity", border=0))
+
+
+def _summary(kind: str, data: dict[str, Any]) -> str:
+    if kind == "plugin.status.changed":
+        return f"{data.get('old')} → {data.get('new')}" + (
+            f" ({data['reason']})" if data.get("reason") else ""
+        )
+    if kind == "plugin.error.occurred":
+        return f"{data.get('errorType')}: {str(data.get('message', ''))[:80]}"
+    if kind == "plugin.config.updated":
+        return "; ".join(map(str, data.get("changes") or [])) or "no change"
+    if kind == "plugin.updated":
+        return f"{data.get('old')} → {data.get('new')}"
+    return ", ".join(f"{k}={v}" for k, v in data.items())
