@@ -1,7 +1,9 @@
 """A test harness for plugin authors: the spec's testing verbs over a real engine.
 
-``load_plugin``, ``fire``, ``expect_hook``, ``mock_external_service``, ``cleanup`` — and,
-when the simulated host is available, forms and submissions through the whole pipeline.
+``load_plugin``, ``fire``, ``expect_hook``, ``expect_event``, ``expect_api`` (with
+``serve``), ``mock_database``, ``mock_file_system``, ``mock_network``, ``mock_logger``,
+``mock_external_service``, ``cleanup`` — and, when the simulated host is available, forms
+and submissions through the whole pipeline.
 Nothing here is a mock of the engine: plugins load, run and fail exactly as in production.
 """
 
@@ -17,7 +19,7 @@ from ..errors import EngineError
 from ..plugin import Plugin
 from ..results import HookResult
 
-__all__ = ["FakeService", "Harness", "HookExpectation"]
+__all__ = ["APIExpectation", "EventExpectation", "FakeService", "Harness", "HookExpectation"]
 
 
 @dataclass
@@ -92,13 +94,61 @@ class HookExpectation:
         return self
 
 
+class EventExpectation:
+    """The host events of one type published so far (``harness.expect_event(...)``)."""
+
+    def __init__(self, event_type: str, events: list[dict[str, Any]]) -> None:
+        self.event_type = event_type
+        self.events = events
+
+    def to_have_been_published(self, times: int | None = None) -> EventExpectation:
+        n = len(self.events)
+        if (times is None and n == 0) or (times is not None and n != times):
+            wanted = "at least once" if times is None else f"{times} time(s)"
+            raise AssertionError(f"event {self.event_type} published {n} time(s), not {wanted}")
+        return self
+
+    def with_payload(self, **expected: Any) -> EventExpectation:
+        """Some event of this type carries these payload values."""
+        for event in self.events:
+            payload = event.get("payload") or {}
+            if all(payload.get(k) == v for k, v in expected.items()):
+                return self
+        seen = [e.get("payload") for e in self.events]
+        raise AssertionError(f"no {self.event_type} event with payload {expected} (seen: {seen})")
+
+
+class APIExpectation:
+    """Calls a served endpoint answered (``harness.expect_api("POST /plugins/x/y")``):
+    those that reached the plugin; a request refused before it (401, 429…) is not one."""
+
+    def __init__(self, endpoint: str, calls: list[Any]) -> None:
+        self.endpoint = endpoint
+        self.calls = calls
+
+    def to_have_been_called(self, times: int | None = None) -> APIExpectation:
+        n = len(self.calls)
+        if (times is None and n == 0) or (times is not None and n != times):
+            wanted = "at least once" if times is None else f"{times} time(s)"
+            raise AssertionError(f"{self.endpoint} answered {n} call(s), not {wanted}")
+        return self
+
+    def to_have_answered(self, status: int) -> APIExpectation:
+        statuses = [c.status for c in self.calls]
+        if not statuses or statuses[-1] != status:
+            raise AssertionError(f"{self.endpoint}: last answer {statuses[-1:]} is not {status}")
+        return self
+
+
 class Harness:
     """A real engine plus the verbs plugin tests need; ``cleanup`` closes it."""
 
     def __init__(self, engine: Engine | None = None, *, isolation: str = "inline") -> None:
         self.engine = engine or Engine(default_isolation=isolation)
-        self.services: dict[str, FakeService] = {}
+        self.services: dict[str, Any] = {}
         self._host: Any = None
+        self._server: Any = None
+        self._captures: list[Any] = []
         self.engine.add_api_provider(lambda plugin: dict(self.services))
 
     def load_plugin(self, path: str | Path, config: Mapping[str, Any] | None = None) -> Plugin:
@@ -118,11 +168,89 @@ class Harness:
         self, name: str, responses: Mapping[str, Any] | Callable[[str, str, Any], Any]
     ) -> FakeService:
         """Offer ``ctx.api.<name>`` to every plugin, answering from ``responses``."""
-        service = FakeService(name, responses)
+        service: FakeService = self._offer(name, FakeService(name, responses))
+        return service
+
+    # ------------------------------------------------------------------ fakes of host services
+    def _offer(self, name: str, service: Any) -> Any:
         self.services[name] = service
         for plugin in self.engine.plugins:
             plugin.api.attach(name, service)
         return service
+
+    def mock_database(self, tables: Mapping[str, list[dict[str, Any]]] | None = None) -> Any:
+        """``ctx.api.database`` on in-memory tables (``FakeDatabase``), calls recorded."""
+        from .fakes import FakeDatabase
+
+        return self._offer(
+            "database", FakeDatabase({k: [dict(r) for r in v] for k, v in (tables or {}).items()})
+        )
+
+    def mock_file_system(self, files: Mapping[str, str] | None = None) -> Any:
+        """``ctx.api.files`` on an in-memory folder (``FakeFiles``; inline plugins)."""
+        from .fakes import FakeFiles
+
+        return self._offer("files", FakeFiles(dict(files or {})))
+
+    def mock_network(
+        self, responses: Mapping[str, Any] | Callable[[str, str, dict[str, Any]], Any]
+    ) -> Any:
+        """``ctx.api.http`` answering from ``responses`` (``FakeNetwork``; inline plugins)."""
+        from .fakes import FakeNetwork
+
+        return self._offer("http", FakeNetwork(responses))
+
+    def mock_logger(self) -> Any:
+        """What plugins log from now on (``LogCapture``: ``.entries``, ``.messages()``)."""
+        from .fakes import LogCapture
+
+        capture = LogCapture(self.engine)
+        self._captures.append(capture)
+        return capture
+
+    # ------------------------------------------------------------------ events and endpoints
+    def expect_event(self, event_type: str) -> EventExpectation:
+        """Host events of ``event_type`` published so far (the host is created if needed)."""
+        return EventExpectation(event_type, self.host.events(type=event_type))
+
+    def serve(self) -> Any:
+        """Serve the engine (and the host, if used) on loopback; the ``Server``."""
+        if self._server is None:
+            from ..web import serve
+
+            self._server = serve(self.engine, pliers_host=self._host)
+        return self._server
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """``(status, JSON body)`` of a request to the served engine (``serve()`` first)."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        server = self.serve()
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(server.url + path, data=data, method=method.upper())
+        request.add_header("content-type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                raw, status = reply.read(), reply.status
+        except urllib.error.HTTPError as error:
+            raw, status = error.read(), error.code
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw
+
+    def expect_api(self, endpoint: str) -> APIExpectation:
+        """Calls the served endpoint ``"METHOD /plugins/..."`` (its manifest path) answered."""
+        if self._server is None:
+            raise EngineError("expect_api: nothing was served; call harness.serve() first")
+        calls = self._server.app.state.pliers.dispatcher.calls
+        return APIExpectation(endpoint, [c for c in list(calls) if c.endpoint == endpoint])
 
     @staticmethod
     def submission(
@@ -180,6 +308,11 @@ class Harness:
         return [r for r in self.engine.executions if not hooks or r.hook in hooks]
 
     def cleanup(self) -> None:
+        for capture in self._captures:
+            capture.close()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
         if self._host is not None:
             self._host.close()
             self._host = None
