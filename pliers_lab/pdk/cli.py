@@ -56,6 +56,17 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from .checks import check_plugin
+    from .init import init_plugin
+
+    path = init_plugin(args.path, name=args.name, author=args.author)
+    print(f"wrote {path}")
+    report = check_plugin(args.path)
+    print(report.render())
+    return 0 if report.valid else 1
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .checks import check_plugin
 
@@ -73,8 +84,14 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from .docs import generate_docs
+    from .docs import generate_docs, validate_docs
 
+    if args.check:
+        problems = validate_docs(args.path, args.check)
+        for problem in problems:
+            print(problem)
+        print(f"{args.check}: {'complete' if not problems else f'{len(problems)} missing'}")
+        return 1 if problems else 0
     text = generate_docs(args.path)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -201,7 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("docs", help="Markdown docs from the manifest and schema")
     p.add_argument("path")
     p.add_argument("-o", "--output", help="write to this file instead of printing")
+    p.add_argument(
+        "--check", metavar="DOCS", help="check that DOCS names every hook, setting, endpoint"
+    )
     p.set_defaults(run=cmd_docs)
+    p = sub.add_parser("init", help="a manifest for a folder that already holds plugin code")
+    p.add_argument("path")
+    p.add_argument("--name", help="the plugin's name (default: from the folder's)")
+    p.add_argument("--author", default="Plugin Author <author@example.com>")
+    p.set_defaults(run=cmd_init)
     for name, helptext in (
         ("simulate", "fire one hook at a plugin"),
         ("dev", "load, watch and reload"),

@@ -96,3 +96,30 @@ def generate_docs(folder: str | Path) -> str:
         out += [f"| {r} | | python |" for r in m.requirements]
         out.append("")
     return "\n".join(out)
+
+
+def validate_docs(folder: str | Path, docs: str | Path) -> list[str]:
+    """What the plugin's documentation at ``docs`` leaves out (spec PDK ``validateDocs``):
+    every hook, configuration property, endpoint path and dependency the manifest
+    declares must be named in it. An empty list: nothing is missing."""
+    from ..manifest import load_manifest
+
+    m = load_manifest(folder)
+    path = Path(docs)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return [f"{path}: cannot read it ({exc.strerror or exc})"]
+    wanted: list[tuple[str, str]] = [("hook", h) for h in m.hooks]
+    cfg = m.configuration
+    if cfg and cfg.schema_file:
+        root = m.root or Path(folder)
+        schema = json.loads((root / cfg.schema_file).read_text(encoding="utf-8"))
+        wanted += [("configuration property", k) for k in schema.get("properties", {})]
+    wanted += [("endpoint", e.path) for e in m.api.endpoints]
+    wanted += [("dependency", n) for n, _r, _s in m.all_dependencies()]
+    return [
+        f"{path}: the {kind} {name!r} is not documented"
+        for kind, name in wanted
+        if name not in text
+    ]

@@ -139,3 +139,46 @@ def test_package_writes_a_signed_bundle(tmp_path):
     (bundle_path,) = tmp_path.glob("gate-0.1.0*")
     result = verify_bundle(open_bundle(bundle_path), [key.public_key])
     assert result.valid and isinstance(key.public_key, PublicKey)
+
+
+def test_init_writes_a_manifest_for_existing_code(tmp_path, capsys):
+    folder = tmp_path / "Tag Maker"
+    folder.mkdir()
+    (folder / "tags.py").write_text(
+        "from pliers_lab import hook\n\n"
+        "@hook('submission.enrich')\n"
+        "def tag(ctx):\n"
+        "    return {**ctx.data, 'tags': ['new']}\n\n"
+        "@hook('submission.afterSave')\n"
+        "async def note(ctx):\n"
+        "    return 'noted'\n"
+    )
+    assert main(["init", str(folder)]) == 0
+    out = capsys.readouterr().out
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["name"] == "tag-maker" and manifest["main"] == "tags.py"
+    assert list(manifest["hooks"]) == ["submission.enrich", "submission.afterSave"]
+    assert f"{folder}: valid" in out and "2 hook handler(s) bound" in out
+    assert main(["simulate", str(folder), "submission.enrich", "--data", '{"x": 1}']) == 0
+    assert "new" in capsys.readouterr().out
+    assert main(["init", str(folder)]) == 2  # never overwrites
+    assert "exists already" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "x.py").write_text("def f():\n    return 1\n")
+    assert main(["init", str(empty)]) == 2
+    assert 'no function decorated @hook("...")' in capsys.readouterr().err
+
+
+def test_docs_check_names_what_is_missing(tmp_path, capsys):
+    main(["create", "guard", "gate", "--dir", str(tmp_path)])
+    folder = tmp_path / "gate"
+    main(["docs", str(folder), "-o", str(tmp_path / "DOCS.md")])
+    capsys.readouterr()
+    assert main(["docs", str(folder), "--check", str(tmp_path / "DOCS.md")]) == 0
+    assert "complete" in capsys.readouterr().out
+    (tmp_path / "SHORT.md").write_text("# gate\n\nIt guards `submission.beforeSave`.\n")
+    assert main(["docs", str(folder), "--check", str(tmp_path / "SHORT.md")]) == 1
+    out = capsys.readouterr().out
+    assert "the configuration property 'blockedDomains' is not documented" in out
+    assert "'submission.beforeSave'" not in out  # named in SHORT.md
