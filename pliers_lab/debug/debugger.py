@@ -12,8 +12,11 @@ from __future__ import annotations
 import copy
 import cProfile
 import inspect
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EngineError
@@ -29,7 +32,7 @@ from .errors import (
     source_line,
 )
 from .profile import ProfileResult
-from .trace import Breakpoint, DebugTrace, Recorder
+from .trace import Breakpoint, DebugTrace, TraceSink
 from .worker import worker_profile, worker_trace
 
 if TYPE_CHECKING:
@@ -89,52 +92,54 @@ class Debugger:
         """
         plugin = self.engine.plugin(plugin_id)
         trace = DebugTrace(plugin_id, breakpoints=list(self._breakpoints.get(plugin_id, [])))
-        process = self.engine._process_of(plugin)
-        if process is not None:
-            self.traces[trace.id] = trace
-            try:
-                with worker_trace(process, trace, max_frames):
-                    yield trace
-            except BaseException:
-                trace.state = "error"
-                raise
-            trace.state = "paused" if trace.execution else "completed"
-            trace.cursor = -1
-            return
-        files = _plugin_files(plugin)
-        recorder = Recorder(trace, files, max_frames)
         self.traces[trace.id] = trace
-
-        def wrap(fn: Callable[..., Any], hook: str) -> Callable[..., Any]:
-            if inspect.iscoroutinefunction(fn):
-
-                async def traced_async(ctx: HookContext) -> Any:
-                    recorder.hook, recorder.execution_id = hook, ctx.execution_id
-                    import sys
-
-                    previous = sys.gettrace()
-                    sys.settrace(recorder)
-                    try:
-                        return await fn(ctx)
-                    finally:
-                        sys.settrace(previous)
-
-                return traced_async
-
-            def traced(ctx: HookContext) -> Any:
-                recorder.hook, recorder.execution_id = hook, ctx.execution_id
-                return recorder.run(lambda: fn(ctx))
-
-            return traced
-
+        process = self.engine._process_of(plugin)
+        session = (
+            worker_trace(process, trace, max_frames)
+            if process is not None
+            else self._inline_trace(plugin, TraceSink(trace, max_frames))
+        )
         try:
-            with self._wrapped(plugin, wrap):
+            with session:
                 yield trace
         except BaseException:
             trace.state = "error"
             raise
         trace.state = "paused" if trace.execution else "completed"
         trace.cursor = -1
+
+    def _inline_trace(self, plugin: Plugin, sink: TraceSink) -> Any:
+        """Wrap an inline plugin's handlers: each call records, then lands in ``sink``."""
+        files = {str(Path(f).resolve()) for f in _plugin_files(plugin)}
+
+        def ours(filename: str) -> bool:
+            return filename in files or str(Path(filename).resolve()) in files
+
+        def wrap(fn: Callable[..., Any], hook: str) -> Callable[..., Any]:
+            if inspect.iscoroutinefunction(fn):
+
+                async def traced_async(ctx: HookContext) -> Any:
+                    recorder, started = sink.recorder(ours), time.perf_counter()
+                    previous = sys.gettrace()
+                    sys.settrace(recorder)
+                    try:
+                        return await fn(ctx)
+                    finally:
+                        sys.settrace(previous)
+                        sink(recorder.result(), hook, ctx.execution_id, started)
+
+                return traced_async
+
+            def traced(ctx: HookContext) -> Any:
+                recorder, started = sink.recorder(ours), time.perf_counter()
+                try:
+                    return recorder.run(lambda: fn(ctx))
+                finally:
+                    sink(recorder.result(), hook, ctx.execution_id, started)
+
+            return traced
+
+        return self._wrapped(plugin, wrap)
 
     def step(self, trace_id: str) -> Any:
         """The spec's ``step(traceId)``: the next recorded frame of that trace."""

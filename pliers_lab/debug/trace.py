@@ -1,31 +1,27 @@
 """Recording a plugin's execution line by line, and stepping through the recording.
 
-``sys.settrace`` sees every frame; we keep only frames whose code lives in the plugin's
-own files, snapshot their local variables as short reprs, and stop recording at
-``max_frames`` so a runaway loop cannot eat the notebook's memory. The recording is then
-a tape: ``step``/``back``/``goto``, and ``continue_``/``reverse_continue`` to the next or
-previous breakpoint hit — time travel over what really happened.
+``sandbox.guest_debug.Recorder`` (a ``sys.settrace`` function) keeps only frames whose
+code lives in the plugin's own files, snapshots their local variables as short reprs, and
+stops at ``max_frames`` so a runaway loop cannot eat the notebook's memory; it runs
+around an inline plugin's handlers or inside a sandboxed plugin's worker, and
+``TraceSink`` collects its rows either way. The recording is then a tape:
+``step``/``back``/``goto``, and ``continue_``/``reverse_continue`` to the next or previous
+breakpoint hit — time travel over what really happened.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import reprlib
-import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
-__all__ = ["Breakpoint", "DebugTrace", "ExecutionFrame", "Recorder"]
+__all__ = ["Breakpoint", "DebugTrace", "ExecutionFrame", "TraceSink"]
 
 _ids = itertools.count(1)
-_repr = reprlib.Repr()
-_repr.maxstring = 80
-_repr.maxother = 80
-_repr.maxlist = _repr.maxdict = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +51,6 @@ class Breakpoint:
     line: int | None = None
     function: str | None = None
     condition: str | None = None
-
-    def matches(self, frame: ExecutionFrame) -> bool:
-        if self.file and not (frame.file == self.file or frame.file.endswith("/" + self.file)):
-            return False
-        if self.line is not None and frame.line != self.line:
-            return False
-        return not (self.function and frame.function != self.function)
 
 
 @dataclass
@@ -149,85 +138,76 @@ class DebugTrace:
                             "variables"))  # fmt: skip
 
 
-class Recorder:
-    """The trace function: records frames of ``files`` into ``trace``."""
+class TraceSink:
+    """Where recordings land: rows of ``sandbox.guest_debug.Recorder`` — made around an
+    inline handler or sent back by a worker — become the trace's ``ExecutionFrame`` s.
 
-    def __init__(self, trace: DebugTrace, files: Iterable[str], max_frames: int) -> None:
+    Timestamps count from the session's start; rows are checked (a worker's rows are the
+    plugin's word): one that is not a trace row is counted in ``trace.dropped``.
+    """
+
+    def __init__(self, trace: DebugTrace, max_frames: int) -> None:
         self.trace = trace
-        self.files = {str(Path(f).resolve()) for f in files}
         self.max_frames = max_frames
         self.t0 = time.perf_counter()
-        self.hook: str | None = None
-        self.execution_id: str | None = None
-        self._depth: dict[int, int] = {}
+        self.breakpoints = [dataclasses.asdict(bp) for bp in trace.breakpoints]
 
-    def _ours(self, frame: FrameType) -> bool:
-        filename = frame.f_code.co_filename
-        return filename in self.files or str(Path(filename).resolve()) in self.files
+    @property
+    def left(self) -> int:
+        """Frames the session may still record."""
+        return max(0, self.max_frames - len(self.trace.execution))
 
-    def __call__(self, frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
-        if event != "call" or not self._ours(frame):
-            return None
-        self._depth[id(frame)] = self._depth.get(id(frame.f_back), -1) + 1 if frame.f_back else 0
-        self._record(frame, "call", None)
-        return self._local
+    def request(self) -> dict[str, Any]:
+        """What a worker's call carries to record for this session."""
+        return {"trace": {"max_frames": self.left, "breakpoints": self.breakpoints}}
 
-    def _local(self, frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
-        if event == "line":
-            self._record(frame, "line", None)
-        elif event == "return":
-            self._record(frame, "return", _repr.repr(arg))
-            self._depth.pop(id(frame), None)
-        elif event == "exception":
-            exc_type, exc, _tb = arg
-            self._record(frame, "exception", f"{exc_type.__name__}: {exc}")
-        return self._local
+    def recorder(self, ours: Callable[[str], bool]) -> Any:
+        """A recorder for one inline call."""
+        from ..sandbox.guest_debug import Recorder
 
-    def _record(self, frame: FrameType, event: Any, value: str | None) -> None:
+        return Recorder(ours, self.left, self.breakpoints)
+
+    def __call__(
+        self, recorded: dict[str, Any], hook: str | None, eid: str | None, started: float
+    ) -> None:
         trace = self.trace
-        if len(trace.execution) >= self.max_frames:
+        base = (started - self.t0) * 1000.0
+        rows = recorded.get("frames")
+        for row in rows if isinstance(rows, list) else []:
+            index = len(trace.execution)
+            try:
+                frame = _frame(row, index, base, hook, eid)
+            except (KeyError, TypeError, ValueError):
+                trace.dropped += 1
+                continue
+            trace.execution.append(frame)
+            if isinstance(row, dict) and row.get("hit") is True:
+                trace.hits.add(index)
+        if recorded.get("truncated") is True:
             trace.truncated = True
-            return
-        now = (time.perf_counter() - self.t0) * 1000.0
-        if trace.execution:
-            previous = trace.execution[-1]
-            trace.execution[-1] = _with_duration(previous, now - previous.timestamp)
-        variables = {
-            name: _repr.repr(val)
-            for name, val in frame.f_locals.items()
-            if not name.startswith("__")
-        }
-        recorded = ExecutionFrame(
-            len(trace.execution), event, frame.f_code.co_name, frame.f_code.co_filename,
-            frame.f_lineno, variables, now, self._depth.get(id(frame), 0), self.hook,
-            self.execution_id, value,
-        )  # fmt: skip
-        for bp in trace.breakpoints:
-            if bp.matches(recorded) and _holds(bp.condition, frame):
-                trace.hits.add(recorded.index)
-        trace.execution.append(recorded)
-
-    def run(self, call: Callable[[], Any]) -> Any:
-        """Run ``call`` with this recorder as the thread's trace function."""
-        previous = sys.gettrace()
-        sys.settrace(self)
-        try:
-            return call()
-        finally:
-            sys.settrace(previous)
 
 
-def _with_duration(f: ExecutionFrame, duration: float) -> ExecutionFrame:
+def _frame(
+    row: Any, index: int, base_ms: float, hook: str | None, eid: str | None
+) -> ExecutionFrame:
+    if row["event"] not in ("call", "line", "return", "exception"):
+        raise ValueError(f"not a trace event: {row['event']!r}")
+    variables = row["variables"]
+    if not isinstance(variables, dict):
+        raise TypeError("variables must be a mapping")
+    duration = row.get("duration")
+    value = row.get("value")
     return ExecutionFrame(
-        f.index, f.event, f.function, f.file, f.line, f.variables, f.timestamp, f.depth,
-        f.hook, f.execution_id, f.value, duration,
-    )  # fmt: skip
-
-
-def _holds(condition: str | None, frame: FrameType) -> bool:
-    if not condition:
-        return True
-    try:
-        return bool(eval(condition, {}, dict(frame.f_locals)))  # the user's own expression
-    except Exception:
-        return False
+        index,
+        row["event"],
+        str(row["function"]),
+        str(row["file"]),
+        int(row["line"]),
+        {str(k): str(v) for k, v in variables.items()},
+        base_ms + float(row["timestamp"]),
+        int(row["depth"]),
+        hook,
+        eid,
+        None if value is None else str(value),
+        None if duration is None else float(duration),
+    )

@@ -1,11 +1,12 @@
-"""Tracing and profiling inside a worker, for the host's debugger (``engine.debugger``).
+"""The debugger's recorder: a plugin's frames as rows, standard library only.
 
-The host's ``pliers_lab.debug`` cannot be imported here (a worker sees only the sandbox
-package), so this is its worker-side half, standard library only: a ``sys.settrace``
-recorder that keeps the plugin's own frames — files under its folder — as JSON rows
-(local variables as short reprs, breakpoints matched here, where the frame's locals are),
-and a cProfile run summarised as rows. The host turns the rows into ``ExecutionFrame`` /
-``ProfileResult`` entries.
+One implementation for both places a plugin runs: ``engine.debugger`` runs it around an
+inline plugin's handlers, and a worker runs it around a sandboxed one's (a worker sees
+only the sandbox package and cannot import ``pliers_lab.debug``, hence its home here). A
+``sys.settrace`` recorder keeps the plugin's own frames as JSON-able rows (local
+variables as short reprs; breakpoints matched here, where the frame's locals are), and
+``profiled`` summarises a cProfile run as rows. ``debug.trace.TraceSink`` turns trace
+rows into ``ExecutionFrame`` entries.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any
 
-__all__ = ["Recorder", "profiled"]
+__all__ = ["Recorder", "profiled", "under"]
 
 _repr = reprlib.Repr()
 _repr.maxstring = 80
@@ -45,11 +46,19 @@ def _matches(bp: dict[str, Any], row: dict[str, Any], frame: FrameType) -> bool:
         return False
 
 
-class Recorder:
-    """A trace function keeping frames of files under ``root`` as rows (dicts)."""
+def under(root: str) -> Callable[[str], bool]:
+    """The files of a plugin's folder (what a worker traces)."""
+    prefix = root.rstrip("/") + "/"
+    return lambda filename: filename.startswith(prefix)
 
-    def __init__(self, root: str, max_frames: int, breakpoints: list[dict[str, Any]]) -> None:
-        self.root = root.rstrip("/") + "/"
+
+class Recorder:
+    """A trace function keeping the frames of files ``ours`` accepts as rows (dicts)."""
+
+    def __init__(
+        self, ours: Callable[[str], bool], max_frames: int, breakpoints: list[dict[str, Any]]
+    ) -> None:
+        self.ours = ours
         self.max_frames = max_frames
         self.breakpoints = breakpoints
         self.rows: list[dict[str, Any]] = []
@@ -58,7 +67,7 @@ class Recorder:
         self._depth: dict[int, int] = {}
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
-        if event != "call" or not frame.f_code.co_filename.startswith(self.root):
+        if event != "call" or not self.ours(frame.f_code.co_filename):
             return None
         back = frame.f_back
         self._depth[id(frame)] = self._depth.get(id(back), -1) + 1 if back is not None else 0

@@ -437,7 +437,9 @@ def _debugged(
         if "trace" in debug:
             options = debug["trace"]
             recorder = guest_debug.Recorder(
-                _Served.root, int(options.get("max_frames", 10_000)), options.get("breakpoints", [])
+                guest_debug.under(_Served.root),
+                int(options.get("max_frames", 10_000)),
+                options.get("breakpoints", []),
             )
             try:
                 value = recorder.run(call)
