@@ -190,7 +190,9 @@ class Debugger:
 
         with self._wrapped(plugin, wrap):
             yield result
-        done = ProfileResult.from_profile(plugin_id, profiler, calls[0])
+        from ..sandbox.guest_debug import summarise
+
+        done = ProfileResult.from_rows(plugin_id, summarise(profiler), calls[0])
         result.calls, result.total_ms, result.functions = done.calls, done.total_ms, done.functions
 
     # ------------------------------------------------------------------ logs, metrics

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import cProfile
-import pstats
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,14 +23,13 @@ class ProfileResult:
     functions: list[tuple[str, str, int, int, float, float]] = field(default_factory=list)
 
     @classmethod
-    def from_profile(cls, plugin_id: str, profiler: cProfile.Profile, calls: int) -> ProfileResult:
-        stats = pstats.Stats(profiler)
-        rows = []
-        for (file, line, name), (_cc, ncalls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-            rows.append((name, file, line, ncalls, tottime * 1000.0, cumtime * 1000.0))
-        rows.sort(key=lambda r: r[5], reverse=True)
-        total = sum(r[4] for r in rows)
-        return cls(plugin_id, calls, total, rows)
+    def from_rows(cls, plugin_id: str, rows: list[Any], calls: int) -> ProfileResult:
+        """From ``sandbox.guest_debug.summarise`` rows, heaviest cumulative first."""
+        functions = [
+            (str(n), str(f), int(ln), int(c), float(o), float(cu)) for n, f, ln, c, o, cu in rows
+        ]
+        functions.sort(key=lambda r: r[5], reverse=True)
+        return cls(plugin_id, calls, sum(r[4] for r in functions), functions)
 
     def top(self, n: int = 10, *, own_files: str | Path | None = None) -> list[tuple[Any, ...]]:
         """The ``n`` heaviest functions (only those under ``own_files`` when given)."""

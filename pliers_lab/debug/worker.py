@@ -65,8 +65,6 @@ def worker_profile(process: Any, result: ProfileResult) -> Iterator[None]:
         yield
     finally:
         process.debug = process.debug_sink = None
-        rows = [(n, f, ln, int(c), o, cu) for (n, f, ln), (c, o, cu) in totals.items()]
-        rows.sort(key=lambda r: r[5], reverse=True)
-        result.calls = calls[0]
-        result.total_ms = sum(r[4] for r in rows)
-        result.functions = rows
+        rows = [[n, f, ln, c, o, cu] for (n, f, ln), (c, o, cu) in totals.items()]
+        done = ProfileResult.from_rows(result.plugin_id, rows, calls[0])
+        result.calls, result.total_ms, result.functions = done.calls, done.total_ms, done.functions

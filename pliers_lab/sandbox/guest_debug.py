@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any
 
-__all__ = ["Recorder", "profiled", "under"]
+__all__ = ["Recorder", "profiled", "summarise", "under"]
 
 _repr = reprlib.Repr()
 _repr.maxstring = 80
@@ -119,11 +119,20 @@ class Recorder:
         return {"frames": self.rows, "truncated": self.truncated}
 
 
-def profiled(call: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
-    """``call()`` under cProfile: its value and the rows (function, file, line, calls,
-    own ms, cumulative ms). The value is returned even if profiling fails to summarise."""
-    import cProfile
+def summarise(profiler: Any) -> list[list[Any]]:
+    """A cProfile run as rows: (function, file, line, calls, own ms, cumulative ms)."""
     import pstats
+
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    return [
+        [name, file, line, ncalls, tottime * 1000.0, cumtime * 1000.0]
+        for (file, line, name), (_cc, ncalls, tottime, cumtime, _callers) in stats.items()
+    ]
+
+
+def profiled(call: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+    """``call()`` under cProfile: its value and ``{"profile": rows}`` (``summarise``)."""
+    import cProfile
 
     profiler = cProfile.Profile()
     profiler.enable()
@@ -131,10 +140,4 @@ def profiled(call: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
         value = call()
     finally:
         profiler.disable()
-    rows = [
-        [name, file, line, ncalls, tottime * 1000.0, cumtime * 1000.0]
-        for (file, line, name), (_cc, ncalls, tottime, cumtime, _callers) in pstats.Stats(
-            profiler
-        ).stats.items()  # type: ignore[attr-defined]
-    ]
-    return value, {"profile": rows}
+    return value, {"profile": summarise(profiler)}

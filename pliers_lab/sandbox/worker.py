@@ -419,7 +419,12 @@ def _call(msg: dict[str, Any], view: guest.PluginView) -> dict[str, Any]:
     debug = msg.get("debug")
     if debug is not None:
         return _debugged(msg, debug, lambda: _run(fn(ctx)), ctx)
-    reply = _done(msg["id"], _run(fn(ctx)))
+    return _answer(msg, ctx, _run(fn(ctx)))
+
+
+def _answer(msg: dict[str, Any], ctx: guest.GuestContext, value: Any) -> dict[str, Any]:
+    """A hook call's ``done``, with the shared state when there is some (or was)."""
+    reply = _done(msg["id"], value)
     if ctx.state or msg.get("state"):
         reply["state"] = ctx.state
     return reply
@@ -447,9 +452,7 @@ def _debugged(
                 report = recorder.result()
         else:
             value, report = guest_debug.profiled(call)
-        reply = _done(msg["id"], value)
-        if ctx.state or msg.get("state"):
-            reply["state"] = ctx.state
+        reply = _answer(msg, ctx, value)
     except BaseException as exc:
         reply = _error_reply(msg["id"], exc)
     reply["debug"] = report
