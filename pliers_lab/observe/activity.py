@@ -47,7 +47,6 @@ class Activity:
         self._listeners: tuple[Listener, ...] = ()
         self._lock = threading.Lock()
         self.recent: deque[ActivityEvent] = deque(maxlen=history)
-        self.emitted = 0
 
     def frame(self, plugin_id: str | None = None) -> Any:
         """The kept events as a DataFrame (timestamp, type, plugin_id, data)."""
@@ -74,7 +73,6 @@ class Activity:
     def emit(self, kind: str, plugin_id: str | None, **data: Any) -> None:
         event = {"type": kind, "pluginId": plugin_id, "data": data, "timestamp": time.time()}
         self.recent.append(event)
-        self.emitted += 1
         for listener in self._listeners:  # a snapshot: (un)subscribing never disturbs it
             try:
                 listener(event)
