@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PluginErrorType
-from .layers.cgroup import WorkerGroup
+from .layers.cgroup import GroupOwner, WorkerGroup
 from .policy import Grants, Limits, interpreter_paths, worker_sys_path
 from .procinfo import StatReader
 from .wire import (
@@ -80,7 +80,8 @@ class WorkerSpec:
     limits: Limits
     layers: tuple[str, ...]
     accept_missing: frozenset[str]
-    use_cgroup: bool
+    cgroup_owner: GroupOwner | None
+    """The runtime's folder for worker cgroups; None where cgroups are not used."""
     inherit_stderr: bool = False
     command: list[str] | None = None
     """Tests: start this instead of the real worker (a fake speaking a broken protocol)."""
@@ -167,11 +168,12 @@ class Worker:
         t0 = time.perf_counter()
         t_spawn = time.monotonic()
         spec = self.spec
-        if spec.use_cgroup:  # made before the spawn: mkdir in cgroupfs takes milliseconds
+        if spec.cgroup_owner is not None:  # before the spawn: mkdir in cgroupfs takes ms
             self.group = WorkerGroup(
-                f"{spec.plugin}-{os.getpid()}-{next(_seq)}",
+                f"{spec.plugin}-{next(_seq)}",
                 spec.limits.memory_mb << 20,
                 spec.limits.max_threads + 1,
+                spec.cgroup_owner,
             )
         init = encode(spec.init_frame(config))
         to_worker, worker_in = os.pipe()  # worker_in is the worker's end (read)

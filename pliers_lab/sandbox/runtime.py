@@ -81,11 +81,12 @@ class ProcessRuntime:
         self, policy: SandboxPolicy | None = None, access_log: AccessLog | None = None
     ) -> None:
         from .bytecode import compile_sandbox
-        from .layers.cgroup import sweep_stale
+        from .layers.cgroup import GroupOwner, sweep_stale
 
         compile_sandbox()  # the workers' imports, compiled once here (bytecode.py)
 
-        sweep_stale()  # empty groups a host that died without closing left behind
+        sweep_stale()  # groups of engines that died without closing (never a live one's)
+        self.cgroup_owner = GroupOwner()
         self.policy = policy or SandboxPolicy()
         self._owns_log = access_log is None
         self.access_log = access_log if access_log is not None else AccessLog()
@@ -144,7 +145,7 @@ class ProcessRuntime:
             limits=self.policy.limits,
             layers=tuple(layer for layer in _WORKER_LAYERS if layer not in missing),
             accept_missing=frozenset(missing),
-            use_cgroup="cgroup" not in missing,
+            cgroup_owner=None if "cgroup" in missing else self.cgroup_owner,
             inherit_stderr=self.policy.inherit_stderr,
             host_spin_s=self.policy.host_spin_us / 1e6,
             worker_spin_s=self.policy.worker_spin_us / 1e6,
@@ -260,5 +261,6 @@ class ProcessRuntime:
         for process in list(self.processes.values()):
             process.stop()
         self.processes.clear()
+        self.cgroup_owner.release()
         if self._owns_log:
             self.access_log.close()

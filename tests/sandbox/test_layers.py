@@ -137,9 +137,10 @@ def test_capabilities_are_dropped() -> None:
 
 @requires("cgroup")
 def test_cgroup_group_lifecycle() -> None:
-    from pliers_lab.sandbox.layers.cgroup import WorkerGroup
+    from pliers_lab.sandbox.layers.cgroup import GroupOwner, WorkerGroup
 
-    group = WorkerGroup(f"test-{os.getpid()}", 64 << 20, 8)
+    owner = GroupOwner()
+    group = WorkerGroup("test", 64 << 20, 8, owner)
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         group.add(proc.pid)
@@ -149,7 +150,9 @@ def test_cgroup_group_lifecycle() -> None:
         proc.kill()
         proc.wait()
         group.remove()
+        owner.release()
     assert not any(path.exists() for path in group.dirs.values())
+    assert not any(folder.exists() for folder in owner.folders())
 
 
 def test_layers_can_be_missing_elsewhere() -> None:

@@ -187,7 +187,7 @@ def test_handshake_version_mismatch_is_clear(tmp_path: Path, make_plugin: MakePl
         runtime.policy.limits,
         (),
         frozenset(),
-        use_cgroup=False,
+        cgroup_owner=None,
         command=[sys.executable, "-c", FAKE],
     )
     worker = Worker(spec)

@@ -3,8 +3,15 @@
 Layouts are detected at run time: cgroup v1 (one hierarchy per controller under
 ``/sys/fs/cgroup/<controller>``, as on this kind of machine) or v2 (one unified tree with
 ``memory``/``pids`` in ``cgroup.controllers``). Worker groups are created *under the
-supervisor's own group* (``<own>/pliers_lab/<worker>``), so whatever limits the host's own
-group has still apply to the workers on top of ours.
+supervisor's own group* (``<own>/pliers_lab/<owner>/<worker>``), so whatever limits the
+host's own group has still apply to the workers on top of ours.
+
+Several engines share one machine (two notebooks, ``pliers dev``, CI jobs), so every group
+belongs to one owner folder named after the runtime that made it: its pid namespace, pid
+and the pid's start time (a reused pid has another). ``sweep_stale`` removes an owner's
+folder, killing what is left in it, only when that owner is provably dead: same pid
+namespace, and the pid is gone or started at another time. Another engine's groups, empty
+or not, are never touched.
 
 Why this layer as well as RLIMIT_AS: the address-space limit counts reservations, not
 memory used, and NPROC is ignored for uid 0; the memory controller OOM-kills a worker at
@@ -14,12 +21,13 @@ its real usage and counts it (``oom_kill``), and ``pids.max`` caps threads for r
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import time
 from pathlib import Path
 
-__all__ = ["WorkerGroup", "detect", "layout"]
+__all__ = ["GroupOwner", "WorkerGroup", "detect", "layout", "sweep_stale"]
 
 ROOT = Path("/sys/fs/cgroup")
 _layout_cache: tuple[str, dict[str, Path]] | None = None
@@ -73,6 +81,71 @@ def detect() -> tuple[bool, str]:
     return True, f"cgroup {kind} at {bases['memory'].parent}"
 
 
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22),
+    None when there is no such process: with the pid, it names one process for good."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text[text.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
+_OWNER_PREFIX = "engine-"
+_owner_seq = itertools.count(1)
+
+
+def owner_alive(name: str) -> bool:
+    """Whether the runtime that named an owner folder ``name`` may still be running.
+
+    True unless provably dead: a folder from another pid namespace (its pids mean nothing
+    here) or a name we cannot read counts as alive, and is left alone.
+    """
+    parts = name.split("-")
+    if name.startswith(_OWNER_PREFIX) and len(parts) == 5:
+        _prefix, pidns, pid, start, _seq = parts
+        if pidns != _pid_namespace() or not pid.isdigit():
+            return True
+        return _start_time(int(pid)) == start
+    # A worker group of the layout before owner folders: ``<plugin>-<pid>-<seq>``.
+    if len(parts) >= 3 and parts[-2].isdigit() and parts[-1].isdigit():
+        return _start_time(int(parts[-2])) is not None
+    return True
+
+
+class GroupOwner:
+    """The folder (in each controller) holding one runtime's worker groups.
+
+    Created with the first worker group and removed by ``release`` when the runtime
+    closes; if the process dies first, another engine's ``sweep_stale`` removes it.
+    """
+
+    def __init__(self) -> None:
+        pid = os.getpid()
+        self.name = (
+            f"{_OWNER_PREFIX}{_pid_namespace()}-{pid}-{_start_time(pid)}-{next(_owner_seq)}"
+        )
+
+    def folders(self) -> list[Path]:
+        _kind, bases = layout()
+        return [base / self.name for base in dict.fromkeys(bases.values())]
+
+    def release(self) -> None:
+        """Remove the owner folders (only succeeds once every worker group is gone)."""
+        for folder in self.folders():
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
 def _write(path: Path, value: str) -> None:
     with open(path, "w") as f:
         f.write(value)
@@ -88,18 +161,20 @@ def _read(path: Path) -> str:
 class WorkerGroup:
     """The cgroups of one worker process: created, limited, joined, measured, removed."""
 
-    def __init__(self, name: str, memory_bytes: int, max_tasks: int) -> None:
+    def __init__(self, name: str, memory_bytes: int, max_tasks: int, owner: GroupOwner) -> None:
         self.kind, bases = layout()
         if not self.kind:
             raise OSError(95, "cgroups are not available")
         self.dirs: dict[str, Path] = {}
         for controller, base in bases.items():
-            if self.kind == "v2" and not base.exists():
-                base.mkdir(exist_ok=True)
-                with contextlib.suppress(OSError):
-                    _write(base / "cgroup.subtree_control", "+memory +pids +cpu")
-            base.mkdir(exist_ok=True)
-            path = base / name
+            parent = base / owner.name
+            for folder in (base, parent):
+                if not folder.exists():
+                    folder.mkdir(exist_ok=True)
+                    if self.kind == "v2":  # children get the controllers only if enabled
+                        with contextlib.suppress(OSError):
+                            _write(folder / "cgroup.subtree_control", "+memory +pids +cpu")
+            path = parent / name
             path.mkdir(exist_ok=True)
             self.dirs[controller] = path
         self.memory_bytes = memory_bytes
@@ -209,12 +284,41 @@ class WorkerGroup:
                     time.sleep(0.005)
 
 
-def sweep_stale() -> None:
-    """Remove empty worker groups left by a supervisor that died (rmdir fails if in use)."""
+def _remove_group(path: Path) -> bool:
+    """Kill what is left in one group of a dead owner and remove the folder."""
+    for _attempt in range(50):
+        try:
+            path.rmdir()
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            for pid in _read(path / "cgroup.procs").split():
+                with contextlib.suppress(OSError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+            time.sleep(0.005)
+    return False
+
+
+def sweep_stale() -> int:
+    """Remove the groups of runtimes that died without closing; how many were removed.
+
+    Only owners proven dead (``owner_alive``) are touched: their leftover workers are
+    killed first (they have no supervisor), then their folders removed.
+    """
     _kind, bases = layout()
-    for base in bases.values():
-        if base.is_dir():
-            for child in base.iterdir():
-                if child.is_dir():
-                    with contextlib.suppress(OSError):
-                        child.rmdir()
+    removed = 0
+    for base in dict.fromkeys(bases.values()):
+        try:
+            entries = [entry for entry in base.iterdir() if entry.is_dir()]
+        except OSError:
+            continue
+        for entry in entries:
+            if owner_alive(entry.name):
+                continue
+            if entry.name.startswith(_OWNER_PREFIX):
+                with contextlib.suppress(OSError):
+                    for child in [c for c in entry.iterdir() if c.is_dir()]:
+                        removed += _remove_group(child)
+            removed += _remove_group(entry)
+    return removed
