@@ -74,7 +74,14 @@ def test_two_engine_processes_sweeping_never_break_each_other(tmp_path: Path) ->
     rounds = 25
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", ENGINE_LOOP, str(plugin), str(tmp_path / f"data{i}"), str(rounds)],
+            [
+                sys.executable,
+                "-c",
+                ENGINE_LOOP,
+                str(plugin),
+                str(tmp_path / f"data{i}"),
+                str(rounds),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -171,4 +178,3 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
-

@@ -131,9 +131,7 @@ class GroupOwner:
 
     def __init__(self) -> None:
         pid = os.getpid()
-        self.name = (
-            f"{_OWNER_PREFIX}{_pid_namespace()}-{pid}-{_start_time(pid)}-{next(_owner_seq)}"
-        )
+        self.name = f"{_OWNER_PREFIX}{_pid_namespace()}-{pid}-{_start_time(pid)}-{next(_owner_seq)}"
 
     def folders(self) -> list[Path]:
         _kind, bases = layout()
