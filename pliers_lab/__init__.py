@@ -12,6 +12,7 @@ from .errors import EngineError, PliersError, PluginError, PluginErrorType
 from .lifecycle import PluginState
 from .plugin import Plugin, hook
 from .results import HookResult, Outcome, Verdict, Veto
+from .trust import TrustPolicy
 
 __version__ = "0.1.0"
 
@@ -44,6 +45,7 @@ __all__ = [
     "PluginErrorType",
     "PluginState",
     "ResultMode",
+    "TrustPolicy",
     "Verdict",
     "Veto",
     "hook",

@@ -96,6 +96,17 @@ class Plugin:
         self.api: Any = None
         self.runtime: Runtime | None = None
         self.prepared: Prepared | None = None
+        #: Where its folder came from: ``local`` (the host named it) or ``bundle``
+        #: (marketplace, HTTP upload or path install); see ``pliers_lab.trust``.
+        self.origin = "local"
+        #: The verified signing key id of its bundle, if any.
+        self.signer: str | None = None
+        #: Why the host trusts it (``"trusted id"``, ...), or None: it does not.
+        self.trust_reason: str | None = None
+        #: Why it runs where it does (``isolation``), in a phrase.
+        self.placement = ""
+        #: What its users should know about how it was loaded (a refused inline request).
+        self.warnings: list[str] = []
 
     @property
     def state(self) -> PluginState:

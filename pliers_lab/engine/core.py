@@ -29,6 +29,7 @@ from ..plugin import Plugin
 from ..registry import HookRegistry
 from ..results import HookResult
 from ..runtime import InlineRuntime, Runtime
+from ..trust import TrustPolicy
 from .loading import LoadingOps
 from .recovering import RecoveryOps
 from .sandboxing import SandboxOps
@@ -52,9 +53,12 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
             oldest executions are dropped first; metrics stay exact).
         max_errors: plugin errors (and transitions, recoveries) kept.
         default_timeout_ms: used for hooks whose manifest gives none.
-        default_isolation: runtime for plugins whose manifest names none: ``process``
-            (a locked-down worker, issue 8) unless trusted via ``trust`` or the manifest's
-            ``isolation: inline``.
+        default_isolation: runtime for local plugins the host has not trusted:
+            ``process`` (a locked-down worker, issue 8) or ``inline``. Plugins from
+            bundles run in ``process`` unless trusted, whatever this says.
+        trust: what the host trusts to run where its manifest asks, inline included
+            (plugin ids, signing keys, folders; ``pliers_lab.trust``). A plugin can never
+            trust itself: its manifest's ``isolation: inline`` is only a request.
         resolution_strategy: how ``load_all`` resolves dependencies (``manual``,
             ``strict`` or ``latest``; see ``pliers_lab.dependencies``).
     """
@@ -69,6 +73,7 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
         default_timeout_ms: float = 30_000,
         default_isolation: str = "process",
         resolution_strategy: str = "manual",
+        trust: TrustPolicy | None = None,
     ) -> None:
         from ..config import ENVIRONMENTS
 
@@ -94,6 +99,7 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
         self._tables = self._registry.tables  # read without a call on the hot path
         self._code_cache = CodeCache()
         self.runtimes: dict[str, Runtime] = {"inline": InlineRuntime(self._code_cache)}
+        self.trust_policy = trust if trust is not None else TrustPolicy()
         self._trusted: set[str] = set()
         self._chosen_isolation: dict[str, str] = {}
         self._api_providers: list[Callable[[Plugin], Mapping[str, Any]]] = []

@@ -15,7 +15,12 @@ from ..errors import EngineError, PliersError, PluginError, PluginErrorType
 from ..loader import check_environment
 from ..plugin import Plugin
 from ..runtime import Prepared, Runtime
+from ..trust import ORIGINS, Placement, TrustPolicy, decide_isolation
 from .base import EngineBase, S
+
+#: How plugins defined by the host's own code run (``add_plugin``, entry points): the
+#: host imported that code itself, so it is in the host process already.
+_HOST_CODE = Placement("inline", "defined by the host's code", "defined by the host's code")
 
 if TYPE_CHECKING:
     from ..dependencies import Resolution
@@ -27,6 +32,8 @@ class LoadingOps(EngineBase):
     """Loading, reloading and unloading plugins."""
 
     resolution: Resolution | None
+    trust_policy: TrustPolicy
+    """What the host trusts (``Engine(trust=...)``; ``trust`` adds plugin ids)."""
 
     def load(
         self,
@@ -35,23 +42,34 @@ class LoadingOps(EngineBase):
         config: Mapping[str, Any] | None = None,
         activate: bool = True,
         isolation: str | None = None,
+        origin: str = "local",
+        signer: str | None = None,
     ) -> Plugin:
         """Load the plugin in folder ``path`` (or its ``manifest.json``) and activate it.
 
         ``isolation`` (``"process"``, ``"inline"``...) is the caller's choice for this
         plugin, over its manifest's and the engine's default; reloads keep it.
 
+        ``origin`` says where the folder came from: ``"local"`` (the host's code or user
+        named it) or ``"bundle"`` (a marketplace install, an HTTP upload: third-party
+        code, sandboxed unless ``trust_policy`` trusts it). ``signer`` is the key id of
+        the bundle's signature, given only by a caller that verified it. Reloads keep
+        both. Where the plugin runs is decided by ``pliers_lab.trust.decide_isolation``;
+        its manifest's ``isolation`` is a request, never a decision.
+
         Raises ``ManifestError`` for a bad manifest and ``PluginError`` for a plugin that
         fails to load or start; in the second case the plugin stays listed in ERROR.
         """
         from ..manifest import load_manifest
 
+        if origin not in ORIGINS:
+            raise EngineError(f"origin must be one of {', '.join(ORIGINS)}, got {origin!r}")
         manifest = load_manifest(path, known_hooks=self._registry.custom_names())
         if isolation is not None:
             self._chosen_isolation[manifest.name] = isolation
-        runtime = self._runtime_for(manifest)
+        runtime, placement = self._runtime_for(manifest, origin, signer)
         prepare = partial(runtime.prepare, manifest, manifest.root)
-        return self._install(manifest, prepare, runtime, config, activate)
+        return self._install(manifest, prepare, runtime, config, activate, placement)
 
     def add_plugin(
         self,
@@ -71,7 +89,7 @@ class LoadingOps(EngineBase):
             )
         inline = self.runtimes["inline"]
         prepare = partial(inline.prepare, manifest, manifest.root, code)
-        return self._install(manifest, prepare, inline, config, activate)
+        return self._install(manifest, prepare, inline, config, activate, _HOST_CODE)
 
     def load_all(
         self,
@@ -168,19 +186,26 @@ class LoadingOps(EngineBase):
                 )
             inline = self.runtimes["inline"]
             prepare = partial(inline.prepare, manifest, manifest.root, code)
-            loaded.append(self._install(manifest, prepare, inline, None, True))
+            loaded.append(self._install(manifest, prepare, inline, None, True, _HOST_CODE))
         return loaded
 
-    def _runtime_for(self, manifest: Manifest) -> Runtime:
-        """The runtime chosen at load, else the one the plugin asks for (``isolation``),
-        else the engine's default; a trusted plugin runs inline."""
-        name = (
-            self._chosen_isolation.get(manifest.name)
-            or manifest.isolation
-            or self.default_isolation
+    def _runtime_for(
+        self, manifest: Manifest, origin: str, signer: str | None
+    ) -> tuple[Runtime, Placement]:
+        """Where the plugin runs (``pliers_lab.trust.decide_isolation``: the host's
+        choice, then its trust policy, then the plugin's origin and request)."""
+        placement = decide_isolation(
+            manifest.name,
+            asked=manifest.isolation,
+            default=self.default_isolation,
+            policy=self.trust_policy,
+            origin=origin,
+            signer=signer,
+            root=manifest.root,
+            chosen=self._chosen_isolation.get(manifest.name),
+            forced_inline=manifest.name in self._trusted,
         )
-        if manifest.name in self._trusted and "inline" in self.runtimes:
-            name = "inline"
+        name = placement.isolation
         runtime = self.runtimes.get(name)
         if runtime is None and name == "process":
             runtime = self.sandbox  # type: ignore[attr-defined]  # SandboxOps, created lazily
@@ -189,15 +214,17 @@ class LoadingOps(EngineBase):
                 f"plugin {manifest.name!r} asks for isolation {name!r}, which this engine does "
                 f"not offer (available: {', '.join(sorted(self.runtimes))})"
             )
-        return runtime
+        return runtime, placement
 
     def register_runtime(self, runtime: Runtime) -> None:
         """Offer another place to run plugin code (the process sandbox registers itself)."""
         self.runtimes[runtime.name] = runtime
 
     def trust(self, plugin_name: str) -> None:
-        """Run ``plugin_name`` inline whatever isolation its manifest asks for."""
+        """Trust ``plugin_name``: it runs inline, whatever its manifest asks and wherever
+        it comes from (from its next load or reload). Adds it to ``trust_policy``."""
         self._trusted.add(plugin_name)
+        self.trust_policy = self.trust_policy.with_plugins(plugin_name)
 
     def add_api_provider(self, provider: Callable[[Plugin], Mapping[str, Any]]) -> None:
         """Offer services on every plugin's ``context.api`` (the host registers here)."""
@@ -214,6 +241,7 @@ class LoadingOps(EngineBase):
         overrides: Mapping[str, Any] | None,
         *,
         register: bool,
+        placement: Placement = _HOST_CODE,
     ) -> Plugin:
         """A new plugin record taken to LOADED (or ERROR, raising its PluginError).
 
@@ -227,6 +255,11 @@ class LoadingOps(EngineBase):
             on_transition=self._transitioned,
             isolation=runtime.name,
         )
+        plugin.origin, plugin.signer = placement.origin, placement.signer
+        plugin.trust_reason, plugin.placement = placement.trust, placement.reason
+        if placement.warning is not None:
+            plugin.warnings.append(placement.warning)
+            plugin.logger.warning(placement.warning)
         plugin.api = PluginAPI(plugin)
         for provider in self._api_providers:
             for name, service in provider(plugin).items():
@@ -272,6 +305,7 @@ class LoadingOps(EngineBase):
         runtime: Runtime,
         config: Mapping[str, Any] | None,
         activate: bool,
+        placement: Placement,
     ) -> Plugin:
         with self._lock:
             existing = self._plugins.get(manifest.name)
@@ -282,9 +316,15 @@ class LoadingOps(EngineBase):
                 )
             if existing is not None:
                 self._forget(existing)
-            plugin = self._build(manifest, prepare, runtime, config, register=True)
+            plugin = self._build(
+                manifest, prepare, runtime, config, register=True, placement=placement
+            )
         self.activity.emit(
-            "plugin.installed", plugin.id, version=plugin.version, isolation=plugin.isolation
+            "plugin.installed",
+            plugin.id,
+            version=plugin.version,
+            isolation=plugin.isolation,
+            warnings=list(plugin.warnings),
         )
         if activate:
             self.activate(plugin.id)
@@ -390,7 +430,14 @@ class LoadingOps(EngineBase):
             plugin.runtime.stop(plugin, plugin.prepared)
             plugin.prepared = None
 
-    def reload(self, plugin_id: str, path: str | Path | None = None) -> Plugin:
+    def reload(
+        self,
+        plugin_id: str,
+        path: str | Path | None = None,
+        *,
+        origin: str | None = None,
+        signer: str | None = None,
+    ) -> Plugin:
         """Load the plugin's folder again and swap it in, keeping its configuration.
 
         The new version is loaded, checked and activated beside the old one; only then
@@ -401,10 +448,17 @@ class LoadingOps(EngineBase):
 
         ``path`` loads another folder of the same plugin instead of its own: another
         version kept side by side in a store (a marketplace update or rollback).
+        ``origin`` and ``signer`` (see ``load``) describe that folder; by default the
+        plugin keeps those it was loaded with, so where it runs is decided again by the
+        same rule (``trust_policy`` may have changed since).
         """
         from ..manifest import load_manifest
 
         old = self.plugin(plugin_id)
+        if origin is None:
+            origin, signer = old.origin, old.signer
+        elif origin not in ORIGINS:
+            raise EngineError(f"origin must be one of {', '.join(ORIGINS)}, got {origin!r}")
         root = Path(path) if path is not None else old.root
         if root is None:
             raise EngineError(
@@ -417,13 +471,14 @@ class LoadingOps(EngineBase):
                     f"{root}: the manifest now names {manifest.name!r}, not {old.id!r}; "
                     "load it as a new plugin instead"
                 )
-            runtime = self._runtime_for(manifest)
+            runtime, placement = self._runtime_for(manifest, origin, signer)
             new = self._build(
                 manifest,
                 partial(runtime.prepare, manifest, manifest.root),
                 runtime,
                 old.config_overrides,
                 register=False,
+                placement=placement,
             )
         except PliersError as exc:
             error = (
@@ -445,5 +500,12 @@ class LoadingOps(EngineBase):
         self._retire(old, "replaced by a reload")
         if was_stopped:  # a disabled plugin stays disabled on its new code
             self._deactivate(new, old.disabled_reason or "disabled before the reload")
-        self.activity.emit("plugin.updated", plugin_id, old=old.version, new=new.version)
+        self.activity.emit(
+            "plugin.updated",
+            plugin_id,
+            old=old.version,
+            new=new.version,
+            isolation=new.isolation,
+            warnings=list(new.warnings),
+        )
         return new

@@ -1,4 +1,4 @@
-"""Sandbox operations on the engine: the process runtime, trust, and the spec's
+"""Sandbox operations on the engine: the process runtime, and the spec's
 Performance Isolation (throttle, suspend, resume) and Runtime Security Monitoring
 (quarantine, release) verbs.
 
@@ -91,12 +91,19 @@ class SandboxOps(EngineBase):
         return done
 
     def isolation(self, plugin_id: str) -> dict[str, Any]:
-        """Mode, active layers and worker usage of one plugin (for listings)."""
+        """Mode and why (``placement``, ``trusted``: why the host trusts it, or None;
+        ``warnings``: a refused inline request), active layers and worker usage of one
+        plugin (for listings)."""
         plugin = self.plugin(plugin_id)
         process = self._process_of(plugin)
         return {
             "plugin_id": plugin.id,
             "isolation": plugin.isolation,
+            "placement": plugin.placement,
+            "origin": plugin.origin,
+            "signer": plugin.signer,
+            "trusted": plugin.trust_reason,
+            "warnings": list(plugin.warnings),
             "layers": sorted(plugin.layers),
             "quarantined": self.quarantined(plugin_id),
             **(process.usage() if process is not None else {}),
