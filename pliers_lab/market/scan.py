@@ -110,8 +110,9 @@ RECOMMENDATIONS: dict[str, str] = {
     "nested-archive": "Ship files, not archives inside the bundle.",
     "startup-hook": "Remove interpreter start-up hooks (sitecustomize, .pth).",
     "unparsable-code": "Fix the file: it is not valid Python 3 source.",
-    "inline-isolation": "Drop `isolation: inline` unless the plugin must share the host "
-    "process; the process sandbox is the default for third-party plugins.",
+    "inline-isolation": "Drop `isolation: inline`: where a plugin runs is the host's "
+    "decision (its TrustPolicy: the plugin's id, its signing key or its folder); an "
+    "untrusted bundle runs sandboxed whatever its manifest asks.",
     "broad-permission": "List the resources (hosts, paths, tables) instead of granting all.",
 }
 
@@ -339,10 +340,14 @@ def _manifest_issues(manifest: Manifest | None) -> list[SecurityIssue]:
     if manifest is None:
         return []
     issues = []
-    if manifest.isolation == "inline":
+    if manifest.isolation == "inline":  # issue 13 §1: a bundle may not unsandbox itself
         issues.append(
             _issue(
-                "inline-isolation", "medium", "asks to run inside the host process", "manifest.json"
+                "inline-isolation",
+                "high",
+                'asks to run inside the host process (isolation: "inline"); a bundle is '
+                "untrusted unless the host trusts its signer, its id or its folder",
+                "manifest.json",
             )
         )
     for category, verb in (

@@ -206,10 +206,13 @@ def test_the_manifest_itself_is_reviewed() -> None:
         "", isolation="inline", permissions={"filesystem": ["write"], "database": ["execute"]}
     )
     assert set(found) == {
-        ("medium", "inline-isolation", "manifest.json"),
+        ("high", "inline-isolation", "manifest.json"),
         ("low", "broad-permission", "manifest.json"),
     }
     assert len(found) == 3
+    # issue 13 §1: a bundle cannot take itself out of the sandbox, so asking is high risk
+    alone = scan_files({"plugin.py": b""}, manifest(isolation="inline"))
+    assert alone.safe is False and alone.score == 80
 
 
 def test_unused_permissions_become_recommendations() -> None:
