@@ -164,9 +164,10 @@ class UninstallResult:
 class ValidationReport:
     """The REST ``POST /plugins/validate`` answer for one bundle.
 
-    ``valid`` needs a sound package, a valid manifest, a safe scan and dependencies that
-    resolve; the signature is reported but does not decide validity (a package is often
-    validated before it is signed).
+    ``valid`` needs a sound package, a valid manifest, a safe scan, dependencies that
+    resolve and a signature that is not invalid (forged, tampered, malformed). Unsigned
+    bundles and unknown keys stay valid (a package is often validated before it is
+    signed); ``warnings`` says so, and what it means for where the plugin runs.
     """
 
     valid: bool
@@ -175,6 +176,7 @@ class ValidationReport:
     security: dict[str, Any]
     dependencies: dict[str, Any]
     signature: dict[str, Any]
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,4 +186,5 @@ class ValidationReport:
             "security": self.security,
             "dependencies": self.dependencies,
             "signature": self.signature,
+            "warnings": list(self.warnings),
         }

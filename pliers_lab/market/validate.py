@@ -1,6 +1,14 @@
 """``POST /plugins/validate``: everything a marketplace would check of a bundle, reported
 rather than raised — package soundness, manifest validity, signature, security scan and
-whether its dependencies resolve against the registry and the installed plugins."""
+whether its dependencies resolve against the registry and the installed plugins.
+
+Validity (issue 13 §1): a forged, tampered or malformed signature makes a bundle invalid.
+An unsigned bundle, or one signed by a key the store does not trust, stays valid — a
+package is often validated before it is signed, and installing it is a separate consent
+(``allow_unsigned``) — but ``warnings`` says so in words, with what it means for where
+the plugin will run. An ``isolation: "inline"`` request is a high scan issue (not safe,
+so not valid) and a warning too.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +19,38 @@ from .errors import BundleError
 from .results import ValidationReport
 
 if TYPE_CHECKING:
+    from ..manifest import Manifest
     from .bundle import Bundle
     from .marketplace import PluginMarketplace
+    from .signing import VerificationResult
 
-__all__ = ["validate_bundle"]
+__all__ = ["trust_warnings", "validate_bundle"]
+
+
+def trust_warnings(verification: VerificationResult, manifest: Manifest | None) -> list[str]:
+    """What a bundle's signature and isolation request mean for where it will run, in
+    sentences (``POST /v3/plugins/validate``, ``pliers validate``)."""
+    out = []
+    if verification.status == "unsigned":
+        out.append(
+            "unsigned: no .pliers/signature.json; it will run sandboxed and cannot be "
+            "trusted by key (installing it needs allow_unsigned)"
+        )
+    elif verification.status == "untrusted":
+        who = f" ({verification.signer})" if verification.signer else ""
+        out.append(
+            f"signed by key {verification.key_id}{who}, which is not trusted here: installing "
+            "it needs allow_unsigned, and it will run sandboxed unless the host trusts it"
+        )
+    elif verification.status == "invalid":
+        out.append(f"invalid signature: {verification.reason}; it cannot be installed")
+    if manifest is not None and manifest.isolation == "inline":
+        out.append(
+            'asks for isolation: "inline" (manifest.json): only the host decides that; a '
+            "bundle runs sandboxed unless the host trusts its id, its signing key or its "
+            "folder (the scan counts the request as high risk)"
+        )
+    return out
 
 
 def _empty_dependencies() -> dict[str, Any]:
@@ -76,6 +112,7 @@ def validate_bundle(market: PluginMarketplace, path: str | os.PathLike[str]) -> 
     valid = (
         manifest is not None
         and scan.safe
+        and verification.status != "invalid"
         and not dependencies["conflicts"]
         and not any(not m.get("optional") for m in dependencies["missing"])
     )
@@ -86,6 +123,7 @@ def validate_bundle(market: PluginMarketplace, path: str | os.PathLike[str]) -> 
         security=security,
         dependencies=dependencies,
         signature=verification.to_dict(),
+        warnings=tuple(trust_warnings(verification, manifest)),
     )
 
 

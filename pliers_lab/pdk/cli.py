@@ -1,7 +1,8 @@
 """``pliers``: the plugin author's command line.
 
     pliers create TEMPLATE NAME [--dir D]   a new plugin from a template
-    pliers validate PATH                    manifest, code, handlers, config, tests, docs
+    pliers validate PATH [--store S]        manifest, code, handlers, config, tests, docs;
+                                            a bundle: signature (trusted by S?) and scan
     pliers test PATH [-- PYTEST ARGS]       the plugin's tests with the pliers fixtures
     pliers docs PATH [-o FILE]              Markdown docs from the manifest and schema
     pliers simulate PATH HOOK [--data JSON|@FILE]   fire one hook at the plugin
@@ -9,7 +10,8 @@
     pliers package PATH [--key K] [-o DIR]  a (signed) bundle of the plugin
     pliers publish PATH --registry R --key K --user U   tests (80 % coverage), scan,
                                             bundle, sign, publish
-    pliers serve [--extensions D] [--port P]   plugin endpoints and the /v3 REST API
+    pliers serve [--extensions D] [--port P] [--trust ID] [--trust-folder D]
+                                            plugin endpoints and the /v3 REST API
     pliers demo                             the example plugins through their hooks
 
 Every user mistake is one line on stderr and exit status 2; a plugin that fails its
@@ -68,11 +70,28 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .checks import check_plugin
+    from .checks import check_bundle, check_plugin
 
-    report = check_plugin(args.path)
+    path = Path(args.path)
+    if path.is_file() and path.name != "manifest.json":  # a bundle
+        report = check_bundle(path, _store_keys(args.store))
+    else:
+        if args.store is not None:
+            raise PliersError("--store: only for a bundle (.zip); a folder is not signed")
+        report = check_plugin(path)
     print(report.render())
     return 0 if report.valid else 1
+
+
+def _store_keys(store: str | None) -> list[Any]:
+    """The keys a plugin store trusts (``--store``), or none."""
+    if store is None:
+        return []
+    if not (Path(store) / "store.db").is_file():
+        raise PliersError(f"--store {store}: not a plugin store (no store.db)")
+    from ..market import PluginStore
+
+    return list(PluginStore(store).trusted_keys().values())
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -101,11 +120,42 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def trust_policy(args: argparse.Namespace) -> Any:
+    """The ``TrustPolicy`` of ``--trust ID`` and ``--trust-folder DIR`` (issue 13 §1)."""
+    from ..trust import TrustPolicy
+
+    return TrustPolicy(plugins=args.trust or (), folders=args.trust_folder or ())
+
+
+def add_trust_options(p: argparse.ArgumentParser) -> None:
+    """``--trust`` and ``--trust-folder``, repeatable: what may run where it asks."""
+    p.add_argument(
+        "--trust",
+        action="append",
+        metavar="PLUGIN_ID",
+        help="trust this plugin: it runs where its manifest asks, inline included "
+        "(repeatable; a manifest alone cannot ask its way out of the sandbox)",
+    )
+    p.add_argument(
+        "--trust-folder",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="trust every plugin in this folder (symlinks resolved; repeatable)",
+    )
+
+
+def _warn(plugins: Any) -> None:
+    for plugin in plugins:
+        for warning in plugin.warnings:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from ..engine import Engine
 
-    with Engine(default_isolation=args.isolation) as engine:
-        engine.load(args.path)
+    with Engine(default_isolation=args.isolation, trust=trust_policy(args)) as engine:
+        _warn([engine.load(args.path)])
         result = engine.fire(
             args.hook, _data(args.data), user_id=args.user, session_id=args.session
         )
@@ -116,8 +166,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from ..engine import Engine
 
-    with Engine(default_isolation=args.isolation) as engine:
+    with Engine(default_isolation=args.isolation, trust=trust_policy(args)) as engine:
         plugin = engine.load(args.path)
+        _warn([plugin])
         reloader = engine.watch()
         assert reloader is not None
         reloader.listeners.append(
@@ -208,8 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=".", help="where to create it (default: here)")
     p.add_argument("--author", default="Plugin Author <author@example.com>")
     p.set_defaults(run=cmd_create)
-    p = sub.add_parser("validate", help="check a plugin folder as the engine would")
-    p.add_argument("path")
+    p = sub.add_parser(
+        "validate", help="check a plugin folder, or a bundle (.zip), as the engine would"
+    )
+    p.add_argument("path", help="a plugin folder or a bundle (.zip)")
+    p.add_argument(
+        "--store",
+        help="a bundle's signature is checked against the keys this plugin store trusts "
+        "(default: none, so any signature is by an unknown key)",
+    )
     p.set_defaults(run=cmd_validate)
     p = sub.add_parser("test", help="run a plugin's tests")
     p.add_argument("path")
@@ -234,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("path")
         p.add_argument("--isolation", default="inline", choices=("inline", "process"))
+        add_trust_options(p)
         if name == "simulate":
             p.add_argument("hook")
             p.add_argument("--data", help="JSON payload, or @file")
@@ -262,7 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
     p.add_argument("--with-host", action="store_true", help="attach a simulated Pliers host")
     p.add_argument("--db", default=None, help="the host's SQLite file (default: in memory)")
-    p.add_argument("--isolation", choices=("inline", "process"), default=None)
+    p.add_argument(
+        "--isolation",
+        choices=("inline", "process"),
+        default=None,
+        help="where the --extensions plugins run unless trusted (default: process); "
+        "installs over HTTP always run sandboxed unless trusted",
+    )
+    add_trust_options(p)
     p.set_defaults(run=cmd_serve)
     p = sub.add_parser("demo", help="the example plugins through their hooks")
     p.add_argument("--extensions", type=Path, default=None)

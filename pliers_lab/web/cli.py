@@ -1,4 +1,9 @@
-"""``python -m pliers_lab serve``: plugins and the management API over HTTP until Ctrl-C."""
+"""``python -m pliers_lab serve``: plugins and the management API over HTTP until Ctrl-C.
+
+``--extensions`` plugins are the operator's own (origin ``local``: they follow
+``--isolation``); what is installed over HTTP is a bundle and runs sandboxed unless
+``--trust ID`` or ``--trust-folder DIR`` trusts it (issue 13 §1).
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,19 @@ __all__ = ["run"]
 def run(args: argparse.Namespace) -> int:
     """Load ``--extensions``, serve, print the URL and an admin token, wait for Ctrl-C."""
     from ..engine import Engine
+    from ..pdk.cli import trust_policy
     from .server import serve
     from .settings import WebSettings
 
-    engine = Engine(default_isolation=args.isolation) if args.isolation else Engine()
+    options = {"default_isolation": args.isolation} if args.isolation else {}
+    engine = Engine(trust=trust_policy(args), **options)
     host: Any = None
     try:
         if args.extensions is not None:
             engine.load_all(args.extensions)
+            for plugin in engine.plugins:
+                for warning in plugin.warnings:
+                    print(f"warning: {warning}", file=sys.stderr, flush=True)
         if args.with_host:
             from ..host import Host
 

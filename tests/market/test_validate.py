@@ -87,3 +87,50 @@ def test_a_broken_package_is_reported(market: PluginMarketplace, tmp_path: Path)
         report["package"]["valid"] is False and report["package"]["entry"] == "../../etc/cron.d/x"
     )
     assert "zip-slip" in report["package"]["errors"][0]
+
+
+def test_unsigned_and_unknown_keys_stay_valid_but_say_so(
+    market: PluginMarketplace, dist: Path, other_key
+) -> None:
+    """Issue 13 §1: validate no longer answers a bare "valid" for these."""
+    unsigned = market.validate(build_bundle(EXTENSIONS / "csv-export", dist)).to_dict()
+    assert unsigned["valid"] is True and unsigned["signature"]["status"] == "unsigned"
+    assert unsigned["warnings"] == [
+        "unsigned: no .pliers/signature.json; it will run sandboxed and cannot be trusted by "
+        "key (installing it needs allow_unsigned)"
+    ]
+    signed = build_bundle(EXTENSIONS / "audit-log", dist, signing_key=other_key, signer="eve")
+    stranger = market.validate(signed).to_dict()
+    assert stranger["valid"] is True and stranger["signature"]["status"] == "untrusted"
+    (warning,) = stranger["warnings"]
+    assert warning.startswith(f"signed by key {other_key.key_id} (eve), which is not trusted here")
+
+
+def test_a_forged_signature_or_an_inline_request_is_invalid(
+    market: PluginMarketplace, dist: Path, key, other_key, make_plugin
+) -> None:
+    import base64
+
+    from pliers_lab.market.package import SIGNATURE_FILE, rewrite_metadata
+
+    path = build_bundle(EXTENSIONS / "csv-export", dist, signing_key=key)
+    with zipfile.ZipFile(path) as zf:
+        doc = json.loads(zf.read(SIGNATURE_FILE))
+    doc["signature"] = base64.b64encode(other_key.sign(b"something else")).decode()
+    rewrite_metadata(path, {SIGNATURE_FILE: json.dumps(doc).encode()})
+    forged = market.validate(path).to_dict()
+    assert forged["valid"] is False and forged["signature"]["status"] == "invalid"
+    assert forged["warnings"][0].startswith("invalid signature: the signature does not verify")
+
+    asking = build_bundle(make_plugin("greedy", isolation="inline"), dist, signing_key=key)
+    report = market.validate(asking).to_dict()
+    assert report["signature"]["status"] == "verified"  # a trusted signer does not change it
+    assert report["valid"] is False and report["security"]["safe"] is False
+    assert [(i["severity"], i["type"]) for i in report["security"]["issues"]] == [
+        ("high", "inline-isolation")
+    ]
+    assert report["warnings"] == [
+        'asks for isolation: "inline" (manifest.json): only the host decides that; a bundle '
+        "runs sandboxed unless the host trusts its id, its signing key or its folder (the "
+        "scan counts the request as high risk)"
+    ]

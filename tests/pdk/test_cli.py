@@ -182,3 +182,81 @@ def test_docs_check_names_what_is_missing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "the configuration property 'blockedDomains' is not documented" in out
     assert "'submission.beforeSave'" not in out  # named in SHORT.md
+
+
+ASKER = """
+import os
+from pliers_lab import hook
+
+@hook("submission.afterSave")
+def pid(ctx):
+    return os.getpid()
+"""
+
+
+def _asker(tmp_path):
+    folder = tmp_path / "asker"
+    folder.mkdir()
+    manifest = {
+        "name": "asker",
+        "version": "1.0.0",
+        "description": "asks to run inline",
+        "author": "Tests <t@example.com>",
+        "license": "MIT",
+        "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
+        "isolation": "inline",
+        "hooks": {"submission.afterSave": {}},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "plugin.py").write_text(ASKER)
+    return folder
+
+
+def test_simulate_sandboxes_an_inline_request_unless_trusted(tmp_path, capsys):
+    """Issue 13 §1: --isolation process is the operator's choice; the manifest cannot
+    overrule it, --trust can."""
+    import os
+
+    folder = _asker(tmp_path)
+    args = ["simulate", str(folder), "submission.afterSave", "--isolation", "process"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert f"value: [{os.getpid()}]" not in out and "value: [" in out
+    assert err.startswith("warning: plugin 'asker' asks to run inline") and "--trust asker" in err
+    assert main([*args, "--trust", "asker"]) == 0
+    out, err = capsys.readouterr()
+    assert f"value: [{os.getpid()}]" in out and err == ""
+    assert main([*args, "--trust-folder", str(tmp_path)]) == 0
+    assert f"value: [{os.getpid()}]" in capsys.readouterr().out
+
+
+def test_validate_a_bundle_says_unsigned_unknown_key_and_inline(tmp_path, capsys):
+    from pliers_lab.market import PluginStore, SigningKey, build_bundle
+
+    folder = _asker(tmp_path)
+    assert main(["validate", str(folder)]) == 1  # a folder: the scan's high issue
+    out = capsys.readouterr().out
+    assert "INVALID" in out and "high inline-isolation" in out
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "signed").mkdir()
+    unsigned = build_bundle(folder, tmp_path / "dist")
+    assert main(["validate", str(unsigned)]) == 1
+    out = capsys.readouterr().out
+    assert "warn  unsigned: no .pliers/signature.json; it will run sandboxed" in out
+    assert 'warn  asks for isolation: "inline"' in out and "error security scan" in out
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["isolation"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    key = SigningKey.generate()
+    signed = build_bundle(folder, tmp_path / "signed", signing_key=key, signer="ann")
+    assert main(["validate", str(signed)]) == 0
+    out = capsys.readouterr().out
+    assert f"warn  signed by key {key.key_id} (ann), which is not trusted here" in out
+    store = PluginStore(tmp_path / "store")
+    store.trust_key(key.public_key, "ann")
+    assert main(["validate", str(signed), "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert f"ok    signature: signed by trusted key {key.key_id}" in out and "warn" not in out
+    bad = pliers("validate", str(signed), "--store", str(tmp_path / "nowhere"))
+    assert bad.returncode == 2 and "not a plugin store" in bad.stderr
