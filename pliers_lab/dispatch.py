@@ -14,7 +14,7 @@ from typing import Any, final
 
 from .catalog import ResultMode
 from .context import HookContext
-from .errors import PluginError, PluginErrorType
+from .errors import PluginError, PluginErrorType, must_propagate, raised_text
 from .modes import FOLDS, Fold, ShapeError
 from .observe.metrics import PluginStats
 from .recovery import RecoveryPolicy
@@ -128,9 +128,7 @@ def _raised(impl: HookImpl, ctx: HookContext, exc: BaseException) -> PluginError
         exc.hook = exc.hook or impl.hook
         exc.execution_id = exc.execution_id or ctx.execution_id
         return exc
-    return _error(
-        PluginErrorType.RUNTIME_ERROR, impl, ctx, f"handler raised {type(exc).__name__}: {exc}", exc
-    )
+    return _error(PluginErrorType.RUNTIME_ERROR, impl, ctx, f"handler {raised_text(exc)}", exc)
 
 
 def _overran(impl: HookImpl, ctx: HookContext, duration: float) -> PluginError:
@@ -161,7 +159,9 @@ def _attempt_again(
         t0 = perf()
         try:
             value = impl.fn(ctx)
-        except Exception as exc:
+        except BaseException as exc:
+            if must_propagate(exc):
+                raise
             error = _raised(impl, ctx, exc)
             continue
         if perf() - t0 > impl.timeout:
@@ -241,7 +241,9 @@ def run_sync(
         retries = 0
         try:
             value = fn(ctx)
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() in a handler must not end the caller
+            if must_propagate(exc):
+                raise
             value, retries, error = _attempt_again(impl, ctx, _raised(impl, ctx, exc))
         else:
             t1 = perf()
@@ -304,7 +306,9 @@ def run_collect(
         ctx.plugin_id = plugin_id
         try:
             value = fn(ctx)
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() in a handler must not end the caller
+            if must_propagate(exc):
+                raise
             value, retries, error = _attempt_again(impl, ctx, _raised(impl, ctx, exc))
         else:
             t1 = perf()
@@ -365,6 +369,17 @@ async def _call_async(impl: HookImpl, ctx: HookContext) -> Any:
         raise _cancelled(impl, ctx) from None
 
 
+def _cancelled_from_outside(exc: BaseException) -> bool:
+    """True when ``exc`` is the cancellation of the task running the hook (not one a
+    handler raised on its own): it must reach whoever cancelled."""
+    import asyncio
+
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
 async def _attempt_async(impl: HookImpl, ctx: HookContext) -> tuple[Any, int, PluginError | None]:
     error: PluginError | None = None
     for attempt in range(impl.retries + 1):
@@ -374,7 +389,9 @@ async def _attempt_async(impl: HookImpl, ctx: HookContext) -> tuple[Any, int, Pl
             await asyncio.sleep(impl.policy.delay(attempt))
         try:
             return await _call_async(impl, ctx), attempt, None
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() would stop the event loop
+            if must_propagate(exc) or _cancelled_from_outside(exc):
+                raise
             error = _raised(impl, ctx, exc)
     return None, impl.retries, error
 

@@ -166,3 +166,21 @@ class PluginError(PliersError):
 def type_(exc: BaseException) -> type[BaseException]:
     """``type()`` under another name: the constructor's parameter shadows the builtin."""
     return exc.__class__
+
+
+def must_propagate(exc: BaseException) -> bool:
+    """True for what a plugin's failure must never swallow: a real Ctrl-C.
+
+    Everything else a trusted (inline) handler raises, ``SystemExit`` and
+    ``GeneratorExit`` included, is that plugin's failure: the engine's caller (a
+    notebook, a server) keeps running.
+    """
+    return isinstance(exc, KeyboardInterrupt)
+
+
+def raised_text(exc: BaseException) -> str:
+    """What a handler did, for an error message: ``raised ValueError: bad`` or, for
+    ``SystemExit``, ``called sys.exit(3)``."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({'' if exc.code is None else repr(exc.code)})"
+    return f"raised {type_(exc).__name__}: {exc}"

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._aio import LoopThread
 from ..cache import CodeCache
-from ..errors import PluginError, PluginErrorType
+from ..errors import PluginError, PluginErrorType, must_propagate, raised_text
 from ..lifecycle import PluginState
 from ..observe.activity import Activity
 from ..observe.logs import LogStore
@@ -83,9 +83,11 @@ class EngineBase:
             outcome = fn(plugin, *args)
             if inspect.isawaitable(outcome):
                 self._loop.run(_awaited(outcome))
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() in a plugin must not end the caller
+            if must_propagate(exc):
+                raise
             raise PluginError(
-                kind, f"{name} raised {type(exc).__name__}: {exc}", plugin_id=plugin.id, cause=exc
+                kind, f"{name} {raised_text(exc)}", plugin_id=plugin.id, cause=exc
             ) from exc
 
     def record_error(self, error: PluginError) -> None:
@@ -121,11 +123,13 @@ class EngineBase:
             outcome = handler(plugin, error)
             if inspect.isawaitable(outcome) and not self._loop.in_loop_thread():
                 self._loop.run(_awaited(outcome))
-        except Exception as exc:  # on_error itself failing must not recurse
+        except BaseException as exc:  # on_error itself failing must not recurse
+            if must_propagate(exc):
+                raise
             self.errors.append(
                 PluginError(
                     PluginErrorType.RUNTIME_ERROR,
-                    f"on_error raised {type(exc).__name__}: {exc}",
+                    f"on_error {raised_text(exc)}",
                     plugin_id=plugin.id,
                     cause=exc,
                 )

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..context import HookContext
 from ..dispatch import HookImpl
-from ..errors import PliersError, PluginError
+from ..errors import PliersError, PluginError, must_propagate, raised_text
 from ..plugin import Plugin
 from ..recovery import RecoveryRecord, RecoveryStrategy
 from .base import EngineBase, S, _awaited
@@ -91,8 +91,10 @@ class RecoveryOps(EngineBase):
                         ),
                     )
                 value = self._loop.run(_awaited(value))
-        except Exception as exc:
-            return False, None, f"fallback {fallback_id!r} failed too: {type(exc).__name__}: {exc}"
+        except BaseException as exc:  # sys.exit() in a plugin must not end the caller
+            if must_propagate(exc):
+                raise
+            return False, None, f"fallback {fallback_id!r} failed too: it {raised_text(exc)}"
         finally:
             ctx.plugin_id = failed_id
         return True, value, f"answered by fallback plugin {fallback_id!r}"

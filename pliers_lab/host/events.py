@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from typing import Any, NamedTuple
 
-from ..errors import PluginError, PluginErrorType
+from ..errors import PluginError, PluginErrorType, must_propagate
 from .db import Database, dumps, loads, new_id
 from .errors import EventCascadeError
 
@@ -343,8 +343,10 @@ class EventBus:
                 sub.handler(event)
             except EventCascadeError:
                 raise
-            except Exception as exc:
-                if isinstance(exc, PluginError) and exc.type is PluginErrorType.SECURITY_ERROR:
+            except BaseException as exc:  # sys.exit() in a subscriber must not end the caller
+                if must_propagate(exc) or (
+                    isinstance(exc, PluginError) and exc.type is PluginErrorType.SECURITY_ERROR
+                ):
                     raise
                 errors += 1
                 if self.on_error is not None:

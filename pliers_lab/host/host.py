@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import Engine
-from ..errors import PluginError, PluginErrorType
+from ..errors import PluginError, PluginErrorType, raised_text
 from ..lifecycle import PluginState
 from . import auth, exports, imports, integration
 from .api import HostAPI
@@ -367,7 +367,7 @@ class Host:
             if isinstance(exc, PluginError)
             else PluginError(
                 PluginErrorType.RUNTIME_ERROR,
-                f"event handler for {event['type']!r} raised {type(exc).__name__}: {exc}",
+                f"event handler for {event['type']!r} {raised_text(exc)}",
                 plugin_id=sub.plugin_id,
                 hook=f"event:{event['type']}",
                 cause=exc,
