@@ -35,7 +35,15 @@ if TYPE_CHECKING:
     from .signing import VerificationResult
     from .store import PluginStore
 
-__all__ = ["Prepared", "load_chain", "place", "prepare", "resolve_plan", "unplace"]
+__all__ = [
+    "Prepared",
+    "load_chain",
+    "place",
+    "prepare",
+    "resolve_plan",
+    "signer_of",
+    "unplace",
+]
 
 
 @dataclass
@@ -225,6 +233,21 @@ def forget(engine: Engine, names: Iterable[str]) -> None:
                 engine.unload(name, cascade=True)
 
 
+def signer_of(
+    store: PluginStore,
+    name: str,
+    version: str,
+    verified: Mapping[str, VerificationResult] | None = None,
+) -> str | None:
+    """The verified signing key id of ``name@version`` for the engine (issue 13 §1): from
+    this install's ``VerificationResult`` when it has one (``verified`` status only),
+    else the key the store recorded for it, if the store trusts that key."""
+    verification = (verified or {}).get(name)
+    if verification is not None:
+        return verification.key_id if verification.status == "verified" else None
+    return store.signer(name, version)
+
+
 def load_chain(
     engine: Engine,
     store: PluginStore,
@@ -233,16 +256,25 @@ def load_chain(
     *,
     config: Callable[[str], Mapping[str, Any] | None],
     activate: bool = True,
+    verified: Mapping[str, VerificationResult] | None = None,
 ) -> list[str]:
     """Load ``order`` (dependencies first) into ``engine`` from the store, skipping what
-    is loaded; on a failure unload what this call loaded and raise ``StartupError``."""
+    is loaded; on a failure unload what this call loaded and raise ``StartupError``.
+
+    Each is a bundle to the engine (``origin="bundle"``), with its verified signer
+    (``signer_of``): it runs sandboxed unless the engine's ``TrustPolicy`` trusts it.
+    """
     done: list[str] = []
     for name in order:
         if loaded(engine, name):
             continue
         try:
             engine.load(
-                store.version_dir(name, versions[name]), config=config(name), activate=activate
+                store.version_dir(name, versions[name]),
+                config=config(name),
+                activate=activate,
+                origin="bundle",
+                signer=signer_of(store, name, versions[name], verified),
             )
         except PliersError as exc:
             forget(engine, [name, *reversed(done)])

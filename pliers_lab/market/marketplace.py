@@ -27,7 +27,7 @@ from .errors import (
     PermissionsNotAcceptedError,
     StartupError,
 )
-from .install import forget, load_chain, loaded, place, prepare, resolve_plan, unplace
+from .install import forget, load_chain, loaded, place, prepare, resolve_plan, signer_of, unplace
 from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult, listing, search
 from .records import VersionRecord
 from .results import (
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .records import PluginRecord
     from .registry import Registry
     from .results import ValidationReport
+    from .signing import VerificationResult
     from .store import PluginStore
 
 __all__ = ["PluginMarketplace"]
@@ -311,15 +312,17 @@ class PluginMarketplace:
             except BaseException:
                 unplace(created)
                 raise
+            started: list[str] = []
             if engine is not None:
                 try:
-                    load_chain(
+                    started = load_chain(
                         engine,
                         self.store,
                         resolution.order,
                         versions,
                         config=lambda n: config if n == plugin_id else self.store.config(n),
                         activate=activate,
+                        verified=_verified(items),
                     )
                 except MarketError:
                     self._undo_install(new, created)
@@ -342,7 +345,8 @@ class PluginMarketplace:
             + tuple(
                 f"optional dependency {r.name} {r.range} is not available"
                 for r in resolution.missing_optional
-            ),
+            )
+            + _engine_warnings(engine, started),
             path=str(self.store.version_dir(plugin_id, target.version)),
             security={item.record.key: item.scan.score for item in items if item.scan},
             signatures={
@@ -439,6 +443,7 @@ class PluginMarketplace:
                 for c in v.changes
             )
         warnings = [w for item in items for w in item.warnings]
+        warnings += _engine_warnings(engine, [*new_deps, plugin_id])
         if parse_version(record.version) < older:
             warnings.append(f"{plugin_id} moved down from {current.version} to {record.version}")
         return UpdateResult(
@@ -500,9 +505,17 @@ class PluginMarketplace:
     ) -> None:
         """Load new dependencies, then reload the plugin from its new folder; on failure
         put the store back on ``previous`` (the engine keeps the old version serving)."""
+        verified = _verified(undo_items)
         try:
-            load_chain(engine, self.store, new_deps, versions, config=self.store.config)
-            engine.reload(plugin_id, self.store.version_dir(plugin_id, version))
+            load_chain(
+                engine, self.store, new_deps, versions, config=self.store.config, verified=verified
+            )
+            engine.reload(
+                plugin_id,
+                self.store.version_dir(plugin_id, version),
+                origin="bundle",
+                signer=signer_of(self.store, plugin_id, version, verified),
+            )
         except (MarketError, PliersError) as exc:
             forget(engine, reversed(new_deps))
             with self.store.write() as db:
@@ -544,7 +557,12 @@ class PluginMarketplace:
                 self.store.log(db, plugin_id, "rollback", current.version, previous)
             if engine is not None and loaded(engine, plugin_id):
                 try:
-                    engine.reload(plugin_id, self.store.version_dir(plugin_id, previous))
+                    engine.reload(
+                        plugin_id,
+                        self.store.version_dir(plugin_id, previous),
+                        origin="bundle",
+                        signer=self.store.signer(plugin_id, previous),
+                    )
                 except PliersError as exc:
                     with self.store.write() as db:
                         self.store.set_active(db, plugin_id, current.version, previous, "explicit")
@@ -696,6 +714,17 @@ def _parse(record: VersionRecord) -> Manifest:
     from ..manifest import parse_manifest
 
     return parse_manifest(record.manifest, source=f"{record.key} (registry)")
+
+
+def _verified(items: list[Prepared]) -> dict[str, VerificationResult]:
+    return {item.name: item.verification for item in items if item.verification is not None}
+
+
+def _engine_warnings(engine: Engine | None, names: list[str]) -> tuple[str, ...]:
+    """What the engine said about the plugins just loaded (a refused inline request)."""
+    if engine is None:
+        return ()
+    return tuple(w for n in names if loaded(engine, n) for w in engine.plugin(n).warnings)
 
 
 def _key_id(item: Prepared) -> str | None:

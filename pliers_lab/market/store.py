@@ -185,6 +185,18 @@ class PluginStore:
             ).fetchone()
         return None if row is None else str(row["checksum"])
 
+    def signer(self, name: str, version: str) -> str | None:
+        """The key id that signed ``name@version``, if this store trusts that key now.
+
+        The install checked the signature against that key id (issue 13 §1: the engine
+        is told it with ``origin="bundle"``, and its ``TrustPolicy.keys`` decides)."""
+        with transaction(self.db) as db:
+            row = db.execute(
+                "SELECT key_id FROM versions WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+        key_id = None if row is None else row["key_id"]
+        return str(key_id) if key_id and key_id in self.trusted_keys() else None
+
     def dependents(self, name: str) -> list[str]:
         """Installed plugins whose active version needs ``name`` (directly or not),
         nearest first; optional dependencies do not count."""
