@@ -120,6 +120,8 @@ class HostApi:
         mode: Callable[[], str],
     ) -> None:
         self.plugin_id = manifest.name
+        self.refusals: list[str] = []
+        """Capabilities the host refused this plugin (read by the supervisor per call)."""
         self.own_tables = f"plugin_{manifest.name.replace('-', '_')}_"
         self.permissions = manifest.permissions
         self.log = log
@@ -180,7 +182,7 @@ class HostApi:
             self.log.record(
                 self.plugin_id, hook, execution_id, svc, op, "?", operation, DENIED, str(exc)
             )
-            return _refusal(rid, "security_error", str(exc))
+            return self._refuse(rid, str(exc))
         verdict = ALLOWED if self._allowed(category, verb, resource) else DENIED
         if verdict == DENIED and self.mode() == "audit":
             verdict = AUDIT
@@ -188,9 +190,8 @@ class HostApi:
             self.plugin_id, hook, execution_id, category, verb, resource, operation, verdict
         )
         if verdict == DENIED:
-            return _refusal(
+            return self._refuse(
                 rid,
-                "security_error",
                 f"api.{operation}: {category}.{verb} on "
                 f"{resource!r} is not granted by the manifest's permissions",
             )
@@ -208,7 +209,7 @@ class HostApi:
                 DENIED,
                 str(exc),
             )
-            return _refusal(rid, "security_error", f"api.{operation}: {exc}")
+            return self._refuse(rid, f"api.{operation}: {exc}")
         except PluginError as exc:
             return _refusal(rid, exc.type.value, exc.message)
         except Exception as exc:
@@ -216,6 +217,12 @@ class HostApi:
                 rid, "runtime_error", f"api.{operation} raised {type(exc).__name__}: {exc}"
             )
         return {"t": "ret", "id": rid, "ok": True, "value": value}
+
+    def _refuse(self, rid: Any, message: str) -> dict[str, Any]:
+        """A capability the host refused: the host's own fact, kept for the supervisor
+        (``refusals``) whatever the plugin does with the error it gets."""
+        self.refusals.append(message[:300])
+        return _refusal(rid, "security_error", message)
 
     def _act(self, svc: str, op: str, args: list[Any], kwargs: dict[str, Any], plugin: Any) -> Any:
         if svc == "files":

@@ -113,6 +113,9 @@ class SandboxPolicy:
     worker_spin_us: int = 50
     """How long a worker spins (yielding) for its next call before sleeping; 0 saves idle
     CPU where hooks are rare, at ~20 us per call on a VM."""
+    quarantine_after: int = 1
+    """Security violations the host establishes before it quarantines the plugin (each
+    call refused by the kernel or the host API, a SIGSYS death, a protocol violation)."""
     simulate_missing: frozenset[str] = frozenset()
     """Tests: behave as if these layers were missing on this host."""
 
@@ -187,7 +190,9 @@ def interpreter_paths() -> list[str]:
     ):
         if os.path.isdir(lib):
             paths.add(lib)
-    paths |= {"/etc/ld.so.cache", "/etc/localtime"}
+    # Read by the runtime itself: the loader's cache, the time zone, and OpenSSL's config
+    # (``import ssl``, which asyncio does, reads it whether or not anything connects).
+    paths |= {"/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/openssl.cnf"}
     return sorted(os.path.realpath(p) for p in paths if os.path.exists(p))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from typing import Any
 
 from ..errors import PluginErrorType
 from .layers.cgroup import GroupOwner, WorkerGroup
+from .notify import Watch, listener_service
 from .policy import Grants, Limits, interpreter_paths, worker_sys_path
 from .procinfo import StatReader
 from .wire import (
@@ -39,6 +41,7 @@ _SPAWN_TIMEOUT_S = 20.0
 _CPU_FIRST_CHECK_S = 0.05
 _CPU_CHECK_EVERY_S = 0.1
 _seq = iter(range(1, 1 << 62))
+_NONE: list[str] = []
 T = PluginErrorType
 
 
@@ -128,9 +131,15 @@ class WorkerSpec:
         }
 
 
-def _environment() -> dict[str, str]:
-    # Never the host's environment: it holds the host's secrets (API keys, tokens).
+def _environment(grants: Grants) -> dict[str, str]:
+    # Never the host's environment: it holds the host's secrets (API keys, tokens). HOME
+    # and TMPDIR point where the worker may write (or nowhere to look up): otherwise
+    # ``expanduser`` reads /etc/passwd and ``tempfile`` tries /tmp first, refusals the
+    # host would count against the plugin.
+    writable = str(grants.data_dir) if grants.data_access == "write" else None
     return {
+        "HOME": writable or "/",
+        **({"TMPDIR": writable} if writable else {}),
         "PATH": "/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "MALLOC_ARENA_MAX": "2",
@@ -161,6 +170,18 @@ class Worker:
         self._peak_seen = 0
         self._seq = 0
         self.oom_before = 0
+        self.watch: Watch | None = None
+        """What the host's seccomp listener saw this worker refused (``notify``)."""
+
+    @property
+    def denials(self) -> list[str]:
+        """Refusals the kernel reported to the host (empty where it cannot report)."""
+        return self.watch.denials if self.watch is not None else _NONE
+
+    @property
+    def host_sees_refusals(self) -> bool:
+        """Whether refused calls reach the host (the worker's filter handed its listener)."""
+        return self.watch is not None and self.watch.listening
 
     # ------------------------------------------------------------------ start
     def start(self, config: dict[str, Any]) -> None:
@@ -175,31 +196,42 @@ class Worker:
                 spec.limits.max_threads + 1,
                 spec.cgroup_owner,
             )
-        init = encode(spec.init_frame(config))
+        frame = spec.init_frame(config)
+        init = encode(frame)
         to_worker, worker_in = os.pipe()  # worker_in is the worker's end (read)
         worker_out, from_worker = os.pipe()  # worker_out is the worker's end (write)
+        # The seccomp filter's listener comes back over a socket (pipes carry no fds).
+        handoff = socket.socketpair() if "seccomp" in spec.layers else None
+        fds = (to_worker, from_worker, *(() if handoff is None else (handoff[1].fileno(),)))
         try:
             command = spec.command or [sys.executable, "-I", "-S", "-B", "-X", "utf8", BOOT]
             self.proc = subprocess.Popen(
-                [*command, str(to_worker), str(from_worker)],
-                pass_fds=(to_worker, from_worker),
+                [*command, *map(str, fds)],
+                pass_fds=fds,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=None if spec.inherit_stderr else subprocess.DEVNULL,
-                env=_environment(),
+                env=_environment(spec.grants),
                 cwd="/",
                 start_new_session=True,
             )
         except BaseException:
             os.close(worker_in)
             os.close(worker_out)
+            if handoff is not None:
+                handoff[0].close()
             if self.group is not None:
                 self.group.remove()
             raise
         finally:
             os.close(to_worker)
             os.close(from_worker)
+            if handoff is not None:
+                handoff[1].close()
         self.pid = self.proc.pid
+        if handoff is not None:
+            self.watch = Watch.for_worker(self.pid, frame["read"], frame["write"])
+            listener_service().watch(handoff[0], self.watch)
         self.channel = Channel(worker_out, worker_in, spin_s=spec.host_spin_s)
         if self.group is not None:
             # Joined while the interpreter starts (moving a task takes a few ms in the
@@ -247,6 +279,10 @@ class Worker:
                 detail={"trace": err.get("trace", "")},
             )
         self.layers.update(ready.get("layers") or {})
+        if self.watch is not None and "seccomp" in self.layers:
+            self.watch.arrived.wait(1.0)  # sent before the plugin's first file was opened
+            if not self.watch.listening:
+                self.layers["seccomp"] += " (refusals NOT reported: no listener arrived)"
         self.functions = ready.get("functions") or {}
         self.lockdown_ms = float(ready.get("lockdown_ms") or 0)
         self.marks = {
@@ -409,7 +445,8 @@ class Worker:
     def classify_death(self, context: str, when: str = "mid-call") -> Failure:
         """Why did the worker die? Reap it and turn its end into a classified Failure."""
         status = self.reap(timeout=2.0)
-        attempted = f" (it attempted: {self.last_attempt})" if self.last_attempt else ""
+        # What the worker said it was about to do: a hint for the message, never a verdict.
+        attempted = f" (the worker reported: {self.last_attempt})" if self.last_attempt else ""
         if self.killed_by_us:
             return Failure(T.RUNTIME_ERROR, f"the worker was stopped ({self.killed_by_us})")
         if status is None:
@@ -457,13 +494,11 @@ class Worker:
                 T.RUNTIME_ERROR,
                 f"the worker died {when} ({name}){attempted}",
                 crashed=True,
-                violation=bool(attempted),
             )
         return Failure(
             T.RUNTIME_ERROR,
             f"the worker exited {when} with status {code}{attempted}",
             crashed=True,
-            violation=bool(attempted),
         )
 
     def kill(self, reason: str | None = None) -> None:
@@ -510,6 +545,8 @@ class Worker:
         self.kill()
 
     def _close(self) -> None:
+        if self.watch is not None:
+            listener_service().forget(self.watch)
         if self.channel is not None:
             self.channel.close()
             self.channel = None

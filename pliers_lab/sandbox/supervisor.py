@@ -94,6 +94,8 @@ class PluginProcess:
         self._last_disk_check = 0.0
         self.disk_bytes = 0
         self.layers: dict[str, str] = {}
+        self.violations = 0
+        """Security violations the host established (refusals, SIGSYS, protocol abuse)."""
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, config: dict[str, Any]) -> Worker:
@@ -393,40 +395,85 @@ class PluginProcess:
 
         timeout = timeout_s if timeout_s is not None else limits.execution_time_ms / 1000
         started = time.perf_counter()
+        marks = (len(worker.denials), len(self.host_api.refusals))
         try:
             reply = worker.exchange(msg, timeout, limits.cpu_ms, on_frame, HOST_ENCODER)
         except (TypeError, ValueError) as exc:
             raise Failure(
                 T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}"
             ) from None
+        except Failure as exc:
+            raise self._overruled(exc, worker.denials[marks[0] :]) or exc from None
         recorded = reply.get("debug")
         if isinstance(recorded, dict) and self.debug_sink is not None:
             self.debug_sink(recorded, hook, execution_id, started)
         self._check_disk()
-        attempts = reply.get("attempts")
-        if not reply.get("ok"):
-            error = reply.get("error")
-            err: dict[str, Any] = error if isinstance(error, dict) else {}
-            kind = err.get("type", "runtime_error")
-            kind = kind if kind in T._value2member_map_ else "runtime_error"
-            message = str(err.get("message", "the handler failed"))[:4000]
-            if attempts and kind == "runtime_error":
-                kind = "security_error"
-            if kind == "security_error" and attempts:
-                message += f" (it attempted: {'; '.join(map(str, attempts[:3]))})"
-            raise Failure(
-                T(kind),
-                message,
-                violation=kind == "security_error",
-                detail={"trace": err.get("trace", ""), "exception": err.get("exc")},
-            )
-        if attempts:
-            raise Failure(
-                T.SECURITY_ERROR,
-                "blocked by the sandbox: " + "; ".join(map(str, attempts[:3])),
-                violation=True,
-            )
+        # The kernel's refusals overrule whatever the plugin did; the host API's confirm a
+        # security error the plugin let out (one it caught is a handled 403, not an attack).
+        denied = worker.denials[marks[0] :]
+        refused = self.host_api.refusals[marks[1] :]
+        failure = None if reply.get("ok") else self._reported_failure(worker, reply, refused)
+        failure = self._overruled(failure, denied)
+        if failure is not None:
+            raise failure
         return reply
+
+    def _reported_failure(
+        self, worker: Worker, reply: dict[str, Any], refused: list[str]
+    ) -> Failure:
+        """The worker's account of a failed call. Its error type is the plugin's word: a
+        security error stands only with the host API's refusals behind it; otherwise it
+        is recorded as a runtime error (kernel refusals overrule it in ``_overruled``)."""
+        error = reply.get("error")
+        err: dict[str, Any] = error if isinstance(error, dict) else {}
+        kind = err.get("type", "runtime_error")
+        kind = kind if kind in T._value2member_map_ else "runtime_error"
+        message = str(err.get("message", "the handler failed"))[:4000]
+        if kind == "security_error" and refused:
+            return Failure(
+                T.SECURITY_ERROR,
+                f"{message} (refused by the host API: {'; '.join(refused[:3])})",
+                violation=True,
+                detail={"trace": err.get("trace", ""), "refusals": refused[:20]},
+            )
+        if kind == "security_error":
+            kind = "runtime_error"
+            message += (
+                "; the plugin reports a refusal the host did not see"
+                if worker.host_sees_refusals
+                else "; the plugin reports a refusal the host cannot confirm on this machine"
+            )
+        attempts = reply.get("attempts")
+        if attempts:
+            message += f" (the worker reported: {'; '.join(map(str, attempts[:3]))})"
+        return Failure(
+            T(kind),
+            message,
+            detail={"trace": err.get("trace", ""), "exception": err.get("exc")},
+        )
+
+    @staticmethod
+    def _overruled(failure: Failure | None, seen: list[str]) -> Failure | None:
+        """The call's outcome, overruled by what the host saw: a call the kernel refused
+        (the seccomp listener) makes it a security violation, whatever the plugin raised,
+        caught or returned."""
+        if not seen or (failure is not None and failure.violation):
+            return failure
+        detail = dict(failure.detail) if failure is not None else {}
+        detail["refusals"] = seen[:20]
+        message = "refused by the sandbox (seen by the host): " + "; ".join(seen[:3])
+        if len(seen) > 3:
+            message += f"; and {len(seen) - 3} more"
+        if failure is not None:
+            detail["plugin_said"] = failure.message[:1000]
+            message += f". The call then failed: {failure.message[:300]}"
+        return Failure(
+            T.SECURITY_ERROR,
+            message,
+            crashed=failure.crashed if failure is not None else False,
+            violation=True,
+            detail=detail,
+        )
 
     def _check_disk(self) -> None:
         data_dir = self.spec.grants.data_dir
@@ -476,7 +523,10 @@ class PluginProcess:
         metadata = dict(exc.detail)
         trace = metadata.pop("trace", None)
         if exc.violation:
-            metadata.setdefault("sandbox_action", "quarantine")
+            self.violations += 1
+            metadata["violations"] = self.violations
+            if self.violations >= self.policy.quarantine_after:
+                metadata.setdefault("sandbox_action", "quarantine")
         error = PluginError(
             exc.kind,
             exc.message,

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 WIRE_IN, WIRE_OUT = 3, 4
+#: A socket to the host, open only until the seccomp listener has been handed over.
+HANDOFF = 5
 LIFECYCLE = ("on_load", "on_activate", "on_deactivate", "on_unload", "on_error", "on_config_change")
 _FATAL_EVENTS = {
     "subprocess.Popen",
@@ -78,6 +80,8 @@ class _State:
     write_roots: tuple[str, ...] = ()
     pid = 0
     quiet = False  # set while the worker's own code runs (formatting a traceback)
+    handoff: Any = None  # the socket the seccomp listener leaves by
+    self_pipe: tuple[int, int] | None = None  # asyncio's, made before sockets are refused
 
 
 S = _State
@@ -97,13 +101,31 @@ def _send_quiet(msg: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- lockdown
-def _close_other_fds() -> None:
-    os.closerange(WIRE_OUT + 1, 1 << 16)
+def _close_other_fds(keep_handoff: bool) -> None:
+    os.closerange(HANDOFF + 1 if keep_handoff else WIRE_OUT + 1, 1 << 16)
+
+
+def _seccomp() -> str:
+    """Install the filter and hand its listener to the host, keeping no copy of it: a
+    thread of the plugin holding it could answer its own refused calls."""
+    from .layers import seccomp
+
+    detail, listener = seccomp.apply(S.handoff is not None)
+    handoff, S.handoff = S.handoff, None
+    try:
+        if listener is not None and handoff is not None:
+            handoff.sendmsg([b"L"], [(1, 1, listener.to_bytes(4, sys.byteorder))])  # SCM_RIGHTS
+    finally:
+        if listener is not None:
+            os.close(listener)
+        if handoff is not None:
+            handoff.close()
+    return detail
 
 
 def _lockdown(init: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """Apply the requested layers in order; ``(applied, failed)`` name → detail."""
-    from .layers import caps, landlock, netns, rlimits, seccomp
+    from .layers import caps, landlock, netns, rlimits
 
     wanted = set(init.get("layers", ()))
     applied: dict[str, str] = {}
@@ -125,7 +147,10 @@ def _lockdown(init: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
         failed["no_new_privs"] = str(exc)
     step("landlock", landlock.apply, init["read"], init["write"])
     step("capabilities", caps.apply)
-    step("seccomp", seccomp.apply)
+    step("seccomp", _seccomp)
+    if S.handoff is not None:  # no seccomp: nothing to hand over
+        S.handoff.close()
+        S.handoff = None
     return applied, failed
 
 
@@ -282,13 +307,31 @@ def _classify(exc: BaseException) -> tuple[str, str]:
     return T.RUNTIME_ERROR, f"handler raised {text}"
 
 
+def _format_trace(exc: BaseException) -> str:
+    """The traceback, with source lines only from files the plugin may read: looking up
+    the worker's own lines would be a refused open, reported to the host as the plugin's."""
+    import traceback
+
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__, lookup_lines=False)
+    seen: set[int] = set()
+    todo = [te]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for frame in current.stack:
+            if not frame.filename.startswith(S.read_roots):
+                frame._line = ""  # type: ignore[attr-defined]  # never looked up
+        todo += [t for t in (current.__cause__, current.__context__) if t is not None]
+    return "".join(te.format())[-8000:]
+
+
 def _error_reply(call_id: int, exc: BaseException) -> dict[str, Any]:
     kind, message = _classify(exc)
     S.quiet = True
     try:
-        import traceback
-
-        trace = "".join(traceback.format_exception(exc))[-8000:]
+        trace = _format_trace(exc)
     except Exception:
         trace = ""
     finally:
@@ -347,11 +390,29 @@ def _finish(reply: dict[str, Any]) -> None:
 def _run(value: Any) -> Any:
     if hasattr(value, "__await__") and hasattr(value, "send"):
         if S.loop is None:
-            import asyncio
-
-            S.loop = asyncio.new_event_loop()
+            S.loop = _new_loop()
         return S.loop.run_until_complete(value)
     return value
+
+
+def _new_loop() -> Any:
+    """The worker's event loop, on the self-pipe made before sockets were refused."""
+    import asyncio
+    import socket
+
+    class Loop(asyncio.SelectorEventLoop):
+        def _make_self_pipe(self) -> None:
+            pair, S.self_pipe = S.self_pipe, None
+            if pair is None:
+                super()._make_self_pipe()  # type: ignore[misc]
+                return
+            self._ssock, self._csock = (socket.socket(fileno=fd) for fd in pair)
+            self._ssock.setblocking(False)
+            self._csock.setblocking(False)
+            self._internal_fds += 1  # type: ignore[attr-defined]
+            self._add_reader(self._ssock.fileno(), self._read_from_self)  # type: ignore[attr-defined]
+
+    return Loop()
 
 
 def _api_request(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -538,16 +599,25 @@ def main(argv: list[str] | None = None) -> None:
     marks = {"main": time.monotonic()}
     argv = sys.argv if argv is None else argv
     fd_in, fd_out = int(argv[1]), int(argv[2])
-    # Move the wire to fds 3 (in) and 4 (out) whatever numbers the spawn gave them.
-    fd_in, fd_out = os.dup(fd_in), os.dup(fd_out)
-    os.dup2(fd_in, WIRE_IN)
-    os.dup2(fd_out, WIRE_OUT)
-    _close_other_fds()
+    fd_handoff = int(argv[3]) if len(argv) > 3 else None
+    # Move the wire to fds 3 (in) and 4 (out), the hand-off socket to 5, whatever numbers
+    # the spawn gave them.
+    fds = [os.dup(fd) for fd in (fd_in, fd_out, fd_handoff) if fd is not None]
+    for fd, target in zip(fds, (WIRE_IN, WIRE_OUT, HANDOFF), strict=False):
+        os.dup2(fd, target)
+    _close_other_fds(fd_handoff is not None)
     write_blocking(WIRE_OUT, encode({"t": "hello", "v": PROTOCOL_VERSION, "pid": os.getpid()}))
     # Pre-import what the lockdown needs while the host prepares the init frame, and the
     # debugger's half: once locked down, the worker cannot read the sandbox's own files.
+    import _socket
+
     from . import guest_debug  # noqa: F401
     from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
+
+    if fd_handoff is not None:
+        S.handoff = _socket.socket(fileno=HANDOFF)
+    pair = _socket.socketpair()
+    S.self_pipe = (pair[0].detach(), pair[1].detach())
 
     init = read_frame_blocking(WIRE_IN, S.buf)
     marks["init"] = t0 = time.monotonic()

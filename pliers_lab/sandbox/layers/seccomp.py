@@ -1,19 +1,23 @@
 """seccomp-bpf: an allow-list of the system calls CPython needs, installed last.
 
 A hand-built classic-BPF program (no libseccomp): building and loading it takes well under
-a millisecond and needs only ``ctypes``. Three outcomes besides *allow*:
+a millisecond and needs only ``ctypes``. Besides *allow*, the outcomes are:
 
 - **kill the process** (SIGSYS) for the escape-class calls: exec, fork/vfork, clone
   without CLONE_THREAD or with namespace flags, ptrace, process_vm_*, pidfd_*, io_uring,
   bpf, perf_event_open, userfaultfd, mount/unshare/setns/chroot, keyctl, module loading…
-  A worker killed by SIGSYS is reported as a SECURITY_ERROR and never swallowed by a
-  ``try``;
-- **EPERM** for refusals ordinary code may meet and handle: new sockets (the wire is
-  inherited; only an AF_UNIX ``socketpair``, both ends inside the worker, is allowed for
-  asyncio's self-pipe), chmod/chown/utime/xattr changes (Landlock does not cover metadata), signals
-  to other pids, setting rlimits, SysV IPC (a channel between workers), memfd;
-- **ENOSYS** for ``clone3`` (so glibc falls back to ``clone``, where the flags can be
-  checked) and for every call not listed: an allow-list, not a deny-list.
+  The host sees the SIGSYS in ``waitpid``: a verdict the plugin cannot forge or swallow;
+- **tell the host** (``SECCOMP_RET_USER_NOTIF``) for refusals ordinary code may meet and
+  handle: new sockets of every family (the wire and asyncio's self-pipe exist before the
+  filter), chmod/chown/utime/xattr changes (Landlock does not cover metadata), signals to
+  other pids, rlimit changes, prctl beyond a few reads, another seccomp filter, SysV IPC,
+  memfd — and the file calls Landlock judges (open, link, rename…), so the host can tell a
+  denied path from an allowed one. The host records what it refuses and answers with the
+  errno the call would have had (``notify``). ``clone3`` goes the same way: a thread's
+  clone3 gets ENOSYS (glibc falls back to ``clone``, whose flags the filter checks), a
+  process's is recorded;
+- **EPERM / ENOSYS** for the same refusals where the host cannot listen (no listener),
+  and ENOSYS for every call not listed: an allow-list, not a deny-list.
 
 Only x86-64 is supported; elsewhere the layer reports itself missing.
 """
@@ -30,6 +34,7 @@ _LD_ABS, _JEQ, _JSET, _RET = 0x20, 0x15, 0x45, 0x06
 _JGE = 0x35
 RET_KILL_PROCESS = 0x80000000
 RET_ERRNO = 0x00050000
+RET_USER_NOTIF = 0x7FC00000
 RET_ALLOW = 0x7FFF0000
 AUDIT_ARCH_X86_64 = 0xC000003E
 _X32_BIT = 0x40000000
@@ -37,6 +42,8 @@ CLONE_THREAD = 0x00010000
 CLONE_NS_FLAGS = 0x7E020000  # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_TSYNC = 1
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
+SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 16
 
 #: Allowed without conditions; the hot ones first (the filter is a linear scan).
 ALLOWED = (
@@ -57,7 +64,6 @@ ALLOWED = (
     "fstat",
     "newfstatat",
     "statx",
-    "openat",
     "lseek",
     "getpid",
     "gettid",
@@ -71,7 +77,6 @@ ALLOWED = (
     "mprotect",
     "mremap",
     "getrandom",
-    "open",
     "stat",
     "lstat",
     "access",
@@ -101,22 +106,8 @@ ALLOWED = (
     "flock",
     "fsync",
     "fdatasync",
-    "truncate",
     "ftruncate",
     "fallocate",
-    "rename",
-    "renameat",
-    "renameat2",
-    "mkdir",
-    "mkdirat",
-    "rmdir",
-    "unlink",
-    "unlinkat",
-    "link",
-    "linkat",
-    "symlink",
-    "symlinkat",
-    "creat",
     "umask",
     "statfs",
     "fstatfs",
@@ -221,6 +212,27 @@ ALLOWED = (
     "pkey_free",
 )
 
+#: File calls whose path Landlock judges: the host looks at the path (``notify``) and lets
+#: the kernel run the call, or records a denied path and answers EACCES.
+WATCHED_FILES = (
+    "openat",
+    "open",
+    "creat",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "unlink",
+    "unlinkat",
+    "truncate",
+)
+
 #: Calls that end the worker: nothing a plugin does legitimately needs them.
 KILLED = (
     "execve",
@@ -291,9 +303,10 @@ KILLED = (
     "remap_file_pages",
 )
 
-#: Refused with EPERM: the plugin sees a PermissionError it may handle.
+#: Refused (the plugin sees a PermissionError it may handle) and told to the host.
 REFUSED = (
     "socket",
+    "socketpair",
     "connect",
     "bind",
     "listen",
@@ -443,11 +456,16 @@ def _one_of(values: tuple[int, ...], arg: int, allow: int, deny: int) -> list[In
     return body
 
 
-def build(pid: int, nr: dict[str, int]) -> list[Insn]:
-    """The filter program for a worker whose pid is ``pid`` (signals only to itself)."""
+def build(pid: int, nr: dict[str, int], notify: bool = False) -> list[Insn]:
+    """The filter program for a worker whose pid is ``pid`` (signals only to itself).
+
+    ``notify``: refusals go to the host's listener (``RET_USER_NOTIF``) instead of being
+    answered here, and the file calls Landlock judges are shown to it first.
+    """
     allow, kill = RET_ALLOW, RET_KILL_PROCESS
     eperm = RET_ERRNO | errno.EPERM
-    self_only = [_arg(0), (_JEQ, 0, 1, pid), (_RET, 0, 0, allow), (_RET, 0, 0, eperm)]
+    refuse = RET_USER_NOTIF if notify else eperm
+    self_only = [_arg(0), (_JEQ, 0, 1, pid), (_RET, 0, 0, allow), (_RET, 0, 0, refuse)]
     prog: list[Insn] = [
         (_LD_ABS, 0, 0, 4),
         (_JEQ, 1, 0, AUDIT_ARCH_X86_64),
@@ -458,6 +476,8 @@ def build(pid: int, nr: dict[str, int]) -> list[Insn]:
     ]
     names = [n for n in ALLOWED if n in nr]
     prog += _group([nr[n] for n in names], allow)
+    files = [nr[n] for n in WATCHED_FILES if n in nr]
+    prog += _group(files, RET_USER_NOTIF if notify else allow)
     prog += _guarded(
         nr["clone"],
         [
@@ -468,7 +488,8 @@ def build(pid: int, nr: dict[str, int]) -> list[Insn]:
             (_RET, 0, 0, kill),
         ],
     )
-    prog += _guarded(nr["clone3"], [(_RET, 0, 0, RET_ERRNO | errno.ENOSYS)])
+    # clone3's flags sit in memory the filter cannot read: the host reads them (notify).
+    prog += _guarded(nr["clone3"], [(_RET, 0, 0, RET_USER_NOTIF if notify else RET_ERRNO | 38)])
     for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
         prog += _guarded(nr[name], list(self_only))
     prog += _guarded(
@@ -482,16 +503,13 @@ def build(pid: int, nr: dict[str, int]) -> list[Insn]:
             _arg(2, high=True),
             (_JEQ, 0, 1, 0),
             (_RET, 0, 0, allow),
-            (_RET, 0, 0, eperm),
+            (_RET, 0, 0, refuse),
         ],
     )
-    # asyncio's loop needs a socketpair for its self-pipe; both ends stay in the worker
-    # (no fork), so only AF_UNIX pairs are allowed and they reach nothing outside.
-    prog += _guarded(nr["socketpair"], _one_of((1,), 0, allow, eperm))
     prog += _guarded(nr["ioctl"], _one_of(_IOCTLS, 1, allow, RET_ERRNO | errno.ENOTTY))
-    prog += _guarded(nr["prctl"], _one_of(_PRCTLS, 0, allow, eperm))
+    prog += _guarded(nr["prctl"], _one_of(_PRCTLS, 0, allow, refuse))
     prog += _group([nr[n] for n in KILLED if n in nr], kill)
-    prog += _group([nr[n] for n in REFUSED if n in nr], eperm)
+    prog += _group([nr[n] for n in REFUSED if n in nr], refuse)
     prog.append((_RET, 0, 0, RET_ERRNO | errno.ENOSYS))
     return prog
 
@@ -502,25 +520,52 @@ def detect() -> tuple[bool, str]:
 
     if not ARCH_OK:
         return False, "the hand-built filter supports x86-64 only"
-    try:
-        with open("/proc/sys/kernel/seccomp/actions_avail") as f:
-            actions = f.read().split()
-    except OSError:
+    actions = _actions()
+    if not actions:
         return False, "kernel without seccomp filters (/proc/sys/kernel/seccomp missing)"
     if "kill_process" not in actions or "errno" not in actions:
-        return False, f"seccomp actions missing (have {' '.join(actions)})"
-    return True, "BPF filter"
+        return False, f"seccomp actions missing (have {' '.join(sorted(actions))})"
+    if "user_notif" not in actions:
+        return True, "BPF filter (no user notification: refusals are not reported to the host)"
+    return True, "BPF filter, refusals reported to the host"
 
 
-def apply() -> str:
-    """Install the filter on every thread of this process (needs no_new_privs)."""
+def _read_actions() -> set[str]:
+    try:
+        with open("/proc/sys/kernel/seccomp/actions_avail") as f:
+            return set(f.read().split())
+    except OSError:
+        return set()
+
+
+#: Read at import: the worker imports this module before Landlock hides ``/proc/sys``.
+_ACTIONS = _read_actions()
+
+
+def _actions() -> set[str]:
+    return _ACTIONS
+
+
+def apply(notify: bool = False) -> tuple[str, int | None]:
+    """Install the filter on every thread of this process (needs no_new_privs).
+
+    With ``notify`` (and a kernel that offers it) the filter's listener descriptor is
+    returned for the host; the caller must hand it over and close it before plugin code
+    runs (whoever holds it answers the worker's refused calls).
+    """
     from ._sys import NR, syscall
 
-    program = build(os.getpid(), NR)
+    notify = notify and "user_notif" in _actions()
+    program = build(os.getpid(), NR, notify)
     insns = (_Insn * len(program))(*(_Insn(*insn) for insn in program))
     prog = _Prog(len(program), insns)
-    syscall("seccomp", SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, ctypes.byref(prog))
-    return (
+    flags = SECCOMP_FILTER_FLAG_TSYNC
+    if notify:
+        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+    result = syscall("seccomp", SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(prog))
+    how = "reported to the host" if notify else "EPERM"
+    detail = (
         f"{len(program)}-instruction allow-list: kill on exec/fork/ptrace/namespaces, "
-        "EPERM on sockets/chmod/foreign signals, ENOSYS otherwise"
+        f"sockets/chmod/foreign signals refused ({how}), ENOSYS otherwise"
     )
+    return detail, (result if notify else None)
