@@ -81,7 +81,6 @@ class _State:
     pid = 0
     quiet = False  # set while the worker's own code runs (formatting a traceback)
     handoff: Any = None  # the socket the seccomp listener leaves by
-    self_pipe: tuple[int, int] | None = None  # asyncio's, made before sockets are refused
 
 
 S = _State
@@ -390,29 +389,11 @@ def _finish(reply: dict[str, Any]) -> None:
 def _run(value: Any) -> Any:
     if hasattr(value, "__await__") and hasattr(value, "send"):
         if S.loop is None:
-            S.loop = _new_loop()
+            import asyncio
+
+            S.loop = asyncio.new_event_loop()  # on a pipe: see ``selfpipe``
         return S.loop.run_until_complete(value)
     return value
-
-
-def _new_loop() -> Any:
-    """The worker's event loop, on the self-pipe made before sockets were refused."""
-    import asyncio
-    import socket
-
-    class Loop(asyncio.SelectorEventLoop):
-        def _make_self_pipe(self) -> None:
-            pair, S.self_pipe = S.self_pipe, None
-            if pair is None:
-                super()._make_self_pipe()  # type: ignore[misc]
-                return
-            self._ssock, self._csock = (socket.socket(fileno=fd) for fd in pair)
-            self._ssock.setblocking(False)
-            self._csock.setblocking(False)
-            self._internal_fds += 1  # type: ignore[attr-defined]
-            self._add_reader(self._ssock.fileno(), self._read_from_self)  # type: ignore[attr-defined]
-
-    return Loop()
 
 
 def _api_request(svc: str, op: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -611,13 +592,11 @@ def main(argv: list[str] | None = None) -> None:
     # debugger's half: once locked down, the worker cannot read the sandbox's own files.
     import _socket
 
-    from . import guest_debug  # noqa: F401
+    from . import guest_debug, selfpipe  # noqa: F401
     from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
 
     if fd_handoff is not None:
         S.handoff = _socket.socket(fileno=HANDOFF)
-    pair = _socket.socketpair()
-    S.self_pipe = (pair[0].detach(), pair[1].detach())
 
     init = read_frame_blocking(WIRE_IN, S.buf)
     marks["init"] = t0 = time.monotonic()
@@ -631,6 +610,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.path[:] = [*init["sys_path"]]
     os.chdir(info.get("data_dir") or info.get("root") or "/")
     guest.install_shim()
+    selfpipe.install()
     logger = guest.Logger(_send_quiet)
     cache = guest.LocalCache()
     view = guest.PluginView(info, logger, guest.Api(_api_request, cache, S.subscribers))
