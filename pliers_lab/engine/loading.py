@@ -500,12 +500,5 @@ class LoadingOps(EngineBase):
         self._retire(old, "replaced by a reload")
         if was_stopped:  # a disabled plugin stays disabled on its new code
             self._deactivate(new, old.disabled_reason or "disabled before the reload")
-        self.activity.emit(
-            "plugin.updated",
-            plugin_id,
-            old=old.version,
-            new=new.version,
-            isolation=new.isolation,
-            warnings=list(new.warnings),
-        )
+        self.activity.emit("plugin.updated", plugin_id, old=old.version, new=new.version)
         return new

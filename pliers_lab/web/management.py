@@ -49,6 +49,7 @@ from .views import (
     restart_required,
     status_of,
     summary,
+    trust_view,
     when,
 )
 
@@ -306,6 +307,7 @@ async def plugin_details(request: Request, state: WebState) -> Any:
             "dependents": state.engine.dependents(plugin.id),
         },
         "endpointList": endpoints(state, plugin),
+        "trust": trust_view(plugin),
         "disabledReason": plugin.disabled_reason,
         "lastError": error_brief(plugin.last_error),
     }
@@ -337,7 +339,9 @@ async def install_plugin(request: Request, state: WebState) -> Any:
             f"{existing.state.value}); update it with PUT /v3/plugins/{manifest.name}",
             {"pluginId": manifest.name, "version": existing.version},
         )
-    plugin = await _in_thread(state.engine.load, folder, config=config)
+    # A folder named over HTTP is third-party code: a bundle to the engine, sandboxed
+    # unless its TrustPolicy trusts it (issue 13 §1; ``pliers serve --trust-folder``).
+    plugin = await _in_thread(state.engine.load, folder, config=config, origin="bundle")
     deps = dependencies(state, plugin)
     return 201, {
         "success": True,
@@ -348,7 +352,11 @@ async def install_plugin(request: Request, state: WebState) -> Any:
         "dependencies": [
             {"name": d["name"], "version": d["range"], "installed": d["installed"]} for d in deps
         ],
-        "warnings": list(plugin.config_source.warnings) if plugin.config_source else [],
+        "isolation": plugin.isolation,
+        "warnings": [
+            *plugin.warnings,
+            *(plugin.config_source.warnings if plugin.config_source else []),
+        ],
     }
 
 
@@ -502,6 +510,8 @@ async def plugin_status(request: Request, state: WebState) -> Any:
         },
         "inFlight": state.dispatcher.inflight.get(plugin.id, 0),
         "disabledReason": plugin.disabled_reason,
+        "isolation": plugin.isolation,
+        "warnings": list(plugin.warnings),
     }
 
 

@@ -42,6 +42,9 @@ class WebSettings:
     upload and search."""
     plugin_roots: tuple[Path, ...] = ()
     """Folders ``POST /v3/plugins`` with ``{"source": "path"}`` may load plugins from
-    (empty: such installs are refused)."""
+    (empty: such installs are refused). What is installed that way, or uploaded, is a
+    bundle to the engine: it runs sandboxed unless the engine's ``TrustPolicy`` trusts
+    it (``pliers serve --trust ID`` / ``--trust-folder DIR``); listing a folder here
+    only allows installing from it."""
     access_log_size: int = 10_000
     """Endpoint calls kept for ``/v3/plugins/{id}/metrics`` timelines."""

@@ -24,6 +24,7 @@ __all__ = [
     "restart_required",
     "status_of",
     "summary",
+    "trust_view",
     "when",
 ]
 
@@ -78,11 +79,22 @@ def summary(plugin: Plugin) -> dict[str, Any]:
         "status": status_of(plugin),
         "state": plugin.state.value,
         "isolation": plugin.isolation,
+        "warnings": list(plugin.warnings),
         "health": plugin.metrics().health.status,
         "installedAt": iso(plugin.loaded_at),
         "activatedAt": when(plugin.activated_at),
         "hooks": list(m.hooks),
         "endpoints": len(m.api.endpoints),
+    }
+
+
+def trust_view(plugin: Plugin) -> dict[str, Any]:
+    """Where the plugin's code came from and why it runs where it does (issue 13 §1)."""
+    return {
+        "origin": plugin.origin,
+        "signer": plugin.signer,
+        "trusted": plugin.trust_reason,
+        "placement": plugin.placement,
     }
 
 

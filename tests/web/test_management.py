@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from web.helpers import endpoint_manifest
 
-from pliers_lab import Engine
+from pliers_lab import Engine, TrustPolicy
 
 GREETER = """
 calls = []
@@ -58,8 +58,13 @@ def write(root: Path, name: str, version: str = "1.0.0", **extra: Any) -> Path:
 
 
 @pytest.fixture
-def api(tmp_path: Path, client: Callable[..., Any]) -> Any:
-    """A client on a server whose plugin root is ``tmp_path``, with the admin token."""
+def api(tmp_path: Path, client: Callable[..., Any], engine: Engine) -> Any:
+    """A client on a server whose plugin root is ``tmp_path``, with the admin token.
+
+    Path installs are bundles to the engine (issue 13 §1); these tests are about HTTP, so
+    the engine trusts the plugin root and they run inline like the rest of the web tests.
+    """
+    engine.trust_policy = TrustPolicy(folders=[tmp_path])
     c = client(
         plugin_roots=(tmp_path,),
         management_limits={
@@ -119,6 +124,35 @@ def test_install_list_and_details(api: Any, engine: Engine) -> None:
     assert details["dependencies"]["status"] == "satisfied"
     assert [e["served"] for e in details["endpointList"]] == [True, True]
     assert details["metrics"]["execution"]["count"] == 1
+
+
+def test_a_path_install_is_a_bundle_sandboxed_unless_trusted(api: Any, engine: Engine) -> None:
+    """Issue 13 §1: the folder was named over HTTP, so its manifest's ``isolation:
+    inline`` is only a request; the engine's TrustPolicy decides."""
+    engine.trust_policy = TrustPolicy()
+    r = install(api, "pushy", isolation="inline")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["isolation"] == "process" and "asks to run inline" in body["warnings"][0]
+    assert api.get("/plugins/pushy/hi").json() == {"text": "hello"}  # served from a worker
+    details = api.get("/v3/plugins/pushy").json()
+    assert details["isolation"] == "process" and details["warnings"] == body["warnings"]
+    assert details["trust"] == {
+        "origin": "bundle",
+        "signer": None,
+        "trusted": None,
+        "placement": "untrusted bundle: always sandboxed",
+    }
+    status = api.get("/v3/plugins/pushy/status").json()
+    assert status["isolation"] == "process" and status["warnings"] == body["warnings"]
+    listed = api.get("/v3/plugins").json()["plugins"]
+    assert listed[0]["warnings"] == body["warnings"]
+    engine.trust_policy = TrustPolicy(folders=[api.root])
+    assert api.put("/v3/plugins/pushy", json={}).status_code == 200  # decided again
+    details = api.get("/v3/plugins/pushy").json()
+    assert details["isolation"] == "inline" and details["warnings"] == []
+    assert details["trust"]["origin"] == "bundle"
+    assert details["trust"]["trusted"] == f"under trusted folder {api.root.resolve()}"
 
 
 def test_install_errors(api: Any, tmp_path: Path) -> None:

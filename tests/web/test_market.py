@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import pliers_lab.market as market_pkg
-from pliers_lab import Engine
+from pliers_lab import Engine, TrustPolicy
 
 CODE = """
 from pliers_lab import hook
@@ -34,7 +34,6 @@ def publish(root: Path, registry: Any, key: Any, version: str) -> None:
         "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
         "categories": ["reporting"],
         "keywords": ["export"],
-        "isolation": "inline",
         "hooks": {"export.format": {"async": False}},
     }
     (folder / "manifest.json").write_text(json.dumps(manifest))
@@ -56,6 +55,9 @@ def api(tmp_path: Path, engine: Engine, start: Callable[..., Any]) -> Any:
     registry.register_key("ann", key.public_key)
     store = market_pkg.PluginStore(tmp_path / "store")
     store.trust_key(key.public_key, "ann")
+    # Installs are bundles (issue 13 §1): ann's signed exporter runs inline because the
+    # engine trusts her key; other uploads run sandboxed.
+    engine.trust_policy = TrustPolicy(keys={key.key_id})
     for version in ("1.0.0", "1.1.0"):
         publish(tmp_path, registry, key, version)
     marketplace = market_pkg.PluginMarketplace(registry, store, engine=engine)
@@ -77,11 +79,14 @@ def test_search_install_update_uninstall(api: Any, engine: Engine) -> None:
     assert r.status_code == 201, r.text
     assert r.json()["version"] == "1.0.0"
     assert engine.fire("export.format", {"format": "x"}).value == {"version": "1.0.0"}
+    assert engine.plugin("exporter").isolation == "inline"
+    assert engine.plugin("exporter").trust_reason.startswith("signed by trusted key")
     r = api.post("/v3/plugins", json={"pluginId": "exporter"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "PLUGIN_ALREADY_EXISTS"
     r = api.put("/v3/plugins/exporter", json={"version": "1.1.0"})
     assert r.status_code == 200, r.text
     assert engine.plugin("exporter").version == "1.1.0"
+    assert engine.plugin("exporter").isolation == "inline"
     r = api.delete("/v3/plugins/exporter")
     assert r.status_code == 200, r.text
     assert "exporter" not in engine
@@ -94,7 +99,7 @@ def test_marketplace_errors_keep_their_codes(api: Any) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_FAILED"
 
 
-def _bundle(root: Path, name: str, key: Any) -> bytes:
+def _bundle(root: Path, name: str, key: Any, **extra: Any) -> bytes:
     folder = root / f"upload-{name}"
     folder.mkdir(parents=True)
     manifest = {
@@ -105,9 +110,9 @@ def _bundle(root: Path, name: str, key: Any) -> bytes:
         "license": "MIT",
         "main": "plugin.py",
         "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
-        "isolation": "inline",
         "hooks": {"export.format": {"async": False}},
         "configuration": {"schema": "schema.json", "default": "default.json"},
+        **extra,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     schema = {"type": "object", "properties": {"label": {"type": "string"}}}
@@ -137,6 +142,11 @@ def test_uploaded_packages_are_validated_and_installed(
     body = report.json()
     assert body["manifest"]["valid"] and body["manifest"]["pluginId"] == "uploaded"
     assert body["package"]["valid"] and body["security"]["safe"] is True
+    assert body["signature"]["status"] == "untrusted"
+    assert body["warnings"] == [
+        f"signed by key {key.key_id}, which is not trusted here: installing it needs "
+        "allow_unsigned, and it will run sandboxed unless the host trusts it"
+    ]
     assert "uploaded" not in engine  # validating installs nothing
 
     broken = api.post(
@@ -158,5 +168,29 @@ def test_uploaded_packages_are_validated_and_installed(
     assert installed.status_code == 201, installed.text
     assert installed.json()["pluginId"] == "uploaded"
     assert engine.fire("export.format", {"format": "u"}).value == {"label": "up"}
+    # the store trusts the uploader's key, the engine does not: sandboxed
+    assert engine.plugin("uploaded").isolation == "process"
     bad_config = api.post("/v3/plugins", files=files, data={"config": "[1]"})
     assert bad_config.status_code == 400 and "JSON object" in bad_config.text
+
+
+def test_an_uploaded_bundle_asking_inline_is_reported_and_refused(
+    api: Any, engine: Engine, tmp_path: Path
+) -> None:
+    """Issue 13 §1: validate says it is high risk and unsigned; the registry refuses to
+    publish it (its scan is not safe), so the upload installs nothing."""
+    data = _bundle(tmp_path, "pushy", None, isolation="inline")
+    files = {"package": ("pushy-2.0.0.zip", data, "application/zip")}
+    report = api.post("/v3/plugins/validate", files=files).json()
+    assert report["valid"] is False and report["security"]["safe"] is False
+    assert report["security"]["issues"][0]["type"] == "inline-isolation"
+    assert report["signature"]["status"] == "unsigned"
+    assert report["warnings"][0].startswith("unsigned: no .pliers/signature.json")
+    assert report["warnings"][1].startswith('asks for isolation: "inline"')
+    key = market_pkg.SigningKey.generate()
+    api.registry.register_key("admin", key.public_key)
+    signed = _bundle(tmp_path / "signed", "pushy", key, isolation="inline")
+    files = {"package": ("pushy-2.0.0.zip", signed, "application/zip")}
+    refused = api.post("/v3/plugins", files=files)
+    assert refused.status_code == 400 and "pushy" not in engine
+    assert "high inline-isolation at manifest.json" in refused.json()["error"]["message"]
