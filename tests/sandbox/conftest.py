@@ -45,3 +45,14 @@ def make_plugin(tmp_path: Path) -> MakePlugin:
         return write_plugin(tmp_path / "plugins", name, textwrap.dedent(code), hooks, **extra)
 
     return make
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test needing a layer the machine is expected to have fails, naming it (helpers)."""
+    marker = item.get_closest_marker("layers_expected")
+    if marker is not None:
+        pytest.fail(
+            "kernel layer expected on this machine (PLIERS_EXPECT_LAYERS) but missing: "
+            + ", ".join(marker.args[0]),
+            pytrace=False,
+        )
