@@ -150,4 +150,5 @@ class Plugin:
         return plugin_html(self)
 
     def __repr__(self) -> str:
-        return f"<Plugin {self.key} {self.state.value} {self.isolation}>"
+        warned = f", {len(self.warnings)} warning(s)" if self.warnings else ""
+        return f"<Plugin {self.key} {self.state.value} {self.isolation}{warned}>"

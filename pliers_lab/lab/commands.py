@@ -39,6 +39,8 @@ def _frame(rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> Any:
 def _say(plugin: Plugin, verb: str) -> None:
     layers = f", layers: {', '.join(plugin.layers)}" if plugin.layers else ""
     print(f"{verb} {plugin.key}: {plugin.state.value} ({plugin.isolation}{layers})")
+    for warning in plugin.warnings:  # a refused inline request (issue 13 §1)
+        print(f"⚠ {warning}")
 
 
 # ---------------------------------------------------------------------- loading

@@ -64,6 +64,7 @@ border-bottom:1px solid #ddd;padding:2px 8px;vertical-align:top}
 .pliers-lab pre{margin:2px 0;max-height:16em;overflow:auto;white-space:pre-wrap}
 .pliers-badge{color:#fff;border-radius:3px;padding:0 5px;font-size:12px}
 .pliers-muted{color:#777}
+.pliers-warning{color:#b45309}
 </style>"""
 
 _MAX_TEXT = 4000
@@ -319,13 +320,24 @@ def plugin_html(plugin: Plugin) -> str:
         ),
         ("description", esc(m.description)),
         ("author", esc(m.author)),
-        ("isolation", f"<code>{esc(plugin.isolation)}</code>"),
+        (
+            "isolation",
+            f"<code>{esc(plugin.isolation)}</code>"
+            + (
+                f" <span class='pliers-muted'>{esc(plugin.placement)}</span>"
+                if plugin.placement
+                else ""
+            ),
+        ),
+        ("trusted", esc(plugin.trust_reason) if plugin.trust_reason else "no"),
         ("layers", layers),
         ("folder", f"<code>{esc(plugin.root)}</code>" if plugin.root else "defined inline"),
     ]
     deps = [f"{n} {r} ({s})" for n, r, s in m.all_dependencies()]
     if deps:
         facts.append(("dependencies", esc(", ".join(deps))))
+    for warning in plugin.warnings:
+        facts.append(("warning", f"<span class='pliers-warning'>{esc(warning)}</span>"))
     if plugin.last_error is not None:
         facts.append(("last error", esc(str(plugin.last_error))))
     return (

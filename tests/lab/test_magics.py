@@ -136,6 +136,62 @@ def test_load_one_plugin_sandboxed(shell: Any, capsys: pytest.CaptureFixture[str
     assert "not with --all" in usage(shell, "load --all --isolation inline")
 
 
+ASKS_INLINE = {
+    "name": "asker",
+    "version": "1.0.0",
+    "description": "asks to run inline",
+    "author": "Tests <t@example.com>",
+    "license": "MIT",
+    "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
+    "isolation": "inline",
+    "hooks": {"submission.afterSave": {}},
+}
+
+
+def _asker(tmp_path: Path) -> Path:
+    folder = tmp_path / "asker"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(ASKS_INLINE))
+    (folder / "plugin.py").write_text(
+        "import os\nfrom pliers_lab import hook\n\n"
+        "@hook('submission.afterSave')\ndef pid(ctx):\n    return os.getpid()\n"
+    )
+    return folder
+
+
+def test_the_lab_runs_a_local_folder_inline_as_before(
+    shell: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13 §1 leaves the lab alone: its engine is inline by default (you are writing
+    the plugin), so a folder you load runs inline, and nothing warns."""
+    import os
+
+    line(shell, f"load {_asker(tmp_path)}")
+    out = capsys.readouterr().out
+    assert "loaded asker@1.0.0: active (inline)" in out and "⚠" not in out
+    assert line(shell, "fire submission.afterSave {}").value == [os.getpid()]
+    assert line(shell, "info asker").warnings == []
+
+
+def test_a_sandboxing_lab_does_not_let_a_manifest_ask_its_way_inline(
+    shell: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    shell.run_line_magic("config", 'PliersMagics.isolation = "process"')
+    line(shell, f"load {_asker(tmp_path)}")
+    out = capsys.readouterr().out
+    assert "loaded asker@1.0.0: active (process, layers: " in out
+    assert "⚠ plugin 'asker' asks to run inline" in out and "engine.trust('asker')" in out
+    assert line(shell, "fire submission.afterSave {}").value != [os.getpid()]
+    shown = line(shell, "info asker")._repr_html_()
+    assert "untrusted: its inline request is refused" in shown
+    assert "pliers-warning" in shown and "manifest.json: isolation: &quot;inline&quot;" in shown
+    default_engine().trust("asker")
+    line(shell, "reload asker")
+    assert "reloaded asker@1.0.0: active (inline)" in capsys.readouterr().out
+
+
 def test_load_all_and_again_is_harmless(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
     line(shell, "load --all")
     assert len(default_engine().plugins) == len(list(EXTENSIONS.glob("*/manifest.json")))
