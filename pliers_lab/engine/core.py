@@ -321,6 +321,7 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
                 self.unload(plugin.id, cascade=True)
             except PliersError:
                 self._forget(plugin)
+        self._close_sandbox()
         self._loop.close()
 
     def __enter__(self) -> Engine:

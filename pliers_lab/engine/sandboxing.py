@@ -31,7 +31,17 @@ class SandboxOps(EngineBase):
 
             runtime = ProcessRuntime()
             self.runtimes["process"] = runtime
+            self.__dict__["_own_sandbox"] = runtime  # closed with the engine
         return runtime  # type: ignore[return-value]
+
+    def _close_sandbox(self) -> None:
+        """Close the process runtime this engine created (one registered by its caller
+        is the caller's to close): its workers and its cgroup folders go with it."""
+        runtime = self.__dict__.pop("_own_sandbox", None)
+        if runtime is not None:
+            runtime.close()
+            if self.runtimes.get("process") is runtime:
+                del self.runtimes["process"]
 
     def _quarantined(self) -> dict[str, str]:
         return self.__dict__.setdefault("_quarantine", {})  # type: ignore[no-any-return]

@@ -178,3 +178,15 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_closing_an_engine_removes_its_own_groups(tmp_path: Path) -> None:
+    from pliers_lab import Engine
+
+    engine = Engine()  # its process runtime is its own, made on first use
+    engine.load(write_plugin(tmp_path / "plugins", "echo", ECHO, {HOOK: {}}))
+    assert engine.fire(HOOK, {"n": 5}).value == [5]
+    folders = engine.sandbox.cgroup_owner.folders()
+    assert all(folder.is_dir() for folder in folders)
+    engine.close()
+    assert not any(folder.exists() for folder in folders)
