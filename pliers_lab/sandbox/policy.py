@@ -190,9 +190,21 @@ def interpreter_paths() -> list[str]:
     ):
         if os.path.isdir(lib):
             paths.add(lib)
-    # Read by the runtime itself: the loader's cache, the time zone, and OpenSSL's config
-    # (``import ssl``, which asyncio does, reads it whether or not anything connects).
-    paths |= {"/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/openssl.cnf"}
+    # Public files the runtime and the standard library read by themselves: the loader's
+    # cache, the time zone, OpenSSL's config and CA certificates (``import ssl``, which
+    # asyncio does, and ``ssl.create_default_context``), the online CPUs (``os.cpu_count``,
+    # so every ThreadPoolExecutor) and the MIME table (``mimetypes``). Refusing them would
+    # only turn ordinary library calls into refusals the host counts against the plugin.
+    paths |= {
+        "/etc/ld.so.cache",
+        "/etc/localtime",
+        "/etc/ssl/openssl.cnf",
+        "/etc/ssl/certs",
+        "/usr/share/ca-certificates",
+        "/etc/mime.types",
+        "/sys/devices/system/cpu/online",
+        "/sys/devices/system/cpu/possible",
+    }
     return sorted(os.path.realpath(p) for p in paths if os.path.exists(p))
 
 

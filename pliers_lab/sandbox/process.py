@@ -132,13 +132,15 @@ class WorkerSpec:
 
 
 def _environment(grants: Grants) -> dict[str, str]:
-    # Never the host's environment: it holds the host's secrets (API keys, tokens). HOME
-    # and TMPDIR point where the worker may write (or nowhere to look up): otherwise
-    # ``expanduser`` reads /etc/passwd and ``tempfile`` tries /tmp first, refusals the
-    # host would count against the plugin.
+    # Never the host's environment: it holds the host's secrets (API keys, tokens). HOME,
+    # TMPDIR and USER answer what the standard library would otherwise look up where the
+    # worker may not (``expanduser`` and ``getpass.getuser`` ask the user database,
+    # ``tempfile`` tries /tmp first): refusals the host would count against the plugin.
     writable = str(grants.data_dir) if grants.data_access == "write" else None
     return {
         "HOME": writable or "/",
+        "USER": "pliers-plugin",
+        "LOGNAME": "pliers-plugin",
         **({"TMPDIR": writable} if writable else {}),
         "PATH": "/usr/bin:/bin",
         "LANG": "C.UTF-8",

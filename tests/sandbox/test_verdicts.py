@@ -156,11 +156,14 @@ def test_quarantine_after_the_configured_number_of_violations(
 def test_ordinary_work_raises_no_refusal(
     sandbox: Engine, runtime: ProcessRuntime, make_plugin: MakePlugin
 ) -> None:
+    # What plugins and the standard library do every day must not look like an attack:
+    # each of these once tripped a refusal (a config file, /sys, the user database, /tmp).
     sandbox.load(
         make_plugin(
             "worker-bee",
             handler("""
-import asyncio, json, os, tempfile, threading
+import asyncio, getpass, json, mimetypes, os, ssl, tempfile, threading
+from concurrent.futures import ThreadPoolExecutor
 async def twice(x):
     await asyncio.sleep(0)
     return 2 * x
@@ -169,22 +172,29 @@ for t in threads:
     t.start()
 for t in threads:
     t.join()
+with ThreadPoolExecutor() as pool:
+    pooled = list(pool.map(abs, [-1, -2]))
 with tempfile.NamedTemporaryFile("w", delete=False) as f:
     f.write("scratch")
 os.rename(f.name, "renamed.txt")
 os.mkdir("sub")
 os.rmdir("sub")
+ssl.create_default_context()
 own = open(__file__).read()
 return {"async": asyncio.run(twice(21)), "tmp": f.name.startswith(os.getcwd()),
         "read": "def run" in own, "home": os.path.expanduser("~") == os.getcwd(),
-        "json": json.loads("[1]")}
+        "json": json.loads("[1]"), "pool": pooled, "cpus": os.cpu_count() > 0,
+        "mime": mimetypes.guess_type("a.pdf")[0], "user": getpass.getuser()}
 """),
             permissions={"filesystem": ["read", "write"]},
         )
     )
     outcome = fire_one(sandbox, "worker-bee")
     assert outcome.status == "ok", outcome.error
-    assert outcome.value == {"async": 42, "tmp": True, "read": True, "home": True, "json": [1]}
+    assert outcome.value == {
+        "async": 42, "tmp": True, "read": True, "home": True, "json": [1], "pool": [1, 2],
+        "cpus": True, "mime": "application/pdf", "user": "pliers-plugin",
+    }  # fmt: skip
     worker = runtime.process("worker-bee").worker
     assert worker is not None and worker.host_sees_refusals
     assert worker.denials == []
