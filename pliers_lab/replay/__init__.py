@@ -6,6 +6,13 @@ report says, per plugin, what it would have done with history: answers, failures
 """
 
 from .events import EventLogError, read_events, synthetic_log
-from .runner import ReplayReport, replay
+from .runner import ReplayError, ReplayReport, replay
 
-__all__ = ["EventLogError", "ReplayReport", "read_events", "replay", "synthetic_log"]
+__all__ = [
+    "EventLogError",
+    "ReplayError",
+    "ReplayReport",
+    "read_events",
+    "replay",
+    "synthetic_log",
+]

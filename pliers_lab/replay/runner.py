@@ -1,10 +1,16 @@
 """Replay on Dask: the log is read in byte blocks, each block replayed by its own engine.
 
-Partitions are independent (each loads the plugins afresh, inline: replay runs code the
-operator chose to replay), so Dask can run them on threads, processes or a cluster. Each
-returns aggregates, not rows — counts and durations per (plugin, hook, status), veto
-reasons, a bounded sample of errors — so a million events never become a million Python
-objects in one place.
+Partitions are independent (each loads the plugins afresh), so Dask can run them on
+threads, processes or a cluster. Each returns aggregates, not rows — counts and durations
+per (plugin, hook, status), veto reasons, a bounded sample of errors — so a million
+events never become a million Python objects in one place.
+
+Where plugins run follows the engine's rule (issue 13 §1, ``pliers_lab.trust``): each
+partition's engine sandboxes (``process``) every plugin that ``trust`` does not trust, in
+a worker of the Dask worker; trusted plugins run where their manifest asks (inline by
+default, the fast path). Where a plugin cannot be loaded there — the sandbox's layers
+are missing on that machine, say — the replay refuses it with ``ReplayError``, naming
+the plugin and the reason, instead of replaying the log without it.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import PliersError
+from ..trust import TrustPolicy
 from .events import EventLogError, check_event, forms_of
 
-__all__ = ["ReplayReport", "replay", "replay_lines"]
+__all__ = ["ReplayError", "ReplayReport", "replay", "replay_lines"]
 
 #: Errors kept per partition in the report (the counts stay exact).
 SAMPLE = 20
@@ -71,28 +79,48 @@ def _steps(
     return [(hook, {"form": _form(event, forms)})] if hook else []
 
 
-_ENGINES: dict[str, Any] = {}
+class ReplayError(PliersError):
+    """Plugins the replay cannot load where it runs (named, with the reason)."""
 
 
-def _engine(plugins: str) -> Any:
-    """One engine per worker process (or thread) and plugin folder, loaded once: a
-    partition then costs its events, not another import of every plugin."""
+_ENGINES: dict[tuple[str, TrustPolicy, int], Any] = {}
+
+
+def _engine(plugins: str, trust: TrustPolicy) -> Any:
+    """One engine per worker process (or thread), plugin folder and trust policy, loaded
+    once: a partition then costs its events, not another start of every plugin."""
     import threading
 
     from ..engine import Engine
 
-    key = f"{plugins}:{threading.get_ident()}"
+    key = (plugins, trust, threading.get_ident())
     engine = _ENGINES.get(key)
     if engine is None:
-        engine = _ENGINES[key] = Engine(default_isolation="inline", max_observations=1000)
+        engine = Engine(default_isolation="process", trust=trust, max_observations=1000)
         engine.load_all(plugins)
+        refused = {e.plugin_id or "?": e.message for e in engine.errors}
+        if refused:
+            engine.close()
+            raise ReplayError(
+                "cannot replay through "
+                + "; ".join(f"plugin {name!r}: {why}" for name, why in sorted(refused.items()))
+                + " (untrusted plugins are replayed in their sandbox; replay(..., "
+                "trust=TrustPolicy(plugins={...})) replays trusted ones where they ask)"
+            )
+        _ENGINES[key] = engine
     return engine
 
 
 def replay_lines(
-    lines: Iterable[str], plugins: str, forms: dict[str, dict[str, Any]], strict: bool = False
+    lines: Iterable[str],
+    plugins: str,
+    forms: dict[str, dict[str, Any]],
+    strict: bool = False,
+    trust: TrustPolicy | None = None,
 ) -> dict[str, Any]:
-    """Replay some log lines through this worker's engine; aggregates (``ReplayReport``)."""
+    """Replay some log lines through this worker's engine; aggregates (``ReplayReport``).
+
+    ``trust`` is the host's ``TrustPolicy``: plugins it does not trust run sandboxed."""
     calls: Counter[tuple[str, str, str]] = Counter()
     durations: Counter[tuple[str, str]] = Counter()
     vetoes: Counter[tuple[str, str]] = Counter()
@@ -100,7 +128,7 @@ def replay_lines(
     bad_lines: list[str] = []
     errors: list[tuple[str, str, str, str]] = []
     events = 0
-    engine = _engine(plugins)
+    engine = _engine(plugins, trust or TrustPolicy())
     for index, line in enumerate(lines):
         if not line.strip():
             continue
@@ -195,12 +223,17 @@ def replay(
     scheduler: str = "processes",
     blocksize: str | int = "4MiB",
     strict: bool = False,
+    trust: TrustPolicy | None = None,
 ) -> ReplayReport:
     """Replay the event log at ``log`` through the plugins in folder ``plugins``.
 
     ``scheduler`` is Dask's (``processes``, ``threads``, ``synchronous``, or a
     distributed client's address); ``blocksize`` sets how the file is split. A bad line
     is counted and sampled, or raises ``EventLogError`` with ``strict``.
+
+    ``trust`` (a ``TrustPolicy``, shipped to the workers) says which plugins may run
+    where their manifest asks; the others are replayed in their sandbox. A plugin that
+    cannot be loaded raises ``ReplayError`` naming it and why.
     """
     import dask.bag as db  # a few hundred ms: only when replaying
 
@@ -214,7 +247,8 @@ def replay(
         )  # fmt: skip
     started = time.perf_counter()
     bag = db.read_text(str(path), blocksize=blocksize)  # type: ignore[no-untyped-call]
-    parts = bag.map_partitions(lambda lines: [replay_lines(lines, folder, forms, strict)])
+    policy = trust or TrustPolicy()
+    parts = bag.map_partitions(lambda lines: [replay_lines(lines, folder, forms, strict, policy)])
     report = ReplayReport(partitions=bag.npartitions, scheduler=scheduler)
     # chunksize=1: Dask's local schedulers batch six tasks per worker by default, which
     # puts a handful of coarse partitions on a single process, one after another.

@@ -5,9 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from pliers_lab.replay import EventLogError, read_events, replay, synthetic_log
+from pliers_lab import TrustPolicy
+from pliers_lab.replay import EventLogError, ReplayError, read_events, replay, synthetic_log
 
 EXTENSIONS = Path(__file__).parents[2] / "extensions"
+#: The examples are ours: these tests replay them inline, as a host that trusts them would
+#: (untrusted plugins are replayed in their sandbox: see the tests at the end).
+TRUSTED = TrustPolicy(folders=[EXTENSIONS])
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +32,7 @@ def spam_count(path):
 
 
 def test_every_event_is_replayed_and_refusals_are_explained(log):
-    report = replay(log, EXTENSIONS, scheduler="synchronous", blocksize="16KiB")
+    report = replay(log, EXTENSIONS, scheduler="synchronous", blocksize="16KiB", trust=TRUSTED)
     created = sum(1 for e in read_events(log) if e["type"] == "submission.created")
     assert report.events == sum(1 for _ in read_events(log)) and report.partitions > 1
     assert report.by_type["submission.created"] == created
@@ -48,9 +52,9 @@ def test_every_event_is_replayed_and_refusals_are_explained(log):
 
 
 def test_threads_and_processes_agree_with_the_serial_run(log):
-    serial = replay(log, EXTENSIONS, scheduler="synchronous", blocksize="64KiB")
-    threads = replay(log, EXTENSIONS, scheduler="threads", blocksize="64KiB")
-    processes = replay(log, EXTENSIONS, scheduler="processes", blocksize="128KiB")
+    serial = replay(log, EXTENSIONS, scheduler="synchronous", blocksize="64KiB", trust=TRUSTED)
+    threads = replay(log, EXTENSIONS, scheduler="threads", blocksize="64KiB", trust=TRUSTED)
+    processes = replay(log, EXTENSIONS, scheduler="processes", blocksize="128KiB", trust=TRUSTED)
     for other in (threads, processes):
         assert (
             other.events == serial.events
@@ -65,10 +69,73 @@ def test_bad_lines_are_counted_or_refused_with_their_place(tmp_path, log):
     lines.insert(3, "{not json")
     lines.insert(5, json.dumps({"id": "x", "type": "submission.created"}))
     broken.write_text("\n".join(lines) + "\n")
-    report = replay(broken, EXTENSIONS, scheduler="synchronous")
+    report = replay(broken, EXTENSIONS, scheduler="synchronous", trust=TRUSTED)
     assert len(report.bad_lines) == 2 and "not JSON" in report.bad_lines[0]
     assert "missing field 'timestamp'" in report.bad_lines[1]
     with pytest.raises(EventLogError, match="line 4 of its block: not JSON"):
-        replay(broken, EXTENSIONS, scheduler="synchronous", strict=True)
+        replay(broken, EXTENSIONS, scheduler="synchronous", strict=True, trust=TRUSTED)
     with pytest.raises(EventLogError, match="no such event log"):
         replay(tmp_path / "missing.jsonl", EXTENSIONS)
+
+
+PID_VETO = """
+import os
+from pliers_lab import Veto, hook
+
+@hook("submission.beforeSave")
+def refuse(ctx):
+    return Veto(f"pid {os.getpid()}")
+"""
+
+NEEDS_A_SOCKET = """
+import socket
+
+socket.socket().close()  # at import: allowed inline, refused in the sandbox
+"""
+
+
+def _plugin(root: Path, name: str, code: str, hooks: dict) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    manifest = {
+        "name": name,
+        "version": "1.0.0",
+        "description": "a replayed plugin",
+        "author": "Tests <t@example.com>",
+        "license": "MIT",
+        "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
+        "isolation": "inline",  # a request the replay does not grant unless trusted
+        "hooks": hooks,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "plugin.py").write_text(code)
+    return root
+
+
+def test_untrusted_plugins_are_replayed_in_their_sandbox(tmp_path, log):
+    """Issue 13 §1: the replay's engines follow the host's trust, not the manifest."""
+    import os
+
+    plugins = _plugin(tmp_path / "plugins", "pid-veto", PID_VETO, {"submission.beforeSave": {}})
+    boxed = replay(log, plugins, scheduler="synchronous", blocksize="64KiB")
+    pids = {int(reason.split()[1]) for (_plugin, reason) in boxed.vetoes}
+    assert pids and os.getpid() not in pids  # refused from a worker process
+    trusted = replay(
+        log,
+        plugins,
+        scheduler="synchronous",
+        blocksize="64KiB",
+        trust=TrustPolicy(plugins={"pid-veto"}),
+    )
+    assert {reason for (_plugin, reason) in trusted.vetoes} == {f"pid {os.getpid()}"}
+    assert sum(trusted.vetoes.values()) == sum(boxed.vetoes.values())
+    in_processes = replay(log, plugins, scheduler="processes", blocksize="128KiB")
+    assert sum(in_processes.vetoes.values()) == sum(boxed.vetoes.values())
+
+
+def test_a_plugin_the_sandbox_cannot_run_is_refused_by_name(tmp_path, log):
+    plugins = _plugin(tmp_path / "plugins", "needs-socket", NEEDS_A_SOCKET, {})
+    with pytest.raises(ReplayError, match="cannot replay through plugin 'needs-socket': "):
+        replay(log, plugins, scheduler="synchronous")
+    trusted = replay(log, plugins, scheduler="synchronous", trust=TrustPolicy(folders=[tmp_path]))
+    assert trusted.events > 0 and trusted.errors == []
