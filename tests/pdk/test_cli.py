@@ -260,3 +260,14 @@ def test_validate_a_bundle_says_unsigned_unknown_key_and_inline(tmp_path, capsys
     assert f"ok    signature: signed by trusted key {key.key_id}" in out and "warn" not in out
     bad = pliers("validate", str(signed), "--store", str(tmp_path / "nowhere"))
     assert bad.returncode == 2 and "not a plugin store" in bad.stderr
+
+
+def test_serve_builds_its_trust_policy_from_the_flags(tmp_path):
+    from pliers_lab import TrustPolicy
+    from pliers_lab.pdk.cli import build_parser, trust_policy
+
+    args = build_parser().parse_args(
+        ["serve", "--trust", "a", "--trust", "b", "--trust-folder", str(tmp_path)]
+    )
+    assert trust_policy(args) == TrustPolicy(plugins={"a", "b"}, folders=[tmp_path])
+    assert not trust_policy(build_parser().parse_args(["serve"]))
