@@ -1,9 +1,11 @@
 """Reading a manifest: from a Python object or from a plugin folder on disk.
 
-Whatever is wrong — a missing file, bytes that are not UTF-8, broken JSON, bad fields, a
-``main`` that does not exist — surfaces as one :class:`ManifestError` naming the file and
-listing every problem found, never as ``OSError``, ``JSONDecodeError`` or pydantic's
-``ValidationError``.
+Whatever is wrong — a missing file, a path the system refuses (too long, through a file,
+permission denied), a folder or a FIFO where the file should be, a file too large, bytes
+that are not UTF-8, broken JSON, bad fields, a ``main`` that does not exist, a file that
+links out of the plugin folder — surfaces as one :class:`ManifestError` naming the file
+and listing every problem found, never as ``OSError``, ``JSONDecodeError`` or pydantic's
+``ValidationError``. How files are looked at and read is in :mod:`.paths`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import ValidationError
 
 from .fields import DEFAULT_MAIN, is_plugin_name, main_kind
 from .models import Manifest
+from .paths import MANIFEST_LIMIT, Unreadable, escape, probe, read_file
 from .problems import ManifestError, ManifestProblem, describe, translate
 
 __all__ = ["MANIFEST_FILE", "load_manifest", "parse_manifest"]
@@ -49,26 +52,39 @@ def load_manifest(path: str | os.PathLike[str], *, known_hooks: Iterable[str] = 
     naming the file and listing every problem.
     """
     given = Path(path)
-    as_folder = given.is_dir() or (not given.exists() and given.suffix != ".json")
+    kind, why = probe(given)
+    if why is not None:
+        raise _fail(str(given), f"cannot look at it: {why}")
+    if kind == "folder" and given.name == MANIFEST_FILE:
+        raise _fail(str(given), "it is a folder, not a file", f"{MANIFEST_FILE} must be a file")
+    as_folder = kind == "folder" or (kind == "missing" and given.suffix != ".json")
     file = given / MANIFEST_FILE if as_folder else given
     folder = file.parent
     source = str(file)
 
-    def fail(message: str, hint: str | None = None) -> ManifestError:
-        return ManifestError(source, [ManifestProblem(source, (), message, hint)])
-
-    if not folder.is_dir():
-        raise fail(f"plugin folder {str(folder)!r} does not exist")
-    if not file.is_file():
-        raise fail(f"no such file (looked in {str(folder)!r})", f"a plugin needs {MANIFEST_FILE}")
+    folder_kind, why = probe(folder)
+    if why is not None:
+        raise _fail(source, f"cannot look in the plugin folder {str(folder)!r}: {why}")
+    if folder_kind == "missing":
+        raise _fail(source, f"plugin folder {str(folder)!r} does not exist")
+    if folder_kind != "folder":
+        raise _fail(source, f"{str(folder)!r} is not a folder, so it cannot be a plugin folder")
+    outside = escape(folder, MANIFEST_FILE)
+    if outside is not None:
+        raise _fail(source, str(outside))
+    file_kind, why = probe(file)
+    if file_kind == "missing" and why is None:
+        raise _fail(
+            source, f"no such file (looked in {str(folder)!r})", f"a plugin needs {MANIFEST_FILE}"
+        )
     try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise fail(f"cannot read the file: {exc.strerror or exc}") from None
+        raw = read_file(file, MANIFEST_LIMIT)
+    except Unreadable as exc:
+        raise _fail(source, exc.reason) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise fail(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+        raise _fail(source, f"not UTF-8 text (invalid byte at offset {exc.start})") from None
     duplicates: list[str] = []
     try:
         data = json.loads(
@@ -77,9 +93,11 @@ def load_manifest(path: str | os.PathLike[str], *, known_hooks: Iterable[str] = 
             parse_constant=_reject_constant,
         )
     except json.JSONDecodeError as exc:
-        raise fail(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise _fail(
+            source, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
     except (ValueError, RecursionError) as exc:
-        raise fail(f"malformed JSON: {_reason(exc)}") from None
+        raise _fail(source, f"malformed JSON: {_reason(exc)}") from None
 
     problems = [
         ManifestProblem(source, (), f"duplicate key {describe(k)} (only the last one counts)")
@@ -93,6 +111,10 @@ def load_manifest(path: str | os.PathLike[str], *, known_hooks: Iterable[str] = 
         raise ManifestError(source, problems, plugin_id=_name_of(data))
     manifest._root = folder.absolute()
     return manifest
+
+
+def _fail(source: str, message: str, hint: str | None = None) -> ManifestError:
+    return ManifestError(source, [ManifestProblem(source, (), message, hint)])
 
 
 def _validate(
@@ -137,7 +159,7 @@ def _name_of(data: object) -> str | None:
 def _missing_files(
     data: dict[str, Any], folder: Path, source: str, found: list[ManifestProblem]
 ) -> list[ManifestProblem]:
-    """Files the manifest names that are not in the plugin folder.
+    """Files the manifest names that are not in the plugin folder, or lead out of it.
 
     A field already reported as invalid is not checked again (its path could point
     anywhere); a dotted module name in ``main`` is imported later, not looked up here.
@@ -163,21 +185,51 @@ def _missing_files(
                 (("configuration", "environments", env), name) for env, name in envs.items()
             )
     for path, name in files:
-        if isinstance(name, str) and clean(path) and not (folder / name).is_file():
-            problems.append(
-                ManifestProblem(source, path, f"file {name!r} not found in the plugin folder")
-            )
+        if isinstance(name, str) and clean(path):
+            message = _missing_file(name, folder)
+            if message:
+                problems.append(ManifestProblem(source, path, message))
     return problems
+
+
+def _missing_file(name: str, folder: Path) -> str | None:
+    outside = escape(folder, name)
+    if outside is not None:
+        return str(outside)
+    kind, why = probe(folder / name)
+    if why is not None:
+        return f"file {name!r}: cannot look at it: {why}"
+    if kind == "file":
+        return None
+    if kind == "folder":
+        return f"{name!r} is a folder, not a file"
+    if kind == "other":
+        return f"{name!r} is not a regular file"
+    return f"file {name!r} not found in the plugin folder"
 
 
 def _missing_main(main: str, folder: Path) -> str | None:
     kind = main_kind(main)
-    target = folder / main
-    if kind == "file" and not target.is_file():
+    if kind == "module":
+        return None
+    outside = escape(folder, main)
+    if outside is not None:
+        return str(outside)
+    found, why = probe(folder / main)
+    if why is not None:
+        return f"{main!r}: cannot look at it: {why}"
+    if kind == "file" and found != "file":
         implicit = " (the default)" if main == DEFAULT_MAIN else ""
         return f"file {main!r}{implicit} not found in the plugin folder"
-    if kind == "package" and not (target / "__init__.py").is_file():
-        if target.is_dir():
-            return f"folder {main!r} is not a package: it has no __init__.py"
-        return f"package folder {main!r} not found in the plugin folder"
+    if kind == "package":
+        outside = escape(folder, Path(main, "__init__.py"))
+        if outside is not None:
+            return str(outside)
+        init, why = probe(folder / main / "__init__.py")
+        if why is not None:
+            return f"{main!r}: cannot look at its __init__.py: {why}"
+        if init != "file":
+            if found == "folder":
+                return f"folder {main!r} is not a package: it has no __init__.py"
+            return f"package folder {main!r} not found in the plugin folder"
     return None
