@@ -140,12 +140,18 @@ class ConfigSource:
         if configuration is None:
             return cls(plugin_id, None, {})
         schema_file = configuration.schema_file
-        schema = _read_json(plugin_id, root, schema_file) if schema_file else None
+        schema = (
+            _read_json(plugin_id, root, schema_file, "configuration.schema")
+            if schema_file
+            else None
+        )
         if schema is not None:
             _check_schema(plugin_id, schema_file or "", schema)
-        defaults = _read_object(plugin_id, root, configuration.default_file)
+        defaults = _read_object(
+            plugin_id, root, configuration.default_file, "configuration.default"
+        )
         overlays = {
-            env: _read_object(plugin_id, root, name)
+            env: _read_object(plugin_id, root, name, f"configuration.environments.{env}")
             for env, name in configuration.environments.items()
         }
         return cls(
@@ -195,24 +201,39 @@ def _config_error(plugin_id: str, message: str, **kw: Any) -> PluginError:
     return PluginError(PluginErrorType.CONFIG_ERROR, message, plugin_id=plugin_id, **kw)
 
 
-def _read_json(plugin_id: str, root: Path | None, name: str) -> Any:
+def _read_json(plugin_id: str, root: Path | None, name: str, field: str) -> Any:
+    """The JSON in the plugin's file ``name`` (manifest ``field``): read only inside the
+    plugin's folder (symlinks out of it are refused), regular files, size-capped."""
+    from .manifest.paths import CONFIG_LIMIT, Unreadable, plugin_path, probe, read_file
+
     path = (root / name) if root else Path(name)
+    real = (
+        plugin_path(root, name, plugin_id=plugin_id, field=field, kind=PluginErrorType.CONFIG_ERROR)
+        if root
+        else path
+    )
+    if probe(real) == ("missing", None):
+        raise _config_error(plugin_id, f"{field}: {path}: file not found")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _config_error(plugin_id, f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _config_error(plugin_id, f"{path}: cannot read: {exc}") from None
+        return json.loads(read_file(real, CONFIG_LIMIT).decode("utf-8"))
+    except Unreadable as exc:
+        raise _config_error(plugin_id, f"{field}: {path}: cannot read: {exc.reason}") from None
+    except UnicodeDecodeError as exc:
+        raise _config_error(
+            plugin_id, f"{field}: {path}: not UTF-8 text (invalid byte at offset {exc.start})"
+        ) from None
     except json.JSONDecodeError as exc:
         raise _config_error(
-            plugin_id, f"{path}: line {exc.lineno} column {exc.colno}: {exc.msg}"
+            plugin_id, f"{field}: {path}: line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except (ValueError, RecursionError) as exc:  # NaN and friends, nesting too deep
+        raise _config_error(plugin_id, f"{field}: {path}: malformed JSON: {exc}") from None
 
 
-def _read_object(plugin_id: str, root: Path | None, name: str | None) -> dict[str, Any]:
+def _read_object(plugin_id: str, root: Path | None, name: str | None, field: str) -> dict[str, Any]:
     if not name:
         return {}
-    value = _read_json(plugin_id, root, name)
+    value = _read_json(plugin_id, root, name, field)
     if not isinstance(value, dict):
         raise _config_error(plugin_id, f"{name}: a configuration file must hold a JSON object")
     return value

@@ -105,12 +105,15 @@ def _module_name(manifest: Manifest) -> str:
     return f"pliers_plugins.{safe}_g{next(_generation)}"
 
 
-def _exec_file(manifest: Manifest, path: Path, cache: CodeCache) -> types.ModuleType:
+def _exec_file(manifest: Manifest, path: Path, real: Path, cache: CodeCache) -> types.ModuleType:
+    """Run the file ``path`` (``real``: where it resolves, already checked)."""
+    from .manifest.paths import CODE_LIMIT, Unreadable, read_file
+
     name = _module_name(manifest)
     try:
-        source = path.read_bytes()
-    except OSError as exc:
-        raise _load_error(manifest, f"{path}: cannot read plugin code: {exc}", exc) from None
+        source = read_file(real, CODE_LIMIT)
+    except Unreadable as exc:
+        raise _load_error(manifest, f"{path}: cannot read plugin code: {exc.reason}") from None
     try:
         code = cache.compile(str(path), source)
     except (SyntaxError, ValueError) as exc:
@@ -156,10 +159,21 @@ def import_plugin_code(manifest: Manifest, root: Path | None, cache: CodeCache) 
     """Import the plugin's ``main``: a ``.py`` file, a package folder, or a dotted module."""
     main = manifest.main
     target = (root / main) if root else Path(main)
-    if root is not None and target.is_file():
-        return _exec_file(manifest, target, cache)
-    if root is not None and (target / "__init__.py").is_file():
-        return _exec_package(manifest, target)
+    if root is not None:
+        from .manifest.paths import plugin_path, probe
+
+        # Only what resolves inside the plugin's folder is read (symlinks out are refused).
+        real = plugin_path(root, main, plugin_id=manifest.name, field="main")
+        kind, why = probe(real)
+        if why is not None:
+            raise _load_error(manifest, f"main {main!r}: cannot look at {target}: {why}")
+        if kind in ("file", "other"):  # other: a FIFO, a device… read_file says so
+            return _exec_file(manifest, target, real, cache)
+        if kind == "folder":
+            init = Path(main, "__init__.py")
+            real_init = plugin_path(root, init, plugin_id=manifest.name, field="main")
+            if probe(real_init)[0] == "file":
+                return _exec_package(manifest, target)
     if "/" not in main and not main.endswith(".py"):
         try:
             return importlib.import_module(main)
