@@ -235,7 +235,9 @@ def _read_object(plugin_id: str, root: Path | None, name: str | None, field: str
         return {}
     value = _read_json(plugin_id, root, name, field)
     if not isinstance(value, dict):
-        raise _config_error(plugin_id, f"{name}: a configuration file must hold a JSON object")
+        raise _config_error(
+            plugin_id, f"{field}: {name}: a configuration file must hold a JSON object"
+        )
     return value
 
 
