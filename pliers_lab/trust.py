@@ -77,6 +77,8 @@ class TrustPolicy:
         if isinstance(plugins, str):
             plugins = (plugins,)
         object.__setattr__(self, "plugins", frozenset(plugins))
+        if isinstance(keys, str):
+            keys = (keys,)
         object.__setattr__(self, "keys", frozenset(_key_id(k) for k in keys))
         if isinstance(folders, str | Path):
             folders = (folders,)

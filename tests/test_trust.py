@@ -181,6 +181,7 @@ def test_the_policy_is_checked_picklable_and_explains_itself() -> None:
     assert policy.reason("two", root="/srv/plugins/two") == "under trusted folder /srv/plugins"
     assert policy.reason("two", root="/srv/other", signer="f" * 16) is None
     assert not TrustPolicy() and policy.with_plugins("two").plugins == {"one", "two"}
+    assert TrustPolicy(keys=KEY).keys == {KEY}  # one id, not its characters
 
 
 @pytest.mark.parametrize(
