@@ -1,11 +1,13 @@
-"""The attack suite (issue 8): every attack is blocked and classified, the host stays
-alive and the other plugins — inline and sandboxed — keep answering."""
+"""The attack suite (issues 8 and 13): every attack is blocked and classified, the host
+stays alive and the other plugins — inline and sandboxed — keep answering; a contained
+attack may answer, but what it reports (and leaves behind) shows it reached nobody."""
 
 from __future__ import annotations
 
 import json
 import os
-import textwrap
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,10 @@ from support import manifest, write_plugin
 from pliers_lab import Engine, PluginState
 from pliers_lab.sandbox import ProcessRuntime, SandboxPolicy
 
-from .catalog import ATTACKS, SEC, Attack
+from .catalog import ARENA_TARGETS, ATTACKS, CONTAINED, HOOK, SEC, Attack, plugin_source
 
 pytestmark = requires("rlimits", "netns", "landlock", "capabilities", "seccomp", "cgroup")
 
-HOOK = "submission.afterSave"
 PWNED = Path("/tmp/pliers-pwned")
 BYSTANDER = """
 from pliers_lab import hook
@@ -42,13 +43,20 @@ class Arena:
         self.engine.register_runtime(self.runtime)
         self.engine.add_plugin(
             manifest("inline-bystander", {HOOK: {"handler": "answer"}}),
-            {"answer": lambda ctx: {"inline": ctx.data["n"]}},
+            {"answer": lambda ctx: {"inline-bystander": ctx.data["n"]}},
         )
         self.engine.load(write_plugin(root / "plugins", "boxed-bystander", BYSTANDER, {HOOK: {}}))
+        self.bystander_code = root / "plugins" / "boxed-bystander" / "plugin.py"
+
+    def unchanged(self, folder: Path, plugin_file: str) -> None:
+        """Nothing outside was written; no plugin's code or folder was changed."""
+        assert not PWNED.exists()
+        assert (folder / "plugin.py").read_text() == plugin_file
+        assert os.stat(folder).st_mode & 0o777 != 0o777
+        assert self.bystander_code.read_text() == BYSTANDER
 
     def load(self, attack: Attack) -> Path:
-        body = textwrap.indent(textwrap.dedent(attack.body).strip("\n"), "    ")
-        code = f"from pliers_lab import hook\n\n@hook({HOOK!r})\ndef attack(ctx):\n{body}\n"
+        code = plugin_source(attack, ARENA_TARGETS)
         folder = write_plugin(
             self.root / "plugins", attack.name, code, {HOOK: dict(attack.hook)}, **attack.manifest
         )
@@ -68,14 +76,16 @@ def arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
 def bystanders_answer(engine: Engine, n: int) -> dict[str, Any]:
     result = engine.fire(HOOK, {"n": n})
     by = {o.plugin_id: o for o in result.outcomes}
-    assert by["inline-bystander"].value == {"inline": n}
+    assert by["inline-bystander"].value == {"inline-bystander": n}
     assert by["boxed-bystander"].value == {"bystander": n}, by["boxed-bystander"].error
     return by
 
 
 def test_the_suite_is_big_enough() -> None:
-    assert len(ATTACKS) >= 25
-    assert len({a.name for a in ATTACKS}) == len(ATTACKS)
+    assert len(ATTACKS) >= 100 and len(CONTAINED) >= 15
+    names = [a.name for a in ATTACKS + CONTAINED]
+    assert len(set(names)) == len(names)
+    assert all(a.expect for a in ATTACKS) and not any(a.expect for a in CONTAINED)
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
@@ -96,10 +106,48 @@ def test_attack_is_blocked_and_classified(arena: Arena, attack: Attack) -> None:
         assert engine.quarantined(attack.name), "a security violation quarantines the plugin"
         assert engine.plugin(attack.name).state is PluginState.STOPPED
     bystanders_answer(engine, 2)  # and again, after the attacker's worker is gone
-    assert not PWNED.exists()
-    assert (folder / "plugin.py").read_text() == plugin_file
-    assert os.stat(folder).st_mode & 0o777 != 0o777
+    arena.unchanged(folder, plugin_file)
     engine.unload(attack.name)
+
+
+@pytest.mark.parametrize("attack", CONTAINED, ids=lambda a: a.name)
+def test_contained_attack_reaches_nobody(arena: Arena, attack: Attack) -> None:
+    """It may answer; what it reports (a spy: on its next call, after the bystanders ran)
+    and what it leaves once unloaded show that it reached neither the host nor a plugin."""
+    engine = arena.engine
+    folder = arena.load(attack)
+    plugin_file = (folder / "plugin.py").read_text()
+    out = bystanders_answer(engine, 20)[attack.name]
+    if attack.mode == "spy" and out.status == "ok":
+        out = bystanders_answer(engine, 21)[attack.name]  # the bystanders ran meanwhile
+    pid = arena.runtime.usage(attack.name).get("pid")
+    engine.unload(attack.name)
+    if pid:  # an ``exit`` attack acts while its worker ends: wait for the end
+        deadline = time.monotonic() + arena.runtime.policy.stop_grace_s + 3
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.02)
+        assert not _alive(pid), "the worker outlived its unload"
+    bystanders_answer(engine, 22)
+    arena.unchanged(folder, plugin_file)
+    data_dir = arena.root / "data" / attack.name
+    try:
+        if attack.held_after is not None:
+            assert attack.held_after(data_dir), f"{attack.name} left {data_dir} over its quota"
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    if out.status != "ok":
+        return  # refused: it got nothing
+    assert attack.held is None or attack.held(out.value), (
+        f"{attack.name} escaped: {json.dumps(out.value, default=repr)[:2000]}"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_introspection_finds_nothing_of_the_host(arena: Arena) -> None:
@@ -191,8 +239,6 @@ return "ignoring SIGTERM"
     arena.load(stubborn)
     bystanders_answer(arena.engine, 7)
     pid = arena.runtime.usage("stubborn")["pid"]
-    import time
-
     t0 = time.monotonic()
     arena.engine.unload("stubborn")
     assert time.monotonic() - t0 < arena.runtime.policy.stop_grace_s + 2
