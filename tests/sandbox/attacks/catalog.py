@@ -1069,6 +1069,188 @@ return "rewrote another plugin's code through a hard link"
         manifest=RW,
         unconfined=Proof(effects=("neighbour-code-changed",)),
     ),
+    # --- refusals swallowed or disguised: the host's verdict, not the plugin's word -------
+    attack(
+        "read-outside-swallowed",
+        """
+try:
+    return open("/etc/shadow").read()
+except OSError:
+    return "nothing to see"
+""",
+        SEC,
+        unconfined=Proof(found=("root:",)),
+    ),
+    attack(
+        "read-outside-disguised",
+        """
+try:
+    return open("/etc/shadow").read()
+except OSError:
+    raise ValueError("a plain bug, nothing to do with security") from None
+""",
+        SEC,
+        unconfined=Proof(found=("root:",)),
+    ),
+    attack(
+        "symlink-in-data-swallowed",
+        """
+import os
+try:
+    os.symlink("/etc/passwd", "escape")
+    return open("escape").read()
+except OSError:
+    return "nothing to see"
+""",
+        SEC,
+        manifest=RW,
+        unconfined=Proof(found=("root:",)),
+    ),
+    attack(
+        "proc-of-parent-swallowed",
+        """
+try:
+    return open(f"/proc/{PARENT}/environ").read()
+except OSError:
+    return "nothing to see"
+""",
+        SEC,
+        unconfined=Proof(found=("hunter2",)),
+    ),
+    attack(
+        "socket-swallowed",
+        """
+import socket
+try:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+except OSError:
+    return "no socket, carrying on"
+s.sendto(b"x", LISTEN)
+s.close()
+return "sent"
+""",
+        SEC,
+        unconfined=Proof(found=("'sent'",)),
+    ),
+    attack(
+        "signal-parent-swallowed",
+        """
+import os, signal
+try:
+    os.kill(PARENT, signal.SIGKILL)
+except OSError:
+    return "refused, carrying on"
+return "killed the host"
+""",
+        SEC,
+        unconfined=Proof(effects=("parent-dead",)),
+    ),
+    attack(
+        "prlimit-parent-swallowed",
+        LIBC
+        + """
+new = (ctypes.c_uint64 * 2)(1, 1)
+if libc.syscall(302, PARENT, 7, new, None) != 0:
+    return "refused, carrying on"
+return "limited the host"
+""",
+        SEC,
+        unconfined=Proof(effects=("parent-limited",)),
+    ),
+    attack(
+        "rlimit-raise-swallowed",
+        """
+import resource
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+try:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+except (OSError, ValueError):
+    return "refused, carrying on"
+return f"raised from {soft} to {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}"
+""",
+        SEC,
+        unconfined=Proof(prep="lowered-soft", found=("raised from 64",)),
+    ),
+    attack(
+        "unlink-own-code-swallowed",
+        """
+import os
+try:
+    os.unlink(__file__)
+except OSError:
+    return "refused, carrying on"
+return "deleted my code"
+""",
+        SEC,
+        unconfined=Proof(effects=("own-code-changed",)),
+    ),
+    attack(
+        "rename-own-code-swallowed",
+        """
+import os
+try:
+    os.rename(__file__, "stolen.py")
+except OSError:
+    return "refused, carrying on"
+return "moved my code into my data folder"
+""",
+        SEC,
+        manifest=RW,
+        unconfined=Proof(effects=("own-code-changed",)),
+    ),
+    attack(
+        "truncate-own-code-swallowed",
+        """
+import os
+try:
+    os.truncate(__file__, 0)
+except OSError:
+    return "refused, carrying on"
+return "emptied my code"
+""",
+        SEC,
+        unconfined=Proof(effects=("own-code-changed",)),
+    ),
+    attack(
+        "mkdir-outside-swallowed",
+        """
+import os
+try:
+    os.mkdir(PWNED)
+except OSError:
+    return "refused, carrying on"
+return "made a folder outside"
+""",
+        SEC,
+        unconfined=Proof(effects=("pwned",)),
+    ),
+    attack(
+        "utime-own-code-swallowed",
+        """
+import os
+try:
+    os.utime(__file__, (0, 0))
+except OSError:
+    return "refused, carrying on"
+return f"mtime now {os.stat(__file__).st_mtime}"
+""",
+        SEC,
+        unconfined=Proof(found=("mtime now 0",)),
+    ),
+    attack(
+        "memfd-swallowed",
+        """
+import os
+try:
+    fd = os.memfd_create("x")
+except OSError:
+    return "refused, carrying on"
+os.write(fd, b"#!/bin/sh\\n")
+return "an anonymous file, ready for a fileless exec"
+""",
+        SEC,
+        unconfined=Proof(found=("fileless",)),
+    ),
     # --- the parent's /proc entries -------------------------------------------------------
     attack(
         "proc-parent-cmdline",

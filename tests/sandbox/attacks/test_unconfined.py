@@ -206,7 +206,7 @@ class Stage:
             files = next(line for line in limits.splitlines() if line.startswith("Max open files"))
             if files.split()[3:5] == ["1", "1"]:
                 found.add("parent-limited")
-        if self.plugin.read_text() != source:
+        if not self.plugin.exists() or self.plugin.read_text() != source:
             found.add("own-code-changed")
         if self.neighbour.read_text() != "# the neighbour's code\n":
             found.add("neighbour-code-changed")
