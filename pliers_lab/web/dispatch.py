@@ -23,7 +23,8 @@ both *waterfall*):
 Both fire only when some plugin implements them, for plugin endpoints only (not for the
 management API), in a worker thread, so a slow hook does not stall the server.
 
-A failing endpoint never takes the server down: an exception becomes a 500 and a
+A failing endpoint never takes the server down: an exception (``sys.exit()`` included;
+not a Ctrl-C, nor the cancellation of the request, which propagate) becomes a 500 and a
 RUNTIME_ERROR, a reply that is not a response record a 500 and a VALIDATION_ERROR, a
 call past ``handler_timeout_s`` a 504 and a TIMEOUT_ERROR. Each error is recorded with
 ``engine.record_error``: the plugin is ``plugin_id``, the context's ``hook`` names the
@@ -47,7 +48,8 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from ..errors import PluginError, PluginErrorType
+from ..dispatch import _cancelled_from_outside
+from ..errors import PluginError, PluginErrorType, must_propagate, raised_text
 from .auth import Authenticator, Identity, bearer_token
 from .errors import ApiError, problems
 from .limits import RateLimiter, limit_headers
@@ -111,12 +113,16 @@ def _failure(step: str, exc: BaseException) -> _Failed:
         code = "PLUGIN_TIMEOUT" if exc.type is PluginErrorType.TIMEOUT_ERROR else "PLUGIN_ERROR"
         return _Failed(exc.type, code, step, f"{step} failed: {exc.message}", exc)
     return _Failed(
-        PluginErrorType.RUNTIME_ERROR,
-        "PLUGIN_ERROR",
-        step,
-        f"{step} raised {type(exc).__name__}: {exc}",
-        exc,
+        PluginErrorType.RUNTIME_ERROR, "PLUGIN_ERROR", step, f"{step} {raised_text(exc)}", exc
     )
+
+
+def _contained(exc: BaseException) -> bool:
+    """True when plugin code's ``exc`` is that plugin's failure: everything but a
+    Ctrl-C and the cancellation of the task serving the request (a server stopping, a
+    timeout), which must reach whoever asked. ``sys.exit()`` in a handler must not stop
+    the server, nor a ``CancelledError`` the handler raised on its own."""
+    return not (must_propagate(exc) or _cancelled_from_outside(exc))
 
 
 def _run_sync(
@@ -128,6 +134,8 @@ def _run_sync(
         try:
             value = fn(request)
         except BaseException as exc:  # sys.exit() in a plugin must not stop the server
+            if must_propagate(exc):  # a worker thread: no task to be cancelled here
+                raise
             raise _failure(name, exc) from exc
         if value is not None or i == last:
             return value, name
@@ -412,7 +420,9 @@ class Dispatcher:
                         value = await value
                 except TimeoutError:
                     raise self._timeout(route) from None
-                except Exception as exc:
+                except BaseException as exc:  # sys.exit() would stop the server's loop
+                    if not _contained(exc):
+                        raise
                     raise _failure(step, exc) from exc
             return value, step
         try:
@@ -433,9 +443,9 @@ class Dispatcher:
                     value = await self.in_thread(fn, request)
                     if inspect.isawaitable(value):
                         value = await value
-            except (asyncio.CancelledError, _Failed):
-                raise
-            except BaseException as exc:
+            except BaseException as exc:  # sys.exit() would stop the server's loop
+                if not _contained(exc):
+                    raise
                 raise _failure(name, exc) from exc
             if value is not None or i == last:
                 return value, name
