@@ -368,17 +368,21 @@ def _finish(reply: dict[str, Any]) -> None:
         frame = encode(reply, encoder=_encode_answer)
     except (TypeError, ValueError, RecursionError, WireError) as exc:
         kind = "resource_error" if isinstance(exc, WireError) else "validation_error"
+        try:
+            text = str(exc)[:2000]  # a hostile answer can make the message itself huge
+        except Exception:
+            text = type(exc).__name__
         frame = encode(
             {
                 "t": "done",
                 "id": reply.get("id"),
                 "ok": False,
-                "attempts": list(S.attempts),
+                "attempts": [str(a)[:300] for a in S.attempts[:_MAX_ATTEMPTS]],
                 "error": {
                     "type": kind,
-                    "exc": type(exc).__name__,
+                    "exc": type(exc).__name__[:200],
                     "trace": "",
-                    "message": f"the answer cannot cross to the host: {exc}",
+                    "message": f"the answer cannot cross to the host: {text}",
                 },
             }
         )
