@@ -146,15 +146,27 @@ class LoadingOps(EngineBase):
         return loaded
 
     def _all_declared_hooks(self, folder: str | Path) -> set[str]:
-        """Custom hooks declared by any manifest under ``folder``: siblings may use them."""
+        """Custom hooks declared by any manifest under ``folder``: siblings may use them.
+
+        The manifests the catalog will load, read the way ``load_manifest`` reads them
+        (``manifest.paths``: never through a link out of the plugin folder, never a FIFO,
+        at most ``MANIFEST_LIMIT`` bytes); whatever cannot be read is skipped here and
+        reported by the catalog's scan, naming its path.
+        """
+        from ..dependencies.catalog import manifest_files
+        from ..manifest.paths import MANIFEST_LIMIT, Unreadable, escape, read_file
+
         names = set(self._registry.custom_names())
-        for pattern in ("*/manifest.json", "*/*/manifest.json"):
-            for manifest_file in Path(folder).glob(pattern):
-                try:
-                    custom = json.loads(manifest_file.read_text("utf-8")).get("customHooks", {})
-                    names.update(k for k in custom if isinstance(k, str))
-                except (OSError, ValueError, AttributeError):
-                    continue
+        for manifest_file in manifest_files(Path(folder)):
+            if escape(manifest_file.parent, manifest_file.name) is not None:
+                continue
+            try:
+                data = json.loads(read_file(manifest_file, MANIFEST_LIMIT))
+            except (Unreadable, ValueError, RecursionError):
+                continue
+            custom = data.get("customHooks") if isinstance(data, dict) else None
+            if isinstance(custom, dict):
+                names.update(k for k in custom if isinstance(k, str))
         return names
 
     def load_entry_points(

@@ -14,6 +14,7 @@ Every such read — ``manifest.json``, the code ``main`` names, the configuratio
   into a sentence (:class:`Unreadable`) that the caller wraps in its own error.
 - :func:`probe`: what is at a path, without letting an ``OSError`` out (a name too long,
   a component that is a file, a folder we may not enter).
+- :func:`list_folder`: what a folder holds, likewise (a folder we may not list).
 
 Handlers a plugin runs are its own business (inline code can open what it likes); this
 is about what the *engine* reads and may show (the configuration API, error messages).
@@ -37,6 +38,7 @@ __all__ = [
     "Escape",
     "Unreadable",
     "escape",
+    "list_folder",
     "plugin_path",
     "probe",
     "read_file",
@@ -149,6 +151,17 @@ def probe(path: Path) -> tuple[Kind, str | None]:
     if stat.S_ISDIR(mode):
         return "folder", None
     return "other", None
+
+
+def list_folder(path: Path) -> tuple[list[Path], str | None]:
+    """The entries of the folder at ``path``, sorted: (entries, None), or ([], why) when
+    it cannot be listed (permission denied, not a folder, gone meanwhile)."""
+    try:
+        return sorted(path.iterdir()), None
+    except OSError as exc:
+        return [], _words(exc)
+    except ValueError:  # an embedded NUL byte
+        return [], "the path contains a NUL byte"
 
 
 def _special(mode: int) -> str:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import obeying_file_modes
 
 from pliers_lab.errors import PluginErrorType
 from pliers_lab.manifest import ManifestError, load_manifest
@@ -200,11 +198,8 @@ def test_a_folder_named_manifest_json(tmp_path: Path) -> None:
 
 # -- reading the file: every OSError is a ManifestError naming the path -----------------
 def without_dac_override(path: Path) -> list[str]:
-    """``load_problems(path)`` in a child process that obeys file modes even as root.
-
-    Root bypasses mode bits (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH); the child drops
-    both from its bounding set before it starts, so a ``chmod 0`` file denies it too.
-    """
+    """``load_problems(path)`` in a child process that obeys file modes even as root
+    (``support.obeying_file_modes``)."""
     code = (
         "import json, sys\n"
         "from pliers_lab.manifest import ManifestError, load_manifest\n"
@@ -214,26 +209,7 @@ def without_dac_override(path: Path) -> list[str]:
         "    assert err.__cause__ is None\n"
         "    print(json.dumps([str(p).replace(err.file, 'M') for p in err.problems]))\n"
     )
-
-    def drop_dac_capabilities() -> None:  # runs in the child, between fork and exec
-        libc = ctypes.CDLL(None, use_errno=True)
-        for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-            if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-    as_root = os.geteuid() == 0
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(path)],
-            capture_output=True,
-            text=True,
-            preexec_fn=drop_dac_capabilities if as_root else None,
-            timeout=60,
-        )
-    except subprocess.SubprocessError as exc:
-        if "prctl" in str(exc):
-            pytest.skip(f"cannot drop root's DAC override here: {exc}")
-        raise
+    done = obeying_file_modes(code, str(path))
     assert done.returncode == 0, done.stderr
     lines: list[str] = json.loads(done.stdout)
     return lines
