@@ -70,6 +70,37 @@ def test_an_entry_point_without_a_manifest_is_a_clear_error(engine, tmp_path, mo
         engine.load_entry_points()
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("import sys\nsys.exit(3)\n", "it called sys.exit(3)"),
+        ("raise SystemExit\n", "it called sys.exit()"),
+        ("raise ValueError('bad setting')\n", "it raised ValueError: bad setting"),
+    ],
+)
+def test_an_entry_point_that_exits_at_import_is_an_engine_error(
+    engine, tmp_path, monkeypatch, body, said
+):
+    _distribution(tmp_path, "pliers-ep-exit", "pliers_ep_exit", {"__init__.py": body})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    with pytest.raises(EngineError) as info:
+        engine.load_entry_points()
+    assert str(info.value) == f"entry point 'demo' (pliers_ep_exit) failed to import: {said}"
+    assert engine.plugins == []
+    assert engine.fire("export.format", {"format": "ep"}).value is None  # still answering
+
+
+def test_keyboard_interrupt_at_an_entry_points_import_propagates(engine, tmp_path, monkeypatch):
+    _distribution(
+        tmp_path, "pliers-ep-ctrlc", "pliers_ep_ctrlc", {"__init__.py": "raise KeyboardInterrupt\n"}
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    with pytest.raises(KeyboardInterrupt):
+        engine.load_entry_points()
+
+
 def test_a_package_plugin_with_relative_imports(engine, tmp_path):
     folder = tmp_path / "pkg-plugin"
     (folder / "code").mkdir(parents=True)

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 from ..api import PluginAPI
 from ..catalog import ResultMode
 from ..config import ConfigSource
-from ..errors import EngineError, PliersError, PluginError, PluginErrorType
+from ..errors import (
+    EngineError,
+    PliersError,
+    PluginError,
+    PluginErrorType,
+    must_propagate,
+    raised_text,
+)
 from ..loader import check_environment
 from ..plugin import Plugin
 from ..runtime import Prepared, Runtime
@@ -184,8 +191,10 @@ class LoadingOps(EngineBase):
             where = f"entry point {ep.name!r} ({ep.value})"
             try:
                 code = ep.load()
-            except Exception as exc:
-                raise EngineError(f"{where} failed to import: {type(exc).__name__}: {exc}") from exc
+            except BaseException as exc:  # sys.exit() at import must not end the caller
+                if must_propagate(exc):
+                    raise
+                raise EngineError(f"{where} failed to import: it {raised_text(exc)}") from exc
             file = getattr(code, "__file__", None)
             folder = Path(file).parent if file else None
             if folder is not None and (folder / "manifest.json").is_file():
