@@ -1,11 +1,15 @@
 """The attack plugins: each a handler body for ``submission.afterSave`` and what it must yield.
 
 Each attack is a tiny plugin (manifest + ``plugin.py``) written to a folder by the test.
-``ATTACKS`` must be stopped: ``expect`` is the set of error types that count as "blocked
-and classified" (``match``, a substring of the error message, "" where the wording is not
-settled). ``CONTAINED`` may answer: ``held`` then decides from the answer (and
-``held_after`` from the data folder after unload) that nothing reached the host or another
-plugin; an error answer counts as held.
+``ATTACKS`` must be stopped, and say how: ``stopped_by`` names the host's mechanism
+(``STOPPED_BY``; test_attacks knows what each one's error looks like), ``expect`` the
+error type it yields and ``match`` the distinguishing part of the host's message (for a
+refusal, the refused call with its key argument, as the host saw it). ``match`` may name
+``{PARENT}`` (the host's pid), ``{FOLDER}`` (the attacking plugin's folder), ``{PLUGINS}``
+(the folder of all plugins) and ``{N}`` (any number: a worker's pid, a descriptor).
+``CONTAINED`` may answer: ``held`` then decides from the answer (and ``held_after`` from
+the data folder after unload) that nothing reached the host or another plugin; an error
+answer counts as held.
 
 A body names its harmful targets through module-level constants, never literally:
 ``PWNED`` (a path it must not be able to write), ``PARENT`` (the host's pid), ``LISTEN``
@@ -65,6 +69,29 @@ class Proof:
 
 
 RETURNS = Proof()
+
+#: How the host stops an attack (``Attack.stopped_by``): each yields one error type, and
+#: test_attacks checks the message (and metadata) each one leaves.
+STOPPED_BY = {
+    "seccomp-kill": "the seccomp filter killed the worker at a forbidden call (SIGSYS); "
+    "the kernel does not say which call, only the worker's last report hints at it",
+    "host-refusal": "the seccomp listener refused a call (a file outside the plugin's, a "
+    "socket, a signal, prlimit64, prctl, clone3...) and the host recorded it "
+    "(metadata ``refusals``): a violation, whatever the plugin did with the errno",
+    "host-api": "the host API refused a request (``ctx.api``) and the plugin let the "
+    "security error out (metadata ``refusals``)",
+    "protocol": "the host's wire reader found a malformed, oversized, unexpected or "
+    "second frame and killed the worker",
+    "log-flood": "the host's cap on log frames per call killed the worker",
+    "cpu-limit": "the host's per-call CPU check killed the worker",
+    "timeout": "the host's wall-clock limit killed the worker",
+    "oom": "the cgroup's memory limit: the kernel's OOM killer ended the worker",
+    "pids": "the cgroup's pids limit: a thread could not start (the worker's account)",
+    "rlimit-fsize": "RLIMIT_FSIZE: a write past the disk quota failed with EFBIG (the "
+    "worker's account)",
+    "encode": "the worker could not encode the answer: it cannot cross to the host",
+    "crash": "the worker died by itself: an exit status, or a signal other than SIGSYS",
+}
 SIGSEGV = 11
 
 
@@ -75,7 +102,10 @@ class Attack:
     expect: frozenset[str]
     hook: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: What more the error must satisfy (called with the ``PluginError``).
     check: Callable[..., None] | None = None
+    #: How the host stopped it: a key of ``STOPPED_BY`` ("" for a contained attack).
+    stopped_by: str = ""
     match: str = ""
     #: A Proof, or why the attack is not run unconfined (one line).
     unconfined: Proof | str = RETURNS
@@ -92,6 +122,15 @@ class Attack:
 
 def attack(name: str, body: str, *expect: str, **extra: Any) -> Attack:
     return Attack(name, body, frozenset(expect), **extra)
+
+
+def capped(limit: int) -> Callable[[Any], None]:
+    """A ``check``: the error's message is at most ``limit`` characters."""
+
+    def check(error: Any) -> None:
+        assert len(error.message) <= limit, f"a message of {len(error.message)} characters"
+
+    return check
 
 
 def plugin_source(attack: Attack, targets: dict[str, str]) -> str:
@@ -144,6 +183,9 @@ class CloneArgs(ctypes.Structure):
 args = CloneArgs(flags=0, exit_signal=17)  # a plain fork: SIGCHLD to the parent
 """
 RW = {"permissions": {"filesystem": ["read", "write"]}}
+#: A seccomp kill names no call; a raw ``syscall()`` through ctypes is what the worker
+#: reported before it (its audit hook saw ctypes look the symbol up).
+CTYPES_KILL = "(the worker reported: raw system calls through ctypes (syscall))"
 NO_CAP_SYS_RESOURCE = (
     "raising a hard limit needs CAP_SYS_RESOURCE, which root lacks on this machine "
     "(facts/isolation.md): refused even without the sandbox"
@@ -165,18 +207,22 @@ _posixsubprocess.fork_exec([b"/bin/id"], [b"/bin/id"], True, (), None, None, -1,
 return "forked"
 """,
         SEC,
-        match="seccomp",
+        stopped_by="seccomp-kill",
+        match="seccomp killed the worker (exec, fork, ptrace, namespaces or similar)",
     ),
     attack(
         "subprocess",
         'import subprocess\nreturn subprocess.run(["id"], capture_output=True).stdout.decode()',
         SEC,
-        match="subprocess.Popen",
+        stopped_by="seccomp-kill",
+        match="(the worker reported: subprocess.Popen ['id']: starting processes",
     ),
     attack(
         "os-system",
         "import os\nreturn os.system(f\"id > '{PWNED}'\")",
         SEC,
+        stopped_by="seccomp-kill",
+        match="(the worker reported: os.system b\"id > '/tmp/pliers-pwned'\"",
         unconfined=Proof(effects=("pwned",)),
     ),
     attack(
@@ -193,16 +239,25 @@ os.waitpid(pid, 0)
 return "forked"
 """,
         SEC,
-        match="seccomp",
+        stopped_by="seccomp-kill",
+        match="(the worker reported: os.fork(): starting processes",
     ),
     attack(
         "fork-bomb",
         "import os\nwhile True:\n    os.fork()",
         SEC,
+        stopped_by="seccomp-kill",
+        match="(the worker reported: os.fork(): starting processes",
         unconfined="unbounded fork(): as root nothing but the sandbox's pids cgroup stops it "
         "short of the machine's process table",
     ),
-    attack("posix-spawn", 'import os\nreturn os.posix_spawn("/bin/id", ["id"], {})', SEC),
+    attack(
+        "posix-spawn",
+        'import os\nreturn os.posix_spawn("/bin/id", ["id"], {})',
+        SEC,
+        stopped_by="seccomp-kill",
+        match="(the worker reported: os.posix_spawn '/bin/id'",
+    ),
     # --- helpers an audit hook relies on ----------------------------------------------
     attack(
         "rebound-helpers",
@@ -212,7 +267,8 @@ os.path.abspath = os.path.realpath = os.path.normpath = lambda p: "/harmless"
 return open("/etc/passwd").read()
 """,
         SEC,
-        match="Permission denied",
+        stopped_by="host-refusal",
+        match="openat('/etc/passwd', read) outside the plugin's files",
         unconfined=Proof(found=("root:",)),
     ),
     # --- raw syscalls through ctypes --------------------------------------------------
@@ -220,6 +276,8 @@ return open("/etc/passwd").read()
         "ctypes-ptrace",
         RAW + "return sys_(101, 16, PARENT, 0, 0, what='ptrace(ATTACH)')",
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
     ),
     attack(
         "ctypes-process-vm-readv",
@@ -238,8 +296,16 @@ remote = IOV(address, 64)
 return sys_(310, PARENT, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
     ),
-    attack("ctypes-unshare-user", RAW + "return sys_(272, 0x10000000, what='unshare')", SEC),
+    attack(
+        "ctypes-unshare-user",
+        RAW + "return sys_(272, 0x10000000, what='unshare')",
+        SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
+    ),
     attack(
         "ctypes-io-uring",
         RAW
@@ -250,6 +316,8 @@ os.close(fd)
 return "made an io_uring"
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
     ),
     attack(
         "ctypes-prlimit-parent",
@@ -261,6 +329,8 @@ if libc.syscall(302, PARENT, 7, new, None) != 0:
 return "limited the host"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="prlimit64(pid {PARENT}, resource 7): changing limits",
         unconfined=Proof(effects=("parent-limited",)),
     ),
     attack(
@@ -272,6 +342,8 @@ stolen = sys_(438, pidfd, 3, 0, what="pidfd_getfd")
 return os.read(stolen, 64).decode(errors="replace")
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
         unconfined=Proof(found=("host secret",)),
     ),
     attack(
@@ -285,6 +357,8 @@ sys_(322, fd, b"", argv, None, 0x1000, what="execveat")
 return "exec returned"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="memfd_create(): refused",
         unconfined=Proof(ends="exits", effects=("pwned",)),
     ),
     attack(
@@ -297,14 +371,24 @@ if libc.syscall(62, PARENT, signal.SIGKILL) != 0:
 return "killed the host"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="kill(pid {PARENT}, SIGKILL): signalling another process",
         unconfined=Proof(effects=("parent-dead",)),
     ),
     # --- files -----------------------------------------------------------------------
-    attack("read-outside", 'return open("/etc/shadow").read()', SEC),
+    attack(
+        "read-outside",
+        'return open("/etc/shadow").read()',
+        SEC,
+        stopped_by="host-refusal",
+        match="openat('/etc/shadow', read) outside",
+    ),
     attack(
         "write-outside",
         'open(PWNED, "w").write("x")\nreturn "wrote"',
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/tmp/pliers-pwned', write) outside",
         unconfined=Proof(effects=("pwned",)),
     ),
     attack(
@@ -315,6 +399,8 @@ open(os.path.join(os.path.dirname(__file__), "plugin.py"), "a").write("# owned")
 return "rewrote itself"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('{FOLDER}/plugin.py', write) outside",
         unconfined=Proof(effects=("own-code-changed",)),
     ),
     attack(
@@ -325,6 +411,8 @@ os.chmod(os.path.dirname(__file__), 0o777)
 return "chmod"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="chmod(): refused",
         unconfined=Proof(effects=("own-folder-chmod",)),
     ),
     attack(
@@ -335,6 +423,8 @@ os.symlink("/etc/passwd", "escape")
 return open("escape").read()
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('escape → /etc/passwd', read) outside",
         manifest=RW,
         unconfined=Proof(found=("root:",)),
     ),
@@ -347,8 +437,9 @@ if not os.path.islink("link"):
 return ctx.api.files.read("link/passwd")
 """,
         SEC,
+        stopped_by="host-api",
+        match="api.files.read: 'link' is a symlink or not a folder",
         manifest=RW,
-        match="symlink",
         unconfined="the escape would be in the host's files API (ctx.api.files), which exists "
         "only with a host",
     ),
@@ -356,6 +447,8 @@ return ctx.api.files.read("link/passwd")
         "proc-of-parent",
         'return open(f"/proc/{PARENT}/environ").read()',
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/{PARENT}/environ', read) outside",
         unconfined=Proof(found=("hunter2",)),
     ),
     # --- network ---------------------------------------------------------------------
@@ -363,24 +456,38 @@ return ctx.api.files.read("link/passwd")
         "tcp",
         'import socket\ns = socket.create_connection(LISTEN, timeout=1)\ns.close()\nreturn "connected"',  # noqa: E501 - plugin source
         SEC,
+        stopped_by="host-refusal",
+        match="socket(AF_INET, SOCK_STREAM): new sockets are refused",
     ),
     attack(
         "udp",
         'import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b"x", LISTEN)\nreturn "sent"',  # noqa: E501 - plugin source
         SEC,
+        stopped_by="host-refusal",
+        match="socket(AF_INET, SOCK_DGRAM): new sockets are refused",
     ),
     attack(
         "unix-abstract",
         'import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect(ABSTRACT)\ns.close()\nreturn "connected"',  # noqa: E501 - plugin source
         SEC,
+        stopped_by="host-refusal",
+        match="socket(AF_UNIX, SOCK_STREAM): new sockets are refused",
     ),
     # --- resources -------------------------------------------------------------------
-    attack("cpu-loop", "while True:\n    pass", RES, match="CPU", unconfined=Proof(ends="runs-on")),
+    attack(
+        "cpu-loop",
+        "while True:\n    pass",
+        RES,
+        stopped_by="cpu-limit",
+        match="used over 1000 ms of CPU in one call",
+        unconfined=Proof(ends="runs-on"),
+    ),
     attack(
         "memory-bomb",
         "hog = []\nwhile True:\n    hog.append(b'x' * (8 << 20))",
         RES,
-        match="memory",
+        stopped_by="oom",
+        match="used over 128 MB",
         unconfined=Proof(ends="raises", over=(("rss_mb", 128),), nets=(("RLIMIT_AS", 512 << 20),)),
     ),
     attack(
@@ -394,15 +501,17 @@ while True:
     threads.append(t)
 """,
         RES,
-        match="thread",
+        stopped_by="pids",
+        match="RuntimeError: can't start new thread",
         unconfined=Proof(ends="raises", over=(("threads", 33),), nets=(("RLIMIT_AS", 4 << 30),)),
     ),
     attack(
         "disk-fill",
         "chunk = b'x' * (1 << 20)\nwith open('fill.bin', 'wb') as f:\n    while True:\n        f.write(chunk)",  # noqa: E501 - plugin source
         RES,
+        stopped_by="rlimit-fsize",
+        match="OSError: [Errno 27] File too large",
         manifest=RW,
-        match="disk",
         unconfined=Proof(
             ends="raises", effects=("data-over-limit",), nets=(("RLIMIT_FSIZE", 110 << 20),)
         ),
@@ -411,6 +520,8 @@ while True:
         "never-answers",
         "import time\ntime.sleep(60)",
         TMO,
+        stopped_by="timeout",
+        match="no answer within 300 ms",
         hook={"timeout": 300},
         unconfined=Proof(ends="runs-on"),
     ),
@@ -425,6 +536,8 @@ threading.Thread(target=spin).start()
 time.sleep(60)
 """,
         TMO,
+        stopped_by="timeout",
+        match="no answer within 300 ms",
         hook={"timeout": 300},
         unconfined=Proof(ends="runs-on"),
     ),
@@ -432,13 +545,16 @@ time.sleep(60)
         "signal-parent",
         "import os, signal\nos.kill(PARENT, signal.SIGKILL)\nreturn 'killed'",
         SEC,
+        stopped_by="host-refusal",
+        match="kill(pid {PARENT}, SIGKILL): signalling another process",
         unconfined=Proof(effects=("parent-dead",)),
     ),
     attack(
         "dies-mid-call",
         "import os\nos._exit(7)",
         RUN,
-        match="status 7",
+        stopped_by="crash",
+        match="the worker exited mid-call with status 7",
         unconfined=Proof(ends="exits", status=7),
     ),
     # --- the wire --------------------------------------------------------------------
@@ -446,14 +562,16 @@ time.sleep(60)
         "wire-garbage",
         'import os\nos.write(4, b"\\x00\\x00\\x00\\x05hello")\nimport time\ntime.sleep(1)',
         SEC,
-        match="protocol",
+        stopped_by="protocol",
+        match="malformed JSON at byte 0",
         unconfined=NO_WIRE,
     ),
     attack(
         "wire-oversized",
         'import os\nos.write(4, (1 << 31).to_bytes(4, "big"))\nimport time\ntime.sleep(1)',
         SEC,
-        match="protocol",
+        stopped_by="protocol",
+        match="frame header announces 2147483648 bytes (cap ",
         unconfined=NO_WIRE,
     ),
     attack(
@@ -466,7 +584,8 @@ import time
 time.sleep(1)
 """,
         SEC,
-        match="protocol",
+        stopped_by="protocol",
+        match="unexpected frame type 'hello' during a call",
         unconfined=NO_WIRE,
     ),
     attack(
@@ -481,7 +600,8 @@ os.write(4, frames)  # one write: the host reads them together
 return "real"
 """,
         SEC,
-        match="protocol",
+        stopped_by="protocol",
+        match="extra 'done' frame after the answer",
         unconfined=NO_WIRE,
     ),
     attack(
@@ -494,7 +614,8 @@ while True:
     os.write(4, frame * 50)
 """,
         RES,
-        match="flood",
+        stopped_by="log-flood",
+        match="over 2000 log frames in one call",
         unconfined=NO_WIRE,
     ),
     # --- writes through /proc/self/mem ----------------------------------------------------
@@ -511,6 +632,8 @@ if buf.value != b"pwned!!!":
 return "rewrote my own memory through /proc/self/mem"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/self/mem → /proc/{N}/mem', write) outside",
     ),
     attack(
         "proc-self-mem-readonly-page",
@@ -529,6 +652,8 @@ if ctypes.string_at(page, 5) != b"pwned":
 return "wrote into a read-only page (FOLL_FORCE)"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/self/mem → /proc/{N}/mem', write) outside",
     ),
     attack(
         "proc-self-mem-task-pwrite",
@@ -545,6 +670,8 @@ if buf.value != b"pwned!!!":
 return "rewrote my memory through /proc/<pid>/task/<tid>/mem"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/{N}/task/{N}/mem', write) outside",
     ),
     # --- raw process creation ---------------------------------------------------------
     attack(
@@ -556,6 +683,8 @@ sys_(59, b"/bin/sh", argv, None, what="execve")
 return "exec returned"
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
         unconfined=Proof(ends="exits", effects=("pwned",)),
     ),
     attack(
@@ -567,18 +696,24 @@ sys_(322, -100, b"/bin/sh", argv, None, 0, what="execveat")
 return "exec returned"
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
         unconfined=Proof(ends="exits", effects=("pwned",)),
     ),
     attack(
         "raw-fork",
         RAW + 'pid = sys_(57, what="fork")' + CHILD_MARKS,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
         unconfined=Proof(effects=("pwned",)),
     ),
     attack(
         "raw-clone",
         RAW + 'pid = sys_(56, 17, 0, 0, 0, 0, what="clone(SIGCHLD)")' + CHILD_MARKS,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
         unconfined=Proof(effects=("pwned",)),
     ),
     attack(
@@ -588,6 +723,8 @@ return "exec returned"
         + 'pid = sys_(435, ctypes.byref(args), ctypes.sizeof(args), what="clone3")'
         + CHILD_MARKS,
         SEC,
+        stopped_by="host-refusal",
+        match="clone3(flags=0x0): starting a process is refused",
         unconfined=Proof(effects=("pwned",)),
     ),
     attack(
@@ -601,6 +738,8 @@ if pid < 0:
 """
         + CHILD_MARKS,
         SEC,
+        stopped_by="host-refusal",
+        match="clone3(flags=0x0): starting a process is refused",
         unconfined=Proof(effects=("pwned",)),
     ),
     # --- sockets ----------------------------------------------------------------------
@@ -614,6 +753,8 @@ s.close()
 return "sent a raw ICMP packet"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="socket(AF_INET, SOCK_RAW): new sockets are refused",
     ),
     attack(
         "raw-socket-ctypes",
@@ -624,6 +765,8 @@ os.close(fd)
 return "made a raw socket without socket.socket (no audit event)"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="socket(AF_INET, SOCK_RAW): new sockets are refused",
     ),
     attack(
         "packet-socket",
@@ -634,6 +777,8 @@ s.close()
 return "could sniff every frame on every interface"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="socket(AF_PACKET, SOCK_RAW): new sockets are refused",
     ),
     attack(
         "netlink-route",
@@ -647,6 +792,8 @@ s.close()
 return f"read {len(data)} bytes about the network interfaces"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="socket(AF_NETLINK, SOCK_RAW): new sockets are refused",
     ),
     attack(
         "netlink-uevent",
@@ -658,6 +805,8 @@ s.close()
 return "listening to the kernel's device events"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="socket(AF_NETLINK, SOCK_DGRAM): new sockets are refused",
     ),
     attack(
         "scm-rights-roundtrip",
@@ -671,6 +820,8 @@ data = os.read(fds[0], 64)
 return f"passed a descriptor over SCM_RIGHTS and read {len(data)} bytes through it"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="socketpair(AF_UNIX, SOCK_STREAM): new sockets are refused",
     ),
     attack(
         "scm-rights-dirfd-write",
@@ -685,6 +836,8 @@ os.write(fd, b"# owned through a passed descriptor")
 return "rewrote my code through a passed directory descriptor"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="socketpair(AF_UNIX, SOCK_STREAM): new sockets are refused",
         unconfined=Proof(effects=("own-code-changed",)),
     ),
     # --- raising rlimits back -----------------------------------------------------------
@@ -696,6 +849,8 @@ resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_IN
 return "unlimited address space"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="prlimit64(pid 0, resource 9): changing limits",
         unconfined=NO_CAP_SYS_RESOURCE,
     ),
     attack(
@@ -707,6 +862,8 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (hard + 4096, hard + 4096))
 return f"open files: {hard} -> {hard + 4096}"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="prlimit64(pid 0, resource 7): changing limits",
         unconfined=NO_CAP_SYS_RESOURCE,
     ),
     attack(
@@ -720,6 +877,8 @@ if resource.getrlimit(resource.RLIMIT_NOFILE)[0] <= soft:
 return f"raised my open-files limit from {soft} to {hard}"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="prlimit64(pid 0, resource 7): changing limits",
         unconfined=Proof(prep="lowered-soft"),
     ),
     attack(
@@ -731,6 +890,8 @@ sys_(302, 0, 9, new, None, what="prlimit64(self, RLIMIT_AS)")
 return "unlimited address space"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="prlimit64(pid 0, resource 9): changing limits",
         unconfined=NO_CAP_SYS_RESOURCE,
     ),
     attack(
@@ -746,6 +907,8 @@ if old[0] >= old[1]:
 return f"raised my open-files limit from {old[0]} to {old[1]}"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="prlimit64(pid {N}, resource 7): changing limits",
         unconfined=Proof(prep="lowered-soft"),
     ),
     # --- prctl and stacking seccomp filters ------------------------------------------------
@@ -758,11 +921,15 @@ sys_(157, 22, 2, ctypes.byref(prog), 0, 0, what="prctl(PR_SET_SECCOMP)")
 return "installed my own seccomp filter"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="prctl(PR_SET_SECCOMP): refused",
     ),
     attack(
         "prctl-no-new-privs-off",
         RAW + "sys_(157, 38, 0, 0, 0, 0, what='prctl(PR_SET_NO_NEW_PRIVS, 0)')\nreturn 'cleared'",
         SEC,
+        stopped_by="host-refusal",
+        match="prctl(PR_SET_NO_NEW_PRIVS): refused",
         unconfined="the kernel never clears no_new_privs (EINVAL even unconfined); kept as a "
         "probe of the filter",
     ),
@@ -770,16 +937,22 @@ return "installed my own seccomp filter"
         "prctl-set-dumpable",
         RAW + "sys_(157, 4, 1, 0, 0, 0, what='prctl(PR_SET_DUMPABLE)')\nreturn 'dumpable'",
         SEC,
+        stopped_by="host-refusal",
+        match="prctl(PR_SET_DUMPABLE): refused",
     ),
     attack(
         "prctl-capbset-drop",
         RAW + "sys_(157, 24, 21, 0, 0, 0, what='prctl(PR_CAPBSET_DROP)')\nreturn 'dropped'",
         SEC,
+        stopped_by="host-refusal",
+        match="prctl(PR_CAPBSET_DROP): refused",
     ),
     attack(
         "prctl-set-ptracer",
         RAW + "sys_(157, 0x59616D61, -1, 0, 0, 0, what='prctl(PR_SET_PTRACER, ANY)')\nreturn 'any'",
         SEC,
+        stopped_by="host-refusal",
+        match="prctl(PR_SET_PTRACER): refused",
         unconfined="PR_SET_PTRACER needs the Yama LSM, which this kernel lacks (EINVAL even "
         "unconfined)",
     ),
@@ -792,6 +965,8 @@ sys_(317, 1, 0, ctypes.byref(prog), what="seccomp(SET_MODE_FILTER)")
 return "stacked an allow-all filter"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="seccomp(): changing the sandbox's own filters is refused",
     ),
     attack(
         "seccomp-new-listener",
@@ -805,6 +980,8 @@ fd = sys_(317, 1, 8, ctypes.byref(prog), what="seccomp(FILTER_FLAG_NEW_LISTENER)
 return f"a seccomp listener of my own: fd {fd}"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="seccomp(): changing the sandbox's own filters is refused",
     ),
     # --- namespaces, mounts, roots ----------------------------------------------------------
     *(
@@ -812,6 +989,8 @@ return f"a seccomp listener of my own: fd {fd}"
             f"unshare-{ns}",
             RAW + f"sys_(272, {flag:#x}, what='unshare(CLONE_NEW{ns.upper()})')\nreturn 'new {ns}'",
             SEC,
+            stopped_by="seccomp-kill",
+            match=CTYPES_KILL,
         )
         for ns, flag in (
             ("mnt", 0x00020000),
@@ -836,6 +1015,8 @@ sys_(308, fd, {flag:#x}, what="setns")
 return "joined the host's {ns} namespace"
 """,
             SEC,
+            stopped_by="seccomp-kill",
+            match=CTYPES_KILL,
         )
         for ns, flag in (("net", 0x40000000), ("mnt", 0x00020000))
     ),
@@ -847,6 +1028,8 @@ sys_(165, b"none", os.getcwd().encode(), b"tmpfs", 0, None, what="mount")
 return "mounted a tmpfs"
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
         manifest=RW,
         unconfined=Proof(prep="private-mounts"),
     ),
@@ -859,6 +1042,8 @@ sys_(165, b"/", here.encode(), None, 0x1000 | 0x4000, None, what="mount(MS_BIND|
 return sorted(os.listdir(here))
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
         manifest=RW,
         unconfined=Proof(prep="private-mounts", found=("'etc'",)),
     ),
@@ -871,18 +1056,24 @@ os.close(fd)
 return "opened a filesystem context"
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
         unconfined=Proof(prep="private-mounts"),
     ),
     attack(
         "chroot",
         RAW + 'sys_(161, b".", what="chroot")\nreturn "chrooted"',
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
         manifest=RW,
     ),
     attack(
         "pivot-root",
         RAW + 'sys_(155, b".", b"old", what="pivot_root")\nreturn "pivoted"',
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
         manifest=RW,
         unconfined=Proof(prep="pivot-root"),
     ),
@@ -895,6 +1086,8 @@ key = sys_(250, 0, -4, 0, what="keyctl(GET_KEYRING_ID, KEY_SPEC_USER_KEYRING)")
 return f"root's user keyring, shared with the host: {key}"
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
     ),
     attack(
         "add-key",
@@ -904,6 +1097,8 @@ key = sys_(248, b"user", b"pliers-attack", b"x", 1, -2, what="add_key")
 return f"added key {key}"
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
     ),
     attack(
         "bpf-map-create",
@@ -915,6 +1110,8 @@ os.close(fd)
 return "created a BPF map"
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
     ),
     attack(
         "bpf-prog-load",
@@ -931,6 +1128,8 @@ os.close(fd)
 return "loaded a BPF program into the kernel"
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
     ),
     *(
         attack(
@@ -944,6 +1143,8 @@ os.close(fd)
 return "counting {who}"
 """,
             SEC,
+            stopped_by="seccomp-kill",
+            match=CTYPES_KILL,
         )
         for who, pid in (("self", "0"), ("parent", "PARENT"))
     ),
@@ -956,69 +1157,122 @@ os.close(fd)
 return "made a userfaultfd"
 """,
         SEC,
+        stopped_by="seccomp-kill",
+        match=CTYPES_KILL,
     ),
     # --- crashes --------------------------------------------------------------------
     attack(
         "segfault-string-at",
         "import ctypes\nreturn ctypes.string_at(0)",
         RUN,
-        match="SIGSEGV",
+        stopped_by="crash",
+        match="the worker died mid-call (SIGSEGV)",
         unconfined=Proof(ends="signal", status=SIGSEGV),
     ),
     attack(
         "segfault-memset",
         "import ctypes\nctypes.memset(0, 0, 1)\nreturn 'wrote at address 0'",
         RUN,
-        match="SIGSEGV",
+        stopped_by="crash",
+        match="the worker died mid-call (SIGSEGV)",
         unconfined=Proof(ends="signal", status=SIGSEGV),
     ),
     # --- hostile return values -----------------------------------------------------------
-    attack("return-300mb-string", 'return "x" * (300 << 20)', RES, unconfined=Proof(type="str")),
+    attack(
+        "return-300mb-string",
+        'return "x" * (300 << 20)',
+        RES,
+        stopped_by="oom",
+        match="used over 128 MB",
+        unconfined=Proof(type="str"),
+    ),
     attack(
         "return-deep-nesting",
         "value = []\nfor _ in range(100_000):\n    value = [value]\nreturn value",
         VAL,
+        stopped_by="encode",
+        match="maximum recursion depth exceeded while encoding",
         unconfined=Proof(type="list"),
     ),
     attack(
         "return-socket",  # a socket object without socket(), which is refused
         "import socket\nreturn socket.socket.__new__(socket.socket)",
         VAL,
+        stopped_by="encode",
+        match="socket is not JSON-serialisable",
         unconfined=Proof(type="socket"),
     ),
     attack(
-        "return-open-file", "return open(__file__)", VAL, unconfined=Proof(type="TextIOWrapper")
+        "return-open-file",
+        "return open(__file__)",
+        VAL,
+        stopped_by="encode",
+        match="TextIOWrapper is not JSON-serialisable",
+        unconfined=Proof(type="TextIOWrapper"),
     ),
     attack(
-        "return-generator", "return (i for i in range(3))", VAL, unconfined=Proof(type="generator")
+        "return-generator",
+        "return (i for i in range(3))",
+        VAL,
+        stopped_by="encode",
+        match="generator is not JSON-serialisable",
+        unconfined=Proof(type="generator"),
     ),
     attack(
-        "return-set-of-objects", "return {object(), object()}", VAL, unconfined=Proof(type="set")
+        "return-set-of-objects",
+        "return {object(), object()}",
+        VAL,
+        stopped_by="encode",
+        match="set is not JSON-serialisable",
+        unconfined=Proof(type="set"),
     ),
     attack(
         "return-nan-inf",
         'return {"score": float("nan"), "limit": float("inf"), "floor": float("-inf")}',
         VAL,
+        stopped_by="encode",
+        match="Out of range float values are not JSON compliant",
         unconfined=Proof(type="dict", found=("nan", "inf")),
     ),
     attack(
         "return-non-string-keys",
         'return {("a", 1): "tuple key", object(): "object key"}',
         VAL,
+        stopped_by="encode",
+        match="keys must be str, int, float, bool or None, not tuple",
         unconfined=Proof(type="dict"),
     ),
-    attack("return-bytes", 'return b"\\x00\\xff" * 8', VAL, unconfined=Proof(type="bytes")),
+    attack(
+        "return-bytes",
+        'return b"\\x00\\xff" * 8',
+        VAL,
+        stopped_by="encode",
+        match="bytes is not JSON-serialisable",
+        unconfined=Proof(type="bytes"),
+    ),
     attack(
         "return-self-reference",
         'value = {}\nvalue["self"] = value\nreturn value',
         VAL,
+        stopped_by="encode",
+        match="Circular reference detected",
         unconfined=Proof(type="dict"),
     ),
-    attack("return-huge-int", "return 10 ** 5000", VAL, unconfined=Proof(type="int")),
+    attack(
+        "return-huge-int",
+        "return 10 ** 5000",
+        VAL,
+        stopped_by="encode",
+        match="Exceeds the limit (4300 digits) for integer string conversion",
+        unconfined=Proof(type="int"),
+    ),
     attack(
         "return-huge-type-name",
         'return type("X" * (16 << 20), (), {})()',
         VAL,
+        stopped_by="encode",
+        match="cannot cross to the host: XXXXXXXX",
+        check=capped(2100),  # the 16 MB name is cut to 2000 characters in the message
         unconfined=Proof(found=("XXXX",)),
     ),
     # --- hard links into the data folder -----------------------------------------------
@@ -1026,6 +1280,8 @@ return "made a userfaultfd"
         "hardlink-etc-passwd",
         'import os\nos.link("/etc/passwd", "passwd")\nreturn open("passwd").read()',
         SEC,
+        stopped_by="host-refusal",
+        match="link('/etc/passwd', write) outside",
         manifest=RW,
         unconfined=Proof(found=("root:",)),
     ),
@@ -1039,6 +1295,8 @@ with open("code.py", "a") as f:
 return "rewrote my code through a hard link"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="link('{FOLDER}/plugin.py', write) outside",
         manifest=RW,
         unconfined=Proof(effects=("own-code-changed",)),
     ),
@@ -1053,6 +1311,8 @@ with open("code.py", "a") as f:
 return "rewrote my code through linkat of a read-only descriptor"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="linkat(' → {FOLDER}/plugin.py', write) outside",
         manifest=RW,
         unconfined=Proof(effects=("own-code-changed",)),
     ),
@@ -1066,6 +1326,9 @@ with open("theirs.py", "a") as f:
 return "rewrote another plugin's code through a hard link"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="link('../../plugins/boxed-bystander/plugin.py → "
+        "{PLUGINS}/boxed-bystander/plugin.py', write) outside",
         manifest=RW,
         unconfined=Proof(effects=("neighbour-code-changed",)),
     ),
@@ -1079,6 +1342,8 @@ except OSError:
     return "nothing to see"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/etc/shadow', read) outside",
         unconfined=Proof(found=("root:",)),
     ),
     attack(
@@ -1090,6 +1355,8 @@ except OSError:
     raise ValueError("a plain bug, nothing to do with security") from None
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/etc/shadow', read) outside",
         unconfined=Proof(found=("root:",)),
     ),
     attack(
@@ -1103,6 +1370,8 @@ except OSError:
     return "nothing to see"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('escape → /etc/passwd', read) outside",
         manifest=RW,
         unconfined=Proof(found=("root:",)),
     ),
@@ -1115,6 +1384,8 @@ except OSError:
     return "nothing to see"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/{PARENT}/environ', read) outside",
         unconfined=Proof(found=("hunter2",)),
     ),
     attack(
@@ -1130,6 +1401,8 @@ s.close()
 return "sent"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="socket(AF_INET, SOCK_DGRAM): new sockets are refused",
         unconfined=Proof(found=("'sent'",)),
     ),
     attack(
@@ -1143,6 +1416,8 @@ except OSError:
 return "killed the host"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="kill(pid {PARENT}, SIGKILL): signalling another process",
         unconfined=Proof(effects=("parent-dead",)),
     ),
     attack(
@@ -1155,6 +1430,8 @@ if libc.syscall(302, PARENT, 7, new, None) != 0:
 return "limited the host"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="prlimit64(pid {PARENT}, resource 7): changing limits",
         unconfined=Proof(effects=("parent-limited",)),
     ),
     attack(
@@ -1169,6 +1446,8 @@ except (OSError, ValueError):
 return f"raised from {soft} to {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="prlimit64(pid 0, resource 7): changing limits",
         unconfined=Proof(prep="lowered-soft", found=("raised from 64",)),
     ),
     attack(
@@ -1182,6 +1461,8 @@ except OSError:
 return "deleted my code"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="unlink('{FOLDER}/plugin.py', write) outside",
         unconfined=Proof(effects=("own-code-changed",)),
     ),
     attack(
@@ -1195,6 +1476,8 @@ except OSError:
 return "moved my code into my data folder"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="rename('{FOLDER}/plugin.py', write) outside",
         manifest=RW,
         unconfined=Proof(effects=("own-code-changed",)),
     ),
@@ -1209,6 +1492,8 @@ except OSError:
 return "emptied my code"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="truncate('{FOLDER}/plugin.py', write) outside",
         unconfined=Proof(effects=("own-code-changed",)),
     ),
     attack(
@@ -1222,6 +1507,8 @@ except OSError:
 return "made a folder outside"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="mkdir('/tmp/pliers-pwned', write) outside",
         unconfined=Proof(effects=("pwned",)),
     ),
     attack(
@@ -1235,6 +1522,8 @@ except OSError:
 return f"mtime now {os.stat(__file__).st_mtime}"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="utimensat(): refused",
         unconfined=Proof(found=("mtime now 0",)),
     ),
     attack(
@@ -1249,6 +1538,8 @@ os.write(fd, b"#!/bin/sh\\n")
 return "an anonymous file, ready for a fileless exec"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="memfd_create(): refused",
         unconfined=Proof(found=("fileless",)),
     ),
     # --- the parent's /proc entries -------------------------------------------------------
@@ -1256,12 +1547,16 @@ return "an anonymous file, ready for a fileless exec"
         "proc-parent-cmdline",
         'return open(f"/proc/{PARENT}/cmdline", "rb").read().decode(errors="replace")',
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/{PARENT}/cmdline', read) outside",
         unconfined=Proof(found=("sleep",)),
     ),
     attack(
         "proc-parent-fd-list",
         'import os\nreturn os.listdir(f"/proc/{PARENT}/fd")',
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/{PARENT}/fd', read) outside",
         unconfined=Proof(found=("'3'",)),
     ),
     attack(
@@ -1290,6 +1585,8 @@ if not stolen and refused is not None:
 return stolen
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/{PARENT}/fd/{N} → ",
         unconfined=Proof(found=("host secret",)),
     ),
     attack(
@@ -1303,24 +1600,32 @@ with open(f"/proc/{PARENT}/mem", "rb", buffering=0) as mem:
 return f"read {len(data)} bytes of the host's memory"
 """,
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/{PARENT}/mem', read) outside",
         unconfined=Proof(found=("read 16 bytes",)),
     ),
     attack(
         "proc-parent-maps",
         'return open(f"/proc/{PARENT}/maps").read()',
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/{PARENT}/maps', read) outside",
         unconfined=Proof(found=("sleep",)),
     ),
     attack(
         "proc-parent-root-passwd",
         'return open(f"/proc/{PARENT}/root/etc/passwd").read()',
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/{PARENT}/root/etc/passwd → /etc/passwd', read) outside",
         unconfined=Proof(found=("root:",)),
     ),
     attack(
         "proc-parent-cwd",
         'import os\nreturn os.listdir(f"/proc/{PARENT}/cwd")',
         SEC,
+        stopped_by="host-refusal",
+        match="openat('/proc/{PARENT}/cwd → ",
         unconfined=Proof(found=("host-secret.db",)),
     ),
 ]

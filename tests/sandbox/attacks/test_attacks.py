@@ -1,4 +1,5 @@
-"""The attack suite (issues 8 and 13): every attack is blocked and classified, the host
+"""The attack suite (issues 8 and 13): every attack is blocked by the mechanism the
+catalog names (``stopped_by``, its ``match`` in the host's account) and classified, the host
 stays alive and the other plugins — inline and sandboxed — keep answering; a contained
 attack may answer, but what it reports (and leaves behind) shows it reached nobody."""
 
@@ -6,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,20 @@ from support import manifest, write_plugin
 from pliers_lab import Engine, PluginState
 from pliers_lab.sandbox import ProcessRuntime, SandboxPolicy
 
-from .catalog import ARENA_TARGETS, ATTACKS, CONTAINED, HOOK, SEC, Attack, plugin_source
+from .catalog import (
+    ARENA_TARGETS,
+    ATTACKS,
+    CONTAINED,
+    HOOK,
+    RES,
+    RUN,
+    SEC,
+    STOPPED_BY,
+    TMO,
+    VAL,
+    Attack,
+    plugin_source,
+)
 
 pytestmark = requires("rlimits", "netns", "landlock", "capabilities", "seccomp", "cgroup")
 
@@ -31,6 +47,56 @@ from pliers_lab import hook
 def answer(ctx):
     return {"bystander": ctx.data["n"]}
 """
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """What the error of an attack stopped by one mechanism looks like.
+
+    ``opens``: how the message begins; ``says``: what else it must say; ``violation``: a
+    security violation (counted in ``metadata["violations"]``, quarantines the plugin);
+    ``refusals``: the host recorded the refused request (``metadata["refusals"]``), and
+    the attack's ``match`` must be one of them, not only in the plugin's part of the text.
+    """
+
+    type: str
+    opens: str
+    says: str = ""
+    violation: bool = False
+    refusals: bool = False
+
+
+MECHANISMS = {
+    "seccomp-kill": Mechanism(
+        SEC, "forbidden system call: seccomp killed the worker", violation=True
+    ),
+    "host-refusal": Mechanism(
+        SEC, "refused by the sandbox (seen by the host): ", violation=True, refusals=True
+    ),
+    "host-api": Mechanism(SEC, "", " (refused by the host API: ", violation=True, refusals=True),
+    "protocol": Mechanism(SEC, "protocol violation: ", "; the worker was killed", violation=True),
+    "log-flood": Mechanism(RES, "output flood: over ", "; the worker was killed"),
+    "cpu-limit": Mechanism(RES, "CPU limit: used over ", "in one call; the worker was killed"),
+    "timeout": Mechanism(TMO, "no answer within ", "the worker was killed (threads included)"),
+    "oom": Mechanism(RES, "memory limit: the worker used over ", "the kernel's OOM killer"),
+    "pids": Mechanism(RES, "process/thread limit reached: "),
+    "rlimit-fsize": Mechanism(RES, "disk limit reached: ", "[Errno 27] File too large"),
+    "encode": Mechanism(VAL, "the answer cannot cross to the host: "),
+    "crash": Mechanism(RUN, "the worker ", " mid-call "),
+}
+
+
+def expected_match(attack: Attack, folder: Path) -> re.Pattern[str]:
+    """``attack.match`` as a pattern, its placeholders bound to this arena."""
+    pattern = re.escape(attack.match)
+    for name, value in (
+        ("PARENT", re.escape(str(os.getpid()))),  # the workers' parent: this process
+        ("FOLDER", re.escape(str(folder))),
+        ("PLUGINS", re.escape(str(folder.parent))),
+        ("N", r"\d+"),
+    ):
+        pattern = pattern.replace(re.escape("{" + name + "}"), value)
+    return re.compile(pattern)
 
 
 class Arena:
@@ -86,6 +152,12 @@ def test_the_suite_is_big_enough() -> None:
     names = [a.name for a in ATTACKS + CONTAINED]
     assert len(set(names)) == len(names)
     assert all(a.expect for a in ATTACKS) and not any(a.expect for a in CONTAINED)
+    assert set(MECHANISMS) == set(STOPPED_BY)
+    for a in ATTACKS:
+        assert a.stopped_by in MECHANISMS, f"{a.name}: stopped by {a.stopped_by!r}?"
+        assert a.expect == {MECHANISMS[a.stopped_by].type}, a.name
+        assert len(a.match) >= 10, f"{a.name}: match {a.match!r} does not single it out"
+    assert not any(a.stopped_by or a.match for a in CONTAINED)
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
@@ -99,15 +171,38 @@ def test_attack_is_blocked_and_classified(arena: Arena, attack: Attack) -> None:
         f"{attack.name} was not stopped: {outcome.value!r}"
     )
     error = outcome.error
-    assert error.type.value in attack.expect, str(error)
-    assert attack.match in error.message, str(error)
+    assert_stopped_by(attack, error, folder)
     assert error.plugin_id == attack.name and error.hook == HOOK
     if error.type.value == SEC:
+        assert error.metadata.get("violations", 0) >= 1, error.metadata
+        assert error.metadata.get("sandbox_action") == "quarantine", error.metadata
         assert engine.quarantined(attack.name), "a security violation quarantines the plugin"
         assert engine.plugin(attack.name).state is PluginState.STOPPED
+    else:
+        assert "violations" not in error.metadata, error.metadata
+        assert not engine.quarantined(attack.name), f"{error.type.value} is no violation"
     bystanders_answer(engine, 2)  # and again, after the attacker's worker is gone
     arena.unchanged(folder, plugin_file)
     engine.unload(attack.name)
+
+
+def assert_stopped_by(attack: Attack, error: Any, folder: Path) -> None:
+    """The error shows the mechanism ``attack.stopped_by`` and the attack's ``match``."""
+    how = MECHANISMS[attack.stopped_by]
+    seen = f"{attack.name} ({attack.stopped_by}): {error} {error.metadata}"
+    assert error.type.value == how.type, seen
+    assert error.message.startswith(how.opens) and how.says in error.message, seen
+    match = expected_match(attack, folder)
+    assert match.search(error.message), f"{match.pattern!r} not in: {seen}"
+    refusals = error.metadata.get("refusals")
+    if how.refusals:
+        assert refusals and any(match.search(r) for r in refusals), seen
+        if attack.stopped_by == "host-refusal":  # the host's account opens the message
+            assert error.message.startswith(how.opens + refusals[0]), seen
+    else:
+        assert refusals is None, seen
+    if attack.check is not None:
+        attack.check(error)
 
 
 @pytest.mark.parametrize("attack", CONTAINED, ids=lambda a: a.name)
