@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .layers._sysnr import X86_64
+from .layers.seccomp import KILLED
 
 __all__ = ["Watch", "listener_service"]
 
@@ -38,6 +39,7 @@ _CONTINUE = 1  # SECCOMP_USER_NOTIF_FLAG_CONTINUE
 _NOTIF = struct.Struct("=QIIiIQ6Q")  # id, pid, flags, nr, arch, ip, args[6]
 _RESP = struct.Struct("=QqiI")  # id, val, error, flags
 _NAMES = {nr: name for name, nr in X86_64.items()}
+_FATAL = frozenset(KILLED)
 _AT_FDCWD = 0xFFFFFF9C
 _O_WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _O_PATH = 0o10000000
@@ -98,6 +100,13 @@ class Watch:
     ) -> tuple[int, str | None]:
         """``(errno or 0 to let the kernel run the call, refusal to record or None)``."""
         name = _NAMES.get(nr, f"syscall {nr}")
+        if name in _FATAL or name == "clone":
+            # Escape-class: recorded with what it named, then the worker is killed
+            # before it runs another instruction of the plugin.
+            refusal = self._fatal(listener, notif_id, name, args)
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            return errno.EPERM, refusal
         if name in _FILE_CALLS:
             return self._judge_files(listener, notif_id, tid, name, args)
         if name == "clone3":
@@ -107,6 +116,22 @@ class Watch:
             shown = "?" if flags is None else f"{flags:#x}"
             return errno.ENOSYS, f"clone3(flags={shown}): starting a process is refused"
         return errno.EPERM, _describe(name, args)
+
+    def _fatal(self, listener: int, notif_id: int, name: str, args: tuple[int, ...]) -> str:
+        if name in ("execve", "execveat"):
+            path = self._read_str(listener, notif_id, args[1 if name == "execveat" else 0])
+            shown = repr(path) if path is not None else "?"
+        elif name == "clone":
+            shown = f"flags={args[0]:#x}"
+        elif name in ("ptrace", "kill", "process_vm_readv", "process_vm_writev"):
+            shown = f"{args[0] & 0xFFFFFFFF}, pid {args[1] & 0xFFFFFFFF}"
+        elif name in ("pidfd_open", "perf_event_open"):
+            shown = f"pid {args[1 if name == 'perf_event_open' else 0] & 0xFFFFFFFF}"
+        elif name in ("fork", "vfork"):
+            shown = ""
+        else:
+            shown = f"{args[0]:#x}, …"
+        return f"{name}({shown}): forbidden, the worker was killed"
 
     def _judge_files(
         self, listener: int, notif_id: int, tid: int, name: str, args: tuple[int, ...]

@@ -3,10 +3,12 @@
 A hand-built classic-BPF program (no libseccomp): building and loading it takes well under
 a millisecond and needs only ``ctypes``. Besides *allow*, the outcomes are:
 
-- **kill the process** (SIGSYS) for the escape-class calls: exec, fork/vfork, clone
-  without CLONE_THREAD or with namespace flags, ptrace, process_vm_*, pidfd_*, io_uring,
-  bpf, perf_event_open, userfaultfd, mount/unshare/setns/chroot, keyctl, module loading…
-  The host sees the SIGSYS in ``waitpid``: a verdict the plugin cannot forge or swallow;
+- **kill the process** for the escape-class calls: exec, fork/vfork, clone without
+  CLONE_THREAD or with namespace flags, ptrace, process_vm_*, pidfd_*, io_uring, bpf,
+  perf_event_open, userfaultfd, mount/unshare/setns/chroot, keyctl, module loading…
+  With a listener the host is told first (the call and its arguments), records it and
+  kills the worker itself; without one, seccomp kills it (SIGSYS, seen in ``waitpid``).
+  Either way a verdict the plugin cannot forge or swallow;
 - **tell the host** (``SECCOMP_RET_USER_NOTIF``) for refusals ordinary code may meet and
   handle: new sockets of every family (the wire and asyncio's self-pipe exist before the
   filter), chmod/chown/utime/xattr changes (Landlock does not cover metadata), signals to
@@ -478,6 +480,9 @@ def build(pid: int, nr: dict[str, int], notify: bool = False) -> list[Insn]:
     prog += _group([nr[n] for n in names], allow)
     files = [nr[n] for n in WATCHED_FILES if n in nr]
     prog += _group(files, RET_USER_NOTIF if notify else allow)
+    # With a listener, escape-class calls go to the host first, which records the call
+    # with its arguments and then kills the worker: the same end, with a name on it.
+    fatal = RET_USER_NOTIF if notify else kill
     prog += _guarded(
         nr["clone"],
         [
@@ -485,7 +490,7 @@ def build(pid: int, nr: dict[str, int], notify: bool = False) -> list[Insn]:
             (_JSET, 0, 2, CLONE_THREAD),
             (_JSET, 1, 0, CLONE_NS_FLAGS),
             (_RET, 0, 0, allow),
-            (_RET, 0, 0, kill),
+            (_RET, 0, 0, fatal),
         ],
     )
     # clone3's flags sit in memory the filter cannot read: the host reads them (notify).
@@ -508,7 +513,7 @@ def build(pid: int, nr: dict[str, int], notify: bool = False) -> list[Insn]:
     )
     prog += _guarded(nr["ioctl"], _one_of(_IOCTLS, 1, allow, RET_ERRNO | errno.ENOTTY))
     prog += _guarded(nr["prctl"], _one_of(_PRCTLS, 0, allow, refuse))
-    prog += _group([nr[n] for n in KILLED if n in nr], kill)
+    prog += _group([nr[n] for n in KILLED if n in nr], fatal)
     prog += _group([nr[n] for n in REFUSED if n in nr], refuse)
     prog.append((_RET, 0, 0, RET_ERRNO | errno.ENOSYS))
     return prog
