@@ -6,7 +6,8 @@ Each attack is a tiny plugin (manifest + ``plugin.py``) written to a folder by t
 error type it yields and ``match`` the distinguishing part of the host's message (for a
 refusal, the refused call with its key argument, as the host saw it). ``match`` may name
 ``{PARENT}`` (the host's pid), ``{FOLDER}`` (the attacking plugin's folder), ``{PLUGINS}``
-(the folder of all plugins) and ``{N}`` (any number: a worker's pid, a descriptor).
+(the folder of all plugins), ``{N}`` (any number: a worker's pid, a descriptor) and
+``{ADDR}`` (a hexadecimal address: the host records a pointer argument as it is).
 ``CONTAINED`` may answer: ``held`` then decides from the answer (and ``held_after`` from
 the data folder after unload) that nothing reached the host or another plugin; an error
 answer counts as held.
@@ -73,8 +74,10 @@ RETURNS = Proof()
 #: How the host stops an attack (``Attack.stopped_by``): each yields one error type, and
 #: test_attacks checks the message (and metadata) each one leaves.
 STOPPED_BY = {
-    "seccomp-kill": "the seccomp filter killed the worker at a forbidden call (SIGSYS); "
-    "the kernel does not say which call, only the worker's last report hints at it",
+    "host-kill": "an escape-class call (exec, fork, clone, ptrace, process_vm_*, pidfd_*, "
+    "namespaces, mounts, keys, bpf, perf, io_uring...): the seccomp listener told the host, "
+    "which recorded it with its arguments (metadata ``refusals``, ending 'forbidden, the "
+    "worker was killed') and killed the worker (SIGKILL) before it ran on",
     "host-refusal": "the seccomp listener refused a call (a file outside the plugin's, a "
     "socket, a signal, prlimit64, prctl, clone3...) and the host recorded it "
     "(metadata ``refusals``): a violation, whatever the plugin did with the errno",
@@ -133,6 +136,24 @@ def capped(limit: int) -> Callable[[Any], None]:
     return check
 
 
+def reported(text: str) -> Callable[..., None]:
+    """A ``check``: the worker's own account (its audit hook) is in the message too."""
+
+    def check(error: Any) -> None:
+        assert f"(the worker reported: {text}" in error.message, error.message
+
+    return check
+
+
+def refused_too(text: str) -> Callable[..., None]:
+    """A ``check``: the host also recorded a refusal naming ``text`` before the kill."""
+
+    def check(error: Any) -> None:
+        assert any(text in r for r in error.metadata["refusals"][:-1]), error.metadata
+
+    return check
+
+
 def plugin_source(attack: Attack, targets: dict[str, str]) -> str:
     """The plugin module: the targets as constants, then the body as the hook handler."""
     body = textwrap.indent(textwrap.dedent(attack.body).strip("\n"), "    ")
@@ -183,9 +204,6 @@ class CloneArgs(ctypes.Structure):
 args = CloneArgs(flags=0, exit_signal=17)  # a plain fork: SIGCHLD to the parent
 """
 RW = {"permissions": {"filesystem": ["read", "write"]}}
-#: A seccomp kill names no call; a raw ``syscall()`` through ctypes is what the worker
-#: reported before it (its audit hook saw ctypes look the symbol up).
-CTYPES_KILL = "(the worker reported: raw system calls through ctypes (syscall))"
 NO_CAP_SYS_RESOURCE = (
     "raising a hard limit needs CAP_SYS_RESOURCE, which root lacks on this machine "
     "(facts/isolation.md): refused even without the sandbox"
@@ -207,22 +225,24 @@ _posixsubprocess.fork_exec([b"/bin/id"], [b"/bin/id"], True, (), None, None, -1,
 return "forked"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match="seccomp killed the worker (exec, fork, ptrace, namespaces or similar)",
+        stopped_by="host-kill",
+        match="clone(flags=0x1200011): forbidden",
     ),
     attack(
         "subprocess",
         'import subprocess\nreturn subprocess.run(["id"], capture_output=True).stdout.decode()',
         SEC,
-        stopped_by="seccomp-kill",
-        match="(the worker reported: subprocess.Popen ['id']: starting processes",
+        stopped_by="host-kill",
+        match="vfork(): forbidden",
+        check=reported("subprocess.Popen ['id']: starting processes"),
     ),
     attack(
         "os-system",
         "import os\nreturn os.system(f\"id > '{PWNED}'\")",
         SEC,
-        stopped_by="seccomp-kill",
-        match="(the worker reported: os.system b\"id > '/tmp/pliers-pwned'\"",
+        stopped_by="host-kill",
+        match="clone(flags=0x4111): forbidden",
+        check=reported("os.system b\"id > '/tmp/pliers-pwned'\""),
         unconfined=Proof(effects=("pwned",)),
     ),
     attack(
@@ -239,15 +259,17 @@ os.waitpid(pid, 0)
 return "forked"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match="(the worker reported: os.fork(): starting processes",
+        stopped_by="host-kill",
+        match="clone(flags=0x1200011): forbidden",
+        check=reported("os.fork(): starting processes"),
     ),
     attack(
         "fork-bomb",
         "import os\nwhile True:\n    os.fork()",
         SEC,
-        stopped_by="seccomp-kill",
-        match="(the worker reported: os.fork(): starting processes",
+        stopped_by="host-kill",
+        match="clone(flags=0x1200011): forbidden",
+        check=reported("os.fork(): starting processes"),
         unconfined="unbounded fork(): as root nothing but the sandbox's pids cgroup stops it "
         "short of the machine's process table",
     ),
@@ -255,8 +277,9 @@ return "forked"
         "posix-spawn",
         'import os\nreturn os.posix_spawn("/bin/id", ["id"], {})',
         SEC,
-        stopped_by="seccomp-kill",
-        match="(the worker reported: os.posix_spawn '/bin/id'",
+        stopped_by="host-kill",
+        match="clone(flags=0x4111): forbidden",
+        check=reported("os.posix_spawn '/bin/id'"),
     ),
     # --- helpers an audit hook relies on ----------------------------------------------
     attack(
@@ -276,8 +299,8 @@ return open("/etc/passwd").read()
         "ctypes-ptrace",
         RAW + "return sys_(101, 16, PARENT, 0, 0, what='ptrace(ATTACH)')",
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="ptrace(16, pid {PARENT}): forbidden",
     ),
     attack(
         "ctypes-process-vm-readv",
@@ -296,15 +319,16 @@ remote = IOV(address, 64)
 return sys_(310, PARENT, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        # The host shows the pid first, then labels the local iovec pointer "pid".
+        match="process_vm_readv({PARENT}, ",
     ),
     attack(
         "ctypes-unshare-user",
         RAW + "return sys_(272, 0x10000000, what='unshare')",
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="unshare(0x10000000, …): forbidden",
     ),
     attack(
         "ctypes-io-uring",
@@ -316,8 +340,8 @@ os.close(fd)
 return "made an io_uring"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="io_uring_setup(0x4, …): forbidden",
     ),
     attack(
         "ctypes-prlimit-parent",
@@ -342,8 +366,8 @@ stolen = sys_(438, pidfd, 3, 0, what="pidfd_getfd")
 return os.read(stolen, 64).decode(errors="replace")
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="pidfd_open(pid {PARENT}): forbidden",
         unconfined=Proof(found=("host secret",)),
     ),
     attack(
@@ -683,8 +707,8 @@ sys_(59, b"/bin/sh", argv, None, what="execve")
 return "exec returned"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="execve('/bin/sh'): forbidden",
         unconfined=Proof(ends="exits", effects=("pwned",)),
     ),
     attack(
@@ -696,24 +720,24 @@ sys_(322, -100, b"/bin/sh", argv, None, 0, what="execveat")
 return "exec returned"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="execveat('/bin/sh'): forbidden",
         unconfined=Proof(ends="exits", effects=("pwned",)),
     ),
     attack(
         "raw-fork",
         RAW + 'pid = sys_(57, what="fork")' + CHILD_MARKS,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="fork(): forbidden",
         unconfined=Proof(effects=("pwned",)),
     ),
     attack(
         "raw-clone",
         RAW + 'pid = sys_(56, 17, 0, 0, 0, 0, what="clone(SIGCHLD)")' + CHILD_MARKS,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="clone(flags=0x11): forbidden",
         unconfined=Proof(effects=("pwned",)),
     ),
     attack(
@@ -989,8 +1013,8 @@ return f"a seccomp listener of my own: fd {fd}"
             f"unshare-{ns}",
             RAW + f"sys_(272, {flag:#x}, what='unshare(CLONE_NEW{ns.upper()})')\nreturn 'new {ns}'",
             SEC,
-            stopped_by="seccomp-kill",
-            match=CTYPES_KILL,
+            stopped_by="host-kill",
+            match=f"unshare({flag:#x}, …): forbidden",
         )
         for ns, flag in (
             ("mnt", 0x00020000),
@@ -1015,8 +1039,9 @@ sys_(308, fd, {flag:#x}, what="setns")
 return "joined the host's {ns} namespace"
 """,
             SEC,
-            stopped_by="seccomp-kill",
-            match=CTYPES_KILL,
+            stopped_by="host-kill",
+            match="setns(0x0, …): forbidden",  # fd 0: the namespace file was refused
+            check=refused_too(f"/ns/{ns} → "),
         )
         for ns, flag in (("net", 0x40000000), ("mnt", 0x00020000))
     ),
@@ -1028,8 +1053,9 @@ sys_(165, b"none", os.getcwd().encode(), b"tmpfs", 0, None, what="mount")
 return "mounted a tmpfs"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        # mount, fsopen, chroot, pivot_root, add_key: the host records the pointer, not the path.
+        match="mount({ADDR}, …): forbidden",
         manifest=RW,
         unconfined=Proof(prep="private-mounts"),
     ),
@@ -1042,8 +1068,8 @@ sys_(165, b"/", here.encode(), None, 0x1000 | 0x4000, None, what="mount(MS_BIND|
 return sorted(os.listdir(here))
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="mount({ADDR}, …): forbidden",
         manifest=RW,
         unconfined=Proof(prep="private-mounts", found=("'etc'",)),
     ),
@@ -1056,24 +1082,24 @@ os.close(fd)
 return "opened a filesystem context"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="fsopen({ADDR}, …): forbidden",
         unconfined=Proof(prep="private-mounts"),
     ),
     attack(
         "chroot",
         RAW + 'sys_(161, b".", what="chroot")\nreturn "chrooted"',
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="chroot({ADDR}, …): forbidden",
         manifest=RW,
     ),
     attack(
         "pivot-root",
         RAW + 'sys_(155, b".", b"old", what="pivot_root")\nreturn "pivoted"',
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="pivot_root({ADDR}, …): forbidden",
         manifest=RW,
         unconfined=Proof(prep="pivot-root"),
     ),
@@ -1086,8 +1112,8 @@ key = sys_(250, 0, -4, 0, what="keyctl(GET_KEYRING_ID, KEY_SPEC_USER_KEYRING)")
 return f"root's user keyring, shared with the host: {key}"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="keyctl(0x0, …): forbidden",
     ),
     attack(
         "add-key",
@@ -1097,8 +1123,8 @@ key = sys_(248, b"user", b"pliers-attack", b"x", 1, -2, what="add_key")
 return f"added key {key}"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="add_key({ADDR}, …): forbidden",
     ),
     attack(
         "bpf-map-create",
@@ -1110,8 +1136,8 @@ os.close(fd)
 return "created a BPF map"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="bpf(0x0, …): forbidden",
     ),
     attack(
         "bpf-prog-load",
@@ -1128,8 +1154,8 @@ os.close(fd)
 return "loaded a BPF program into the kernel"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="bpf(0x5, …): forbidden",
     ),
     *(
         attack(
@@ -1143,8 +1169,8 @@ os.close(fd)
 return "counting {who}"
 """,
             SEC,
-            stopped_by="seccomp-kill",
-            match=CTYPES_KILL,
+            stopped_by="host-kill",
+            match=f"perf_event_open(pid {'{PARENT}' if pid == 'PARENT' else pid}): forbidden",
         )
         for who, pid in (("self", "0"), ("parent", "PARENT"))
     ),
@@ -1157,8 +1183,8 @@ os.close(fd)
 return "made a userfaultfd"
 """,
         SEC,
-        stopped_by="seccomp-kill",
-        match=CTYPES_KILL,
+        stopped_by="host-kill",
+        match="userfaultfd(0x80000, …): forbidden",
     ),
     # --- crashes --------------------------------------------------------------------
     attack(

@@ -66,9 +66,16 @@ class Mechanism:
     refusals: bool = False
 
 
+#: How the host's account of an escape-class call ends (``notify.Watch._fatal``).
+FATAL = "forbidden, the worker was killed"
+
 MECHANISMS = {
-    "seccomp-kill": Mechanism(
-        SEC, "forbidden system call: seccomp killed the worker", violation=True
+    "host-kill": Mechanism(
+        SEC,
+        "refused by the sandbox (seen by the host): ",
+        f"{FATAL}. The call then failed: the worker died mid-call (SIGKILL)",
+        violation=True,
+        refusals=True,
     ),
     "host-refusal": Mechanism(
         SEC, "refused by the sandbox (seen by the host): ", violation=True, refusals=True
@@ -94,6 +101,7 @@ def expected_match(attack: Attack, folder: Path) -> re.Pattern[str]:
         ("FOLDER", re.escape(str(folder))),
         ("PLUGINS", re.escape(str(folder.parent))),
         ("N", r"\d+"),
+        ("ADDR", r"0x[0-9a-f]+"),
     ):
         pattern = pattern.replace(re.escape("{" + name + "}"), value)
     return re.compile(pattern)
@@ -199,6 +207,10 @@ def assert_stopped_by(attack: Attack, error: Any, folder: Path) -> None:
         assert refusals and any(match.search(r) for r in refusals), seen
         if attack.stopped_by == "host-refusal":  # the host's account opens the message
             assert error.message.startswith(how.opens + refusals[0]), seen
+        if attack.stopped_by == "host-kill":  # the call it was killed at, the last one
+            assert refusals[-1].endswith(FATAL) and match.search(refusals[-1]), seen
+        else:
+            assert not any(r.endswith(FATAL) for r in refusals), seen
     else:
         assert refusals is None, seen
     if attack.check is not None:
