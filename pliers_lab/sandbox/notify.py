@@ -40,6 +40,11 @@ _NOTIF = struct.Struct("=QIIiIQ6Q")  # id, pid, flags, nr, arch, ip, args[6]
 _RESP = struct.Struct("=QqiI")  # id, val, error, flags
 _NAMES = {nr: name for name, nr in X86_64.items()}
 _FATAL = frozenset(KILLED)
+#: Escape-class calls whose path or name arguments the host reads to say what was tried.
+_FATAL_STRINGS = {"execve": (0,), "execveat": (1,), "mount": (0, 1, 2), "umount2": (0,),
+                  "chroot": (0,), "pivot_root": (0, 1), "fsopen": (0,), "open_tree": (1,),
+                  "add_key": (0, 1), "request_key": (0, 1), "swapon": (0,),
+                  "acct": (0,)}  # fmt: skip
 _AT_FDCWD = 0xFFFFFF9C
 _O_WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _O_PATH = 0o10000000
@@ -118,15 +123,20 @@ class Watch:
         return errno.EPERM, _describe(name, args)
 
     def _fatal(self, listener: int, notif_id: int, name: str, args: tuple[int, ...]) -> str:
-        if name in ("execve", "execveat"):
-            path = self._read_str(listener, notif_id, args[1 if name == "execveat" else 0])
-            shown = repr(path) if path is not None else "?"
+        strings = _FATAL_STRINGS.get(name)
+        if strings is not None:
+            texts = [self._read_str(listener, notif_id, args[i]) for i in strings]
+            shown = ", ".join("?" if t is None else repr(t[:200]) for t in texts)
         elif name == "clone":
             shown = f"flags={args[0]:#x}"
-        elif name in ("ptrace", "kill", "process_vm_readv", "process_vm_writev"):
+        elif name == "ptrace":
             shown = f"{args[0] & 0xFFFFFFFF}, pid {args[1] & 0xFFFFFFFF}"
-        elif name in ("pidfd_open", "perf_event_open"):
-            shown = f"pid {args[1 if name == 'perf_event_open' else 0] & 0xFFFFFFFF}"
+        elif name in ("process_vm_readv", "process_vm_writev", "pidfd_open", "kcmp"):
+            shown = f"pid {args[0] & 0xFFFFFFFF}, …"
+        elif name == "perf_event_open":
+            shown = f"pid {args[1] & 0xFFFFFFFF}, …"
+        elif name == "setns":
+            shown = f"fd {args[0] & 0xFFFFFFFF}, nstype {args[1] & 0xFFFFFFFF:#x}"
         elif name in ("fork", "vfork"):
             shown = ""
         else:

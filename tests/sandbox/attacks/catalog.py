@@ -5,9 +5,10 @@ Each attack is a tiny plugin (manifest + ``plugin.py``) written to a folder by t
 (``STOPPED_BY``; test_attacks knows what each one's error looks like), ``expect`` the
 error type it yields and ``match`` the distinguishing part of the host's message (for a
 refusal, the refused call with its key argument, as the host saw it). ``match`` may name
-``{PARENT}`` (the host's pid), ``{FOLDER}`` (the attacking plugin's folder), ``{PLUGINS}``
-(the folder of all plugins), ``{N}`` (any number: a worker's pid, a descriptor) and
-``{ADDR}`` (a hexadecimal address: the host records a pointer argument as it is).
+``{PARENT}`` (the host's pid), ``{FOLDER}`` (the attacking plugin's folder), ``{DATA}``
+(its data folder), ``{PLUGINS}`` (the folder of all plugins), ``{N}`` (any number: a
+worker's pid, a descriptor) and ``{ADDR}`` (a hexadecimal address: the host records a
+pointer argument as it is).
 ``CONTAINED`` may answer: ``held`` then decides from the answer (and ``held_after`` from
 the data folder after unload) that nothing reached the host or another plugin; an error
 answer counts as held.
@@ -321,7 +322,7 @@ return sys_(310, PARENT, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
         SEC,
         stopped_by="host-kill",
         # The host shows the pid first, then labels the local iovec pointer "pid".
-        match="process_vm_readv({PARENT}, ",
+        match="process_vm_readv(pid {PARENT}, …): forbidden",
     ),
     attack(
         "ctypes-unshare-user",
@@ -367,7 +368,7 @@ return os.read(stolen, 64).decode(errors="replace")
 """,
         SEC,
         stopped_by="host-kill",
-        match="pidfd_open(pid {PARENT}): forbidden",
+        match="pidfd_open(pid {PARENT}, …): forbidden",
         unconfined=Proof(found=("host secret",)),
     ),
     attack(
@@ -1040,7 +1041,7 @@ return "joined the host's {ns} namespace"
 """,
             SEC,
             stopped_by="host-kill",
-            match="setns(0x0, …): forbidden",  # fd 0: the namespace file was refused
+            match=f"setns(fd 0, nstype {flag:#x}): forbidden",  # fd 0: the file was refused
             check=refused_too(f"/ns/{ns} → "),
         )
         for ns, flag in (("net", 0x40000000), ("mnt", 0x00020000))
@@ -1054,8 +1055,7 @@ return "mounted a tmpfs"
 """,
         SEC,
         stopped_by="host-kill",
-        # mount, fsopen, chroot, pivot_root, add_key: the host records the pointer, not the path.
-        match="mount({ADDR}, …): forbidden",
+        match="mount('none', '{DATA}', 'tmpfs'): forbidden",
         manifest=RW,
         unconfined=Proof(prep="private-mounts"),
     ),
@@ -1069,7 +1069,7 @@ return sorted(os.listdir(here))
 """,
         SEC,
         stopped_by="host-kill",
-        match="mount({ADDR}, …): forbidden",
+        match="mount('/', '{DATA}', ?): forbidden",
         manifest=RW,
         unconfined=Proof(prep="private-mounts", found=("'etc'",)),
     ),
@@ -1083,7 +1083,7 @@ return "opened a filesystem context"
 """,
         SEC,
         stopped_by="host-kill",
-        match="fsopen({ADDR}, …): forbidden",
+        match="fsopen('tmpfs'): forbidden",
         unconfined=Proof(prep="private-mounts"),
     ),
     attack(
@@ -1091,7 +1091,7 @@ return "opened a filesystem context"
         RAW + 'sys_(161, b".", what="chroot")\nreturn "chrooted"',
         SEC,
         stopped_by="host-kill",
-        match="chroot({ADDR}, …): forbidden",
+        match="chroot('.'): forbidden",
         manifest=RW,
     ),
     attack(
@@ -1099,7 +1099,7 @@ return "opened a filesystem context"
         RAW + 'sys_(155, b".", b"old", what="pivot_root")\nreturn "pivoted"',
         SEC,
         stopped_by="host-kill",
-        match="pivot_root({ADDR}, …): forbidden",
+        match="pivot_root('.', 'old'): forbidden",
         manifest=RW,
         unconfined=Proof(prep="pivot-root"),
     ),
@@ -1124,7 +1124,7 @@ return f"added key {key}"
 """,
         SEC,
         stopped_by="host-kill",
-        match="add_key({ADDR}, …): forbidden",
+        match="add_key('user', 'pliers-attack'): forbidden",
     ),
     attack(
         "bpf-map-create",
@@ -1170,7 +1170,7 @@ return "counting {who}"
 """,
             SEC,
             stopped_by="host-kill",
-            match=f"perf_event_open(pid {'{PARENT}' if pid == 'PARENT' else pid}): forbidden",
+            match=f"perf_event_open(pid {'{PARENT}' if pid == 'PARENT' else pid}, …): forbidden",
         )
         for who, pid in (("self", "0"), ("parent", "PARENT"))
     ),

@@ -100,6 +100,7 @@ def expected_match(attack: Attack, folder: Path) -> re.Pattern[str]:
         ("PARENT", re.escape(str(os.getpid()))),  # the workers' parent: this process
         ("FOLDER", re.escape(str(folder))),
         ("PLUGINS", re.escape(str(folder.parent))),
+        ("DATA", re.escape(str(folder.parent.parent / "data" / folder.name))),
         ("N", r"\d+"),
         ("ADDR", r"0x[0-9a-f]+"),
     ):
