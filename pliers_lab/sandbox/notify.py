@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import select
 import signal
@@ -94,10 +95,8 @@ class Watch:
 
     @classmethod
     def for_worker(cls, pid: int, read: Iterable[str], write: Iterable[str]) -> Watch:
-        def roots(paths: Iterable[str]) -> tuple[str, ...]:
-            return tuple(dict.fromkeys(os.path.realpath(p) for p in paths))
-
-        return cls(pid, roots([*read, *write, "/dev/null"]), roots([*write, "/dev/null"]))
+        read, write = tuple(read), tuple(write)
+        return cls(pid, _roots((*read, *write, "/dev/null")), _roots((*write, "/dev/null")))
 
     # ------------------------------------------------------------------ judging
     def judge(
@@ -198,6 +197,13 @@ class Watch:
         fds = [fd for fd in (self._mem, self._listener) if fd is not None]
         self._mem = self._listener = None
         return fds
+
+
+@functools.lru_cache(maxsize=256)
+def _roots(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """The Landlock rules' folders as the kernel resolves them (cached: every worker of a
+    plugin, restarts included, has the same)."""
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in paths))
 
 
 def _resolve(tid: int, path: str, dirfd: int | None, *, follow: bool) -> str | None:

@@ -80,7 +80,8 @@ class _State:
     write_roots: tuple[str, ...] = ()
     pid = 0
     quiet = False  # set while the worker's own code runs (formatting a traceback)
-    handoff: Any = None  # the socket the seccomp listener leaves by
+    handoff: int | None = None  # the socket the seccomp listener leaves by
+    prefetched: tuple[str, bytes] | None = None  # the plugin's source, read before seccomp
 
 
 S = _State
@@ -104,21 +105,35 @@ def _close_other_fds(keep_handoff: bool) -> None:
     os.closerange(HANDOFF + 1 if keep_handoff else WIRE_OUT + 1, 1 << 16)
 
 
+def _prefetch(info: dict[str, Any]) -> None:
+    """Read a one-file plugin's source under Landlock, before seccomp: once the filter is
+    on, every open waits for the host's look at its path (a round trip per file)."""
+    root, main = info.get("root"), info["main"]
+    target = os.path.join(root, main) if root else None
+    if target and os.path.isfile(target):
+        try:
+            with open(target, "rb") as f:
+                S.prefetched = (target, f.read())
+        except OSError:
+            pass  # read (and refused, and reported) again at import
+
+
 def _seccomp() -> str:
     """Install the filter and hand its listener to the host, keeping no copy of it: a
     thread of the plugin holding it could answer its own refused calls."""
     from .layers import seccomp
+    from .layers._sys import send_fd
 
     detail, listener = seccomp.apply(S.handoff is not None)
     handoff, S.handoff = S.handoff, None
     try:
         if listener is not None and handoff is not None:
-            handoff.sendmsg([b"L"], [(1, 1, listener.to_bytes(4, sys.byteorder))])  # SCM_RIGHTS
+            send_fd(handoff, listener)
     finally:
         if listener is not None:
             os.close(listener)
         if handoff is not None:
-            handoff.close()
+            os.close(handoff)
     return detail
 
 
@@ -146,9 +161,10 @@ def _lockdown(init: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
         failed["no_new_privs"] = str(exc)
     step("landlock", landlock.apply, init["read"], init["write"])
     step("capabilities", caps.apply)
+    _prefetch(init["plugin"])
     step("seccomp", _seccomp)
     if S.handoff is not None:  # no seccomp: nothing to hand over
-        S.handoff.close()
+        os.close(S.handoff)
         S.handoff = None
     return applied, failed
 
@@ -220,8 +236,12 @@ def _import_plugin(info: dict[str, Any]) -> dict[str, Any]:
     name = "pliers_plugins." + info["name"].replace("-", "_")
     target = os.path.join(root, main) if root else main
     if root and os.path.isfile(target):
-        with open(target, "rb") as f:
-            source = f.read()
+        prefetched, S.prefetched = S.prefetched, None
+        if prefetched is not None and prefetched[0] == target:
+            source = prefetched[1]
+        else:
+            with open(target, "rb") as f:
+                source = f.read()
         try:
             code = compile(source, target, "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as exc:  # worded as the inline loader words it
@@ -594,13 +614,11 @@ def main(argv: list[str] | None = None) -> None:
     write_blocking(WIRE_OUT, encode({"t": "hello", "v": PROTOCOL_VERSION, "pid": os.getpid()}))
     # Pre-import what the lockdown needs while the host prepares the init frame, and the
     # debugger's half: once locked down, the worker cannot read the sandbox's own files.
-    import _socket
-
     from . import guest_debug, selfpipe  # noqa: F401
     from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
 
     if fd_handoff is not None:
-        S.handoff = _socket.socket(fileno=HANDOFF)
+        S.handoff = HANDOFF
 
     init = read_frame_blocking(WIRE_IN, S.buf)
     marks["init"] = t0 = time.monotonic()
