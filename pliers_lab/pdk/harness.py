@@ -214,11 +214,14 @@ class Harness:
         return EventExpectation(event_type, self.host.events(type=event_type))
 
     def serve(self) -> Any:
-        """Serve the engine (and the host, if used) on loopback; the ``Server``."""
+        """Serve the engine (and the host, if used) on loopback; the ``Server``. A failing
+        endpoint's 500 says the plugin's own error text (``expose_plugin_errors``): this
+        server is its author's."""
         if self._server is None:
-            from ..web import serve
+            from ..web import WebSettings, serve
 
-            self._server = serve(self.engine, pliers_host=self._host)
+            settings = WebSettings(expose_plugin_errors=True)
+            self._server = serve(self.engine, pliers_host=self._host, settings=settings)
         return self._server
 
     def request(

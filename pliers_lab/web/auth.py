@@ -4,11 +4,19 @@ Identity. A request's ``Authorization: Bearer <token>`` is given to the engine's
 ``auth.authenticate`` hook (mode *first*) as ``{"credentials": {"type": "bearer",
 "token": ...}}``; the first plugin that knows the token answers ``{"id", "roles",
 "permissions", ...}``. When no plugin answers (or none implements the hook), the
-built-in ``TokenIssuer`` checks the token: an HS256 JSON Web Token signed with the
-server's secret, made by ``TokenIssuer.issue`` — meant for tests, notebooks and
+built-in ``TokenIssuer`` checks the token: an HS256 JSON Web Token (PyJWT) signed with
+the server's secret, made by ``TokenIssuer.issue`` — meant for tests, notebooks and
 development (``create_app(tokens=None)`` turns it off; the default issuer has a random
-secret, so only code in the server's process can mint tokens for it). An invalid token
-is a 401 even on an endpoint that does not require authentication.
+secret, so only code in the server's process can mint tokens for it). Its ``iss``,
+``aud``, ``exp``, ``nbf`` and ``iat`` are checked with a clock leeway
+(``WebSettings.token_*``). An invalid token is a 401 even on an endpoint that does not
+require authentication; its body's ``details.reason`` says what was wrong (``missing``,
+``too_long``, ``malformed``, ``bad_signature``, ``expired``, ``not_yet_valid``,
+``wrong_issuer``, ``wrong_audience``, ``missing_claim``, ``invalid_claim``,
+``unsupported_algorithm``, ``unknown``, ``rejected``). A token longer than
+``WebSettings.max_token_bytes`` is refused before any plugin sees it, and its segments
+are parsed with the JSON depth limit of ``bodies.parse_json``: malformed credentials are
+never a 500.
 
 Access. ``auth.required`` needs an identity (401 otherwise); ``auth.roles`` needs *any*
 one of the listed roles and ``auth.permissions`` *every* listed permission (403). Then
@@ -21,15 +29,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
-import json
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .bodies import parse_json
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -37,7 +44,14 @@ if TYPE_CHECKING:
     from ..manifest.models import EndpointAuth
     from ..results import HookResult
 
-__all__ = ["Authenticator", "Identity", "InvalidToken", "TokenIssuer", "bearer_token"]
+__all__ = [
+    "Authenticator",
+    "Identity",
+    "InvalidToken",
+    "TokenIssuer",
+    "bearer_token",
+    "unauthorized",
+]
 
 #: Fires a hook off the event loop: ``await fire(hook, data, user_id, request_id)``.
 Fire = Callable[[str, Any, "str | None", "str | None"], Awaitable["HookResult"]]
@@ -71,38 +85,65 @@ class Identity:
 
 
 class InvalidToken(ValueError):
-    """A token that is malformed, badly signed or expired (the message says which)."""
+    """A token that is malformed, badly signed, expired or not meant for us.
 
+    ``reason`` says which, in one word for the 401's ``details.reason``: ``malformed``,
+    ``too_long``, ``unsupported_algorithm``, ``bad_signature``, ``expired``,
+    ``not_yet_valid``, ``wrong_issuer``, ``wrong_audience``, ``missing_claim``,
+    ``invalid_claim``.
+    """
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidToken(f"malformed token: {exc}") from None
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _strings(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, Sequence):
-        return tuple(str(v) for v in value)
+    if isinstance(value, list | tuple):
+        return tuple(v for v in value if isinstance(v, str))
     return ()
 
 
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+#: A token's header and claims are small, flat objects.
+_TOKEN_DEPTH = 8
+
+
+def _segment(text: str, what: str) -> Any:
+    """One base64url segment of a token, as JSON (checked before PyJWT sees it)."""
+    if not _SEGMENT.fullmatch(text):
+        raise InvalidToken(f"malformed token: the {what} is not base64url")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidToken(f"malformed token: the {what} is not base64url") from None
+    try:
+        value = parse_json(raw, max_depth=_TOKEN_DEPTH, where=f"token {what}")
+    except ApiError as exc:
+        raise InvalidToken(f"malformed token: {exc.message}") from None
+    if not isinstance(value, dict):
+        raise InvalidToken(f"malformed token: the {what} is not a JSON object")
+    return value
+
+
 class TokenIssuer:
-    """HS256 JSON Web Tokens for development and tests.
+    """HS256 JSON Web Tokens (PyJWT) for development and tests.
 
     Args:
-        secret: the signing key; random (32 bytes) when omitted.
+        secret: the signing key, at least 32 bytes (RFC 7518 §3.2); random when omitted.
         ttl_s: lifetime of issued tokens.
         issuer: the ``iss`` claim issued and required.
+        audience: the ``aud`` claim issued and required (``None``: none).
+        leeway_s: clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+
+    Issued tokens carry ``sub``, ``iss``, ``aud``, ``iat``, ``nbf``, ``exp``, ``roles``
+    and ``permissions``; ``verify`` requires ``sub``, ``iss``, ``exp`` (and ``aud``) and
+    checks ``nbf`` and ``iat`` when present.
     """
 
-    _HEADER = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    ALGORITHM = "HS256"
 
     def __init__(
         self,
@@ -110,17 +151,18 @@ class TokenIssuer:
         *,
         ttl_s: float = 3600.0,
         issuer: str = "pliers-lab",
+        audience: str | None = "pliers-lab",
+        leeway_s: float = 30.0,
     ) -> None:
         if isinstance(secret, str):
             secret = secret.encode("utf-8")
         self._key = secret if secret is not None else os.urandom(32)
-        if len(self._key) < 16:
-            raise ValueError("a token secret needs at least 16 bytes")
+        if len(self._key) < 32:
+            raise ValueError("a token secret needs at least 32 bytes (RFC 7518 section 3.2)")
         self.ttl_s = ttl_s
         self.issuer = issuer
-
-    def _sign(self, signing_input: str) -> str:
-        return _b64(hmac.new(self._key, signing_input.encode("ascii"), hashlib.sha256).digest())
+        self.audience = audience
+        self.leeway_s = leeway_s
 
     def issue(
         self,
@@ -129,45 +171,58 @@ class TokenIssuer:
         roles: Sequence[str] = (),
         permissions: Sequence[str] = (),
         ttl_s: float | None = None,
+        not_before_s: float = 0.0,
         **claims: Any,
     ) -> str:
-        """A signed token for ``subject`` with its roles and permissions."""
+        """A signed token for ``subject`` with its roles and permissions, valid from
+        ``not_before_s`` seconds from now for ``ttl_s`` seconds."""
+        import jwt
+
         now = int(time.time())
         payload = {
             **claims,
             "sub": subject,
             "iss": self.issuer,
             "iat": now,
+            "nbf": now + int(not_before_s),
             "exp": now + int(ttl_s if ttl_s is not None else self.ttl_s),
             "roles": list(roles),
             "permissions": list(permissions),
         }
-        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
-        signing_input = f"{self._HEADER}.{body}"
-        return f"{signing_input}.{self._sign(signing_input)}"
+        if self.audience is not None:
+            payload["aud"] = self.audience
+        return jwt.encode(payload, self._key, algorithm=self.ALGORITHM)
 
-    def verify(self, token: str, now: float | None = None) -> Identity:
+    def verify(self, token: str) -> Identity:
         """The identity in ``token``; ``InvalidToken`` says what is wrong with it."""
+        import jwt
+
         parts = token.split(".")
         if len(parts) != 3:
             raise InvalidToken("malformed token: expected header.payload.signature")
-        header_text, body_text, signature = parts
+        header = _segment(parts[0], "header")
+        _segment(parts[1], "payload")
+        if header.get("alg") != self.ALGORITHM:
+            raise InvalidToken(
+                f"unsupported token: only {self.ALGORITHM} is accepted", "unsupported_algorithm"
+            )
+        required = ["sub", "iss", "exp", *(["aud"] if self.audience is not None else [])]
         try:
-            header = json.loads(_unb64(header_text))
-            payload = json.loads(_unb64(body_text))
-        except ValueError as exc:
-            raise InvalidToken(f"malformed token: {exc}") from None
-        if not isinstance(header, dict) or header.get("alg") != "HS256":
-            raise InvalidToken("unsupported token: only HS256 is accepted")
-        if not hmac.compare_digest(self._sign(f"{header_text}.{body_text}"), signature):
-            raise InvalidToken("bad token signature")
-        if not isinstance(payload, dict) or not isinstance(payload.get("sub"), str):
-            raise InvalidToken("token has no subject")
-        if payload.get("iss") != self.issuer:
-            raise InvalidToken(f"token issuer {payload.get('iss')!r} is not {self.issuer!r}")
-        exp = payload.get("exp")
-        if not isinstance(exp, int | float) or exp <= (now if now is not None else time.time()):
-            raise InvalidToken("token expired")
+            payload = jwt.decode(
+                token,
+                self._key,
+                algorithms=[self.ALGORITHM],
+                issuer=self.issuer,
+                audience=self.audience,
+                leeway=self.leeway_s,
+                options={"require": required, "verify_aud": self.audience is not None},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise _refusal(exc) from None
+        except (ValueError, TypeError, RecursionError) as exc:  # not PyJWT's to raise
+            raise InvalidToken(f"malformed token: {type(exc).__name__}") from None
+        if not isinstance(payload.get("sub"), str):
+            raise InvalidToken("token has no subject", "missing_claim")
         return Identity(
             payload["sub"],
             _strings(payload.get("roles")),
@@ -175,6 +230,26 @@ class TokenIssuer:
             "issuer",
             payload,
         )
+
+
+def _refusal(exc: Exception) -> InvalidToken:
+    """PyJWT's verdict in our words (the tests and the 401 body rely on ``reason``)."""
+    import jwt
+
+    found: list[tuple[type[Exception], str, str]] = [
+        (jwt.ExpiredSignatureError, "expired", "token expired"),
+        (jwt.ImmatureSignatureError, "not_yet_valid", "token not valid yet (nbf or iat)"),
+        (jwt.InvalidAudienceError, "wrong_audience", "token audience is not accepted"),
+        (jwt.InvalidIssuerError, "wrong_issuer", "token issuer is not accepted"),
+        (jwt.MissingRequiredClaimError, "missing_claim", "token lacks a required claim"),
+        (jwt.InvalidSignatureError, "bad_signature", "bad token signature"),
+        (jwt.InvalidAlgorithmError, "unsupported_algorithm", "unsupported token algorithm"),
+        (jwt.DecodeError, "malformed", "malformed token"),
+    ]
+    for kind, reason, text in found:
+        if isinstance(exc, kind):
+            return InvalidToken(f"{text}: {str(exc)[:120]}", reason)
+    return InvalidToken(f"invalid token claim: {str(exc)[:120]}", "invalid_claim")
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -187,30 +262,47 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def _unauthorized(message: str) -> ApiError:
+def unauthorized(message: str, reason: str = "missing", **details: Any) -> ApiError:
+    """A 401 whose ``details.reason`` says what was wrong with the credentials."""
+    error = "invalid_token" if reason != "missing" else None
+    challenge = f'Bearer realm="pliers", error="{error}"' if error else 'Bearer realm="pliers"'
     return ApiError(
-        "AUTHENTICATION_REQUIRED", message, headers=[("www-authenticate", 'Bearer realm="pliers"')]
+        "AUTHENTICATION_REQUIRED",
+        message,
+        {"reason": reason, **details},
+        headers=[("www-authenticate", challenge)],
     )
 
 
 class Authenticator:
     """Identity from plugins or the built-in issuer, then roles, permissions, veto."""
 
-    def __init__(self, engine: Engine, issuer: TokenIssuer | None, fire: Fire) -> None:
+    def __init__(
+        self, engine: Engine, issuer: TokenIssuer | None, fire: Fire, *, max_token_bytes: int = 8192
+    ) -> None:
         self.engine = engine
         self.issuer = issuer
         self._fire = fire
+        self.max_token_bytes = max_token_bytes
 
     async def identify(self, token: str, request_id: str | None) -> Identity:
         """The caller of ``token``, or a 401 ``ApiError`` saying who was asked."""
+        if len(token) > self.max_token_bytes:
+            raise unauthorized(
+                f"bearer token rejected: longer than {self.max_token_bytes} characters",
+                "too_long",
+                limit=self.max_token_bytes,
+            )
         asked = [impl.plugin_id for impl in self.engine.handlers("auth.authenticate")]
         if asked:
             data = {"credentials": {"type": "bearer", "token": token}}
             answer = (await self._fire("auth.authenticate", data, None, request_id)).value
             if answer is not None:
                 if not isinstance(answer, Mapping) or not isinstance(answer.get("id"), str):
-                    raise _unauthorized(
-                        f"auth.authenticate answered {answer!r:.80}, not a user {{id, roles}}"
+                    raise unauthorized(
+                        f"auth.authenticate answered a {type(answer).__name__}, not a user "
+                        "{id, roles}",
+                        "rejected",
                     )
                 return Identity(
                     answer["id"],
@@ -221,21 +313,21 @@ class Authenticator:
                 )
         if self.issuer is None:
             who = f"plugins asked: {', '.join(asked)}" if asked else "no auth.authenticate plugin"
-            raise _unauthorized(f"bearer token not recognised ({who})")
+            raise unauthorized(f"bearer token not recognised ({who})", "unknown")
         try:
             return self.issuer.verify(token)
         except InvalidToken as exc:
             prefix = (
                 f"no auth.authenticate plugin ({', '.join(asked)}) knew it, and " if asked else ""
             )
-            raise _unauthorized(f"bearer token rejected: {prefix}{exc}") from None
+            raise unauthorized(f"bearer token rejected: {prefix}{exc}", exc.reason) from None
 
     @staticmethod
     def check(identity: Identity | None, auth: EndpointAuth, what: str) -> None:
         """``auth.required``, ``roles`` (any) and ``permissions`` (all) for ``what``."""
         if identity is None:
             if auth.required or auth.roles or auth.permissions:
-                raise _unauthorized(
+                raise unauthorized(
                     f"{what} requires authentication: send Authorization: Bearer <token>"
                 )
             return

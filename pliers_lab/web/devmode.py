@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError
+from .paths import inside, resolved_roots
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
     from ..plugin import Plugin
     from .state import WebState
 
-__all__ = ["DevMode", "set_dev_mode"]
+__all__ = ["MAX_WATCH_PATHS", "DevMode", "set_dev_mode"]
+
+#: ``watchPaths`` one request may list.
+MAX_WATCH_PATHS = 64
 
 
 @dataclass
@@ -51,26 +55,31 @@ def _watch_paths(state: WebState, plugin: Plugin, raw: Any) -> tuple[Path, ...]:
         return ()
     if not isinstance(raw, list) or not all(isinstance(p, str) and p for p in raw):
         raise ApiError("INVALID_REQUEST", "watchPaths must be a list of paths")
-    roots = [Path(r).expanduser().resolve() for r in state.settings.plugin_roots]
+    if len(raw) > MAX_WATCH_PATHS:
+        raise ApiError("INVALID_REQUEST", f"watchPaths may list at most {MAX_WATCH_PATHS} paths")
+    roots = resolved_roots(state.settings.plugin_roots)
     if plugin.root is not None:
-        roots.append(plugin.root.resolve())
+        roots += resolved_roots([plugin.root])
     paths = []
-    for text in raw:
-        path = Path(text).expanduser()
-        if not path.is_absolute() and plugin.root is not None:
-            path = plugin.root / path
-        path = path.resolve()
-        if not path.exists():
+    for i, text in enumerate(raw):
+        path = inside(
+            text,
+            roots,
+            f"watchPaths[{i}]",
+            base=plugin.root,
+            named="the plugin's folder and the plugin roots",
+        )
+        if not _exists(path):
             raise ApiError("INVALID_REQUEST", f"watchPaths: {text!r} does not exist ({path})")
-        if not any(path.is_relative_to(root) for root in roots):
-            allowed = ", ".join(map(str, roots)) or "none"
-            raise ApiError(
-                "PERMISSION_DENIED",
-                f"watchPaths: {path} is outside the plugin's folder and the plugin roots "
-                f"({allowed})",
-            )
         paths.append(path)
     return tuple(paths)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _sync_reloader(state: WebState) -> None:

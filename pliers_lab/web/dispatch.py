@@ -39,6 +39,7 @@ import asyncio
 import inspect
 import itertools
 import json
+import logging
 import os
 import threading
 import time
@@ -50,8 +51,9 @@ from urllib.parse import parse_qsl
 
 from ..dispatch import _cancelled_from_outside
 from ..errors import PluginError, PluginErrorType, must_propagate, raised_text
-from .auth import Authenticator, Identity, bearer_token
-from .errors import ApiError, problems
+from .auth import Authenticator, Identity, bearer_token, unauthorized
+from .bodies import DEFAULT_MAX_DEPTH, parse_json
+from .errors import ApiError, overloaded, problems
 from .limits import RateLimiter, limit_headers
 from .records import (
     PluginRequest,
@@ -70,7 +72,9 @@ if TYPE_CHECKING:
     from ..results import HookResult
     from .settings import WebSettings
 
-__all__ = ["Dispatcher", "EndpointCall", "Reply"]
+__all__ = ["Dispatcher", "EndpointCall", "Reply", "overload_of"]
+
+log = logging.getLogger("pliers_lab.web")
 
 #: ``(status, headers, body)`` as sent.
 Reply = tuple[int, list[tuple[str, str]], bytes]
@@ -104,6 +108,33 @@ class _Failed(Exception):
     ) -> None:
         super().__init__(message)
         self.kind, self.code, self.step, self.cause = kind, code, step, cause
+
+
+#: ``metadata["cause"]`` of refusals that are the host's doing, not the plugin's failure.
+_NOT_THE_PLUGINS = ("overload", "circuit_open")
+
+
+def overload_of(exc: BaseException | None) -> float | None:
+    """Seconds to wait (``0.0``: no advice) when ``exc`` is a refusal by the host rather
+    than the plugin's failure, else None: an error whose metadata ``cause`` names an
+    overload (``host_overload``: the engine had no worker for the call in time, its
+    queue was full) or an open circuit breaker (``circuit_open``), or ``host_overload:
+    true``. Such a call is answered 503 with ``Retry-After`` and not counted against the
+    plugin."""
+    if not isinstance(exc, PluginError):
+        return None
+    meta = exc.metadata or {}
+    cause = meta.get("cause")
+    if not (
+        (isinstance(cause, str) and any(word in cause.lower() for word in _NOT_THE_PLUGINS))
+        or meta.get("host_overload") is True
+    ):
+        return None
+    for key in ("retry_after_s", "retryAfter", "retry_after"):
+        value = meta.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 3600:
+            return float(value)
+    return 0.0
 
 
 def _failure(step: str, exc: BaseException) -> _Failed:
@@ -149,28 +180,48 @@ def _header(raw: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
-def parse_body(raw: bytes, content_type: str | None) -> Any:
+def parse_body(
+    raw: bytes,
+    content_type: str | None,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_fields: int = 1000,
+) -> Any:
     """JSON (``application/json``, ``*+json``, or untyped text that parses), form fields
-    (``application/x-www-form-urlencoded``) or text; ``None`` for no or binary bodies."""
+    (``application/x-www-form-urlencoded``) or text; ``None`` for no or binary bodies.
+    JSON goes through ``bodies.parse_json`` (400 past ``max_depth``), a form may have at
+    most ``max_fields`` fields."""
     if not raw:
         return None
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind == "application/json" or kind.endswith("+json"):
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise ApiError("INVALID_REQUEST", f"the body is not valid JSON: {exc}") from None
+        return parse_json(raw, max_depth=max_depth)
     if kind == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+        try:
+            fields = parse_qsl(
+                raw.decode("latin-1"), keep_blank_values=True, max_num_fields=max_fields
+            )
+        except ValueError:
+            raise ApiError(
+                "INVALID_REQUEST",
+                f"body: a form may have at most {max_fields} fields",
+                {"reason": "too_many_fields", "where": "body", "limit": max_fields},
+            ) from None
+        return dict(fields)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
     if not kind:
-        try:
-            return json.loads(text)
-        except ValueError:
+        stripped = text.lstrip()
+        if not stripped or stripped[0] not in '[{"-0123456789tfn':
             return text
+        try:
+            return parse_json(text, max_depth=max_depth)
+        except ApiError as exc:
+            if exc.details.get("reason") == "invalid_json":
+                return text  # untyped text that is not JSON stays text
+            raise
     return text if kind.startswith("text/") else None
 
 
@@ -221,7 +272,14 @@ class Dispatcher:
         def go() -> HookResult:
             return self.engine.fire(hook, data, user_id=user_id, request_id=request_id)
 
-        result: HookResult = await asyncio.wait_for(self.in_thread(go), self.timeout)
+        try:
+            result: HookResult = await asyncio.wait_for(self.in_thread(go), self.timeout)
+        except TimeoutError:
+            raise ApiError(
+                "PLUGIN_TIMEOUT",
+                f"the {hook} hook did not answer within {self.timeout:g} s",
+                {"hook": hook, "timeout": self.timeout},
+            ) from None
         return result
 
     def close(self) -> None:
@@ -304,7 +362,7 @@ class Dispatcher:
         auth = self.auth
         if token is not None:
             if auth is None:
-                raise ApiError("AUTHENTICATION_REQUIRED", "this server accepts no bearer tokens")
+                raise unauthorized("this server accepts no bearer tokens", "unknown")
             identity = await auth.identify(token, rid)
         rules = route.auth
         if rules.required or rules.roles or rules.permissions:
@@ -313,7 +371,12 @@ class Dispatcher:
             resource = {"pluginId": route.plugin_id, "endpoint": route.key, "params": params}
             await auth.authorize(identity, f"{method} {path}", resource, rid)
         raw = await read_body()
-        body = parse_body(raw, _header(raw_headers, b"content-type"))
+        body = parse_body(
+            raw,
+            _header(raw_headers, b"content-type"),
+            max_depth=self.settings.max_json_depth,
+            max_fields=self.settings.max_form_fields,
+        )
         plugin = route.plugin
         meta = RequestMetadata(
             rid, now, identity.id if identity else None, _header(raw_headers, b"x-session-id")
@@ -357,10 +420,11 @@ class Dispatcher:
         with self._inflight_lock:
             running = self.inflight.get(plugin_id, 0)
             if running >= self.settings.max_concurrency:
-                raise ApiError(
-                    "PLUGIN_BUSY",
+                raise overloaded(
                     f"plugin {plugin_id!r} already runs {running} endpoint calls "
                     f"(limit {self.settings.max_concurrency}); retry later",
+                    self.settings.retry_after_s,
+                    {"pluginId": plugin_id, "limit": self.settings.max_concurrency},
                 )
             self.inflight[plugin_id] = running + 1
         stats = route.plugin.stats
@@ -370,6 +434,9 @@ class Dispatcher:
             status, headers, body = check_response(value)
             payload = encode_body(body, headers)
         except _Failed as failed:
+            wait = overload_of(failed.cause)
+            if wait is not None:  # the host's limit, not the plugin's failure
+                raise self._overloaded(route, request, failed, wait) from None
             self._count(
                 stats,
                 time.perf_counter() - start,
@@ -472,6 +539,30 @@ class Dispatcher:
         if failed:
             stats.failed(timeout)
 
+    def _overloaded(
+        self, route: Route, request: PluginRequest, failed: _Failed, wait: float
+    ) -> ApiError:
+        meta = request.metadata
+        self.calls.append(
+            EndpointCall(
+                meta.timestamp,
+                route.plugin_id,
+                route.key,
+                503,
+                0.0,
+                meta.request_id,
+                meta.user_id,
+                None,
+            )
+        )
+        cause = str(getattr(failed.cause, "metadata", {}).get("cause") or "host_overload")
+        why = "its circuit breaker is open" if "circuit" in cause else "the host is overloaded"
+        return overloaded(
+            f"plugin {route.plugin_id!r} could not run {route.key} now ({why}); retry later",
+            wait or self.settings.retry_after_s,
+            {"pluginId": route.plugin_id, "endpoint": route.key, "cause": cause},
+        )
+
     def _failed(self, route: Route, request: PluginRequest, failed: _Failed) -> ApiError:
         rid = request.metadata.request_id
         error = PluginError(
@@ -508,9 +599,24 @@ class Dispatcher:
                 error.id,
             )
         )
+        # The plugin's own words stay in engine.errors (and the server log): a public
+        # caller learns which plugin failed how, and the error id to ask about.
+        log.warning(
+            "web: plugin %r failed on %s (%s, error id %s, request %s): %s",
+            route.plugin_id,
+            route.key,
+            failed.kind.value,
+            error.id,
+            rid,
+            failed,
+        )
+        if self.settings.expose_plugin_errors:
+            said = f": {failed}"
+        else:
+            said = f" ({failed.kind.value} in {failed.step}; error id {error.id})"
         return ApiError(
             failed.code,
-            f"plugin {route.plugin_id!r} failed on {route.key}: {failed}",
+            f"plugin {route.plugin_id!r} failed on {route.key}{said}",
             {
                 "pluginId": route.plugin_id,
                 "endpoint": route.key,

@@ -1,18 +1,26 @@
 """The REST error envelope and its codes (related-facts §7).
 
 Every error reply of the web layer, plugin endpoints and management API alike, has the
-body ``{"error": {code, message, details, timestamp, requestId}}``. The first eight codes
+body ``{"error": {code, message, details, timestamp, requestId}}``. An error the client
+caused says what was wrong, in the message and in ``details`` (``reason``, ``limit``,
+``errors`` with paths…); a failure of the server itself (``INTERNAL_ERROR``) says only
+``details.errorId``, which the server log shows with the traceback. The first eight codes
 are the specification's; the rest are ours, for failures the specification does not name
 (routing, validation, authentication, rate limits, failing plugin endpoints).
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["CODES", "ApiError", "envelope", "iso"]
+__all__ = ["CODES", "ApiError", "envelope", "internal_error", "iso", "overloaded"]
+
+log = logging.getLogger("pliers_lab.web")
 
 #: Error code → HTTP status.
 CODES: dict[str, int] = {
@@ -81,6 +89,29 @@ class ApiError(Exception):
 
     def __repr__(self) -> str:
         return f"ApiError({self.code}, {self.message!r})"
+
+
+def internal_error(exc: BaseException, where: str) -> ApiError:
+    """A 500 for a failure of the server itself: the reply says only an error id; the
+    server log (logger ``pliers_lab.web``) has that id with the traceback."""
+    error_id = f"err-{os.urandom(6).hex()}"
+    log.error("web: internal error %s on %s", error_id, where, exc_info=exc)
+    return ApiError(
+        "INTERNAL_ERROR",
+        f"internal error {error_id}; the server log has the details",
+        {"errorId": error_id},
+    )
+
+
+def overloaded(message: str, retry_after_s: float, details: Any = None) -> ApiError:
+    """A 503 with ``Retry-After``: too busy now, not broken."""
+    seconds = max(1, math.ceil(retry_after_s))
+    return ApiError(
+        "PLUGIN_BUSY",
+        message,
+        {**(details or {}), "retryAfter": seconds},
+        [("retry-after", str(seconds))],
+    )
 
 
 def envelope(code: str, message: str, details: Any, request_id: str, now: float) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Base ``/v3``. Every reply carries ``X-RateLimit-*`` headers (per client: general 100/min,
 install 10, upload 5, marketplace search 50) and ``X-Request-Id``; every error is the
-envelope of ``errors.py``. With ``settings.management_auth`` (default) a bearer token of
+envelope of ``errors.py``. Every route has a body limit (``BODY_KINDS``; 413 beyond it,
+enforced while reading) and its JSON goes through ``bodies.parse_json`` (400 past the
+depth limit). With ``settings.management_auth`` (default) a bearer token of
 a user holding one of ``settings.admin_roles`` is needed, and ``auth.authorize`` may veto.
 Engine operations that run plugin code (start, stop, configure, install) run in a worker
 thread, so the server keeps answering while they work.
@@ -24,10 +26,12 @@ from starlette.routing import Route, WebSocketRoute
 from ..errors import PliersError, PluginError
 from ..lifecycle import PluginState
 from . import market
-from .auth import bearer_token
+from .auth import bearer_token, unauthorized
+from .bodies import PayloadTooLarge, declared_length, limited_receive, parse_json
 from .errors import ApiError, iso, problems
 from .events import events_socket
 from .limits import limit_headers
+from .paths import inside, is_file, resolved_roots
 from .reports import (
     GRANULARITIES,
     METRIC_SETS,
@@ -47,6 +51,7 @@ from .views import (
     error_brief,
     manifest_changes,
     restart_required,
+    startup_failure,
     status_of,
     summary,
     trust_view,
@@ -57,13 +62,23 @@ if TYPE_CHECKING:
     from ..plugin import Plugin
     from .state import WebState
 
-__all__ = ["management_routes"]
+__all__ = ["BODY_KINDS", "management_routes", "route_limits"]
 
 #: The specification's resource limits, shown by ``/status`` (memory MB, CPU ms).
 DEFAULT_LIMITS = {"memory": 128, "cpu": 1000}
 _STATUSES = ("active", "inactive", "error")
 _SORTS = ("name", "version", "installed", "status")
 Handler = Callable[[Request, "WebState"], Awaitable[Any]]
+#: The body kinds of routes and the ``WebSettings`` field holding each one's limit.
+BODY_KINDS = {
+    "none": None,  # 0 bytes: the route takes no body
+    "command": "max_command_bytes",
+    "json": "max_json_bytes",
+    "upload": "max_upload_bytes",
+}
+#: Bytes of the form around an uploaded bundle (fields, part headers, boundaries).
+UPLOAD_OVERHEAD = 64 << 10
+_DEFAULT_BUNDLE_BYTES = 64 << 20
 
 
 def _state(request: Request) -> WebState:
@@ -75,13 +90,36 @@ def _reply(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
     return JSONResponse(body, status_code=status, headers=dict(headers))
 
 
-def endpoint(
-    bucket: str = "general", *, admin: bool = True
-) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a handler: request id, rate limit, authentication, error envelope.
+def _multipart(request: Request) -> bool:
+    return "multipart/" in request.headers.get("content-type", "")
 
-    The handler returns a body (200) or ``(status, body)``; it raises ``ApiError``.
+
+def body_limit(state: WebState, kind: str) -> int:
+    """The body limit in bytes of a route of ``kind`` (``BODY_KINDS``)."""
+    if kind == "none":
+        return 0
+    if kind == "upload":
+        if state.settings.max_upload_bytes is not None:
+            return state.settings.max_upload_bytes
+        market_ = state.marketplace
+        bundle = market_.registry.limits.max_total_size if market_ else _DEFAULT_BUNDLE_BYTES
+        return int(bundle) + UPLOAD_OVERHEAD
+    limit: int = getattr(state.settings, BODY_KINDS[kind] or "")
+    return limit
+
+
+def endpoint(
+    bucket: str = "general", *, admin: bool = True, body: str = "none"
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a handler: request id, rate limit, authentication, body limit, error envelope.
+
+    ``body`` is the route's body kind (``BODY_KINDS``; ``"install"``: an upload when the
+    request is multipart, else ``"json"``). The handler returns a body (200) or
+    ``(status, body)``; it raises ``ApiError``.
     """
+    if body not in (*BODY_KINDS, "install"):
+        raise ValueError(f"unknown body kind {body!r}")
+    body_kind = body
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
@@ -90,7 +128,7 @@ def endpoint(
             rid = state.dispatcher.request_id()
             now = time.time()
             kind = bucket
-            if kind == "install" and "multipart/" in request.headers.get("content-type", ""):
+            if kind == "install" and _multipart(request):
                 kind = "upload"
             limit, window = state.settings.management_limits[kind]
             client = request.client.host if request.client else None
@@ -106,27 +144,42 @@ def endpoint(
                     )
                 if admin and state.settings.management_auth:
                     await _admin(request, state, rid)
+                request = _limited(request, state, body_kind)
                 answer = await handler(request, state)
             except ApiError as exc:
                 return _reply(exc.status, exc.body(rid, now), [*headers, *exc.headers])
             except PliersError as exc:
                 error = engine_error(exc)
-                return _reply(error.status, error.body(rid, now), headers)
-            status, body = answer if isinstance(answer, tuple) else (200, answer)
-            return _reply(status, body, headers)
+                return _reply(error.status, error.body(rid, now), [*headers, *error.headers])
+            status, reply = answer if isinstance(answer, tuple) else (200, answer)
+            return _reply(status, reply, headers)
 
+        run.body_kind = body_kind  # type: ignore[attr-defined]
         return run
 
     return wrap
 
 
+def _limited(request: Request, state: WebState, kind: str) -> Request:
+    """``request`` whose body is refused past the route's limit: at once when the declared
+    ``Content-Length`` says so, else as soon as the bytes read pass it."""
+    if kind == "install":
+        kind = "upload" if _multipart(request) else "json"
+    limit = body_limit(state, kind)
+    route = f"{request.method} {request.url.path}"
+    declared = declared_length(request.scope["headers"])
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(route, limit, None, declared)
+    if limit == 0 and "transfer-encoding" in request.headers:  # a chunked body, unread
+        raise PayloadTooLarge(route, limit, None, None)
+    return Request(request.scope, limited_receive(request.receive, limit, route, declared))
+
+
 async def _admin(request: Request, state: WebState, rid: str) -> None:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
-        raise ApiError(
-            "AUTHENTICATION_REQUIRED",
-            "the management API requires a bearer token (Authorization: Bearer <token>)",
-            headers=[("www-authenticate", 'Bearer realm="pliers"')],
+        raise unauthorized(
+            "the management API requires a bearer token (Authorization: Bearer <token>)"
         )
     identity = await state.auth.identify(token, rid)
     request.state.identity = identity  # who uploads a package, say
@@ -189,16 +242,15 @@ async def _json(request: Request, *, optional: bool = False) -> dict[str, Any]:
     if not raw.strip():
         if optional:
             return {}
-        raise ApiError("INVALID_REQUEST", "this request needs a JSON object body")
-    try:
-        import json
-
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise ApiError("INVALID_REQUEST", f"the body is not valid JSON: {exc}") from None
+        raise ApiError(
+            "INVALID_REQUEST", "this request needs a JSON object body", {"reason": "missing"}
+        )
+    body = parse_json(raw, max_depth=_state(request).settings.max_json_depth)
     if not isinstance(body, dict):
         raise ApiError(
-            "INVALID_REQUEST", f"the body must be a JSON object, got {type(body).__name__}"
+            "INVALID_REQUEST",
+            f"the body must be a JSON object, got {type(body).__name__}",
+            {"reason": "not_an_object"},
         )
     return body
 
@@ -212,6 +264,10 @@ def _plugin(state: WebState, plugin_id: str) -> Plugin:
             {"pluginId": plugin_id},
         )
     return state.engine.plugin(plugin_id)
+
+
+#: Longest ``timeout`` (ms) a start, stop or restart may ask for.
+MAX_ACTION_TIMEOUT_MS = 300_000
 
 
 async def _in_thread(
@@ -313,7 +369,7 @@ async def plugin_details(request: Request, state: WebState) -> Any:
     }
 
 
-@endpoint("install")
+@endpoint("install", body="install")
 async def install_plugin(request: Request, state: WebState) -> Any:
     if "multipart/" in request.headers.get("content-type", ""):
         identity = getattr(request.state, "identity", None)
@@ -323,7 +379,12 @@ async def install_plugin(request: Request, state: WebState) -> Any:
     if source == "marketplace":
         return await market.install(state, body)
     if source != "path":
-        raise ApiError("INVALID_REQUEST", f'source must be "marketplace" or "path", not {source!r}')
+        shown = source[:100] if isinstance(source, str) else type(source).__name__
+        raise ApiError(
+            "INVALID_REQUEST",
+            f'source must be "marketplace" or "path", not {shown!r}',
+            {"errors": [{"path": "body.source", "message": 'must be "marketplace" or "path"'}]},
+        )
     folder = _allowed_folder(state, body.get("path"))
     config = body.get("config")
     if config is not None and not isinstance(config, dict):
@@ -363,24 +424,46 @@ async def install_plugin(request: Request, state: WebState) -> Any:
 def _allowed_folder(state: WebState, raw: Any) -> Path:
     if not isinstance(raw, str) or not raw:
         raise ApiError("INVALID_REQUEST", 'source "path" needs "path": a plugin folder')
-    folder = Path(raw).expanduser().resolve()
-    roots = [Path(r).expanduser().resolve() for r in state.settings.plugin_roots]
-    if not any(folder.is_relative_to(root) for root in roots):
-        allowed = ", ".join(map(str, roots)) or "none (WebSettings.plugin_roots is empty)"
-        raise ApiError("PERMISSION_DENIED", f"{folder} is outside the plugin roots ({allowed})")
-    if not (folder / "manifest.json").is_file():
+    folder = inside(raw, resolved_roots(state.settings.plugin_roots), "body.path")
+    if not is_file(folder / "manifest.json"):
         raise ApiError("INVALID_PLUGIN_PACKAGE", f"{folder} has no manifest.json")
     return folder
 
 
-@endpoint()
+def _version(raw: Any) -> str | None:
+    """The ``version`` of an update: None, or a valid semantic version (normalised)."""
+    if raw is None:
+        return None
+    from ..versions import valid
+
+    found = valid(raw) if isinstance(raw, str) and len(raw) <= 256 else None
+    if found is None:
+        shown = raw[:100] if isinstance(raw, str) else None
+        message = "must be a semantic version such as 1.2.3"
+        raise ApiError(
+            "VALIDATION_FAILED",
+            f"body.version: {message}",
+            problems([{"path": "body.version", "message": message, "value": shown}]),
+        )
+    return found
+
+
+@endpoint(body="command")
 async def update_plugin(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
     body = await _json(request, optional=True)
     if market.manages(state, plugin.id):
+        wanted = body.get("version")
+        if wanted is not None and (not isinstance(wanted, str) or not 0 < len(wanted) <= 256):
+            message = "must be a version, tag or range (a string)"
+            raise ApiError(
+                "VALIDATION_FAILED",
+                f"body.version: {message}",
+                problems([{"path": "body.version", "message": message, "value": None}]),
+            )
         return await market.update(state, plugin.id, body)
     preserve = _flag(body.get("preserveConfig"), "preserveConfig", True)
-    version = body.get("version")
+    version = _version(body.get("version"))
     if plugin.root is None:
         raise ApiError(
             "INVALID_STATE",
@@ -392,10 +475,20 @@ async def update_plugin(request: Request, state: WebState) -> Any:
 
         on_disk = (await _in_thread(load_manifest, folder)).version
         if str(on_disk) != version:
-            sibling = folder.parent / str(version)
-            if not (sibling / "manifest.json").is_file():
+            # Another version is the folder named after it beside the plugin's, which
+            # must lie in the plugin roots like any code the API loads (issue 14 §2).
+            roots = resolved_roots(state.settings.plugin_roots)
+            sibling = inside(str(folder.parent / version), roots, "body.version")
+            if not is_file(sibling / "manifest.json"):
                 raise market.unavailable(
                     f"version {version} of {plugin.id!r} (not in the plugin's folder)"
+                )
+            found = (await _in_thread(load_manifest, sibling)).version
+            if str(found) != version:
+                raise ApiError(
+                    "INVALID_PLUGIN_PACKAGE",
+                    f"{sibling} holds version {found} of {plugin.id!r}, not {version}",
+                    {"folder": str(sibling), "version": str(found)},
                 )
             folder = sibling
     old = plugin.manifest
@@ -450,7 +543,7 @@ async def get_config(request: Request, state: WebState) -> Any:
     return {"pluginId": plugin.id, **config_view(state, plugin)}
 
 
-@endpoint()
+@endpoint(body="json")
 async def put_config(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
     body = await _json(request)
@@ -474,7 +567,7 @@ async def put_config(request: Request, state: WebState) -> Any:
     }
 
 
-@endpoint()
+@endpoint(body="json")
 async def validate_config(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
     body = await _json(request)
@@ -525,9 +618,14 @@ def _action(action: str) -> Handler:
         if (
             not isinstance(timeout_ms, int | float)
             or isinstance(timeout_ms, bool)
-            or timeout_ms <= 0
+            or not 0 < timeout_ms <= MAX_ACTION_TIMEOUT_MS
         ):
-            raise ApiError("INVALID_REQUEST", "timeout must be a positive number of milliseconds")
+            message = f"must be a number of milliseconds from 1 to {MAX_ACTION_TIMEOUT_MS}"
+            raise ApiError(
+                "VALIDATION_FAILED",
+                f"body.timeout: {message}",
+                problems([{"path": "body.timeout", "message": message, "value": None}]),
+            )
         previous = plugin.state.value
         started = time.perf_counter()
         engine = state.engine
@@ -543,15 +641,8 @@ def _action(action: str) -> Handler:
             else:
                 await _in_thread(engine.restart, plugin.id, reason, timeout=timeout_ms / 1000.0)
         except PluginError as exc:
-            raise ApiError(
-                "PLUGIN_STARTUP_FAILED",
-                f"{action} of {plugin.id!r} failed: {exc}",
-                {
-                    "pluginId": plugin.id,
-                    "type": exc.type.value,
-                    "status": engine.plugin(plugin.id).state.value,
-                },
-            ) from None
+            status = engine.plugin(plugin.id).state.value if plugin.id in engine else None
+            raise startup_failure(exc, f"{action} of {plugin.id!r}", status=status) from None
         current = engine.plugin(plugin.id)
         return {
             "pluginId": plugin.id,
@@ -566,7 +657,7 @@ def _action(action: str) -> Handler:
     return act
 
 
-@endpoint()
+@endpoint(body="command")
 async def dev_mode(request: Request, state: WebState) -> Any:
     from . import devmode
 
@@ -662,7 +753,7 @@ async def served_endpoints(request: Request, state: WebState) -> Any:
     }
 
 
-@endpoint("install")
+@endpoint("install", body="upload")
 async def validate_package(request: Request, state: WebState) -> Any:
     return await market.validate_upload(state, request)
 
@@ -691,6 +782,21 @@ async def health(request: Request) -> Response:
     )
 
 
+def route_limits(state: WebState) -> list[tuple[str, str, int]]:
+    """``(method, path, body limit in bytes)`` of every management route (for the docs
+    and the tests); an install's limit is its JSON one (uploads: ``POST .../validate``)."""
+    out = []
+    for route in management_routes():
+        if not isinstance(route, Route):
+            continue
+        kind = getattr(route.endpoint, "body_kind", "none")
+        kind = "json" if kind == "install" else kind
+        for method in sorted(route.methods or ()):
+            if method != "HEAD":
+                out.append((method, route.path, body_limit(state, kind)))
+    return out
+
+
 def management_routes() -> list[Route | WebSocketRoute]:
     """The ``/v3`` routes (the ``/v3/events`` websocket too) and ``/healthz``."""
     base = "/v3/plugins"
@@ -710,7 +816,7 @@ def management_routes() -> list[Route | WebSocketRoute]:
         Route(base + "/{id}/config/validate", validate_config, methods=["POST"]),
         Route(base + "/{id}/status", plugin_status, methods=["GET"]),
         *(
-            Route(f"{base}/{{id}}/{a}", endpoint()(_action(a)), methods=["POST"])
+            Route(f"{base}/{{id}}/{a}", endpoint(body="command")(_action(a)), methods=["POST"])
             for a in ("start", "stop", "restart")
         ),
         Route(base + "/{id}/dev-mode", dev_mode, methods=["POST"]),

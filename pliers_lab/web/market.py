@@ -80,7 +80,9 @@ async def install_upload(
     registry as ``user`` (checksum, signature, scan), then installed from there, so that
     updates and rollbacks find it."""
     market = _market(state, "installing an uploaded package")
-    async with received_package(request, market.registry.limits.max_total_size) as upload:
+    limits = market.registry.limits
+    depth = state.settings.max_json_depth
+    async with received_package(request, limits.max_total_size, depth) as upload:
         path, config = upload
         published = await asyncio.to_thread(
             market.registry.publish, path, user=user, changes="uploaded to POST /v3/plugins"
@@ -104,7 +106,9 @@ async def validate_upload(state: WebState, request: Request) -> dict[str, Any]:
             "INVALID_PLUGIN_PACKAGE",
             'send the package as multipart/form-data with a file field "package"',
         )
-    async with received_package(request, market.registry.limits.max_total_size) as upload:
+    limits = market.registry.limits
+    depth = state.settings.max_json_depth
+    async with received_package(request, limits.max_total_size, depth) as upload:
         report = await asyncio.to_thread(market.validate, upload[0])
     return dict(report.to_dict())
 

@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from .auth import Authenticator, TokenIssuer
+from .bodies import declared_length, read_limited
 from .dispatch import Dispatcher
-from .errors import ApiError
+from .errors import ApiError, internal_error
 from .limits import RateLimiter
 from .management import management_routes
 from .routing import Router
@@ -61,18 +62,10 @@ class PluginEndpoints(BaseRoute):
         limit = self.max_body_bytes
 
         async def read_body() -> bytes:
-            chunks, size, more = [], 0, True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    break
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError("PAYLOAD_TOO_LARGE", f"the body exceeds {limit} bytes")
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            return b"".join(chunks)
+            # A declared length past the limit is refused before a byte is read, a chunked
+            # body as soon as it passes it: never more than the limit is held.
+            declared = declared_length(scope["headers"])
+            return await read_limited(receive, limit, "a plugin endpoint", declared)
 
         client = scope.get("client")
         dispatcher = self.dispatcher
@@ -86,9 +79,8 @@ class PluginEndpoints(BaseRoute):
                 client[0] if client else None,
                 scope.get("scheme", "http"),
             )
-        except Exception as exc:  # a bug of ours: answer, log, keep serving
-            log.exception("web: unexpected failure on %s %s", scope["method"], scope["path"])
-            error = ApiError("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug of ours: answer with an error id, log, keep serving
+            error = internal_error(exc, f"{scope['method']} {scope['path']}")
             status, headers, body = dispatcher.error_reply(
                 error, dispatcher.request_id(), time.time()
             )
@@ -113,17 +105,32 @@ def _errors(state: WebState) -> dict[Any, Any]:
             headers={**dict(error.headers), "x-request-id": rid},
         )
 
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        rid = state.dispatcher.request_id()
+        return JSONResponse(
+            exc.body(rid, time.time()),
+            status_code=exc.status,
+            headers={**dict(exc.headers), "x-request-id": rid},
+        )
+
+    async def gone(request: Request, exc: Exception) -> Response:
+        # The client went away mid-body: nobody reads this answer, and it is no failure.
+        return Response(status_code=400)
+
     async def crash(request: Request, exc: Exception) -> Response:
         rid = state.dispatcher.request_id()
-        log.error(
-            "web: unexpected failure on %s %s", request.method, request.url.path, exc_info=exc
-        )
-        error = ApiError("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
+        error = internal_error(exc, f"{request.method} {request.url.path} ({rid})")
         return JSONResponse(
             error.body(rid, time.time()), status_code=500, headers={"x-request-id": rid}
         )
 
-    return {HTTPException: http_error, Exception: crash}
+    return {
+        HTTPException: http_error,
+        ApiError: api_error,
+        ClientDisconnect: gone,
+        Exception: crash,
+    }
 
 
 def create_app(
@@ -147,13 +154,22 @@ def create_app(
             and searches through it (without one those answer 503).
     """
     settings = settings or WebSettings()
-    issuer = TokenIssuer() if tokens is True else (tokens or None)
+    issuer = (
+        TokenIssuer(
+            ttl_s=settings.token_ttl_s,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            leeway_s=settings.token_leeway_s,
+        )
+        if tokens is True
+        else (tokens or None)
+    )
     router = Router(engine, require_permission=settings.require_api_permission)
     limiter = RateLimiter()
     dispatcher = Dispatcher(
         engine, router, limiter, None, settings, host_services(host) if host is not None else None
     )
-    auth = Authenticator(engine, issuer, dispatcher.fire)
+    auth = Authenticator(engine, issuer, dispatcher.fire, max_token_bytes=settings.max_token_bytes)
     dispatcher.auth = auth
     state = WebState(engine, host, settings, router, limiter, auth, issuer, dispatcher, marketplace)
 
@@ -198,10 +214,11 @@ class Server:
         bound_port = self._socket.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{bound_port}"
-        config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False)
+        state = getattr(app.state, "pliers", None)  # any ASGI app can be served; ours has state
+        extra = {"ws_max_size": state.settings.max_ws_message_bytes} if state is not None else {}
+        config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False, **extra)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="pliers-web-server", daemon=True)
-        state = getattr(app.state, "pliers", None)  # any ASGI app can be served; ours has state
         tokens: TokenIssuer | None = state.tokens if state is not None else None
         roles = list(state.settings.admin_roles) if state is not None else []
         self.token = tokens.issue("admin", roles=roles, ttl_s=7 * 86400) if tokens else None

@@ -4,12 +4,13 @@
 ``.zip`` bundle in the file field ``package`` and, for an install, an optional ``config``
 field holding a JSON object. The upload is copied to a temporary file with a size cap
 (the bundle limits' total size) before anything opens it; the bundle reader then applies
-its own limits (entries, ratios, paths) to what is inside.
+its own limits (entries, ratios, paths) to what is inside. The whole request body is
+capped while it is read (``management.body_limit``: 413 beyond it), and ``config`` is
+parsed by ``bodies.parse_json``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .bodies import DEFAULT_MAX_DEPTH, parse_json
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -30,11 +32,13 @@ _CHUNK = 1 << 16
 
 @asynccontextmanager
 async def received_package(
-    request: Request, max_bytes: int
+    request: Request, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH
 ) -> AsyncIterator[tuple[Path, dict[str, Any] | None]]:
     """``(path of the uploaded bundle, config or None)``; the file is removed after."""
     try:
         form = await request.form(max_files=1, max_fields=10)
+    except ApiError:  # the body limit (413), while the form was read
+        raise
     except Exception as exc:  # the parser's errors name the broken part
         raise ApiError(
             "INVALID_PLUGIN_PACKAGE", f"the multipart upload cannot be read: {exc}"
@@ -47,7 +51,7 @@ async def received_package(
                 f'a package upload needs a file field "{UPLOAD_FIELD}" holding the plugin\'s '
                 f".zip (fields sent: {', '.join(form.keys()) or 'none'})",
             )
-        config = _config(form.get("config"))
+        config = _config(form.get("config"), max_depth)
         handle, name = tempfile.mkstemp(prefix="pliers-upload-", suffix=".zip")
         size = 0
         try:
@@ -68,15 +72,12 @@ async def received_package(
         await form.close()
 
 
-def _config(raw: Any) -> dict[str, Any] | None:
+def _config(raw: Any, max_depth: int) -> dict[str, Any] | None:
     if raw is None or raw == "":
         return None
     if not isinstance(raw, str):
         raise ApiError("INVALID_REQUEST", 'the "config" field must be JSON text, not a file')
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ApiError("INVALID_REQUEST", f'the "config" field is not valid JSON: {exc}') from None
+    value = parse_json(raw, max_depth=max_depth, where='the "config" field')
     if not isinstance(value, dict):
         raise ApiError(
             "INVALID_REQUEST",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EngineError, IllegalTransition, PliersError, PluginError, PluginErrorType
 from ..lifecycle import PluginState
 from ..manifest.problems import ManifestError
-from .errors import CODES, ApiError, iso
+from .errors import CODES, ApiError, internal_error, iso
 from .reports import config_problems
 
 if TYPE_CHECKING:
@@ -22,6 +24,7 @@ __all__ = [
     "error_brief",
     "manifest_changes",
     "restart_required",
+    "startup_failure",
     "status_of",
     "summary",
     "trust_view",
@@ -29,8 +32,46 @@ __all__ = [
 ]
 
 
+log = logging.getLogger("pliers_lab.web")
+
+
+def startup_failure(exc: BaseException, what: str, **details: Any) -> ApiError:
+    """A 500 PLUGIN_STARTUP_FAILED for ``what`` (``"start of 'x'"``): the plugin's own
+    words go to the server log (and ``engine.errors``), the reply says the error type and
+    an error id to find them by (``GET /v3/plugins/{id}/errors`` shows them to an admin
+    while the plugin is installed)."""
+    found: BaseException | None = exc
+    while found is not None and not isinstance(getattr(found, "id", None), str):
+        found = found.__cause__
+    error_id = getattr(found, "id", None) if found is not None else None
+    if not isinstance(error_id, str):
+        error_id = f"err-{os.urandom(6).hex()}"
+    kind = getattr(getattr(found or exc, "type", None), "value", None)
+    plugin_id = getattr(exc, "plugin_id", None)
+    log.warning("web: %s failed (error id %s): %s", what, error_id, exc, exc_info=exc)
+    return ApiError(
+        "PLUGIN_STARTUP_FAILED",
+        f"{what} failed ({kind or 'startup error'}; error id {error_id}: the server log has "
+        "the details)",
+        {"pluginId": plugin_id, "type": kind, "errorId": error_id, **details},
+    )
+
+
 def engine_error(exc: PliersError) -> ApiError:
-    """The envelope code of an engine exception (a marketplace refusal carries its own)."""
+    """The envelope code of an engine exception (a marketplace refusal carries its own).
+
+    Refusals (4xx) say what was wrong; a 5xx never carries the exception's text, only
+    its error id (``startup_failure``, ``errors.internal_error``)."""
+    error = _engine_error(exc)
+    if error.status < 500 or error.code in ("MARKETPLACE_UNAVAILABLE", "PLUGIN_TIMEOUT"):
+        return error
+    if error.code == "PLUGIN_STARTUP_FAILED":
+        plugin_id = getattr(exc, "plugin_id", None) or (error.details or {}).get("pluginId")
+        return startup_failure(exc, f"plugin {plugin_id!r}" if plugin_id else "the plugin")
+    return internal_error(exc, "an engine operation")
+
+
+def _engine_error(exc: PliersError) -> ApiError:
     code = getattr(exc, "code", None)
     if isinstance(code, str) and code in CODES:
         message = str(getattr(exc, "message", None) or exc)

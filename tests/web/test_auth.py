@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,9 +14,12 @@ from web.helpers import ok
 from pliers_lab.web import TokenIssuer
 from pliers_lab.web.auth import InvalidToken, bearer_token
 
+SECRET = "a-secret-of-enough-bytes-for-hs256!"
+OTHER = "another-secret-of-enough-bytes-for-hs256"
+
 
 def test_issued_tokens_verify_to_their_identity() -> None:
-    issuer = TokenIssuer("a-secret-of-enough-bytes")
+    issuer = TokenIssuer(SECRET)
     token = issuer.issue("ann", roles=["editor"], permissions=["forms:write"], team="blue")
     identity = issuer.verify(token)
     assert (identity.id, identity.roles, identity.permissions) == (
@@ -34,28 +38,77 @@ def test_issued_tokens_verify_to_their_identity() -> None:
         (lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), "signature"),
         (lambda t: t.replace(".", "", 1), "malformed"),
         (lambda t: "x.y.z", "malformed"),
+        (lambda t: t + "." + t, "malformed"),
+        (lambda t: "e30." + t.split(".", 1)[1], "HS256"),
+        (lambda t: "!!!." + t.split(".", 1)[1], "malformed"),
     ],
 )
 def test_tampered_tokens_are_refused(mangle: Callable[[str], str], words: str) -> None:
-    issuer = TokenIssuer("a-secret-of-enough-bytes")
+    issuer = TokenIssuer(SECRET)
     with pytest.raises(InvalidToken, match=words):
         issuer.verify(mangle(issuer.issue("ann")))
 
 
 def test_expired_foreign_and_unsigned_tokens_are_refused() -> None:
-    issuer = TokenIssuer("a-secret-of-enough-bytes", ttl_s=60)
+    issuer = TokenIssuer(SECRET, ttl_s=60, leeway_s=0)
     token = issuer.issue("ann")
-    with pytest.raises(InvalidToken, match="expired"):
-        issuer.verify(token, now=10**12)
+    with pytest.raises(InvalidToken, match="expired") as info:
+        issuer.verify(issuer.issue("ann", ttl_s=-1))
+    assert info.value.reason == "expired"
     with pytest.raises(InvalidToken, match="signature"):
-        TokenIssuer("another-secret-of-enough-bytes").verify(token)
-    with pytest.raises(InvalidToken, match="issuer"):
-        TokenIssuer("a-secret-of-enough-bytes", issuer="elsewhere").verify(token)
+        TokenIssuer(OTHER).verify(token)
+    with pytest.raises(InvalidToken, match="issuer") as info:
+        TokenIssuer(SECRET, issuer="elsewhere").verify(token)
+    assert info.value.reason == "wrong_issuer"
     none_header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
-    with pytest.raises(InvalidToken, match="HS256"):
+    with pytest.raises(InvalidToken, match="HS256") as info:
         issuer.verify(f"{none_header}.{token.split('.')[1]}.")
-    with pytest.raises(ValueError, match="16 bytes"):
-        TokenIssuer("short")
+    assert info.value.reason == "unsupported_algorithm"
+    with pytest.raises(ValueError, match="32 bytes"):
+        TokenIssuer("short-but-once-enough")
+
+
+def test_nbf_aud_iss_and_leeway_are_checked_by_pyjwt() -> None:
+    import jwt
+
+    issuer = TokenIssuer(SECRET, leeway_s=30)
+    # not before: refused past the leeway, accepted within it
+    with pytest.raises(InvalidToken) as info:
+        issuer.verify(issuer.issue("ann", not_before_s=120))
+    assert info.value.reason == "not_yet_valid"
+    assert issuer.verify(issuer.issue("ann", not_before_s=10)).id == "ann"
+    # expired, but within the leeway
+    assert issuer.verify(issuer.issue("ann", ttl_s=-10)).id == "ann"
+    # audience: another one, or none at all, is refused
+    with pytest.raises(InvalidToken) as info:
+        TokenIssuer(SECRET, audience="billing").verify(issuer.issue("ann"))
+    assert info.value.reason == "wrong_audience"
+    now = int(time.time())
+    bare = {"sub": "ann", "iss": "pliers-lab", "exp": now + 60}
+    with pytest.raises(InvalidToken) as info:
+        issuer.verify(jwt.encode(bare, SECRET, algorithm="HS256"))
+    assert info.value.reason == "missing_claim"
+    # without an audience setting, no aud is issued or required
+    plain = TokenIssuer(SECRET, audience=None)
+    assert "aud" not in jwt.decode(plain.issue("ann"), options={"verify_signature": False})
+    assert plain.verify(jwt.encode(bare, SECRET, algorithm="HS256")).id == "ann"
+    # a non-string subject
+    with pytest.raises(InvalidToken):
+        plain.verify(jwt.encode({**bare, "sub": 7}, SECRET, algorithm="HS256"))
+
+
+def test_the_servers_issuer_follows_the_token_settings(client: Callable[..., Any]) -> None:
+    c = client(token_issuer="ours", token_audience="admins", token_leeway_s=5, token_ttl_s=99)
+    tokens = c.server.app.state.pliers.tokens
+    assert (tokens.issuer, tokens.audience, tokens.leeway_s, tokens.ttl_s) == (
+        "ours",
+        "admins",
+        5,
+        99,
+    )
+    claims = tokens.verify(c.server.token).claims
+    assert claims["iss"] == "ours" and claims["aud"] == "admins"
+    assert claims["exp"] - claims["iat"] == 7 * 86400 and claims["nbf"] == claims["iat"]
 
 
 def test_bearer_header_parsing() -> None:

@@ -109,7 +109,13 @@ def test_sys_exit_in_endpoint_code_is_answered_like_a_raising_handler(
         assert error["details"]["errorType"] == expected["details"]["errorType"]
         assert error["details"]["step"] == step
         key = f"GET /plugins/quitter/{name}"
-        assert error["message"] == f"plugin 'quitter' failed on {key}: {step} {said}"
+        # the reply names the failure and its error id; the plugin's words are recorded
+        error_id = error["details"]["errorId"]
+        assert error["message"] == (
+            f"plugin 'quitter' failed on {key} (runtime_error in {step}; error id {error_id})"
+        )
+        recorded = {e.id: e for e in engine.errors.for_plugin("quitter")}
+        assert recorded[error_id].message == f"{step} {said}"
         # the server keeps serving, this plugin and the others
         assert c.get("/plugins/echo/x").json() == {"still": "serving"}
         assert c.server._thread.is_alive()
