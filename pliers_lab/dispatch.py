@@ -14,18 +14,19 @@ from typing import Any, final
 
 from .catalog import ResultMode
 from .context import HookContext
-from .errors import PluginError, PluginErrorType, must_propagate, raised_text
+from .errors import CircuitOpen, PluginError, PluginErrorType, must_propagate, raised_text
 from .modes import FOLDS, Fold, ShapeError
 from .observe.metrics import PluginStats
 from .recovery import RecoveryPolicy
-from .results import ERROR, OK, TIMEOUT
+from .results import ERROR, OK, OVERLOADED, SKIPPED, TIMEOUT
 
 __all__ = ["HookImpl", "HookTable", "Record", "run_async", "run_collect", "run_sync"]
 
 perf = time.perf_counter
 
 #: Called with (impl, error, ctx) after a handler failed for good; returns
-#: (has_value, value) when a fallback plugin answered in its place.
+#: (has_value, value) when a fallback plugin answered in its place. Also called for a
+#: host overload (``error.counted`` is False), only to record it.
 FailureHandler = Callable[["HookImpl", PluginError, HookContext], tuple[bool, Any]]
 
 
@@ -73,13 +74,18 @@ class HookImpl:
         self.policy = policy if policy is not None else RecoveryPolicy()
         self.retries = self.policy.attempts(retries)
 
-    def with_fn(self, fn: Callable[[HookContext], Any]) -> HookImpl:
-        """The same handler record calling ``fn`` instead (debugger wrappers)."""
+    def with_fn(
+        self,
+        fn: Callable[[HookContext], Any],
+        afn: Callable[[HookContext], Awaitable[Any]] | None = None,
+    ) -> HookImpl:
+        """The same handler record calling ``fn`` instead (debugger wrappers, a circuit
+        breaker's gate); ``afn``: what ``afire`` awaits instead, if anything."""
         twin = HookImpl.__new__(HookImpl)
         for name in HookImpl.__slots__:
             setattr(twin, name, getattr(self, name))
         twin.fn = fn
-        twin.afn = None  # the wrapper is what runs now, in both dispatch loops
+        twin.afn = afn  # by default the wrapper is what runs now, in both dispatch loops
         return twin
 
     def sort_key(self) -> tuple[int, str]:
@@ -153,7 +159,12 @@ def _cancelled(impl: HookImpl, ctx: HookContext) -> PluginError:
 def _attempt_again(
     impl: HookImpl, ctx: HookContext, error: PluginError
 ) -> tuple[Any, int, PluginError | None]:
-    """Retry a failed sync handler with backoff; (value, retries used, final error)."""
+    """Retry a failed sync handler with backoff; (value, retries used, final error).
+
+    What the host decided (an overload, an open breaker) is not retried; a retry the
+    host could not run ends the retries with the plugin's own last failure."""
+    if not error.counted:
+        return None, 0, error
     for attempt in range(1, impl.retries + 1):
         time.sleep(impl.policy.delay(attempt))
         t0 = perf()
@@ -162,7 +173,10 @@ def _attempt_again(
         except BaseException as exc:
             if must_propagate(exc):
                 raise
-            error = _raised(impl, ctx, exc)
+            failure = _raised(impl, ctx, exc)
+            if not failure.counted:
+                return None, attempt - 1, error
+            error = failure
             continue
         if perf() - t0 > impl.timeout:
             error = _overran(impl, ctx, perf() - t0)
@@ -175,8 +189,10 @@ def _attempt_again(
 #: and ``marks[i + 1]`` the end of handler ``i`` (also where ``i + 1`` starts: one read per
 #: handler); ``answers`` — each handler's answer, in order (handlers after
 #: ``len(answers)`` did not run: a veto or a first answer stopped the chain); ``notes`` —
-#: index → (status, error, retries), only for calls that did not simply succeed.
-Record = tuple[list[float], list[Any], dict[int, tuple[str, "PluginError | None", int]]]
+#: index → (status, error, retries, reason), only for calls that did not simply succeed.
+Record = tuple[
+    list[float], list[Any], dict[int, tuple[str, "PluginError | None", int, "str | None"]]
+]
 
 
 def _failed(
@@ -187,7 +203,18 @@ def _failed(
     retries: int,
     on_failure: FailureHandler,
 ) -> tuple[str, bool, Any]:
-    """Count a failed call and hand it to the engine; (status, has_value, value)."""
+    """Count a failed call and hand it to the engine; (status, has_value, value).
+
+    A call the host did not run (``error.counted`` False) is not the plugin's: it is
+    counted apart (``skipped`` behind an open breaker, ``overloaded`` when no worker was
+    free in time), never in the plugin's calls, errors or failure streak."""
+    if not error.counted:
+        if isinstance(error, CircuitOpen):
+            impl.stats.skipped += 1
+            return SKIPPED, False, None
+        impl.stats.overloaded += 1
+        on_failure(impl, error, ctx)  # recorded (error store, activity), nothing applied
+        return OVERLOADED, False, None
     _count(impl, t0)
     timed_out = error.type is PluginErrorType.TIMEOUT_ERROR
     impl.stats.failed(timeout=timed_out)
@@ -209,7 +236,10 @@ def _after_failure(
     """Record a failed call and fold a fallback's answer; returns (acc, stop)."""
     status, has_value, value = _failed(table.impls[index], ctx, error, t0, retries, on_failure)
     marks, answers, notes = record
-    notes[index] = (status, error, retries)
+    if error.counted:
+        notes[index] = (status, error, retries, None)
+    else:  # the host's decision: an open breaker's skip carries no error, only its reason
+        notes[index] = (status, None if status == SKIPPED else error, retries, error.message)
     answers.append(value)
     marks.append(perf())
     if has_value:
@@ -275,7 +305,7 @@ def run_sync(
                 error = _error(PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}")
             else:
                 _count(impl, t0)
-                notes[index] = (OK, None, retries)
+                notes[index] = (OK, None, retries, None)
                 answer(value)
                 t0 = perf()
                 mark(t0)
@@ -328,7 +358,7 @@ def run_collect(
         index = len(answers)
         if error is None:
             _count(impl, t0)
-            notes[index] = (OK, None, retries)
+            notes[index] = (OK, None, retries, None)
             answer(value)
             if value is not None:
                 collect(value)
@@ -392,7 +422,10 @@ async def _attempt_async(impl: HookImpl, ctx: HookContext) -> tuple[Any, int, Pl
         except BaseException as exc:  # sys.exit() would stop the event loop
             if must_propagate(exc) or _cancelled_from_outside(exc):
                 raise
-            error = _raised(impl, ctx, exc)
+            failure = _raised(impl, ctx, exc)
+            if not failure.counted:  # the host's decision: no (more) retries
+                return None, max(attempt - 1, 0), error or failure
+            error = failure
     return None, impl.retries, error
 
 
@@ -415,7 +448,7 @@ async def run_async(
             else:
                 _count(impl, t0)
                 if retries:
-                    notes[index] = (OK, None, retries)
+                    notes[index] = (OK, None, retries, None)
                 answers.append(value)
                 t0 = perf()
                 marks.append(t0)

@@ -11,10 +11,13 @@ import itertools
 import time
 import traceback
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
+    "HOST_OVERLOAD",
+    "CircuitOpen",
     "EngineError",
+    "HostOverload",
     "IllegalTransition",
     "PliersError",
     "PluginError",
@@ -96,6 +99,11 @@ class PluginError(PliersError):
     ``metadata``), plus the original ``cause``.
     """
 
+    counted: ClassVar[bool] = True
+    """Whether the failure is the plugin's: counted in its error rate and breaker streak
+    and handed to its recovery policy. False for what the host did or refused on its own
+    (``HostOverload``, ``CircuitOpen``)."""
+
     def __init__(
         self,
         type: PluginErrorType,
@@ -161,6 +169,69 @@ class PluginError(PliersError):
             },
             "recovery": self.recovery,
         }
+
+
+#: ``PluginError.metadata["cause"]`` of a call refused for the host's own limits.
+HOST_OVERLOAD = "host_overload"
+
+
+class HostOverload(PluginError):
+    """The host had no worker for the call within its budget, or its queue was full.
+
+    Load, not failure (issue 14): a ``RESOURCE_ERROR`` with ``metadata["cause"] ==
+    "host_overload"``, recorded in the error store and the execution's outcome (status
+    ``overloaded``) but never counted against the plugin: no breaker streak, no recovery
+    action, no quarantine, no ``on_error``, not in its error rate.
+    """
+
+    counted = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin_id: str | None = None,
+        hook: str | None = None,
+        execution_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            PluginErrorType.RESOURCE_ERROR,
+            message,
+            plugin_id=plugin_id,
+            hook=hook,
+            execution_id=execution_id,
+            metadata={"cause": HOST_OVERLOAD, **(metadata or {})},
+        )
+
+
+class CircuitOpen(PluginError):
+    """Raised by an open circuit breaker instead of calling the handler: the outcome is
+    ``skipped`` with this message as its reason; nothing is counted or recorded as an
+    error (the breaker's openings and trials are in ``engine.recoveries``)."""
+
+    counted = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin_id: str | None = None,
+        hook: str | None = None,
+        execution_id: str | None = None,
+        retry_after_s: float = 0.0,
+    ) -> None:
+        metadata: dict[str, Any] = {"cause": "circuit_open"}
+        if retry_after_s > 0:
+            metadata["retry_after_s"] = round(retry_after_s, 3)
+        super().__init__(
+            PluginErrorType.RUNTIME_ERROR,
+            message,
+            plugin_id=plugin_id,
+            hook=hook,
+            execution_id=execution_id,
+            metadata=metadata,
+        )
 
 
 def type_(exc: BaseException) -> type[BaseException]:

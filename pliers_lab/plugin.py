@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .breaker import CircuitBreaker
 from .catalog import HOOK_NAME_PATTERN
 from .errors import EngineError, PluginError
 from .lifecycle import Lifecycle, PluginState, Transition
@@ -78,6 +79,9 @@ class Plugin:
         self.logger = PluginLogger(self.id, logs)
         self.stats = PluginStats()
         self.policy = RecoveryPolicy.from_manifest(manifest.recovery)
+        #: Opened by the engine after ``policy.breaker_threshold`` failures in a row of
+        #: the plugin's own; it always half-opens again (``pliers_lab.breaker``).
+        self.breaker = CircuitBreaker(self.policy.breaker_reset_ms / 1000.0)
         self.module: ModuleType | None = None
         self.handlers: dict[str, Callable[..., Any]] = {}
         self.lifecycle_handlers: dict[str, Callable[..., Any]] = {}
@@ -142,6 +146,7 @@ class Plugin:
             self.stats,
             state_ok=self.state not in (PluginState.ERROR,),
             active_since=self.activated_at if active else None,
+            circuit=self.breaker.state.value,
         )
 
     def _repr_html_(self) -> str:

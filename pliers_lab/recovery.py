@@ -10,7 +10,21 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-__all__ = ["BackoffStrategy", "RecoveryPolicy", "RecoveryRecord", "RecoveryStrategy"]
+__all__ = [
+    "DEFAULT_BREAKER_RESET_MS",
+    "DEFAULT_BREAKER_THRESHOLD",
+    "BackoffStrategy",
+    "RecoveryPolicy",
+    "RecoveryRecord",
+    "RecoveryStrategy",
+]
+
+#: Consecutive failures of the plugin's own after which its circuit breaker opens.
+DEFAULT_BREAKER_THRESHOLD = 5
+#: How long an open breaker stays open before a trial call may run (half-open). Long
+#: enough for a dependency to recover, short enough that a plugin that failed for a while
+#: answers again within a minute; a breaker always half-opens again (issue 14 §1).
+DEFAULT_BREAKER_RESET_MS = 30_000.0
 
 
 class RecoveryStrategy(StrEnum):
@@ -37,8 +51,11 @@ class RecoveryPolicy:
         backoff_ms: the first wait; linear waits n*base, exponential base*2**(n-1).
         fallback_plugin: the plugin whose handler answers instead, for ``fallback``.
         notify_admin: whether the failure is flagged for an administrator.
-        breaker_threshold: consecutive failures after which the plugin is disabled.
-        breaker_reset_ms: if set, a tripped plugin is re-enabled (half-open) after this.
+        breaker_threshold: consecutive failures of the plugin's own after which its
+            circuit breaker opens: its calls are ``skipped`` (with the reason) instead of
+            run. Host overloads never count.
+        breaker_reset_ms: how long the breaker stays open; then the next call is a trial
+            (half-open) that closes it on success or opens it again on failure.
     """
 
     strategy: RecoveryStrategy = RecoveryStrategy.IGNORE
@@ -47,8 +64,8 @@ class RecoveryPolicy:
     backoff_ms: float = 100.0
     fallback_plugin: str | None = None
     notify_admin: bool = True
-    breaker_threshold: int = 5
-    breaker_reset_ms: float | None = None
+    breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
+    breaker_reset_ms: float = DEFAULT_BREAKER_RESET_MS
 
     @classmethod
     def from_manifest(cls, recovery: Any) -> RecoveryPolicy:
@@ -63,8 +80,8 @@ class RecoveryPolicy:
             backoff_ms=float(recovery.backoff_ms),
             fallback_plugin=recovery.fallback_plugin,
             notify_admin=recovery.notify_admin,
-            breaker_threshold=breaker.threshold if breaker else 5,
-            breaker_reset_ms=breaker.reset_after_ms if breaker else None,
+            breaker_threshold=breaker.threshold if breaker else DEFAULT_BREAKER_THRESHOLD,
+            breaker_reset_ms=float(breaker.reset_after_ms) if breaker else DEFAULT_BREAKER_RESET_MS,
         )
 
     def attempts(self, hook_retries: int) -> int:

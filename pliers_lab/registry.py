@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .catalog import CORE_HOOKS, HookSpec, ResultMode, suggest_hook
 from .dispatch import HookImpl, HookTable
@@ -83,11 +83,20 @@ class HookRegistry:
                     self._impls[name] = kept
                     self.tables.pop(name, None)
 
-    def replace(self, plugin_id: str, impls: Iterable[HookImpl]) -> None:
-        """Swap ``plugin_id``'s handlers for ``impls`` in one step (a hot reload)."""
+    def replace(
+        self,
+        plugin_id: str,
+        impls: Iterable[HookImpl],
+        when: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Swap ``plugin_id``'s handlers for ``impls`` in one step (a hot reload), if
+        ``when()`` still holds under the registry's lock; whether it was done."""
         with self._lock:
+            if when is not None and not when():
+                return False
             self.remove(plugin_id)
             self.add(impls)
+            return True
 
     def handlers(self, name: str) -> tuple[HookImpl, ...]:
         return self.table(name).impls

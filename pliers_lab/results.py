@@ -15,9 +15,13 @@ if TYPE_CHECKING:
 
 __all__ = ["HookResult", "Outcome", "Verdict", "Veto"]
 
-#: Outcome statuses.
-OK, ERROR, TIMEOUT, SKIPPED = "ok", "error", "timeout", "skipped"
-_PLAIN = (OK, None, 0)
+#: Outcome statuses. ``skipped``: not run (an earlier veto or first answer ended the
+#: chain, or the plugin's circuit breaker is open: ``Outcome.reason`` says which);
+#: ``overloaded``: the host had no worker for the call in its budget (``HostOverload``,
+#: never counted against the plugin).
+OK, ERROR, TIMEOUT, SKIPPED, OVERLOADED = "ok", "error", "timeout", "skipped", "overloaded"
+_PLAIN = (OK, None, 0, None)
+_CUT = "an earlier handler ended the chain (a veto or a first answer)"
 
 
 @final
@@ -56,11 +60,14 @@ class Outcome:
     retries: int = 0
     value: Any = None
     priority: int = 0
+    reason: str | None = None
+    """Why the plugin did not answer when the host decided so (``skipped``: an open
+    circuit breaker or the end of the chain; ``overloaded``: no worker in time)."""
 
 
 #: One row per plugin call, built on the hot path and turned into ``Outcome`` on demand:
-#: (impl, perf start, duration s, status, error, retries, value).
-Row = tuple["HookImpl", float, float, str, "PluginError | None", int, Any]
+#: (impl, perf start, duration s, status, error, retries, value, reason).
+Row = tuple["HookImpl", float, float, str, "PluginError | None", int, Any, "str | None"]
 
 
 @final
@@ -104,18 +111,22 @@ class HookResult:
     @property
     def rows(self) -> list[Row]:
         """One row per handler: (impl, perf start, duration s, status, error, retries,
-        answer); handlers a veto or first answer cut off come last, as skipped."""
+        answer, reason); handlers a veto or first answer cut off come last, as skipped."""
         try:
             return self._rows
         except AttributeError:  # first use: built from the marks, then kept
             marks, notes, impls = self.marks, self.notes, self.impls
             rows: list[Row] = []
             for i, value in enumerate(self.answers):
-                status, error, retries = notes.get(i, _PLAIN)
+                status, error, retries, reason = notes.get(i, _PLAIN)
                 start = marks[i]
-                rows.append((impls[i], start, marks[i + 1] - start, status, error, retries, value))
+                rows.append(
+                    (impls[i], start, marks[i + 1] - start, status, error, retries, value, reason)
+                )
             end = marks[-1]
-            rows.extend((impl, end, 0.0, SKIPPED, None, 0, None) for impl in impls[len(rows) :])
+            rows.extend(
+                (impl, end, 0.0, SKIPPED, None, 0, None, _CUT) for impl in impls[len(rows) :]
+            )
             self._rows: list[Row] = rows
             return rows
 
@@ -149,9 +160,16 @@ class HookResult:
         except AttributeError:
             self._outcomes: list[Outcome] = [
                 Outcome(
-                    impl.plugin_id, status, duration * 1000.0, error, retries, value, impl.priority
+                    impl.plugin_id,
+                    status,
+                    duration * 1000.0,
+                    error,
+                    retries,
+                    value,
+                    impl.priority,
+                    reason,
                 )
-                for impl, _start, duration, status, error, retries, value in self.rows
+                for impl, _start, duration, status, error, retries, value, reason in self.rows
             ]
             return self._outcomes
 
@@ -191,6 +209,8 @@ class HookResult:
         lines = [f"{self.hook} ({self.mode}) execution {self.execution_id} at {when}"]
         for o in self.outcomes:
             err = f"  {o.error.type.value}: {o.error.message}" if o.error else ""
+            if not err and o.reason and o.status == SKIPPED and o.reason != _CUT:
+                err = f"  {o.reason}"
             lines.append(
                 f"  {o.plugin_id:<24} prio {o.priority:>4}  {o.status:<8} "
                 f"{o.duration_ms:8.3f} ms{err}"

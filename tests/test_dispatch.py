@@ -271,3 +271,54 @@ def test_failure_streak_counts_consecutive_failures_only():
     run(ResultMode.COLLECT, [impl])
     assert impl.stats.consecutive_failures == 1
     assert impl.stats.count == 5 and impl.stats.errors == 4
+
+
+def _overloaded(c):
+    from pliers_lab.errors import HostOverload
+
+    raise HostOverload("host overload: no worker in time", plugin_id="busy")
+
+
+@pytest.mark.parametrize("mode", [ResultMode.COLLECT, ResultMode.WATERFALL])
+def test_a_host_overload_is_recorded_but_never_retried_or_counted(mode):
+    calls = itertools.count()
+
+    def busy(c):
+        next(calls)
+        _overloaded(c)
+
+    policy = RecoveryPolicy(strategy=RecoveryStrategy.RETRY, max_retries=3, backoff_ms=0)
+    impl = HookImpl("busy", "test.hook", busy, policy=policy)
+    failures = Failures()
+    _value, rows, _c = run(mode, [impl], data={}, failures=failures)
+    assert next(calls) == 1  # not retried: the call's budget was spent waiting
+    (row,) = rows
+    assert row[3] == "overloaded" and row[4].metadata["cause"] == "host_overload"
+    assert row[7] == row[4].message
+    stats = impl.stats
+    assert (stats.count, stats.errors, stats.overloaded, stats.consecutive_failures) == (0, 0, 1, 0)
+    assert [e for _p, e in failures.seen] == [row[4]]  # handed over only to be recorded
+
+
+def test_a_retry_the_host_could_not_run_ends_with_the_plugins_own_failure():
+    attempts = itertools.count()
+
+    def flaky(c):
+        if next(attempts) == 0:
+            raise ValueError("real failure")
+        _overloaded(c)
+
+    policy = RecoveryPolicy(strategy=RecoveryStrategy.RETRY, max_retries=3, backoff_ms=0)
+    impl = HookImpl("flaky", "test.hook", flaky, policy=policy)
+    _value, (row,), _c = run(ResultMode.COLLECT, [impl])
+    assert row[3] == "error" and "real failure" in row[4].message and row[5] == 0
+    assert (impl.stats.errors, impl.stats.overloaded) == (1, 0)
+
+
+def test_an_overload_in_the_async_loop_is_not_counted_either():
+    impl = HookImpl("busy", "test.hook", _overloaded, retries=2)
+    table = HookTable("test.hook", ResultMode.COLLECT, [impl])
+    c = ctx()
+    value, record = asyncio.run(run_async(table, c, [], Failures()))
+    (row,) = rows_of(table, c, value, record)
+    assert row[3] == "overloaded" and (impl.stats.errors, impl.stats.overloaded) == (0, 1)

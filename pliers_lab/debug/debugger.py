@@ -60,14 +60,15 @@ class Debugger:
         originals = plugin.impls
         wrapped = [impl.with_fn(wrap(impl.fn, impl.hook)) for impl in originals]
         registry = self.engine._registry
-        registry.replace(plugin.id, wrapped)
+        # Behind the plugin's circuit breaker when it is open, as its handlers are.
+        registry.replace(plugin.id, self.engine._gated(plugin, wrapped))
         try:
             yield
         finally:
             # Unless the plugin was reloaded or stopped meanwhile (its tables are new then).
             still_serving = plugin.state is PluginState.ACTIVE and plugin.impls is originals
             if self.engine._plugins.get(plugin.id) is plugin and still_serving:
-                registry.replace(plugin.id, originals)
+                registry.replace(plugin.id, self.engine._gated(plugin, originals))
 
     # ------------------------------------------------------------------ tracing
     def breakpoint(self, plugin_id: str, location: Breakpoint | str) -> Breakpoint:

@@ -68,6 +68,9 @@ class EngineBase:
     def restart(self, plugin_id: str, reason: str = "restart") -> Plugin:
         raise NotImplementedError
 
+    def _close_breaker(self, plugin: Plugin, detail: str) -> None:
+        raise NotImplementedError
+
     def _activate(self, plugin: Plugin, replacing: Plugin | None = None) -> Plugin:
         raise NotImplementedError
 
@@ -101,7 +104,13 @@ class EngineBase:
             error.recovery = act(plugin, error)
 
     def _record_error(self, plugin: Plugin | None, error: PluginError) -> None:
-        """Keep ``error``, log it to the plugin and let its ``on_error`` know."""
+        """Keep ``error``, log it to the plugin and let its ``on_error`` know.
+
+        A failure that is not the plugin's (``error.counted`` False: a host overload) is
+        kept and announced the same way, but logged as a warning, not made the plugin's
+        ``last_error`` and not passed to its ``on_error``."""
+        if not error.counted:
+            error.recovery = "not_counted"
         self.errors.append(error)
         self.activity.emit(
             "plugin.error.occurred",
@@ -113,6 +122,9 @@ class EngineBase:
             executionId=error.execution_id,
         )
         if plugin is None:
+            return
+        if not error.counted:
+            plugin.logger.bind(error.hook, error.execution_id).warning(str(error))
             return
         plugin.last_error = error
         plugin.logger.bind(error.hook, error.execution_id).error(str(error))

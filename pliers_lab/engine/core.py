@@ -292,7 +292,9 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
         return self._add_resources(plugin, plugin.metrics())
 
     def metrics_frame(self) -> Any:
-        """One row per plugin: state, counts, durations (ms), health, uptime, restarts."""
+        """One row per plugin: state, counts, durations (ms), health, uptime, restarts;
+        calls the host did not run (``overloaded``, ``skipped`` by an open breaker) and
+        the breaker's state (``circuit``)."""
         from ..observe.frames import frame
 
         rows = []
@@ -303,11 +305,12 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
                 p.id, p.version, p.state.value, p.isolation, e.count, e.successCount,
                 e.errorCount, e.avgDuration, e.maxDuration, e.totalDuration, h.status,
                 h.uptime, h.restarts, p.stats.timeouts, ",".join(sorted(p.layers)),
+                e.overloadedCount, e.skippedCount, h.circuit,
             ))  # fmt: skip
         columns = (
             "plugin_id", "version", "state", "isolation", "count", "success_count",
             "error_count", "avg_ms", "max_ms", "total_ms", "health", "uptime_ms",
-            "restarts", "timeouts", "layers",
+            "restarts", "timeouts", "layers", "overloaded", "skipped", "circuit",
         )  # fmt: skip
         return frame(rows, columns)
 

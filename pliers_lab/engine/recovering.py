@@ -1,13 +1,20 @@
 """What happens after a handler failed for good: the plugin's recovery policy and the
-circuit breaker, each decision kept as a ``RecoveryRecord``."""
+circuit breaker, each decision kept as a ``RecoveryRecord``.
+
+Only the plugin's own failures get here as failures: a host overload (``HostOverload``,
+``error.counted`` False) is recorded and nothing else (issue 14 §1). The breaker keeps
+the plugin ACTIVE: while it is open its handlers sit behind a gate that skips each call
+with the reason (``pliers_lab.breaker``), and it always half-opens again.
+"""
 
 from __future__ import annotations
 
 import inspect
-import threading
 import time
+from functools import partial
 from typing import Any
 
+from ..breaker import BreakerState, gate, gate_async
 from ..context import HookContext
 from ..dispatch import HookImpl
 from ..errors import PliersError, PluginError, must_propagate, raised_text
@@ -25,7 +32,7 @@ class RecoveryOps(EngineBase):
         """Record a handler's failure and apply its plugin's recovery policy."""
         plugin = self._plugins.get(impl.plugin_id)
         self._record_error(plugin, error)
-        if plugin is None:
+        if plugin is None or not error.counted:  # the host's overload: recorded, no more
             return False, None
         action = self._sandbox_action(plugin, error)  # type: ignore[attr-defined]
         if action is not None:  # a sandbox violation: quarantine/disable, not the policy
@@ -55,14 +62,10 @@ class RecoveryOps(EngineBase):
         self._recovered(plugin, error, strategy.value, detail)
         streak = plugin.stats.consecutive_failures
         if streak >= policy.breaker_threshold and plugin.state is S.ACTIVE:
-            self.disable(plugin.id, f"circuit breaker opened after {streak} consecutive failures")
-            self._recovered(plugin, error, "circuit_open", f"{streak} consecutive failures")
-            if policy.breaker_reset_ms is not None:
-                timer = threading.Timer(
-                    policy.breaker_reset_ms / 1000, self._half_open, [plugin.id]
-                )
-                timer.daemon = True
-                timer.start()
+            reason = f"{streak} consecutive failures, the last a {error.type.value}"
+            if plugin.breaker.trip(reason):
+                plugin.breaker.listener = partial(self._breaker_moved, plugin)
+                self._breaker_moved(plugin, BreakerState.OPEN, reason, error)
         return has_value, value
 
     def _fallback(
@@ -99,16 +102,52 @@ class RecoveryOps(EngineBase):
             ctx.plugin_id = failed_id
         return True, value, f"answered by fallback plugin {fallback_id!r}"
 
-    def _half_open(self, plugin_id: str) -> None:
-        plugin = self._plugins.get(plugin_id)
-        if plugin is not None and plugin.state is S.STOPPED:
-            try:
-                self.enable(plugin_id)
-                self._recovered(
-                    plugin, None, "circuit_half_open", "re-enabled after the reset delay"
-                )
-            except PliersError:
-                pass
+    def _breaker_moved(
+        self,
+        plugin: Plugin,
+        state: BreakerState,
+        detail: str,
+        error: PluginError | None = None,
+    ) -> None:
+        """The breaker changed: gate or ungate the plugin's handlers, keep the record.
+
+        Called with the failure that tripped it, or by the gate (half-open trial admitted,
+        trial answered, trial failed) on the thread of that call."""
+        reset_s = plugin.breaker.reset_s
+
+        def serving() -> bool:  # checked under the registry's lock: a concurrent disable
+            # or reload removes or replaces the handlers after it, never before
+            return self._plugins.get(plugin.id) is plugin and plugin.state is S.ACTIVE
+
+        if state is BreakerState.OPEN:
+            self._registry.replace(plugin.id, self._gated(plugin, plugin.impls), serving)
+        elif state is BreakerState.CLOSED:
+            self._registry.replace(plugin.id, plugin.impls, serving)
+        if state is BreakerState.OPEN:  # tripped by a failure, or a failed trial (gate)
+            action = "circuit_open" if error is not None else "circuit_reopened"
+            detail = f"{detail}; calls are skipped, a trial call in {reset_s:g} s"
+        else:
+            action = "circuit_half_open" if state is BreakerState.HALF_OPEN else "circuit_closed"
+        plugin.logger.warning(f"{action.replace('_', ' ')}: {detail}")
+        self._recovered(plugin, error, action, detail)
+
+    def _close_breaker(self, plugin: Plugin, detail: str) -> None:
+        plugin.breaker.reset()
+        self._breaker_moved(plugin, BreakerState.CLOSED, detail)
+
+    def _gated(self, plugin: Plugin, impls: list[HookImpl]) -> list[HookImpl]:
+        """``impls`` behind the plugin's breaker when it is not closed (as they are
+        otherwise): what the hook tables hold for it."""
+        breaker = plugin.breaker
+        if breaker.closed:
+            return impls
+        return [
+            impl.with_fn(
+                (gate_async if impl.is_async else gate)(impl.fn, breaker, plugin.id, impl.hook),
+                gate_async(impl.afn, breaker, plugin.id, impl.hook) if impl.afn else None,
+            )
+            for impl in impls
+        ]
 
     def _recovered(
         self, plugin: Plugin, error: PluginError | None, action: str, detail: str

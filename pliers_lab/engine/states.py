@@ -34,6 +34,7 @@ class StatesOps(EngineBase):
                     plugin.runtime.stop(plugin, plugin.prepared)
                 raise
             plugin.impls = self._impls_for(plugin)
+            plugin.breaker.reset()  # a fresh start: whatever tripped it is in the records
             if replacing is None:
                 self._registry.add(plugin.impls)
             else:
@@ -90,9 +91,12 @@ class StatesOps(EngineBase):
             plugin.lifecycle.move(S.STOPPED, reason)
 
     def enable(self, plugin_id: str) -> Plugin:
-        """Re-activate a STOPPED (or failed) plugin."""
+        """Re-activate a STOPPED (or failed) plugin; an ACTIVE one whose circuit breaker
+        is open or half-open has it closed (the operator's reset)."""
         plugin = self.plugin(plugin_id)
         if plugin.state is S.ACTIVE:
+            if not plugin.breaker.closed:
+                self._close_breaker(plugin, "closed by the host (enable)")
             return plugin
         return self.activate(plugin_id)
 

@@ -51,7 +51,13 @@ STATE_COLOURS = {
     "missing": "#6a1b9a",
     "excluded": "#ad1457",  # left out by dependency resolution
 }
-STATUS_COLOURS = {"ok": "#2e7d32", "error": "#c62828", "timeout": "#ef6c00", "skipped": "#757575"}
+STATUS_COLOURS = {
+    "ok": "#2e7d32",
+    "error": "#c62828",
+    "timeout": "#ef6c00",
+    "skipped": "#757575",
+    "overloaded": "#6a1b9a",  # the host's load, not the plugin's failure
+}
 
 # ``table[class]`` outweighs JupyterLab's right-aligned ``:not(...).jp-RenderedHTMLCommon th``.
 STYLE = """<style>
@@ -290,6 +296,9 @@ def metrics_html(plugin: Plugin) -> str:
         ("uptime s", f"{h.uptime / 1000:.1f}"),
         ("restarts", str(h.restarts)),
         ("timeouts", str(plugin.stats.timeouts)),
+        ("circuit breaker", h.circuit.replace("_", "-")),
+        ("skipped (breaker open)", str(e.skippedCount)),
+        ("host overloads", str(e.overloadedCount)),
     ]
     return table_html(("metric", "value"), rows, "pliers-metrics", numeric=("value",))
 

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from ..catalog import ResultMode
+from ..recovery import DEFAULT_BREAKER_RESET_MS, DEFAULT_BREAKER_THRESHOLD
 from .fields import (
     DEFAULT_MAIN,
     Flag,
@@ -206,11 +207,13 @@ class Api(StrictModel):
 
 
 class CircuitBreaker(StrictModel):
-    """Stop calling a plugin after ``threshold`` failures in a row; retry after a pause."""
+    """Skip a plugin after ``threshold`` failures of its own in a row; after
+    ``resetAfterMs`` one trial call runs (half-open): success closes the breaker, failure
+    opens it again. Host overloads never count (``pliers_lab.breaker``)."""
 
-    threshold: Annotated[int, Strict(), Field(ge=1)] = 5
-    reset_after_ms: Annotated[Number, Field(ge=0)] | None = None
-    """``None``: stay open until an operator resets it."""
+    threshold: Annotated[int, Strict(), Field(ge=1)] = DEFAULT_BREAKER_THRESHOLD
+    reset_after_ms: Annotated[Number, Field(ge=0)] = DEFAULT_BREAKER_RESET_MS
+    """How long the breaker stays open, in milliseconds; it always half-opens again."""
 
 
 class Recovery(StrictModel):

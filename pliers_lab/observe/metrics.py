@@ -23,8 +23,10 @@ class PluginStats:
         "count",
         "errors",
         "max",
+        "overloaded",
         "recent_failures",
         "restarts",
+        "skipped",
         "timeouts",
         "total",
     )
@@ -38,6 +40,11 @@ class PluginStats:
         self._streak = 0
         self._last_failure_at = -1
         self.restarts = 0
+        """Restarts: the engine's (``restart``, reloads) and its workers' (sandboxed)."""
+        self.overloaded = 0
+        """Calls the host had no worker for in time (not in ``count``: not the plugin's)."""
+        self.skipped = 0
+        """Calls skipped while its circuit breaker was open (not in ``count``)."""
         # Only failures are kept, stamped with the call count they happened at, so a
         # success costs no append on the hot path.
         self.recent_failures: deque[int] = deque(maxlen=RECENT_WINDOW)
@@ -81,6 +88,10 @@ class ExecutionMetrics:
     avgDuration: float
     maxDuration: float
     totalDuration: float
+    overloadedCount: int = 0
+    """Calls the host refused or could not serve in time (not in ``count``)."""
+    skippedCount: int = 0
+    """Calls skipped by the plugin's open circuit breaker (not in ``count``)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,8 @@ class HealthMetrics:
     lastCheck: float
     uptime: float
     restarts: int
+    circuit: str = "closed"
+    """The circuit breaker: ``closed``, ``open`` or ``half_open``."""
 
 
 @dataclass(frozen=True)
@@ -117,20 +130,26 @@ def empty_resources() -> dict[str, dict[str, float]]:
     }
 
 
-def health_status(stats: PluginStats, state_ok: bool) -> str:
-    """healthy / warning / critical from the plugin's state and recent error rate."""
-    if not state_ok:
+def health_status(stats: PluginStats, state_ok: bool, circuit: str = "closed") -> str:
+    """healthy / warning / critical from the plugin's state, its circuit breaker (open:
+    critical, half-open: warning at least) and its recent error rate."""
+    if not state_ok or circuit == "open":
         return "critical"
     rate = stats.recent_error_rate()
     if rate >= CRITICAL_ERROR_RATE:
         return "critical"
-    if rate >= WARNING_ERROR_RATE:
+    if rate >= WARNING_ERROR_RATE or circuit == "half_open":
         return "warning"
     return "healthy"
 
 
 def snapshot(
-    plugin_id: str, stats: PluginStats, *, state_ok: bool, active_since: float | None
+    plugin_id: str,
+    stats: PluginStats,
+    *,
+    state_ok: bool,
+    active_since: float | None,
+    circuit: str = "closed",
 ) -> PluginMetrics:
     """Build the spec's record from the plugin's counters."""
     now = time.time()
@@ -145,12 +164,15 @@ def snapshot(
             avgDuration=(total / count * 1000.0) if count else 0.0,
             maxDuration=peak * 1000.0,
             totalDuration=total * 1000.0,
+            overloadedCount=stats.overloaded,
+            skippedCount=stats.skipped,
         ),
         health=HealthMetrics(
-            status=health_status(stats, state_ok),
+            status=health_status(stats, state_ok, circuit),
             lastCheck=now,
             uptime=(now - active_since) * 1000.0 if active_since else 0.0,
             restarts=stats.restarts,
+            circuit=circuit,
         ),
         resources=empty_resources(),
     )

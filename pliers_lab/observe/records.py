@@ -26,7 +26,7 @@ def _execution_rows(result: HookResult) -> list[tuple[Any, ...]]:
     # perf_counter starts are turned into wall time relative to the execution's start.
     origin = rows[0][1]
     out = []
-    for impl, start, duration, status, error, retries, _value in rows:
+    for impl, start, duration, status, error, retries, _value, reason in rows:
         out.append(
             (
                 result.execution_id,
@@ -40,6 +40,7 @@ def _execution_rows(result: HookResult) -> list[tuple[Any, ...]]:
                 error.type.value if error is not None else None,
                 error.message if error is not None else None,
                 retries,
+                reason,
             )
         )
     return out
@@ -66,6 +67,7 @@ class ExecutionStore(BoundedStore[HookResult]):
                 "error_type",
                 "error",
                 "retries",
+                "reason",
             ),
             _execution_rows,
             time_columns=("start",),

@@ -59,7 +59,8 @@ def test_minimal_manifest_gets_the_spec_defaults(minimal: Make) -> None:
         100.0,
     )
     assert r.notify_admin is True and r.fallback_plugin is None
-    assert (r.circuit_breaker.threshold, r.circuit_breaker.reset_after_ms) == (5, None)
+    # The breaker always half-opens again: 30 s unless the manifest says (issue 14).
+    assert (r.circuit_breaker.threshold, r.circuit_breaker.reset_after_ms) == (5, 30000.0)
 
 
 def test_full_manifest_reads_every_field(full: Make) -> None:
