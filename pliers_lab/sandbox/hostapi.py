@@ -12,8 +12,9 @@ goes ahead (the kernel layers stay on).
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PluginError
 from .access import ALLOWED, AUDIT, DENIED, AccessLog
@@ -24,7 +25,19 @@ if TYPE_CHECKING:
     from ..manifest import Manifest
     from .policy import Grants, SandboxPolicy
 
-__all__ = ["HostApi", "permission_for"]
+__all__ = ["HostApi", "Origin", "permission_for"]
+
+
+class Origin(Protocol):
+    """The worker an ``api`` frame came from (the supervisor's slot): where the host
+    keeps that call's refusals and request services, and whether the worker is
+    replaying its lifecycle after a start."""
+
+    index: int
+    refusals: list[str]
+    services: dict[str, Any]
+    replaying: bool
+
 
 _DB = {
     "read": {
@@ -127,14 +140,17 @@ class HostApi:
         self.log = log
         self.mode = mode
         self.files = DataFiles(grants.data_dir) if grants.data_dir is not None else None
-        self.deliver: Callable[[Any, int], Callable[[dict[str, Any]], Any]] | None = None
-        """Set by the supervisor: ``deliver(plugin, number)`` is the host-side handler of
-        the worker's event handler ``number`` (it runs it in the worker)."""
+        self.deliver: Callable[[Any, int, int], Callable[[dict[str, Any]], Any]] | None = None
+        """Set by the supervisor: ``deliver(plugin, number, worker)`` is the host-side
+        handler of event handler ``number`` of worker ``worker`` (it runs it there)."""
         self.request_services: dict[str, Any] = {}
-        """The request-scoped services of the endpoint call in progress (service
-        ``request`` over the wire), set by the supervisor for that call."""
-        self.subscriptions: dict[str, Any] = {}
-        """Host subscription id → the events service it was made on (to undo it)."""
+        """The request-scoped services of a call made without an ``Origin``."""
+        self.subscriptions: dict[str, tuple[Any, int]] = {}
+        """Host subscription id → (the events service it was made on, the worker)."""
+        self.replicas: dict[str, int] = {}
+        """Subscriptions an extra worker's lifecycle replay asked for: acknowledged, not
+        made (the primary made them: each event is delivered once, to the primary)."""
+        self._replica_ids = itertools.count(1)
         self.outbound = Outbound(
             grants.outbound,
             policy.network_deny,
@@ -152,15 +168,21 @@ class HostApi:
             # permissions, exactly as they do for inline plugins; the request is logged.
             return True
         if category == "events" and verb == "unsubscribe":
-            return resource in self.subscriptions
+            return resource in self.subscriptions or resource in self.replicas
         if category == "database" and resource.startswith(self.own_tables):
             return True  # the plugin's own tables need no grant (the host's rule)
         return self.permissions.allows(category, verb, resource)
 
     def handle(
-        self, frame: dict[str, Any], plugin: Any, hook: str | None, execution_id: str | None
+        self,
+        frame: dict[str, Any],
+        plugin: Any,
+        hook: str | None,
+        execution_id: str | None,
+        origin: Origin | None = None,
     ) -> dict[str, Any]:
-        """The ``ret`` frame answering one ``api`` frame; never raises."""
+        """The ``ret`` frame answering one ``api`` frame from ``origin``; never raises."""
+        refusals = origin.refusals if origin is not None else self.refusals
         rid = frame.get("id")
         svc, op = frame.get("svc"), frame.get("op")
         raw_args, raw_kw = frame.get("args"), frame.get("kw")
@@ -182,7 +204,7 @@ class HostApi:
             self.log.record(
                 self.plugin_id, hook, execution_id, svc, op, "?", operation, DENIED, str(exc)
             )
-            return self._refuse(rid, str(exc))
+            return self._refuse(rid, str(exc), refusals)
         verdict = ALLOWED if self._allowed(category, verb, resource) else DENIED
         if verdict == DENIED and self.mode() == "audit":
             verdict = AUDIT
@@ -194,9 +216,10 @@ class HostApi:
                 rid,
                 f"api.{operation}: {category}.{verb} on "
                 f"{resource!r} is not granted by the manifest's permissions",
+                refusals,
             )
         try:
-            value = self._act(svc, op, args, kwargs, plugin)
+            value = self._act(svc, op, args, kwargs, plugin, origin)
         except (PathRefused, NetworkRefused) as exc:
             self.log.record(
                 self.plugin_id,
@@ -209,7 +232,7 @@ class HostApi:
                 DENIED,
                 str(exc),
             )
-            return self._refuse(rid, f"api.{operation}: {exc}")
+            return self._refuse(rid, f"api.{operation}: {exc}", refusals)
         except PluginError as exc:
             return _refusal(rid, exc.type.value, exc.message)
         except Exception as exc:
@@ -218,13 +241,21 @@ class HostApi:
             )
         return {"t": "ret", "id": rid, "ok": True, "value": value}
 
-    def _refuse(self, rid: Any, message: str) -> dict[str, Any]:
+    def _refuse(self, rid: Any, message: str, refusals: list[str]) -> dict[str, Any]:
         """A capability the host refused: the host's own fact, kept for the supervisor
-        (``refusals``) whatever the plugin does with the error it gets."""
-        self.refusals.append(message[:300])
+        (the worker's ``refusals``) whatever the plugin does with the error it gets."""
+        refusals.append(message[:300])
         return _refusal(rid, "security_error", message)
 
-    def _act(self, svc: str, op: str, args: list[Any], kwargs: dict[str, Any], plugin: Any) -> Any:
+    def _act(
+        self,
+        svc: str,
+        op: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        plugin: Any,
+        origin: Origin | None,
+    ) -> Any:
         if svc == "files":
             if self.files is None:
                 raise PathRefused("this plugin has no data folder (no filesystem permission)")
@@ -236,14 +267,15 @@ class HostApi:
         if plugin is None:
             raise PluginError("runtime_error", "no plugin context for this request")  # type: ignore[arg-type]
         if svc == "events" and op in ("subscribe", "on", "unsubscribe"):
-            return self._subscription(op, args, kwargs, plugin)
+            return self._subscription(op, args, kwargs, plugin, origin)
         if svc == "request":
-            fn = self.request_services.get(op)
+            offered = origin.services if origin is not None else self.request_services
+            fn = offered.get(op)
             if not callable(fn):
                 raise PluginError(
                     "runtime_error",  # type: ignore[arg-type]
                     f"request.api.{op}: no such request service in this call "
-                    f"(offered: {', '.join(sorted(self.request_services)) or 'none'})",
+                    f"(offered: {', '.join(sorted(offered)) or 'none'})",
                 )
             return fn(*args, **kwargs)
         service = getattr(plugin.api, svc)
@@ -252,11 +284,25 @@ class HostApi:
             raise PluginError("runtime_error", f"api.{svc} has no operation {op!r}")  # type: ignore[arg-type]
         return method(*args, **kwargs)
 
-    def _subscription(self, op: str, args: list[Any], kwargs: dict[str, Any], plugin: Any) -> Any:
-        """Subscribe the worker's handler number ``callback``, or undo a subscription."""
+    def _subscription(
+        self,
+        op: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        plugin: Any,
+        origin: Origin | None,
+    ) -> Any:
+        """Subscribe the worker's handler number ``callback``, or undo a subscription.
+
+        A subscription is the worker's that made it: its events are delivered there, and
+        it ends with that worker. An extra worker replaying ``on_activate`` after its
+        start gets an acknowledgement only: the primary holds the plugin's lifecycle
+        subscriptions, so each event reaches the plugin once."""
         events = plugin.api.events
         if op == "unsubscribe":
             sub_id = str(args[0] if args else kwargs.get("subscription_id"))
+            if self.replicas.pop(sub_id, None) is not None:
+                return True
             self.subscriptions.pop(sub_id, None)
             return events.unsubscribe(sub_id)
         number = kwargs.pop("callback", None)
@@ -265,18 +311,28 @@ class HostApi:
                 "validation_error",  # type: ignore[arg-type]
                 "events.subscribe: the handler must be a function of the plugin",
             )
-        sub_id = events.subscribe(*args, self.deliver(plugin, number), **kwargs)
-        self.subscriptions[str(sub_id)] = events
+        index = origin.index if origin is not None else 0
+        if origin is not None and index and origin.replaying:
+            replica = f"replica-{index}-{next(self._replica_ids)}"
+            self.replicas[replica] = index
+            return replica
+        sub_id = events.subscribe(*args, self.deliver(plugin, number, index), **kwargs)
+        self.subscriptions[str(sub_id)] = (events, index)
         return sub_id
 
-    def drop_subscriptions(self) -> int:
-        """Undo every subscription of the worker (it died; a replayed ``on_activate`` may
-        subscribe again). Returns how many were undone."""
+    def drop_subscriptions(self, worker: int | None = None) -> int:
+        """Undo the subscriptions of worker ``worker`` (None: every worker's), which died
+        or stopped; a replayed ``on_activate`` may subscribe again. How many were undone."""
         undone = 0
-        for sub_id, events in list(self.subscriptions.items()):
+        for sub_id, (events, index) in list(self.subscriptions.items()):
+            if worker is not None and index != worker:
+                continue
+            del self.subscriptions[sub_id]
             with contextlib.suppress(Exception):  # a host service gone has none left
                 undone += bool(events.unsubscribe(sub_id))
-        self.subscriptions.clear()
+        for sub_id, index in list(self.replicas.items()):
+            if worker is None or index == worker:
+                del self.replicas[sub_id]
         return undone
 
 

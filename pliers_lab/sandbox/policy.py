@@ -1,10 +1,12 @@
 """Limits and policy as typed records, and the grants compiled from a manifest.
 
 Defaults are the specification's (``related-facts.md`` §4): memory 128 MB, CPU 1,000 ms,
-disk 100 MB, execution time 30 s, concurrency 10. ``compile_grants`` turns a manifest's
-``permissions`` into what the layers and the host API need, and refuses a manifest whose
-grants cannot be honoured (paths that do not exist, malformed hosts) with one error
-listing every problem.
+disk 100 MB, execution time 30 s; one worker per plugin, and up to 64 callers waiting for
+it (``concurrency``: the spec's 10 was a queue length whose overflow counted as the
+plugin's failure; waiting is bounded by each call's timeout now, issue 14).
+``compile_grants`` turns a manifest's ``permissions`` into what the layers and the host
+API need, and refuses a manifest whose grants cannot be honoured (paths that do not
+exist, malformed hosts) with one error listing every problem.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import re
 import sys
 import sysconfig
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -41,8 +44,14 @@ class Limits:
     """Size of the plugin's data folder (accounted) and of any one file (RLIMIT_FSIZE)."""
     execution_time_ms: int = 30_000
     """Wall-clock limit per call; a hook's own lower timeout wins. The worker is killed."""
-    concurrency: int = 10
-    """Calls queued on one plugin at once; more are refused with RESOURCE_ERROR."""
+    workers: int = 1
+    """Worker processes one plugin may have: calls are spread over them, and the extra
+    ones start when a call finds the running ones busy (``SandboxPolicy.plugin_workers``
+    sets it per plugin). Each worker costs its memory (a warm one ~5 MB PSS)."""
+    concurrency: int = 64
+    """Callers that may wait for one plugin's workers at once. Each waits up to its call's
+    timeout, then gets a host overload; one more caller than this is refused at once with
+    a host overload. Either is the host's limit: never counted against the plugin."""
     max_threads: int = 32
     """Tasks (threads) in the worker's pids cgroup."""
     max_open_files: int = 64
@@ -55,6 +64,13 @@ class Limits:
     """Log frames accepted per call before the worker is stopped for flooding."""
     cpu_lifetime_s: int = 3600
     """RLIMIT_CPU of the worker process: a backstop against threads spinning between calls."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.concurrency < 0:
+            raise ValueError(
+                f"Limits: workers must be at least 1 and concurrency at least 0, got "
+                f"workers={self.workers}, concurrency={self.concurrency}"
+            )
 
 
 #: Never reachable through the host's HTTP client, whatever a manifest allows (deny wins).
@@ -118,9 +134,16 @@ class SandboxPolicy:
     call refused by the kernel or the host API, a SIGSYS death, a protocol violation)."""
     simulate_missing: frozenset[str] = frozenset()
     """Tests: behave as if these layers were missing on this host."""
+    plugin_workers: Mapping[str, int] = field(default_factory=dict)
+    """Worker processes for these plugin ids instead of ``limits.workers`` (the host's
+    choice: a plugin cannot ask for more)."""
 
     def accepts_missing(self, layer: str) -> bool:
         return "*" in self.accept_missing or layer in self.accept_missing
+
+    def workers_for(self, plugin_id: str) -> int:
+        """How many workers ``plugin_id`` may have (at least 1)."""
+        return max(1, int(self.plugin_workers.get(plugin_id, self.limits.workers)))
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ class ProcessRuntime:
         host_api = HostApi(
             manifest, grants, self.policy, self.access_log, lambda: self.modes.get(name, "enforce")
         )
-        process = PluginProcess(spec, self.policy, host_api)
+        process = PluginProcess(spec, self.policy, host_api, self.policy.workers_for(name))
         worker = process.start({})
         try:
             namespace = {attr: _stub(attr, info) for attr, info in worker.functions.items()}

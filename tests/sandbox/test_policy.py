@@ -16,7 +16,17 @@ from pliers_lab.sandbox.policy import compile_grants, parse_host_pattern, worker
 def test_defaults_are_the_specs() -> None:
     limits = Limits()
     assert (limits.memory_mb, limits.cpu_ms, limits.disk_mb) == (128, 1000, 100)
-    assert (limits.execution_time_ms, limits.concurrency) == (30_000, 10)
+    assert limits.execution_time_ms == 30_000
+    # Not the spec's 10 queued calls: callers wait up to their timeout now (issue 14), and
+    # ``concurrency`` only bounds how many may wait; one worker per plugin.
+    assert (limits.workers, limits.concurrency) == (1, 64)
+
+
+def test_workers_are_the_hosts_choice_per_plugin() -> None:
+    policy = SandboxPolicy(limits=Limits(workers=2), plugin_workers={"hot": 4, "odd": 0})
+    assert [policy.workers_for(p) for p in ("any", "hot", "odd")] == [2, 4, 1]
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        Limits(workers=0)
 
 
 @pytest.mark.parametrize(

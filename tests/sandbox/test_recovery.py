@@ -126,7 +126,9 @@ def test_throttle_caps_cpu(sandbox: Engine, make_plugin: MakePlugin) -> None:
     assert sandbox.throttle("hog", "lifted", cpu_fraction=None)
 
 
-def test_concurrency_limit(tmp_path: Path, make_plugin: MakePlugin) -> None:
+def test_concurrency_limit_refuses_past_the_queue_as_a_host_overload(
+    tmp_path: Path, make_plugin: MakePlugin
+) -> None:
     from pliers_lab.sandbox import Limits
 
     runtime = ProcessRuntime(SandboxPolicy(data_root=tmp_path, limits=Limits(concurrency=2)))
@@ -154,8 +156,11 @@ def test_concurrency_limit(tmp_path: Path, make_plugin: MakePlugin) -> None:
             time.sleep(0.02)
         for t in threads:
             t.join()
-        kinds = sorted(o.error.type.value if o.error else "ok" for r in results for o in r.outcomes)
-        assert kinds.count("resource_error") >= 1 and "ok" in kinds
+        statuses = sorted(o.status for r in results for o in r.outcomes)
+        assert statuses.count("overloaded") >= 1 and "ok" in statuses  # 2 wait, then refused
+        refused = [o.error for r in results for o in r.outcomes if o.status == "overloaded"]
+        assert all(e.type.value == "resource_error" and e.counted is False for e in refused)
+        assert engine.metrics("slow").execution.errorCount == 0  # the host's limit, not its
     runtime.close()
 
 
