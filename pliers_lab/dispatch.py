@@ -14,7 +14,7 @@ from typing import Any, final
 
 from .catalog import ResultMode
 from .context import HookContext
-from .errors import CircuitOpen, PluginError, PluginErrorType, must_propagate, raised_text
+from .errors import NotRun, PluginError, PluginErrorType, must_propagate, raised_text
 from .modes import FOLDS, Fold, ShapeError
 from .observe.metrics import PluginStats
 from .recovery import RecoveryPolicy
@@ -209,7 +209,7 @@ def _failed(
     counted apart (``skipped`` behind an open breaker, ``overloaded`` when no worker was
     free in time), never in the plugin's calls, errors or failure streak."""
     if not error.counted:
-        if isinstance(error, CircuitOpen):
+        if isinstance(error, NotRun):  # an open breaker, a plugin stopped meanwhile
             impl.stats.skipped += 1
             return SKIPPED, False, None
         impl.stats.overloaded += 1

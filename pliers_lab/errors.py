@@ -19,6 +19,7 @@ __all__ = [
     "EngineError",
     "HostOverload",
     "IllegalTransition",
+    "NotRun",
     "PliersError",
     "PluginError",
     "PluginErrorType",
@@ -102,7 +103,7 @@ class PluginError(PliersError):
     counted: ClassVar[bool] = True
     """Whether the failure is the plugin's: counted in its error rate and breaker streak
     and handed to its recovery policy. False for what the host did or refused on its own
-    (``HostOverload``, ``CircuitOpen``)."""
+    (``HostOverload``, ``NotRun`` such as ``CircuitOpen``)."""
 
     def __init__(
         self,
@@ -205,12 +206,35 @@ class HostOverload(PluginError):
         )
 
 
-class CircuitOpen(PluginError):
-    """Raised by an open circuit breaker instead of calling the handler: the outcome is
-    ``skipped`` with this message as its reason; nothing is counted or recorded as an
-    error (the breaker's openings and trials are in ``engine.recoveries``)."""
+class NotRun(PluginError):
+    """The host decided not to run the handler: the outcome is ``skipped`` with this
+    message as its reason; nothing is counted, and it is no error of the plugin's (the
+    error store does not keep it). ``metadata["cause"]`` says why."""
 
     counted = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin_id: str | None = None,
+        hook: str | None = None,
+        execution_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            PluginErrorType.RUNTIME_ERROR,
+            message,
+            plugin_id=plugin_id,
+            hook=hook,
+            execution_id=execution_id,
+            metadata=metadata,
+        )
+
+
+class CircuitOpen(NotRun):
+    """Raised by an open circuit breaker instead of calling the handler (its openings
+    and trials are in ``engine.recoveries``)."""
 
     def __init__(
         self,
@@ -225,7 +249,6 @@ class CircuitOpen(PluginError):
         if retry_after_s > 0:
             metadata["retry_after_s"] = round(retry_after_s, 3)
         super().__init__(
-            PluginErrorType.RUNTIME_ERROR,
             message,
             plugin_id=plugin_id,
             hook=hook,

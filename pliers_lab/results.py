@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 __all__ = ["HookResult", "Outcome", "Verdict", "Veto"]
 
 #: Outcome statuses. ``skipped``: not run (an earlier veto or first answer ended the
-#: chain, or the plugin's circuit breaker is open: ``Outcome.reason`` says which);
+#: chain, the plugin's circuit breaker is open, or its workers were stopped while the
+#: call waited: ``Outcome.reason`` says which);
 #: ``overloaded``: the host had no worker for the call in its budget (``HostOverload``,
 #: never counted against the plugin).
 OK, ERROR, TIMEOUT, SKIPPED, OVERLOADED = "ok", "error", "timeout", "skipped", "overloaded"
@@ -62,7 +63,8 @@ class Outcome:
     priority: int = 0
     reason: str | None = None
     """Why the plugin did not answer when the host decided so (``skipped``: an open
-    circuit breaker or the end of the chain; ``overloaded``: no worker in time)."""
+    circuit breaker, the end of the chain, workers stopped meanwhile; ``overloaded``: no
+    worker in time)."""
 
 
 #: One row per plugin call, built on the hot path and turned into ``Outcome`` on demand:

@@ -44,7 +44,8 @@ class PluginStats:
         self.overloaded = 0
         """Calls the host had no worker for in time (not in ``count``: not the plugin's)."""
         self.skipped = 0
-        """Calls skipped while its circuit breaker was open (not in ``count``)."""
+        """Calls the host did not run: its circuit breaker was open, or its workers were
+        stopped while the call waited (not in ``count``)."""
         # Only failures are kept, stamped with the call count they happened at, so a
         # success costs no append on the hot path.
         self.recent_failures: deque[int] = deque(maxlen=RECENT_WINDOW)

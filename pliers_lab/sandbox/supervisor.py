@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, final
 
-from ..errors import HostOverload, PluginError, PluginErrorType
+from ..errors import HostOverload, NotRun, PluginError, PluginErrorType
 from .guest import BYTES_KEY
 from .process import Failure, Worker, WorkerSpec
 from .procinfo import memory_kb
@@ -123,6 +123,10 @@ class PluginProcess:
         self.restarts = 0
         self.disabled_reason: str | None = None
         self.suspended = False
+        self._stops = 0
+        """How many times ``stop`` ran (quarantine, unload, a reload's old version): a
+        call that waited across one is not run (``NotRun``) rather than starting a worker
+        for a plugin that was stopped meanwhile."""
         self.lifecycle_done: list[str] = []
         self.config: dict[str, Any] = {}
         # Who may use which worker: idle slots, callers waiting in arrival order, and the
@@ -246,6 +250,7 @@ class PluginProcess:
     def stop(self) -> None:
         """Stop every worker cleanly (killed after the grace period if it does not exit),
         each once its call in flight has ended."""
+        self._stops += 1
         for slot in reversed(self.slots):
             if slot.worker is None:
                 continue
@@ -506,6 +511,7 @@ class PluginProcess:
                 limit="queue",
                 waiting=waiting,
             )
+        stops = self._stops
         started = time.monotonic()
         waiter.lock.acquire(timeout=max(budget_s, 0.0))
         waited = time.monotonic() - started
@@ -526,6 +532,16 @@ class PluginProcess:
                 limit="budget",
                 waiting=waiting,
                 waited_ms=round(waited * 1000, 1),
+            )
+        if self._stops != stops and not urgent:
+            self._release(slot)
+            raise NotRun(
+                "not run: the plugin's workers were stopped (quarantine, unload or reload) "
+                "while this call waited for one",
+                plugin_id=self.spec.plugin,
+                hook=hook,
+                execution_id=execution_id,
+                metadata={"cause": "stopped"},
             )
         return slot
 

@@ -337,3 +337,27 @@ def test_the_hosts_own_calls_are_served_first_and_never_refused_for_the_queue(
         answers = sorted((r.value[0]["level"], r.value[0]["changed"]) for r in results)
         assert answers == [(1, 0), (7, 1)]  # the queued caller came after the change
     runtime.close()
+
+
+def test_a_call_waiting_when_the_plugin_is_quarantined_is_not_run(
+    busy: Engine, runtime: ProcessRuntime
+) -> None:
+    """A call queued behind a slow one while the host quarantines the plugin is skipped
+    (with the reason), not run on a worker started again for a quarantined plugin."""
+    process = runtime.process("busy")
+    results: list[Any] = []
+    slow = threading.Thread(target=lambda: results.append(busy.fire(HOOK, {"sleep": 0.5})))
+    slow.start()
+    until(lambda: process.queue()["busy"] == 1, "the slow call")
+    queued = threading.Thread(target=lambda: results.append(busy.fire(HOOK, {})))
+    queued.start()
+    until(lambda: process.queue()["waiting"] == 1, "a caller to queue")
+    busy.quarantine("busy", "the operator's decision")
+    slow.join()
+    queued.join()
+    first, second = (r.outcome("busy") for r in results)
+    assert first.status == "ok"  # the call in flight ended before the worker stopped
+    assert second.status == "skipped" and second.error is None
+    assert "stopped (quarantine, unload or reload) while this call waited" in (second.reason or "")
+    assert runtime.usage("busy")["pids"] == []  # no worker came back
+    assert busy.metrics("busy").execution.errorCount == 0
