@@ -100,8 +100,12 @@ async def read_limited(
     chunks: list[bytes] = []
     while True:
         message = await checked()
-        if message.get("type") != "http.request":  # the client went away
-            break
+        if message.get("type") != "http.request":  # the client went away mid-body
+            raise ApiError(
+                "INVALID_REQUEST",
+                "the client disconnected before the whole body arrived",
+                {"reason": "disconnected"},
+            )
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break

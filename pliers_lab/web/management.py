@@ -769,8 +769,13 @@ async def marketplace_plugin(request: Request, state: WebState) -> Any:
 
 
 async def health(request: Request) -> Response:
-    """``GET /healthz``: liveness, no authentication."""
+    """``GET /healthz``: liveness, no authentication, no body."""
     state = _state(request)
+    try:
+        _limited(request, state, "none")
+    except ApiError as exc:
+        rid = state.dispatcher.request_id()
+        return _reply(exc.status, exc.body(rid, time.time()), [("x-request-id", rid)])
     plugins = state.engine.plugins
     return JSONResponse(
         {

@@ -63,6 +63,25 @@ async def install(state: WebState, body: Mapping[str, Any]) -> tuple[int, dict[s
     plugin_id = body.get("pluginId")
     if not isinstance(plugin_id, str) or not plugin_id:
         raise ApiError("INVALID_REQUEST", "a marketplace install needs pluginId")
+    wrong = [
+        {"path": f"body.{name}", "message": message, "value": None}
+        for name, ok, message in (
+            ("pluginId", len(plugin_id) <= 256, "at most 256 characters"),
+            ("version", _short_text(body.get("version")), "a version, tag or range (a string)"),
+            (
+                "config",
+                body.get("config") is None or isinstance(body.get("config"), dict),
+                "a JSON object",
+            ),
+        )
+        if not ok
+    ]
+    if wrong:
+        raise ApiError(
+            "VALIDATION_FAILED",
+            f"{wrong[0]['path']} must be {wrong[0]['message']}",
+            problems(wrong),
+        )
     result = await asyncio.to_thread(
         market.install,
         plugin_id,
@@ -71,6 +90,10 @@ async def install(state: WebState, body: Mapping[str, Any]) -> tuple[int, dict[s
         config=body.get("config"),
     )
     return 201, dict(result.to_dict())
+
+
+def _short_text(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and 0 < len(value) <= 256)
 
 
 async def install_upload(

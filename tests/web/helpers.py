@@ -66,41 +66,43 @@ def recursion_token() -> str:
     return f"{head}.e30.c2ln"
 
 
-def rss_bytes() -> int:
-    """This process's resident set size (the servers of these tests run in it)."""
+def rss_bytes(pid: int | str = "self") -> int:
+    """The resident set size of process ``pid`` (this one: its servers run in it)."""
     import os
 
-    with open("/proc/self/statm") as statm:
+    with open(f"/proc/{pid}/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 class PeakRSS:
-    """``with PeakRSS() as peak: ...`` then ``peak.growth``: the most the resident set
-    grew above its level at entry, sampled every 2 ms in a thread."""
+    """``with PeakRSS() as peak: ...`` then ``peak.growth``: the most the resident set of
+    process ``pid`` (this one by default) grew above its level at entry, sampled every
+    2 ms in a thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, pid: int | str = "self") -> None:
         import threading
 
+        self.pid = pid
         self.start = self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.wait(0.002):
-            self.peak = max(self.peak, rss_bytes())
+            self.peak = max(self.peak, rss_bytes(self.pid))
 
     def __enter__(self) -> PeakRSS:
         import gc
 
         gc.collect()
-        self.start = self.peak = rss_bytes()
+        self.start = self.peak = rss_bytes(self.pid)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
+        self.peak = max(self.peak, rss_bytes(self.pid))
 
     @property
     def growth(self) -> int:

@@ -301,6 +301,9 @@ def test_every_route_has_its_documented_body_limit(api: Any, engine: Engine) -> 
             assert r.status_code != 413, (method, route, r.text[:200])
             if path.endswith(("/stop", "/restart")):
                 engine.enable("target")
+    head = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1\r\n\r\n"
+    status, body = raw_exchange(api.server.url, head)
+    assert status == 413 and body["error"]["details"]["limit"] == 0
     # plugin endpoints: WebSettings.max_body_bytes (1 MiB)
     head = (
         f"POST /plugins/target/echo HTTP/1.1\r\nHost: {host}\r\nContent-Length: {MIB + 1}\r\n\r\n"
@@ -507,3 +510,17 @@ def test_the_limits_are_settings(
     assert c.post("/plugins/inline/items", content=b"a=1&b=2", headers=form).status_code == 200
     r = c.post("/plugins/inline/items", content=b"a=1&b=2&c=3", headers=form)
     assert r.status_code == 400 and error_of(r)["details"]["reason"] == "too_many_fields"
+
+
+def test_the_event_stream_takes_small_client_messages_only(api: Any) -> None:
+    """The stream is one-way: a client message over 16 KiB closes it with 1009 (c6d1737:
+    up to 16 MiB were read and dropped)."""
+    url = api.server.url.replace("http://", "ws://") + f"/v3/events?token={api.server.token}"
+    with connect(url, open_timeout=5) as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "stream.opened"
+        ws.send("x" * 1000)  # small ones are ignored
+        ws.send("x" * (64 * KIB))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
