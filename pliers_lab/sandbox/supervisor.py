@@ -147,6 +147,8 @@ class PluginProcess:
         self._cpu_dead_ms = 0.0
         self._peak_dead = 0
         self._last_disk_check = 0.0
+        grants = spec.grants
+        self._writes_data = grants.data_dir is not None and grants.data_access == "write"
         self.disk_bytes = 0
         self.layers: dict[str, str] = {}
         self.violations = 0
@@ -698,7 +700,8 @@ class PluginProcess:
         recorded = reply.get("debug")
         if isinstance(recorded, dict) and self.debug_sink is not None:
             self.debug_sink(recorded, hook, execution_id, started)
-        self._check_disk()
+        if self._writes_data:
+            self._check_disk()
         # The kernel's refusals overrule whatever the plugin did; the host API's confirm a
         # security error the plugin let out (one it caught is a handled 403, not an attack).
         denied = worker.denials[marks[0] :]
