@@ -53,7 +53,7 @@ from ..dispatch import _cancelled_from_outside
 from ..errors import PluginError, PluginErrorType, must_propagate, raised_text
 from .auth import Authenticator, Identity, bearer_token, unauthorized
 from .bodies import DEFAULT_MAX_DEPTH, parse_json
-from .errors import ApiError, overloaded, problems
+from .errors import ApiError, overloaded, problems, refused_by_host
 from .limits import RateLimiter, limit_headers
 from .records import (
     PluginRequest,
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from ..results import HookResult
     from .settings import WebSettings
 
-__all__ = ["Dispatcher", "EndpointCall", "Reply", "overload_of"]
+__all__ = ["Dispatcher", "EndpointCall", "Reply"]
 
 log = logging.getLogger("pliers_lab.web")
 
@@ -108,33 +108,6 @@ class _Failed(Exception):
     ) -> None:
         super().__init__(message)
         self.kind, self.code, self.step, self.cause = kind, code, step, cause
-
-
-#: ``metadata["cause"]`` of refusals that are the host's doing, not the plugin's failure.
-_NOT_THE_PLUGINS = ("overload", "circuit_open")
-
-
-def overload_of(exc: BaseException | None) -> float | None:
-    """Seconds to wait (``0.0``: no advice) when ``exc`` is a refusal by the host rather
-    than the plugin's failure, else None: an error whose metadata ``cause`` names an
-    overload (``host_overload``: the engine had no worker for the call in time, its
-    queue was full) or an open circuit breaker (``circuit_open``), or ``host_overload:
-    true``. Such a call is answered 503 with ``Retry-After`` and not counted against the
-    plugin."""
-    if not isinstance(exc, PluginError):
-        return None
-    meta = exc.metadata or {}
-    cause = meta.get("cause")
-    if not (
-        (isinstance(cause, str) and any(word in cause.lower() for word in _NOT_THE_PLUGINS))
-        or meta.get("host_overload") is True
-    ):
-        return None
-    for key in ("retry_after_s", "retryAfter", "retry_after"):
-        value = meta.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 3600:
-            return float(value)
-    return 0.0
 
 
 def _failure(step: str, exc: BaseException) -> _Failed:
@@ -434,7 +407,7 @@ class Dispatcher:
             status, headers, body = check_response(value)
             payload = encode_body(body, headers)
         except _Failed as failed:
-            wait = overload_of(failed.cause)
+            wait = refused_by_host(failed.cause)
             if wait is not None:  # the host's limit, not the plugin's failure
                 raise self._overloaded(route, request, failed, wait) from None
             self._count(
@@ -556,7 +529,12 @@ class Dispatcher:
             )
         )
         cause = str(getattr(failed.cause, "metadata", {}).get("cause") or "host_overload")
-        why = "its circuit breaker is open" if "circuit" in cause else "the host is overloaded"
+        if "overload" in cause:
+            why = "the host is overloaded"
+        elif "circuit" in cause:
+            why = "its circuit breaker is open"
+        else:
+            why = f"the host did not run it: {cause}"
         return overloaded(
             f"plugin {route.plugin_id!r} could not run {route.key} now ({why}); retry later",
             wait or self.settings.retry_after_s,

@@ -18,7 +18,17 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["CODES", "ApiError", "envelope", "internal_error", "iso", "overloaded"]
+from ..errors import PluginError
+
+__all__ = [
+    "CODES",
+    "ApiError",
+    "envelope",
+    "internal_error",
+    "iso",
+    "overloaded",
+    "refused_by_host",
+]
 
 log = logging.getLogger("pliers_lab.web")
 
@@ -111,6 +121,41 @@ def overloaded(message: str, retry_after_s: float, details: Any = None) -> ApiEr
         message,
         {**(details or {}), "retryAfter": seconds},
         [("retry-after", str(seconds))],
+    )
+
+
+#: ``metadata["cause"]`` of refusals that are the host's doing, not the plugin's failure.
+_NOT_THE_PLUGINS = ("overload", "circuit_open")
+
+
+def refused_by_host(exc: BaseException | None) -> float | None:
+    """Seconds to wait (``0.0``: no advice) when ``exc`` is the host declining to run the
+    call rather than the plugin failing, else None: an error the engine marks as not the
+    plugin's (``counted = False``: ``HostOverload``, ``NotRun``, ``CircuitOpen``), or whose
+    metadata ``cause`` names an overload (``host_overload``) or an open breaker
+    (``circuit_open``), or ``host_overload: true``. Such a call is answered 503 with
+    ``Retry-After`` and not counted against the plugin."""
+    for _ in range(8):  # a failure the engine wrapped (an activation that met an overload)
+        if not isinstance(exc, PluginError) or _declined(exc):
+            break
+        exc = exc.cause or exc.__cause__
+    if not isinstance(exc, PluginError) or not _declined(exc):
+        return None
+    meta = exc.metadata or {}
+    for key in ("retry_after_s", "retryAfter", "retry_after"):
+        value = meta.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 3600:
+            return float(value)
+    return 0.0
+
+
+def _declined(exc: PluginError) -> bool:
+    meta = exc.metadata or {}
+    cause = meta.get("cause")
+    return (
+        getattr(exc, "counted", True) is False
+        or (isinstance(cause, str) and any(word in cause.lower() for word in _NOT_THE_PLUGINS))
+        or meta.get("host_overload") is True
     )
 
 

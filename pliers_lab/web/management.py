@@ -28,7 +28,7 @@ from ..lifecycle import PluginState
 from . import market
 from .auth import bearer_token, unauthorized
 from .bodies import PayloadTooLarge, declared_length, limited_receive, parse_json
-from .errors import ApiError, iso, problems
+from .errors import ApiError, iso, problems, refused_by_host
 from .events import events_socket
 from .limits import limit_headers
 from .paths import inside, is_file, resolved_roots
@@ -641,6 +641,8 @@ def _action(action: str) -> Handler:
             else:
                 await _in_thread(engine.restart, plugin.id, reason, timeout=timeout_ms / 1000.0)
         except PluginError as exc:
+            if refused_by_host(exc) is not None:
+                raise engine_error(exc) from None
             status = engine.plugin(plugin.id).state.value if plugin.id in engine else None
             raise startup_failure(exc, f"{action} of {plugin.id!r}", status=status) from None
         current = engine.plugin(plugin.id)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EngineError, IllegalTransition, PliersError, PluginError, PluginErrorType
 from ..lifecycle import PluginState
 from ..manifest.problems import ManifestError
-from .errors import CODES, ApiError, internal_error, iso
+from .errors import CODES, ApiError, internal_error, iso, overloaded, refused_by_host
 from .reports import config_problems
 
 if TYPE_CHECKING:
@@ -62,6 +62,9 @@ def engine_error(exc: PliersError) -> ApiError:
 
     Refusals (4xx) say what was wrong; a 5xx never carries the exception's text, only
     its error id (``startup_failure``, ``errors.internal_error``)."""
+    wait = refused_by_host(exc)
+    if wait is not None and isinstance(exc, PluginError):  # the host's limits: come back later
+        return overloaded(f"{exc.message}; retry later", wait or 1.0, {"cause": _cause(exc)})
     error = _engine_error(exc)
     if error.status < 500 or error.code in ("MARKETPLACE_UNAVAILABLE", "PLUGIN_TIMEOUT"):
         return error
@@ -69,6 +72,10 @@ def engine_error(exc: PliersError) -> ApiError:
         plugin_id = getattr(exc, "plugin_id", None) or (error.details or {}).get("pluginId")
         return startup_failure(exc, f"plugin {plugin_id!r}" if plugin_id else "the plugin")
     return internal_error(exc, "an engine operation")
+
+
+def _cause(exc: PluginError) -> str:
+    return str(exc.metadata.get("cause") or "host_overload")
 
 
 def _engine_error(exc: PliersError) -> ApiError:

@@ -524,3 +524,42 @@ def test_the_event_stream_takes_small_client_messages_only(api: Any) -> None:
             while True:
                 ws.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def test_calls_the_host_declined_to_run_are_503_not_the_plugins_failure(
+    engine: Engine, add: Callable[..., Any], client: Callable[..., Any]
+) -> None:
+    """The engine's own refusals (``counted = False``: a host overload, a call not run
+    because the workers stopped, an open breaker) reach an endpoint as 503s."""
+    from pliers_lab.errors import CircuitOpen, HostOverload, NotRun
+
+    refusals = {
+        "overload": HostOverload("no worker within the budget", plugin_id="host"),
+        "stopped": NotRun("workers stopped", plugin_id="host", metadata={"cause": "stopped"}),
+        "breaker": CircuitOpen("breaker open", plugin_id="host", retry_after_s=7.2),
+    }
+
+    def refuse(request: Any) -> Any:
+        raise refusals[request.params["why"]]
+
+    add(
+        "host",
+        [{"path": "/plugins/host/:why", "method": "GET", "handler": "refuse"}],
+        {"refuse": refuse},
+    )
+    c = client()
+    for why, wait in (("overload", "1"), ("stopped", "1"), ("breaker", "8")):
+        r = c.get(f"/plugins/host/{why}")
+        assert r.status_code == 503 and r.headers["retry-after"] == wait, (why, r.text)
+        assert error_of(r)["code"] == "PLUGIN_BUSY"
+    assert engine.errors.for_plugin("host") == []
+    assert engine.metrics("host").execution.errorCount == 0
+    # the management API too: a start that met the host's overload is a 503
+    engine.disable("host")
+    engine.plugin("host").lifecycle_handlers["on_activate"] = lambda plugin: refuse(
+        type("R", (), {"params": {"why": "overload"}})()
+    )
+    admin = {"authorization": f"Bearer {c.server.token}"}
+    r = c.post("/v3/plugins/host/start", headers=admin, json={})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+    assert error_of(r)["details"]["cause"] == "host_overload"
