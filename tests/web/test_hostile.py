@@ -563,3 +563,15 @@ def test_calls_the_host_declined_to_run_are_503_not_the_plugins_failure(
     r = c.post("/v3/plugins/host/start", headers=admin, json={})
     assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
     assert error_of(r)["details"]["cause"] == "host_overload"
+
+
+def test_the_route_limits_table_is_the_documented_one(api: Any) -> None:
+    from pliers_lab.web.management import route_limits
+
+    state = api.server.app.state.pliers
+    table = {(m, p): limit for m, p, limit in route_limits(state) if p.startswith("/v3")}
+    assert table == MANAGEMENT_LIMITS
+    assert ("GET", "/healthz", 0) in route_limits(state)
+    docs = (Path(__file__).parents[2] / "docs" / "web.md").read_text()
+    for words in ("| 1 MiB |", "| 256 KiB |", "| 16 KiB |", "64 MiB + 64 KiB", "| 0 ("):
+        assert words in docs
