@@ -16,8 +16,18 @@ if TYPE_CHECKING:
     from .plugin import Plugin
 
 _perf = time.perf_counter
-#: Epoch seconds at perf_counter() == 0, so a perf reading converts to wall time.
-_EPOCH = time.time() - time.perf_counter()
+#: [epoch seconds at perf_counter() == 0, perf reading when that was measured]: a perf
+#: reading converts to wall time. Measured again when read a second after the last time,
+#: so a wall clock the system steps (NTP on a VM) does not leave timestamps behind.
+_epoch = [time.time() - time.perf_counter(), time.perf_counter()]
+
+
+def _wall(perf: float) -> float:
+    now = _perf()
+    if now - _epoch[1] > 1.0:
+        _epoch[0], _epoch[1] = time.time() - _perf(), now
+    return _epoch[0] + perf
+
 
 __all__ = ["Extra", "HookContext", "HookMetadata"]
 
@@ -112,7 +122,7 @@ class HookContext:
     @property
     def timestamp(self) -> float:
         """When the execution started, in epoch seconds."""
-        return _EPOCH + self._t0
+        return _wall(self._t0)
 
     @property
     def user_id(self) -> str | None:

@@ -8,7 +8,7 @@ import time
 import pytest
 from support import manifest, write_plugin
 
-from pliers_lab import EngineError, PluginError, PluginErrorType, PluginState, Veto, hook
+from pliers_lab import Engine, EngineError, PluginError, PluginErrorType, PluginState, Veto, hook
 from pliers_lab.errors import UnknownHookError, UnknownPluginError
 
 S = PluginState
@@ -568,3 +568,20 @@ def test_the_execution_store_is_bounded_by_plugin_calls():
         for _ in range(10):
             eng.fire("form.afterCreate", {})
         assert store.rows_held == 5 and len(store) == 5 and store.total == 13
+
+
+def test_timestamps_follow_a_wall_clock_the_system_steps(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pliers_lab import context
+
+    real = time.time
+    seen: list[float] = []
+    engine.add_plugin(
+        manifest("clock", {"workflow.action": {}}),
+        handlers(workflow__action=lambda ctx: seen.append(ctx.metadata.timestamp)),
+    )
+    monkeypatch.setattr(time, "time", lambda: real() + 100.0)  # NTP stepped the clock
+    monkeypatch.setattr(context, "_epoch", [context._epoch[0], context._epoch[1] - 2.0])  # 2 s ago
+    engine.fire("workflow.action", {})
+    assert abs(seen[0] - (real() + 100.0)) < 1.0
