@@ -176,7 +176,35 @@ class PluginError(PliersError):
 HOST_OVERLOAD = "host_overload"
 
 
-class HostOverload(PluginError):
+class _HostDecision(PluginError):
+    """An error the host made, not the plugin: ``counted`` is False, the error type and
+    the ``cause`` in the metadata come from the class."""
+
+    counted = False
+    decided_type = PluginErrorType.RUNTIME_ERROR
+    decided_cause: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin_id: str | None = None,
+        hook: str | None = None,
+        execution_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        cause = {"cause": self.decided_cause} if self.decided_cause else {}
+        super().__init__(
+            self.decided_type,
+            message,
+            plugin_id=plugin_id,
+            hook=hook,
+            execution_id=execution_id,
+            metadata={**cause, **(metadata or {})} or None,
+        )
+
+
+class HostOverload(_HostDecision):
     """The host had no worker for the call within its budget, or its queue was full.
 
     Load, not failure (issue 14): a ``RESOURCE_ERROR`` with ``metadata["cause"] ==
@@ -185,51 +213,14 @@ class HostOverload(PluginError):
     action, no quarantine, no ``on_error``, not in its error rate.
     """
 
-    counted = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        plugin_id: str | None = None,
-        hook: str | None = None,
-        execution_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            PluginErrorType.RESOURCE_ERROR,
-            message,
-            plugin_id=plugin_id,
-            hook=hook,
-            execution_id=execution_id,
-            metadata={"cause": HOST_OVERLOAD, **(metadata or {})},
-        )
+    decided_type = PluginErrorType.RESOURCE_ERROR
+    decided_cause = HOST_OVERLOAD
 
 
-class NotRun(PluginError):
+class NotRun(_HostDecision):
     """The host decided not to run the handler: the outcome is ``skipped`` with this
     message as its reason; nothing is counted, and it is no error of the plugin's (the
     error store does not keep it). ``metadata["cause"]`` says why."""
-
-    counted = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        plugin_id: str | None = None,
-        hook: str | None = None,
-        execution_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            PluginErrorType.RUNTIME_ERROR,
-            message,
-            plugin_id=plugin_id,
-            hook=hook,
-            execution_id=execution_id,
-            metadata=metadata,
-        )
 
 
 class CircuitOpen(NotRun):
