@@ -8,175 +8,27 @@ writes outputs into the repository.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts" / "lab"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+from browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KERNEL_IDLE,
+    ROOT,
+    accept_dialogs,
+    lab_server,
+    need_chromium,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LabServer:
-    """A running server: its base URL and token."""
-
-    def __init__(self, url: str, token: str, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.url = url
-        self.token = token
-        self.process = process
-        self.log = log
-
-    def open_url(self, notebook: str) -> str:
-        """The URL that opens ``notebook`` with a fresh layout (``reset``)."""
-        return f"{self.url}/lab/tree/{notebook}?token={self.token}&reset"
-
-
-def _settings(folder: Path) -> None:
-    """User settings that keep JupyterLab quiet and start kernels on their own."""
-    files = {
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-            "fetchNews": "false",
-            "checkForUpdates": False,
-        },
-        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
-            "autoStartDefaultKernel": True
-        },
-    }
-    for name, content in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(content))
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"jupyter lab exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(
-        f"jupyter lab did not answer {url} in {timeout:.0f} s:\n{log.read_text()[-3000:]}"
-    )
-
-
-@contextmanager
-def lab_server(root: Path, state: Path, env: dict[str, str] | None = None) -> Iterator[LabServer]:
-    """Start ``jupyter lab`` on ``root`` (per-test config, runtime and settings dirs under
-    ``state``); SIGTERM on exit shuts its kernels down."""
-    port, token = free_port(), secrets.token_hex(16)
-    dirs = {name: state / name for name in ("config", "runtime", "settings", "workspaces")}
-    for folder in dirs.values():
-        folder.mkdir(parents=True, exist_ok=True)
-    _settings(dirs["settings"])
-    environ = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
-        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
-        "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
-        "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
-        "JUPYTER_PLATFORM_DIRS": "1",
-        **(env or {}),
-    }
-    args = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}",
-        f"--IdentityProvider.token={token}",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly",
-        "--LabApp.expose_app_in_browser=True",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args.append("--allow-root")
-    log = state / "jupyter.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env=environ, cwd=root
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(f"{url}/api/status?token={token}", process, log)
-        yield LabServer(url, token, process, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-# The notebook widget's kernel, connected and idle: the robust wait (an execution
-# indicator reads idle before any kernel is attached).
-KERNEL_IDLE = """() => {
-  const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const kernel = widget && widget.sessionContext && widget.sessionContext.session
-    && widget.sessionContext.session.kernel;
-  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
-}"""
-
-
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    message = "Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"
-    if os.environ.get("PLIERS_REQUIRE_BROWSER"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _accept_dialogs(page: Any) -> None:
-    for button in page.locator(".jp-Dialog .jp-mod-accept").all():
-        if button.is_visible():
-            button.click()
-
-
 def test_fire_from_the_simulator_in_jupyterlab(tmp_path: Path) -> None:
-    _need_chromium()
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     root = tmp_path / "notebooks"
@@ -199,7 +51,7 @@ def test_fire_from_the_simulator_in_jupyterlab(tmp_path: Path) -> None:
             page.goto(server.open_url("01-getting-started.ipynb"))
             page.wait_for_function("() => !!window.jupyterapp", timeout=60_000)
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-            _accept_dialogs(page)
+            accept_dialogs(page)
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             fire = page.locator(".pliers-simulator button.widget-button", has_text="Fire")
             fire.wait_for(state="visible", timeout=90_000)
