@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..observe.metrics import PluginMetrics
     from ..plugin import Plugin
     from ..sandbox import ProcessRuntime
+    from ..sandbox.report import IsolationReport
 
 
 class SandboxOps(EngineBase):
@@ -100,6 +101,15 @@ class SandboxOps(EngineBase):
         plugin.logger.warning(f"throttle to {cpu_fraction} of a core: {reason}", applied=done)
         return done
 
+    def isolation_report(self) -> IsolationReport:
+        """Which isolation layers hold on this host under this engine's sandbox policy,
+        which are missing, whether workers run without them or are refused, and how to
+        get each (``pliers doctor`` prints the same table). Probing starts no worker."""
+        from ..sandbox.report import host_report
+
+        runtime = self.runtimes.get("process")
+        return host_report(getattr(runtime, "policy", None))
+
     def isolation(self, plugin_id: str) -> dict[str, Any]:
         """Mode and why (``placement``, ``trusted``: why the host trusts it, or None;
         ``warnings``: a refused inline request), active layers and worker usage of one
@@ -115,8 +125,24 @@ class SandboxOps(EngineBase):
             "trusted": plugin.trust_reason,
             "warnings": list(plugin.warnings),
             "layers": sorted(plugin.layers),
+            "missing": self._missing_layers(plugin),
             "quarantined": self.quarantined(plugin_id),
             **(process.usage() if process is not None else {}),
+        }
+
+    def _missing_layers(self, plugin: Plugin) -> dict[str, str]:
+        """For a sandboxed plugin, the layers its worker runs without, and why."""
+        if plugin.isolation != "process":
+            return {}
+        from ..sandbox.layers import LAYERS, detect_all
+
+        runtime = self.runtimes.get("process")
+        status = getattr(runtime, "layer_status", None)
+        detected = status() if callable(status) else detect_all()
+        return {
+            name: detected[name][1] if not detected[name][0] else "not applied"
+            for name in LAYERS
+            if name not in plugin.layers
         }
 
     def _add_resources(self, plugin: Plugin, metrics: PluginMetrics) -> PluginMetrics:

@@ -177,6 +177,17 @@ class Watch:
         end = data.find(b"\0")
         return os.fsdecode(data[: end if end >= 0 else len(data)])
 
+    def open_memory(self) -> None:
+        """Open the worker's memory now, while it is still an ordinary process of ours.
+
+        Called after its hello, before ``init``: the kernel checks access when
+        ``/proc/<pid>/mem`` is opened, and once the worker is non-dumpable (and, for an
+        ordinary user, inside its own user namespace) only root could still open it.
+        """
+        if self._mem is None:
+            with contextlib.suppress(OSError):
+                self._mem = os.open(f"/proc/{self.pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+
     def _read_u64(self, listener: int, notif_id: int, address: int) -> int | None:
         data = self._read(listener, notif_id, address, 8)
         return int.from_bytes(data, "little") if data is not None and len(data) == 8 else None

@@ -27,7 +27,14 @@ from ..errors import PluginError, PluginErrorType
 if TYPE_CHECKING:
     from ..manifest import Manifest
 
-__all__ = ["Grants", "Limits", "SandboxPolicy", "compile_grants", "parse_host_pattern"]
+__all__ = [
+    "REQUIRED_LAYERS",
+    "Grants",
+    "Limits",
+    "SandboxPolicy",
+    "compile_grants",
+    "parse_host_pattern",
+]
 
 Mode = Literal["enforce", "audit"]
 
@@ -91,6 +98,11 @@ DEFAULT_NETWORK_DENY: tuple[str, ...] = (
 )
 
 
+REQUIRED_LAYERS = frozenset({"rlimits", "landlock", "seccomp"})
+"""The layers that make the boundary: files (Landlock), system calls (seccomp: no exec,
+fork, new sockets or namespaces), resources (rlimits). Each works for an ordinary user."""
+
+
 def _default_data_root() -> Path:
     env = os.environ.get("PLIERS_LAB_DATA")
     if env:
@@ -108,8 +120,13 @@ class SandboxPolicy:
     limits: Limits = field(default_factory=Limits)
     data_root: Path = field(default_factory=_default_data_root)
     """Each plugin's data folder is ``data_root/<plugin name>``."""
+    require: frozenset[str] = REQUIRED_LAYERS
+    """Layers without which no worker starts. The others (a network namespace, cgroups)
+    add defence in depth: where the host lacks them the plugin runs without them, and
+    ``ProcessRuntime.report()`` says so (``pliers doctor``, ``engine.isolation_report()``)."""
     accept_missing: frozenset[str] = frozenset()
-    """Layers whose absence is accepted (``"*"`` for any): weaker isolation, explicitly."""
+    """Required layers whose absence is accepted (``"*"`` for any): weaker isolation,
+    explicitly."""
     network_deny: tuple[str, ...] = DEFAULT_NETWORK_DENY
     """Hosts, host patterns or IP networks the HTTP capability never reaches."""
     http_timeout_s: float = 10.0
@@ -139,6 +156,9 @@ class SandboxPolicy:
     choice: a plugin cannot ask for more)."""
 
     def accepts_missing(self, layer: str) -> bool:
+        """Whether a worker may start without ``layer`` (not required, or accepted)."""
+        if layer not in self.require:
+            return True
         return "*" in self.accept_missing or layer in self.accept_missing
 
     def workers_for(self, plugin_id: str) -> int:

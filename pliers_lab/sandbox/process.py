@@ -256,6 +256,8 @@ class Worker:
                     f"{hello.get('v')!r}, this host speaks {PROTOCOL_VERSION}",
                     violation=True,
                 )
+            if self.watch is not None:
+                self.watch.open_memory()  # before the lockdown makes it root's alone
             self.channel.send(init, deadline)
             ready = self._expect("ready", deadline)
         except Failure:

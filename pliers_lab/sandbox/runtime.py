@@ -22,6 +22,7 @@ from .hostapi import HostApi
 from .layers import detect_all
 from .policy import SandboxPolicy, compile_grants
 from .process import WorkerSpec
+from .report import REMEDY, IsolationReport, host_report
 from .supervisor import PluginProcess
 
 if TYPE_CHECKING:
@@ -105,6 +106,11 @@ class ProcessRuntime:
     def missing_layers(self) -> dict[str, str]:
         return {name: detail for name, (ok, detail) in self.layer_status().items() if not ok}
 
+    def report(self) -> IsolationReport:
+        """Every layer on this host under this runtime's policy: active, missing (and then
+        whether workers run without it or are refused), and how to get it."""
+        return host_report(self.policy)
+
     # ------------------------------------------------------------------ runtime protocol
     def prepare(self, manifest: Manifest, root: Path | None, code: Any = None) -> Prepared:
         """Start the plugin's worker and bind proxies; raises ``PluginError``."""
@@ -119,11 +125,14 @@ class ProcessRuntime:
         missing = self.missing_layers()
         refused = [layer for layer in missing if not self.policy.accepts_missing(layer)]
         if refused:
-            detail = "; ".join(f"{layer}: {missing[layer]}" for layer in refused)
+            detail = "; ".join(
+                f"{layer}: {missing[layer]} (to get it: {REMEDY[layer]})" for layer in refused
+            )
             raise PluginError(
                 PluginErrorType.LOAD_ERROR,
-                f"cannot isolate {name!r}: isolation layer{'s' if len(refused) > 1 else ''} "
-                f"missing on this host — {detail}. Accept weaker isolation explicitly with "
+                f"cannot isolate {name!r}: required isolation layer"
+                f"{'s' if len(refused) > 1 else ''} missing on this host — {detail}. "
+                "`pliers doctor` shows every layer. Accept weaker isolation explicitly with "
                 f"SandboxPolicy(accept_missing={{{', '.join(repr(r) for r in refused)}}}), "
                 "or trust the plugin to run it inline",
                 plugin_id=name,

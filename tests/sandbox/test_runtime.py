@@ -187,7 +187,7 @@ def test_missing_layer_refuses_unless_accepted(tmp_path: Path, make_plugin: Make
     with Engine(default_isolation="process") as engine:
         engine.register_runtime(refusing)
         with pytest.raises(
-            PluginError, match="isolation layer missing on this host — landlock"
+            PluginError, match="required isolation layer missing on this host — landlock"
         ) as info:
             engine.load(folder)
         assert info.value.metadata["missing_layers"] == ["landlock"]
