@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -97,21 +97,50 @@ class DebugTrace:
             return None
         return self.goto(self.cursor - 1)
 
-    def continue_(self) -> ExecutionFrame | None:
-        """Forward to the next breakpoint hit (or the end)."""
+    def continue_(self, hits: Collection[int] | None = None) -> ExecutionFrame | None:
+        """Forward to the next breakpoint hit (or the end).
+
+        ``hits`` replaces the recorded ones: breakpoints chosen after the fact, say
+        ``frames_at(line)``, since the whole run is on the tape.
+        """
+        stops = self.hits if hits is None else hits
         for index in range(self.cursor + 1, len(self.execution)):
-            if index in self.hits:
+            if index in stops:
                 return self.goto(index)
         self.cursor, self.state = len(self.execution), "completed"
         return None
 
-    def reverse_continue(self) -> ExecutionFrame | None:
-        """Backward to the previous breakpoint hit (or the start)."""
+    def reverse_continue(self, hits: Collection[int] | None = None) -> ExecutionFrame | None:
+        """Backward to the previous breakpoint hit (or the start); ``hits`` as in
+        ``continue_``."""
+        stops = self.hits if hits is None else hits
         for index in range(min(self.cursor, len(self.execution)) - 1, -1, -1):
-            if index in self.hits:
+            if index in stops:
                 return self.goto(index)
         self.cursor = -1
         return None
+
+    # -- breakpoints after the fact ---------------------------------------------------
+    def files(self) -> list[str]:
+        """The files whose lines were recorded, in the order they first ran."""
+        return list(dict.fromkeys(f.file for f in self.execution))
+
+    def lines(self, file: str | None = None) -> list[int]:
+        """The line numbers that ran (in ``file``, a path or name suffix), sorted."""
+        return sorted({f.line for f in self.execution if file is None or _same(f.file, file)})
+
+    def frames_at(
+        self, line: int, file: str | None = None, function: str | None = None
+    ) -> list[int]:
+        """The frames a breakpoint on ``line`` (of ``file``, in ``function``) would stop
+        at, had it been set before recording (as the recorder matches: every event)."""
+        return [
+            f.index
+            for f in self.execution
+            if f.line == line
+            and (file is None or _same(f.file, file))
+            and (function is None or f.function == function)
+        ]
 
     def history(self, name: str) -> list[tuple[int, int, str]]:
         """How variable ``name`` changed: (frame index, line, value) at each change."""
@@ -187,6 +216,11 @@ class TraceSink:
             trace.truncated = True
 
 
+def _same(recorded: str, wanted: str) -> bool:
+    """Whether ``recorded`` (a frame's file) is ``wanted``: the path, or a suffix of it."""
+    return recorded == wanted or recorded.endswith("/" + wanted.lstrip("/"))
+
+
 def _frame(
     row: Any, index: int, base_ms: float, hook: str | None, eid: str | None
 ) -> ExecutionFrame:
@@ -203,7 +237,9 @@ def _frame(
         str(row["function"]),
         str(row["file"]),
         int(row["line"]),
-        {str(k): str(v) for k, v in variables.items()},
+        # Only names the code could write: a comprehension's or generator's hidden ``.0``
+        # is the iterator it consumes (``<dict_valueiterator …>``), not a variable.
+        {str(k): str(v) for k, v in variables.items() if str(k).isidentifier()},
         base_ms + float(row["timestamp"]),
         int(row["depth"]),
         hook,

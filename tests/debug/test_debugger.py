@@ -159,3 +159,58 @@ def test_a_missing_execution_or_trace_is_a_clear_error(engine):
     with pytest.raises(EngineError, match="no trace 'trace-x'"):
         engine.debugger.step("trace-x")
     assert PluginErrorType.RUNTIME_ERROR.value == "runtime_error"
+
+
+COUNTER = """\
+from pliers_lab import hook
+
+
+@hook("submission.afterSave")
+def count(ctx):
+    words = sum(len(str(v).split()) for v in ctx.data["answers"].values())
+    return {"words": words}
+"""
+
+
+def test_a_generators_hidden_iterator_is_not_shown_as_a_variable(engine, tmp_path):
+    # Issue 15 §4: trace tables showed ``.0: <dict_valueiterator …>``, the iterator a
+    # generator expression consumes, instead of the values the plugin's code named.
+    engine.trust("counter")
+    engine.load(write_plugin(tmp_path, "counter", COUNTER, {"submission.afterSave": {}}))
+    with engine.debugger.trace("counter") as trace:
+        result = engine.fire("submission.afterSave", {"answers": {"a": "one two", "b": "three"}})
+    assert result.outcome("counter").value == {"words": 3}
+    shown = [(name, value) for f in trace.execution for name, value in f.variables.items()]
+    assert not [(n, v) for n, v in shown if not n.isidentifier() or "valueiterator" in v]
+    in_generator = [f for f in trace.execution if f.function == "<genexpr>"]
+    assert {f.variables.get("v") for f in in_generator} >= {"'one two'", "'three'"}
+    assert trace.frame()["variables"].map(lambda d: ".0" in d).sum() == 0
+
+
+def test_a_worker_row_with_a_hidden_iterator_keeps_only_named_variables():
+    from pliers_lab.debug import DebugTrace
+    from pliers_lab.debug.trace import TraceSink
+
+    trace = DebugTrace("p")
+    row = {"event": "line", "function": "<genexpr>", "file": "/p/plugin.py", "line": 6,
+           "variables": {".0": "<dict_valueiterator object at 0x7f>", "v": "'three'"},
+           "timestamp": 0.5, "depth": 1}  # fmt: skip
+    TraceSink(trace, 10)({"frames": [row]}, "submission.afterSave", "x-1", 0.0)
+    assert trace.execution[0].variables == {"v": "'three'"} and trace.dropped == 0
+
+
+def test_breakpoints_chosen_after_recording_stop_where_that_line_ran(scored):
+    with scored.debugger.trace("scorer") as trace:
+        scored.fire("submission.enrich", {"email": "ada@example.com"})
+    (plugin_file,) = trace.files()
+    assert plugin_file.endswith("/scorer/plugin.py")
+    assert trace.lines("plugin.py") == trace.lines() and 7 in trace.lines()
+    assert trace.lines("other.py") == [] and trace.frames_at(7, "other.py") == []
+    at_seven = trace.frames_at(7, "plugin.py")
+    assert len(at_seven) == 2  # "ada" and "example.com"
+    assert trace.frames_at(7, function="enrich") == []
+    assert trace.continue_(at_seven).variables["part"] == "'ada'"
+    assert trace.continue_(at_seven).variables["part"] == "'example.com'"
+    assert trace.continue_(at_seven) is None and trace.state == "completed"
+    assert trace.reverse_continue(at_seven).index == at_seven[1]
+    assert trace.hits == set()  # the recorded hits are untouched
