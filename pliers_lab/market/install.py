@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from .store import PluginStore
 
 __all__ = [
+    "STEPS",
     "Prepared",
+    "Progress",
     "load_chain",
     "place",
     "prepare",
@@ -44,6 +46,21 @@ __all__ = [
     "signer_of",
     "unplace",
 ]
+
+#: The steps an install or update reports to its ``progress`` callback, in this order
+#: (``download``, ``verify`` and ``scan`` once per new bundle, dependencies included):
+#: a notebook or a server shows where a long install is instead of going quiet.
+STEPS = ("resolve", "download", "verify", "scan", "install", "start")
+
+#: ``progress(step, detail)``: ``step`` is one of ``STEPS``, ``detail`` a short sentence
+#: naming the plugin and version (``"downloading notes@1.1.0"``).
+Progress = Callable[[str, str], None]
+
+
+def report(progress: Progress | None, step: str, detail: str) -> None:
+    """Tell ``progress`` (if any) that ``step`` starts."""
+    if progress is not None:
+        progress(step, detail)
 
 
 @dataclass
@@ -116,6 +133,7 @@ def prepare(
     *,
     allow_unsigned: bool,
     allow_unsafe: bool,
+    progress: Progress | None = None,
 ) -> Prepared:
     """Fetch ``record``'s bundle and check it; raise the refusal, store untouched."""
     from ..manifest import ManifestError
@@ -132,6 +150,7 @@ def prepare(
                 plugin_id=record.name,
             )
         return Prepared(record, reused=True)
+    report(progress, "download", f"downloading {record.key}")
     bundle = open_bundle(registry.download(record.name, record.version), limits=registry.limits)
     if bundle.checksum != record.checksum or bundle.metadata.key != record.key:
         raise BundleError(
@@ -140,6 +159,7 @@ def prepare(
             f"{record.key} {record.checksum} (changed on disk since)",
             plugin_id=record.name,
         )
+    report(progress, "verify", f"verifying the signature of {record.key}")
     verification = verify_bundle(bundle, store.trusted_keys())
     prepared = Prepared(record, bundle, verification)
     verification.require(allow_unsigned=allow_unsigned, plugin_id=record.key)
@@ -155,6 +175,7 @@ def prepare(
             plugin_id=record.name,
             details={"problems": manifest_problems(exc)},
         ) from None
+    report(progress, "scan", f"scanning {record.key}")
     scan = prepared.scan = scan_bundle(bundle)
     if not scan.safe and not allow_unsafe:
         worst = "; ".join(f"{i.severity} {i.type} at {i.location}" for i in scan.issues[:5])

@@ -27,13 +27,25 @@ from .errors import (
     PermissionsNotAcceptedError,
     StartupError,
 )
-from .install import forget, load_chain, loaded, place, prepare, resolve_plan, signer_of, unplace
+from .install import (
+    Progress,
+    forget,
+    load_chain,
+    loaded,
+    place,
+    prepare,
+    report,
+    resolve_plan,
+    signer_of,
+    unplace,
+)
 from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult, listing, search
 from .records import VersionRecord
 from .results import (
     InstallResult,
     PermissionDiff,
     UninstallResult,
+    UpdatePlan,
     UpdateResult,
     diff_permissions,
 )
@@ -41,6 +53,7 @@ from .results import (
 if TYPE_CHECKING:
     import os
 
+    from ..dependencies import Resolution
     from ..engine import Engine
     from ..manifest import Manifest
     from .install import Prepared
@@ -48,7 +61,7 @@ if TYPE_CHECKING:
     from .registry import Registry
     from .results import ValidationReport
     from .signing import VerificationResult
-    from .store import PluginStore
+    from .store import InstalledPlugin, PluginStore
 
 __all__ = ["PluginMarketplace"]
 
@@ -228,7 +241,12 @@ class PluginMarketplace:
 
     # --------------------------------------------------------------- installation
     def _prepare(
-        self, resolution: Any, names: list[str], allow_unsigned: bool, allow_unsafe: bool
+        self,
+        resolution: Any,
+        names: list[str],
+        allow_unsigned: bool,
+        allow_unsafe: bool,
+        progress: Progress | None = None,
     ) -> list[Any]:
         """Verify, scan and stage each chosen version in ``names`` (nothing placed yet)."""
         return [
@@ -238,6 +256,7 @@ class PluginMarketplace:
                 resolution.chosen[n].source,
                 allow_unsigned=allow_unsigned,
                 allow_unsafe=allow_unsafe,
+                progress=progress,
             )
             for n in names
         ]
@@ -252,6 +271,7 @@ class PluginMarketplace:
         activate: bool = True,
         allow_unsigned: bool = False,
         allow_unsafe: bool = False,
+        progress: Progress | None = None,
     ) -> InstallResult:
         """Install ``plugin_id`` (``version``: exact, tag or range; default ``latest``)
         with the dependencies it needs, then load them into the engine, dependencies
@@ -264,6 +284,9 @@ class PluginMarketplace:
         an unsigned or untrusted one unless ``allow_unsigned`` and a forged one always
         (``SignatureError``), a failed scan unless ``allow_unsafe``
         (``UnsafePluginError``), and a plugin that fails to start (``StartupError``).
+
+        ``progress(step, detail)``, if given, is called as each step of ``install.STEPS``
+        starts, so a caller can show where a long install is.
         """
         engine = engine or self.engine
         self._follow(engine)
@@ -275,6 +298,7 @@ class PluginMarketplace:
                     "change its version",
                     plugin_id=plugin_id,
                 )
+            report(progress, "resolve", f"resolving {plugin_id}@{version or 'latest'}")
             target = self.registry.resolve_version(plugin_id, version)
             resolution = resolve_plan(
                 self.registry,
@@ -285,7 +309,8 @@ class PluginMarketplace:
             )
             installed = self.store.installed()
             new = [n for n in resolution.order if n not in installed]
-            items = self._prepare(resolution, new, allow_unsigned, allow_unsafe)
+            items = self._prepare(resolution, new, allow_unsigned, allow_unsafe, progress)
+            report(progress, "install", f"unpacking {', '.join(i.record.key for i in items)}")
             created = place(self.store, items)
             versions = {n: s.version for n, s in resolution.chosen.items()}
             try:
@@ -314,6 +339,7 @@ class PluginMarketplace:
                 raise
             started: list[str] = []
             if engine is not None:
+                report(progress, "start", f"starting {', '.join(new)} in the engine")
                 try:
                     started = load_chain(
                         engine,
@@ -370,6 +396,7 @@ class PluginMarketplace:
         engine: Engine | None = None,
         allow_unsigned: bool = False,
         allow_unsafe: bool = False,
+        progress: Progress | None = None,
     ) -> UpdateResult:
         """Switch ``plugin_id`` to ``version`` (default: the newest that fits the other
         installed plugins and this engine), installing it beside the current one.
@@ -378,24 +405,16 @@ class PluginMarketplace:
         ``PermissionsNotAcceptedError`` listing them, unless ``accept_permissions``.
         In the engine the plugin is reloaded from the new folder, keeping its
         configuration; if the new version fails to start, the old one keeps serving and
-        the store is switched back. Nothing to do gives ``updated=False``.
+        the store is switched back. Nothing to do gives ``updated=False``. ``plan_update``
+        tells what this would do (the permission diff above all) without doing it;
+        ``progress`` is as for ``install``.
         """
         engine = engine or self.engine
         self._follow(engine)
         with self.store.lock():
-            current = self.store.get(plugin_id)
-            pin = self.registry.resolve_version(plugin_id, version).version if version else None
-            resolution = resolve_plan(
-                self.registry,
-                self.store,
-                plugin_id,
-                pin=pin,
-                pliers_version=self.pliers_version,
-                action="update",
-            )
-            record = resolution.chosen[plugin_id].source
-            if not isinstance(record, VersionRecord) or record.version == current.version:
-                # only the installed version is in the catalog without a registry record
+            report(progress, "resolve", f"resolving {plugin_id}@{version or 'newest'}")
+            current, resolution, record = self._update_target(plugin_id, version)
+            if record is None:
                 return UpdateResult(
                     True,
                     plugin_id,
@@ -418,13 +437,15 @@ class PluginMarketplace:
             installed = self.store.installed()
             new_deps = [n for n in resolution.order if n not in installed]
             wanted = [*new_deps, plugin_id]
-            items = self._prepare(resolution, wanted, allow_unsigned, allow_unsafe)
+            items = self._prepare(resolution, wanted, allow_unsigned, allow_unsafe, progress)
+            report(progress, "install", f"unpacking {', '.join(i.record.key for i in items)}")
             created = place(self.store, items)
             versions = {n: s.version for n, s in resolution.chosen.items()}
             self._commit_switch(
                 items, plugin_id, current.version, record.version, "update", created
             )
             if engine is not None and loaded(engine, plugin_id):
+                report(progress, "start", f"reloading {record.key} in the engine")
                 self._reload(
                     engine,
                     plugin_id,
@@ -436,12 +457,7 @@ class PluginMarketplace:
                     undo_items=items,
                 )
             older = parse_version(current.version)
-            changes = tuple(
-                c
-                for v in reversed(self.registry.plugin(plugin_id).versions)
-                if older < parse_version(v.version) <= parse_version(record.version)
-                for c in v.changes
-            )
+            changes = self._changes(plugin_id, current.version, record.version)
         warnings = [w for item in items for w in item.warnings]
         warnings += _engine_warnings(engine, [*new_deps, plugin_id])
         if parse_version(record.version) < older:
@@ -458,6 +474,62 @@ class PluginMarketplace:
                 {"name": n, "version": versions[n], "installed": True} for n in new_deps
             ),
             warnings=tuple(warnings),
+        )
+
+    def plan_update(self, plugin_id: str, version: str | None = None) -> UpdatePlan:
+        """What ``update(plugin_id, version)`` would do, changing nothing: the version it
+        would switch to, the permissions that version adds and drops, the release notes
+        on the way and the dependencies it would install — what a user reviews before
+        accepting. Refused as ``update`` refuses (``NotFoundError``,
+        ``DependencyConflictError``)."""
+        current, resolution, record = self._update_target(plugin_id, version)
+        if record is None:
+            return UpdatePlan(plugin_id, current.version, current.version)
+        installed = self.store.installed()
+        return UpdatePlan(
+            plugin_id,
+            current.version,
+            record.version,
+            permissions=diff_permissions(
+                self.store.manifest(plugin_id).permissions, _parse(record).permissions
+            ),
+            changes=self._changes(plugin_id, current.version, record.version),
+            dependencies=tuple(
+                {"name": n, "version": resolution.chosen[n].version}
+                for n in resolution.order
+                if n not in installed
+            ),
+        )
+
+    def _update_target(
+        self, plugin_id: str, version: str | None
+    ) -> tuple[InstalledPlugin, Resolution, VersionRecord | None]:
+        """The installed plugin, the resolution an update to ``version`` gives, and the
+        registry version it picks (None: it stays where it is)."""
+        current = self.store.get(plugin_id)
+        pin = self.registry.resolve_version(plugin_id, version).version if version else None
+        resolution = resolve_plan(
+            self.registry,
+            self.store,
+            plugin_id,
+            pin=pin,
+            pliers_version=self.pliers_version,
+            action="update",
+        )
+        record = resolution.chosen[plugin_id].source
+        if not isinstance(record, VersionRecord) or record.version == current.version:
+            # only the installed version is in the catalog without a registry record
+            return current, resolution, None
+        return current, resolution, record
+
+    def _changes(self, plugin_id: str, old: str, new: str) -> tuple[str, ...]:
+        """The release notes of the versions above ``old`` up to ``new``, oldest first."""
+        older, newer = parse_version(old), parse_version(new)
+        return tuple(
+            c
+            for v in reversed(self.registry.plugin(plugin_id).versions)
+            if older < parse_version(v.version) <= newer
+            for c in v.changes
         )
 
     def _commit_switch(

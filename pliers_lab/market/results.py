@@ -13,6 +13,7 @@ __all__ = [
     "InstallResult",
     "PermissionDiff",
     "UninstallResult",
+    "UpdatePlan",
     "UpdateResult",
     "ValidationReport",
     "diff_permissions",
@@ -133,6 +134,45 @@ class UpdateResult:
             "dependencies": list(self.dependencies),
             "warnings": list(self.warnings),
             "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """What ``update`` would do, worked out without changing anything, so that a user
+    sees the permission diff (and the release notes) before accepting the update.
+
+    ``dependencies`` are the plugins the update would install too, each
+    ``{name, version}``. ``to_version == from_version`` when there is nothing to do.
+    """
+
+    plugin_id: str
+    from_version: str
+    to_version: str
+    permissions: PermissionDiff = PermissionDiff()
+    changes: tuple[str, ...] = ()
+    dependencies: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def needed(self) -> bool:
+        """Whether the update would switch versions at all."""
+        return self.to_version != self.from_version
+
+    @property
+    def needs_consent(self) -> bool:
+        """Whether ``update`` needs ``accept_permissions=True`` for this plan."""
+        return bool(self.permissions.added)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pluginId": self.plugin_id,
+            "oldVersion": self.from_version,
+            "newVersion": self.to_version,
+            "needed": self.needed,
+            "needsConsent": self.needs_consent,
+            "permissions": self.permissions.to_dict(),
+            "changes": list(self.changes),
+            "dependencies": list(self.dependencies),
         }
 
 
