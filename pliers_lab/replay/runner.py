@@ -216,6 +216,28 @@ class ReplayReport:
         return table.reset_index()
 
 
+#: ``progress(done, total, events)``: partitions finished, partitions, events replayed.
+Progress = Callable[[int, int, int], None]
+
+
+class _Counted:
+    """Counts our partitions as Dask finishes them, and tells ``progress``."""
+
+    def __init__(self, name: str, total: int, progress: Progress | None) -> None:
+        self.name, self.total, self.progress = name, total, progress
+        self.done = self.events = 0
+
+    def report(self, done: int, events: int) -> None:
+        self.done, self.events = done, events
+        if self.progress is not None:
+            self.progress(done, self.total, events)
+
+    def posttask(self, key: Any, result: Any, _dsk: Any, _state: Any, _worker: Any) -> None:
+        """Dask's callback after each task: ours are keyed ``(name, partition)``."""
+        if isinstance(key, tuple) and key and key[0] == self.name:
+            self.report(self.done + 1, self.events + sum(part["events"] for part in result))
+
+
 def replay(
     log: str | Path,
     plugins: str | Path,
@@ -224,6 +246,7 @@ def replay(
     blocksize: str | int = "4MiB",
     strict: bool = False,
     trust: TrustPolicy | None = None,
+    progress: Progress | None = None,
 ) -> ReplayReport:
     """Replay the event log at ``log`` through the plugins in folder ``plugins``.
 
@@ -234,8 +257,15 @@ def replay(
     ``trust`` (a ``TrustPolicy``, shipped to the workers) says which plugins may run
     where their manifest asks; the others are replayed in their sandbox. A plugin that
     cannot be loaded raises ``ReplayError`` naming it and why.
+
+    ``progress(done, total, events)`` is called before the first partition (0 done)
+    and as each partition finishes, in the calling thread, with the events replayed so
+    far: a large log shows how far it is (the lab's ``ReplayProgress`` is such a
+    callable). Dask's local schedulers report every partition; a distributed one
+    reports once, at the end.
     """
     import dask.bag as db  # a few hundred ms: only when replaying
+    from dask.callbacks import Callback
 
     path, folder = Path(log), str(Path(plugins).resolve())
     if not path.is_file():
@@ -250,9 +280,17 @@ def replay(
     policy = trust or TrustPolicy()
     parts = bag.map_partitions(lambda lines: [replay_lines(lines, folder, forms, strict, policy)])
     report = ReplayReport(partitions=bag.npartitions, scheduler=scheduler)
+    counted = _Counted(parts.name, bag.npartitions, progress)
+    # Dask's local schedulers call posttask in the thread that computes, as each task ends.
+    watch = Callback(posttask=counted.posttask)  # type: ignore[no-untyped-call]
+    counted.report(0, 0)
     # chunksize=1: Dask's local schedulers batch six tasks per worker by default, which
     # puts a handful of coarse partitions on a single process, one after another.
-    for part in parts.compute(scheduler=scheduler, chunksize=1):
+    with watch:
+        results = parts.compute(scheduler=scheduler, chunksize=1)
+    for part in results:
         report.merge(part)
     report.seconds = time.perf_counter() - started
+    if counted.done < counted.total:  # a scheduler that calls no callbacks (distributed)
+        counted.report(counted.total, report.events)
     return report

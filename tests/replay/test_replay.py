@@ -139,3 +139,23 @@ def test_a_plugin_the_sandbox_cannot_run_is_refused_by_name(tmp_path, log):
         replay(log, plugins, scheduler="synchronous")
     trusted = replay(log, plugins, scheduler="synchronous", trust=TrustPolicy(folders=[tmp_path]))
     assert trusted.events > 0 and trusted.errors == []
+
+
+@pytest.mark.parametrize("scheduler", ["synchronous", "threads"])
+def test_progress_is_reported_per_partition_in_the_calling_thread(log, scheduler):
+    # Issue 15 §4: replaying a large log shows how far it is.
+    import threading
+
+    seen = []
+
+    def progress(done, total, events):
+        seen.append((done, total, events, threading.get_ident()))
+
+    report = replay(log, EXTENSIONS, scheduler=scheduler, blocksize="16KiB", trust=TRUSTED,
+                    progress=progress)  # fmt: skip
+    total = report.partitions
+    assert total > 2 and len(seen) == total + 1
+    assert [s[:2] for s in seen] == [(done, total) for done in range(total + 1)]
+    events = [s[2] for s in seen]
+    assert events[0] == 0 and events == sorted(events) and events[-1] == report.events
+    assert {s[3] for s in seen} == {threading.get_ident()}

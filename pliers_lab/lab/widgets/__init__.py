@@ -12,16 +12,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .config_editor import ConfigEditor
     from .dashboard import MetricsDashboard
+    from .debugger import TraceDebugger
     from .inspector import PluginInspector
     from .simulator import HookSimulator
 
-__all__ = ["ConfigEditor", "HookSimulator", "MetricsDashboard", "PluginInspector"]
+__all__ = ["ConfigEditor", "HookSimulator", "MetricsDashboard", "PluginInspector", "TraceDebugger"]
 
 _WHERE = {
     "ConfigEditor": "config_editor",
     "HookSimulator": "simulator",
     "MetricsDashboard": "dashboard",
     "PluginInspector": "inspector",
+    "TraceDebugger": "debugger",
 }
 
 
