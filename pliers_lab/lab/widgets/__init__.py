@@ -14,14 +14,23 @@ if TYPE_CHECKING:
     from .dashboard import MetricsDashboard
     from .debugger import TraceDebugger
     from .inspector import PluginInspector
+    from .marketplace import MarketplaceBrowser
     from .simulator import HookSimulator
 
-__all__ = ["ConfigEditor", "HookSimulator", "MetricsDashboard", "PluginInspector", "TraceDebugger"]
+__all__ = [
+    "ConfigEditor",
+    "HookSimulator",
+    "MarketplaceBrowser",
+    "MetricsDashboard",
+    "PluginInspector",
+    "TraceDebugger",
+]
 
 _WHERE = {
     "ConfigEditor": "config_editor",
     "HookSimulator": "simulator",
     "MetricsDashboard": "dashboard",
+    "MarketplaceBrowser": "marketplace",
     "PluginInspector": "inspector",
     "TraceDebugger": "debugger",
 }
