@@ -209,7 +209,14 @@ def plot_timeline(
     if seen:
         from matplotlib.patches import Patch
 
+        # Outside the axes, right of the lanes: inside, any corner can cover a bar, and
+        # the lower right holds the latest call of the last lane, often the one error.
         ax.legend(
-            handles=[Patch(color=palette[k], label=k) for k in seen], fontsize=8, loc="lower right"
+            handles=[Patch(color=palette[k], label=k) for k in seen],
+            fontsize=8,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0.0,
+            frameon=False,
         )
     return Picture(figure, frame, title)

@@ -51,14 +51,19 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.summary = w.HTML()
         self.table = w.HTML()
-        self.durations = w.Image(format="png", layout=w.Layout(width="49%", height="auto"))
-        self.error_rates = w.Image(format="png", layout=w.Layout(width="49%", height="auto"))
+        self.durations = w.Image(format="png", layout=_plot_layout())
+        self.error_rates = w.Image(format="png", layout=_plot_layout())
         self.errors = w.HTML()
         self.activity = w.HTML()
         self.refresh_button.on_click(lambda _b: self.refresh())
         children: list[w.Widget] = [w.HBox([self.refresh_button, self.summary]), self.table]
         if plots:
-            children.append(w.HBox([self.durations, self.error_rates]))
+            # A flex row stretches its children to the tallest: the two plots differ in
+            # height, so each keeps its own at the top of the row instead.
+            row = w.HBox(
+                [self.durations, self.error_rates], layout=w.Layout(align_items="flex-start")
+            )
+            children.append(row)
         children += [self.errors, self.activity]
         super().__init__(children)
         self.add_class("pliers-dashboard")
@@ -111,6 +116,11 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         self.activity.value = panel(
             "<b>recent activity</b>" + _activity_html(self.frames["activity"])
         )
+
+
+def _plot_layout() -> w.Layout:
+    """Natural size up to half the row, never drawn out of shape (``object_fit``)."""
+    return w.Layout(width="auto", max_width="49%", height="auto", object_fit="contain")
 
 
 def _activity_html(frame: Any) -> str:
