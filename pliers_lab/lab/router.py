@@ -125,7 +125,7 @@ def one_line(exc: BaseException) -> str:
     return f"{head} {'; '.join(rest)}" if rest else head
 
 
-_PAYLOAD_START = re.compile(r"(?:^|\s)([\[{@$])")
+_PAYLOAD_START = re.compile(r"(?:^|\s)(['\"]?[\[{]|[@$])")
 
 
 def split_payload(text: str) -> tuple[str, str | None]:

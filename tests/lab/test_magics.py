@@ -327,7 +327,8 @@ def test_fire_sample_payload(shell: Any) -> None:
 
 
 def test_fire_mistakes_are_one_line(shell: Any) -> None:
-    assert "is not JSON: line 1 column 2" in usage(shell, "fire form.validate {oops}")
+    assert "is not JSON: line 1 column 2" in usage(shell, "fire form.validate {'oops'")
+    assert "NameError: name 'oops' is not defined" in usage(shell, "fire form.validate {oops}")
     assert "did you mean 'form.validate'" in usage(shell, "fire form.validat {}")
 
 
@@ -432,3 +433,29 @@ def test_process_isolation_shows_in_list(shell: Any) -> None:
         shell, 'fire export.format {"format": "csv", "form": {"fields": []}, "submissions": []}'
     )
     assert result.outcome("csv-export").status == "ok"
+
+
+def typed(shell: Any, source: str) -> Any:
+    """Run ``source`` as a cell the user typed (IPython's input transformations included,
+    unlike ``run_line_magic``); the result of its last line, or the error's message."""
+    outcome = shell.run_cell(source, silent=True)
+    if outcome.error_in_exec is not None:
+        return str(outcome.error_in_exec)
+    return shell.user_ns.get("_typed")
+
+
+def test_payloads_typed_in_the_line_json_quoted_variable_and_expression(shell: Any) -> None:
+    line(shell, "load advanced-validation")
+    form = '{"form": {"id": "f1", "fields": []}}'
+    for payload in (form, f"'{form}'", "{dict(form=dict(id='f1', fields=[]))}", "{given}",
+                    "$given", "{'form': {'id': 'f1', 'fields': given['form']['fields']}}"):  # fmt: skip
+        shell.user_ns["given"] = {"form": {"id": "f1", "fields": []}}
+        result = typed(shell, f"_typed = %pliers fire form.validate {payload}")
+        assert isinstance(result, HookResult), (payload, result)
+        assert result.value == {"valid": True, "errors": [], "warnings": []}, payload
+    broken = typed(shell, '_typed = %pliers fire form.validate {"form": {"id": "f1"}')
+    assert broken.startswith("the payload is not JSON: line 1 column 22: Expecting ',' delimiter")
+    failing = typed(shell, "_typed = %pliers fire form.validate {undefined_name}")
+    assert failing == (
+        "the payload {undefined_name} failed: NameError: name 'undefined_name' is not defined"
+    )
