@@ -447,8 +447,9 @@ def typed(shell: Any, source: str) -> Any:
 def test_payloads_typed_in_the_line_json_quoted_variable_and_expression(shell: Any) -> None:
     line(shell, "load advanced-validation")
     form = '{"form": {"id": "f1", "fields": []}}'
-    for payload in (form, f"'{form}'", "{dict(form=dict(id='f1', fields=[]))}", "{given}",
-                    "$given", "{'form': {'id': 'f1', 'fields': given['form']['fields']}}"):  # fmt: skip
+    literal = "{'form': {'id': 'f1', 'fields': given['form']['fields']}}"
+    expression = "{dict(form=dict(id='f1', fields=[]))}"
+    for payload in (form, f"'{form}'", expression, "{given}", "$given", literal):
         shell.user_ns["given"] = {"form": {"id": "f1", "fields": []}}
         result = typed(shell, f"_typed = %pliers fire form.validate {payload}")
         assert isinstance(result, HookResult), (payload, result)
