@@ -25,7 +25,7 @@ import stat
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -304,21 +304,23 @@ def build_bundle(
     signer: str | None = None,
     created_at: datetime | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    exclude: Collection[str] = (),
 ) -> Path:
     """Package the plugin in ``folder`` as ``<name>-<version>.zip``; returns its path.
 
     ``out`` is the bundle's file name, or a folder to put it in (default: the current
     folder). The manifest is validated first (a ``ManifestError`` lists its problems).
     ``__pycache__``, VCS folders, ``*.pyc`` and (unless ``include_tests``) the top-level
-    ``tests/`` are left out; a symlink anywhere is refused. With ``signing_key`` the
-    bundle is signed in the same step (see ``signing.sign_bundle``).
+    ``tests/`` are left out, and so are the ``exclude`` paths (relative, ``/``-separated:
+    e.g. earlier bundles written into the folder); a symlink anywhere is refused. With
+    ``signing_key`` the bundle is signed in the same step (see ``signing.sign_bundle``).
     """
     from .. import __version__
     from ..manifest import load_manifest
 
     source = Path(folder)
     manifest = load_manifest(source)
-    files = _walk(source, include_tests)
+    files = [f for f in _walk(source, include_tests) if f[0] not in exclude]
     if len(files) > limits.max_files:
         raise BundleError(str(source), f"{len(files)} files; at most {limits.max_files} allowed")
     entries = []

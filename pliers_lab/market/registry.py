@@ -191,6 +191,18 @@ class Registry:
             _audit(db, user, "register-key", None, None, public_key.key_id)
         return public_key.key_id
 
+    def revoke_key(self, key_id: str) -> str:
+        """Withdraw a registered key (a lost or leaked one): nothing signed with it can be
+        published any more. Versions already published keep their record. Returns the
+        user it was registered to; ``NotFoundError`` if it is not registered."""
+        with transaction(self.db, write=True) as db:
+            row = db.execute("SELECT user FROM keys WHERE key_id = ?", (key_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"key {key_id} is not registered in the registry {self.root}")
+            db.execute("DELETE FROM keys WHERE key_id = ?", (key_id,))
+            _audit(db, row["user"], "revoke-key", None, None, key_id)
+        return str(row["user"])
+
     def keys(self, user: str | None = None) -> dict[str, PublicKey]:
         """Registered keys by key id (of ``user`` only, if given)."""
         from .signing import PublicKey

@@ -4,33 +4,55 @@
     pliers validate PATH [--store S]        manifest, code, handlers, config, tests, docs;
                                             a bundle: signature (trusted by S?) and scan
     pliers test PATH [-- PYTEST ARGS]       the plugin's tests with the pliers fixtures
-    pliers docs PATH [-o FILE]              Markdown docs from the manifest and schema
-    pliers simulate PATH HOOK [--data JSON|@FILE]   fire one hook at the plugin
+    pliers docs PATH [-o FILE] [--check [DOCS]]   Markdown docs from the manifest and
+                                            schema; --check: does DOCS (README.md) name
+                                            every hook, setting, endpoint?
+    pliers simulate PATH HOOK [--data JSON|@FILE]   fire one hook at the plugin (without
+                                            --data: the hook's sample payload)
     pliers dev PATH [--seconds N]           load, watch, reload on save, report
     pliers package PATH [--key K] [-o DIR]  a (signed) bundle of the plugin
-    pliers publish PATH --registry R --key K --user U   tests (80 % coverage), scan,
+    pliers key create NAME | list | trust KEY --registry R [--user U] | revoke KEY
+                                            signing keys (kept in a per-user folder, or
+                                            --keys / $PLIERS_KEYS) and who trusts them
+    pliers publish PATH --registry R --key K [--user U]   tests (80 % coverage), scan,
                                             bundle, sign, publish
     pliers serve [--extensions D] [--port P] [--trust ID] [--trust-folder D]
                                             plugin endpoints and the /v3 REST API
     pliers demo                             the example plugins through their hooks
 
 Every user mistake is one line on stderr and exit status 2; a plugin that fails its
-checks exits 1.
+checks exits 1 after its report, with one line on stderr saying so. No command ends in a
+traceback (``PLIERS_DEBUG=1`` shows one for an unexpected error).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import PliersError
 
 __all__ = ["main"]
+
+
+class Mistake(PliersError):
+    """A user mistake on the command line: one line on stderr, exit status 2."""
+
+
+class Failed(PliersError):
+    """The plugin failed a check whose report was printed: one line on stderr, exit 1."""
+
+
+def _fail(message: str) -> NoReturn:
+    """Exit status 1 with the one stderr line that says what failed (its report is above)."""
+    raise Failed(message)
 
 
 def _data(text: str | None) -> Any:
@@ -41,13 +63,28 @@ def _data(text: str | None) -> Any:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise PliersError(f"--data {path}: cannot read: {exc.strerror}") from None
+            raise Mistake(f"--data {path}: cannot read: {exc.strerror}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PliersError(
+        raise Mistake(
             f"--data: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
         ) from None
+
+
+def _plugin_folder(path: str | Path) -> Path:
+    """``path`` as a plugin folder, or the mistake in one line (before anything runs)."""
+    folder = Path(path)
+    if not folder.exists():
+        raise Mistake(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise Mistake(f"{folder}: not a folder (a plugin is a folder with a manifest.json)")
+    if not (folder / "manifest.json").is_file():
+        raise Mistake(
+            f"{folder}: no manifest.json; start from a template (pliers create) or write one "
+            f"for existing code (pliers init {shlex.quote(str(folder))})"
+        )
+    return folder
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -66,52 +103,62 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"wrote {path}")
     report = check_plugin(args.path)
     print(report.render())
-    return 0 if report.valid else 1
+    return 0 if report.valid else _fail(f"{args.path}: INVALID ({len(report.errors)} error(s))")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .checks import check_bundle, check_plugin
 
     path = Path(args.path)
+    if not path.exists():
+        raise Mistake(f"{path}: no such plugin folder or bundle")
     if path.is_file() and path.name != "manifest.json":  # a bundle
         report = check_bundle(path, _store_keys(args.store))
     else:
         if args.store is not None:
-            raise PliersError("--store: only for a bundle (.zip); a folder is not signed")
+            raise Mistake("--store: only for a bundle (.zip); a folder is not signed")
         report = check_plugin(path)
     print(report.render())
-    return 0 if report.valid else 1
+    if report.valid:
+        return 0
+    return _fail(f"{path}: INVALID ({len(report.errors)} error(s), listed above)")
 
 
 def _store_keys(store: str | None) -> list[Any]:
     """The keys a plugin store trusts (``--store``), or none."""
     if store is None:
         return []
-    if not (Path(store) / "store.db").is_file():
-        raise PliersError(f"--store {store}: not a plugin store (no store.db)")
-    from ..market import PluginStore
-
-    return list(PluginStore(store).trusted_keys().values())
+    return list(_store(store).trusted_keys().values())
 
 
 def cmd_test(args: argparse.Namespace) -> int:
     from .testing import run_plugin_tests
 
-    result = run_plugin_tests(args.path, args.pytest_args)
+    result = run_plugin_tests(_plugin_folder(args.path), args.pytest_args)
     print(result.render())
-    return 0 if result.failed == 0 and result.passed > 0 else 1
+    if result.failed:
+        return _fail(f"{result.failed} test(s) failed")
+    if not result.passed:
+        return _fail("no test passed (none ran?)")
+    return 0
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
     from .docs import generate_docs, validate_docs
 
+    folder = _plugin_folder(args.path)
     if args.check:
-        problems = validate_docs(args.path, args.check)
+        docs = folder / DEFAULT_DOCS if args.check is True else Path(args.check)
+        if not docs.is_file():
+            raise Mistake(f"--check {docs}: no such file")
+        problems = validate_docs(folder, docs)
         for problem in problems:
             print(problem)
-        print(f"{args.check}: {'complete' if not problems else f'{len(problems)} missing'}")
-        return 1 if problems else 0
-    text = generate_docs(args.path)
+        print(f"{docs}: {'complete' if not problems else f'{len(problems)} missing'}")
+        if problems:
+            return _fail(f"{docs} leaves out {len(problems)} thing(s) the manifest declares")
+        return 0
+    text = generate_docs(folder)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
         print(f"wrote {args.output}")
@@ -152,22 +199,44 @@ def _warn(plugins: Any) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    """Fire one hook; without ``--data`` the hook's sample payload (the host's shapes), so
+    a plugin that reads ``ctx.data["submission"]`` is not failed by an empty payload."""
+    from ..catalog import CORE_HOOKS, suggest_hook
     from ..engine import Engine
+    from ..samples import describe_sample, sample_payload
 
+    folder = _plugin_folder(args.path)
+    data = _data(args.data) if args.data is not None else None
     with Engine(default_isolation=args.isolation, trust=trust_policy(args)) as engine:
-        _warn([engine.load(args.path)])
-        result = engine.fire(
-            args.hook, _data(args.data), user_id=args.user, session_id=args.session
-        )
+        plugin = engine.load(folder)
+        _warn([plugin])
+        handled = list(plugin.manifest.hooks)
+        if args.hook not in handled:
+            it_handles = f"{plugin.manifest.name} handles " + (", ".join(handled) or "no hook")
+            known = [*CORE_HOOKS, *plugin.manifest.custom_hooks]
+            if args.hook in known:
+                raise Mistake(f"{plugin.manifest.name} does not handle {args.hook!r}; {it_handles}")
+            guess = suggest_hook(args.hook, handled) or suggest_hook(args.hook, known)
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            raise Mistake(f"unknown hook {args.hook!r}{hint}; {it_handles}")
+        if data is None:
+            data = sample_payload(args.hook)
+            print(
+                f"pliers simulate: no --data; sending {describe_sample(args.hook)}",
+                file=sys.stderr,
+                flush=True,
+            )
+        result = engine.fire(args.hook, data, user_id=args.user, session_id=args.session)
         print(result.summary())
-        return 0 if result.ok else 1
+        return 0 if result.ok else _fail(f"{args.hook} failed (see the report above)")
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from ..engine import Engine
 
+    folder = _plugin_folder(args.path)
     with Engine(default_isolation=args.isolation, trust=trust_policy(args)) as engine:
-        plugin = engine.load(args.path)
+        plugin = engine.load(folder)
         _warn([plugin])
         reloader = engine.watch()
         assert reloader is not None
@@ -191,41 +260,196 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key(path: str | None) -> Any:
-    if path is None:
+def _key(ref: str | None, keys: str | None) -> Any:
+    """The signing key ``--key`` names: a key of ``pliers key create`` or a PEM file."""
+    if ref is None:
         return None
-    from ..market import SigningKey
+    from .keys import load_signing_key
 
-    return SigningKey.load(path)
+    return load_signing_key(ref, keys)[0]
+
+
+def _own_bundles(folder: Path, name: str, *more: Path) -> list[str]:
+    """Earlier bundles of this plugin inside its folder (its top level, or an output folder
+    within it), as bundle paths to leave out."""
+    root = folder.resolve()
+    found: set[str] = set()
+    for where in (folder, *more):
+        if where.resolve().is_relative_to(root):
+            found.update(
+                p.resolve().relative_to(root).as_posix() for p in where.glob(f"{name}-*.zip")
+            )
+    return sorted(found)
 
 
 def cmd_package(args: argparse.Namespace) -> int:
+    """A bundle; earlier bundles of this plugin written into its own folder (``pliers
+    package .`` run twice) are left out, so a bundle never nests its predecessor."""
+    from ..manifest import load_manifest
     from ..market import build_bundle
 
-    bundle = build_bundle(args.path, args.output, signing_key=_key(args.key), signer=args.signer)
+    folder = _plugin_folder(args.path)
+    key = _key(args.key, args.keys)
+    name = load_manifest(folder).name
+    out = Path(args.output or ".")
+    if args.output is not None and not out.is_dir():
+        raise Mistake(f"-o {out}: no such folder")
+    bundle = build_bundle(
+        folder, out, signing_key=key, signer=args.signer, exclude=_own_bundles(folder, name, out)
+    )
     print(f"wrote {bundle}")
     return 0
 
 
+def _registry_arg(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--registry", required=required, metavar="DIR", help="the registry folder")
+
+
+def _keys_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--keys",
+        metavar="DIR",
+        help="the keys folder (default: $PLIERS_KEYS, else $PLIERS_LAB_DATA/.keys, "
+        "else ~/.local/share/pliers_lab/keys)",
+    )
+
+
+def _registry(path: str, *, create: bool = False) -> Any:
+    """The registry at ``path``; only ``create`` makes a new one (a typo in ``--registry``
+    must not leave an empty registry behind)."""
+    from ..market import Registry
+
+    if not create and not (Path(path) / "registry.db").is_file():
+        raise Mistake(f"--registry {path}: not a registry (no registry.db)")
+    return Registry(path)
+
+
+def _store(path: str) -> Any:
+    from ..market import PluginStore
+
+    if not (Path(path) / "store.db").is_file():
+        raise Mistake(f"--store {path}: not a plugin store (no store.db)")
+    return PluginStore(path)
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    """``pliers key create|list|trust|revoke``: keys, and the registries and stores that
+    trust them (a registry: registered to a user, who may then publish with it)."""
+    from . import keys
+
+    if args.key_command == "create":
+        made = keys.create_key(args.name, args.keys)
+        print(f"created key {made.name} ({made.key_id}): {made.private} (private, keep it so)")
+        print(f"public key: {made.public}")
+        print(f"next: pliers key trust {made.name} --registry REGISTRY")
+        return 0
+    if args.key_command == "list":
+        return _key_list(args)
+    if args.registry is None and args.store is None:
+        raise Mistake("say where: --registry DIR or --store DIR")
+    if args.key_command == "trust":
+        public, name = keys.load_public_key(args.key, args.keys)
+        if args.registry is not None:
+            user = args.user or name
+            _registry(args.registry, create=True).register_key(user, public)
+            print(f"key {public.key_id} registered to {user!r} in the registry {args.registry}")
+        if args.store is not None:
+            from ..market import PluginStore
+
+            PluginStore(args.store).trust_key(public, args.user or name)  # a new store is fine
+            print(f"key {public.key_id} trusted by the store {args.store}")
+        return 0
+    key_id = _key_id(args.key, args.keys)
+    if args.registry is not None:
+        user = _registry(args.registry).revoke_key(key_id)
+        print(f"key {key_id} of {user!r} revoked in the registry {args.registry}")
+    if args.store is not None:
+        _store(args.store).untrust_key(key_id)
+        print(f"key {key_id} no longer trusted by the store {args.store}")
+    return 0
+
+
+def _key_id(ref: str, folder: str | None) -> str:
+    """A key id as given, or the id of the key ``ref`` names (a name or a PEM file)."""
+    from .keys import KeyProblem, load_public_key
+
+    try:
+        return load_public_key(ref, folder)[0].key_id
+    except KeyProblem:
+        if len(ref) == 16 and all(c in "0123456789abcdef" for c in ref):
+            return ref  # the id of a key this machine does not hold
+        raise
+
+
+def _key_list(args: argparse.Namespace) -> int:
+    from .keys import keys_folder, local_keys
+
+    folder = keys_folder(args.keys)
+    mine = local_keys(args.keys)
+    print(f"keys in {folder}: {len(mine)}")
+    for key in mine:
+        print(f"  {key.name:<20} {key.key_id}")
+    if args.registry is not None:
+        registry = _registry(args.registry)
+        registered = registry.keys()
+        print(f"registered in the registry {args.registry}: {len(registered)}")
+        for key_id in sorted(registered):
+            print(f"  {key_id} {registry.key_owner(key_id)}")
+    if args.store is not None:
+        trusted = _store(args.store).trusted_keys()
+        print(f"trusted by the store {args.store}: {len(trusted)}")
+        for key_id in sorted(trusted):
+            print(f"  {key_id}")
+    return 0
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
-    """Publishing gates (the spec's publishing facts): the tests pass with at least 80 %
-    coverage, the scan is clean enough for the registry, the bundle is signed."""
+    """Publishing gates (the spec's publishing facts): the key is registered to the user
+    in that registry (checked first: the tests take a while), the tests pass with at
+    least 80 % coverage, the scan is clean enough for the registry, the bundle is signed."""
+    from ..manifest import load_manifest
     from ..market import Registry, build_bundle
+    from .keys import load_signing_key
     from .testing import COVERAGE_THRESHOLD, run_plugin_tests
 
-    tests = run_plugin_tests(args.path)
+    folder = _plugin_folder(args.path)
+    key, name = load_signing_key(args.key, args.keys)
+    user = args.user or name
+    fresh = not (Path(args.registry) / "registry.db").is_file()
+    registry = None if fresh else Registry(args.registry)
+    if registry is None or key.key_id not in registry.keys(user):
+        owner = None if registry is None else registry.key_owner(key.key_id)
+        if owner is not None:
+            raise Mistake(
+                f"not published: key {key.key_id} is registered to {owner!r} in "
+                f"{args.registry}, not {user!r}; publish with --user {shlex.quote(owner)}"
+            )
+        trust = ["pliers", "key", "trust", args.key, "--registry", args.registry]
+        trust += ["--user", user] if user != name else []
+        trust += ["--keys", args.keys] if args.keys else []
+        raise Mistake(
+            f"not published: key {key.key_id} is not trusted by the registry "
+            f"{args.registry} for {user!r}; run: {shlex.join(trust)}"
+        )
+    tests = run_plugin_tests(folder)
     print(tests.render())
     if tests.failed or not tests.passed:
-        raise PliersError("not published: the plugin's tests must pass")
+        raise Mistake("not published: the plugin's tests must pass")
     if tests.coverage is not None and tests.coverage < COVERAGE_THRESHOLD:
-        raise PliersError(
+        raise Mistake(
             f"not published: coverage {tests.coverage:.0f}% is below {COVERAGE_THRESHOLD:.0f}%"
         )
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = build_bundle(args.path, tmp, signing_key=_key(args.key), signer=args.user)
-        record = Registry(args.registry).publish(bundle, user=args.user, changes=args.changes)
+        bundle = build_bundle(
+            folder,
+            tmp,
+            signing_key=key,
+            signer=user,
+            exclude=_own_bundles(folder, load_manifest(folder).name),
+        )
+        record = Registry(args.registry).publish(bundle, user=user, changes=args.changes)
     print(
         f"published {record.plugin_id}@{record.version} ({record.checksum}, "
         f"scan score {record.scan.score})"
@@ -246,12 +470,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_DOCS = "README.md"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line (argparse prints the whole usage block first)."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .templates import TEMPLATES
 
-    parser = argparse.ArgumentParser(
-        prog="pliers", description="The Pliers plugin development kit."
-    )
+    parser = _Parser(prog="pliers", description="The Pliers plugin development kit.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("create", help="a new plugin from a template")
     p.add_argument("template", choices=sorted(TEMPLATES))
@@ -277,7 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("-o", "--output", help="write to this file instead of printing")
     p.add_argument(
-        "--check", metavar="DOCS", help="check that DOCS names every hook, setting, endpoint"
+        "--check",
+        metavar="DOCS",
+        nargs="?",
+        const=True,
+        help="check that DOCS (default: the plugin's README.md) names every hook, "
+        "setting, endpoint and dependency",
     )
     p.set_defaults(run=cmd_docs)
     p = sub.add_parser("init", help="a manifest for a folder that already holds plugin code")
@@ -295,7 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_trust_options(p)
         if name == "simulate":
             p.add_argument("hook")
-            p.add_argument("--data", help="JSON payload, or @file")
+            p.add_argument(
+                "--data", help="JSON payload, or @file (default: the hook's sample payload)"
+            )
             p.add_argument("--user")
             p.add_argument("--session")
             p.set_defaults(run=cmd_simulate)
@@ -305,15 +544,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("package", help="a bundle of the plugin (signed with --key)")
     p.add_argument("path")
     p.add_argument("-o", "--output", help="folder for the bundle (default: here)")
-    p.add_argument("--key", help="Ed25519 private key file (PEM) to sign with")
+    p.add_argument("--key", help="sign with this key: a name from pliers key create, or a PEM file")
     p.add_argument("--signer", help="who signs, recorded in the signature")
+    _keys_arg(p)
     p.set_defaults(run=cmd_package)
+    p = sub.add_parser("key", help="signing keys: create, list, trust, revoke")
+    key_sub = p.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    k = key_sub.add_parser("create", help="a new Ed25519 key pair in the keys folder")
+    k.add_argument("name", help="its name (your registry user name is a good choice)")
+    _keys_arg(k)
+    k = key_sub.add_parser("list", help="the keys here, and those a registry or store trusts")
+    _registry_arg(k)
+    k.add_argument("--store", metavar="DIR", help="also list the keys this store trusts")
+    _keys_arg(k)
+    for action, helptext in (
+        ("trust", "register a key to a user of a registry (or trust it in a store)"),
+        ("revoke", "withdraw a key from a registry (or a store)"),
+    ):
+        k = key_sub.add_parser(action, help=helptext)
+        k.add_argument(
+            "key", help="a key name or id from pliers key list, or a PEM public key file"
+        )
+        _registry_arg(k)
+        k.add_argument("--store", metavar="DIR", help="a plugin store")
+        if action == "trust":
+            k.add_argument(
+                "--user", help="the registry user it belongs to (default: the key's name)"
+            )
+        _keys_arg(k)
+    p.set_defaults(run=cmd_key)
     p = sub.add_parser("publish", help="test, scan, bundle, sign and publish to a registry")
     p.add_argument("path")
-    p.add_argument("--registry", required=True, help="the registry folder")
-    p.add_argument("--key", required=True, help="the user's Ed25519 private key (PEM)")
-    p.add_argument("--user", required=True, help="the publishing user (owns the key)")
+    _registry_arg(p, required=True)
+    p.add_argument(
+        "--key", required=True, help="your key: a name from pliers key create, or a PEM file"
+    )
+    p.add_argument("--user", help="the publishing user (default: the key's name)")
     p.add_argument("--changes", action="append", default=[], help="a line of release notes")
+    _keys_arg(p)
     p.set_defaults(run=cmd_publish)
     p = sub.add_parser("serve", help="serve plugin endpoints and the management API")
     p.add_argument("--extensions", type=Path, default=None, help="folder of plugins to load")
@@ -336,14 +604,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    """A message of several lines (a manifest's problems) as one line."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else "failed"
+    return f"{lines[0].rstrip(':')}: " + "; ".join(lines[1:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; whatever goes wrong ends in one line on stderr, never a traceback:
+    exit 2 for a mistake (the user's or the plugin's files'), 1 for a failed check, 1
+    with a pointer to ``PLIERS_DEBUG`` for an unexpected error."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage mistake already reported in one line
+        return exc.code if isinstance(exc.code, int) else 2
+    command = args.command + (f" {args.key_command}" if args.command == "key" else "")
+    status, message = 2, ""
     try:
         return int(args.run(args))
+    except Failed as exc:
+        status, message = 1, str(exc)
     except PliersError as exc:
-        print(f"pliers {args.command}: {exc}", file=sys.stderr)
-        return 2
+        message = str(exc)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc}"
+    except KeyboardInterrupt:
+        status, message = 130, "interrupted"
+    except Exception as exc:
+        if os.environ.get("PLIERS_DEBUG"):
+            raise
+        status = 1
+        message = (
+            f"unexpected {type(exc).__name__}: {exc} "
+            "(a bug in pliers? PLIERS_DEBUG=1 shows the traceback)"
+        )
+    print(f"pliers {command}: {one_line(message)}", file=sys.stderr, flush=True)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ answers its hook and passes its own tests.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -45,6 +46,18 @@ def _render(text: str, values: dict[str, str]) -> str:
     return Template(text).safe_substitute(values)
 
 
+def _settings(schema_text: str) -> str:
+    """The README's list of settings, from the template's schema: ``pliers docs --check``
+    wants every property named, and a template must pass its own checks unchanged."""
+    properties = json.loads(schema_text).get("properties", {})
+    lines = [
+        f"- `{name}` ({prop.get('type', 'any')}, default `{json.dumps(prop.get('default'))}`):"
+        f" {prop.get('description', '')}"
+        for name, prop in properties.items()
+    ]
+    return "\n".join(lines) or "None."
+
+
 def create(
     template: str, name: str, folder: str | Path = ".", *, author: str = "Plugin Author"
 ) -> Path:
@@ -73,6 +86,7 @@ def create(
     }
     source = resources.files(__package__) / "templates"
     common, specific = source / "common", source / template
+    values["settings"] = _settings((specific / "config-schema.json").read_text(encoding="utf-8"))
     target.mkdir(parents=True)
     (target / "tests").mkdir()
     for base in (common, specific):

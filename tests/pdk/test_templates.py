@@ -55,3 +55,32 @@ def test_create_refuses_bad_requests_and_never_overwrites(tmp_path, template, na
     with pytest.raises(EngineError, match=message):
         create(template, name, tmp_path)
     assert (tmp_path / "dup" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_a_template_plugin_passes_every_pliers_check_unchanged(
+    tmp_path, monkeypatch, capsys, template
+):
+    """Issue 15 §5.1: what `pliers create` writes passes what `pliers` checks, run as an
+    author runs them, from inside the new folder (its README once failed `docs --check`,
+    and a second `package .` nested the first bundle in the second)."""
+    import zipfile
+
+    from pliers_lab.pdk.cli import main
+
+    assert main(["create", template, "fresh", "--dir", str(tmp_path)]) == 0
+    monkeypatch.chdir(tmp_path / "fresh")
+    for command in (
+        ["validate", "."],
+        ["test", "."],
+        ["docs", ".", "--check"],
+        ["simulate", ".", TEMPLATES[template].hook],
+        ["package", "."],
+        ["package", "."],
+    ):
+        status = main(command)
+        out, err = capsys.readouterr()
+        assert status == 0, (command, out, err)
+    (bundle,) = (tmp_path / "fresh").glob("fresh-*.zip")
+    assert not [n for n in zipfile.ZipFile(bundle).namelist() if n.endswith(".zip")]
+    assert main(["validate", str(bundle)]) == 0
