@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,41 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clone import fresh_copy, uv
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
-
-
-def fresh_copy(target: Path) -> Path:
-    """The files a clone would have once the working tree is committed (tracked and
-    untracked-but-not-ignored), without the .venv or caches."""
-    listing = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, listing):
-        source = ROOT / name
-        if not source.is_file():
-            continue  # deleted in the working tree
-        dest = target / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, dest)
-    return target
-
-
-def _uv() -> list[str]:
-    found = shutil.which("uv")
-    if found:
-        return [found]
-    pytest.importorskip("uv")
-    return [sys.executable, "-m", "uv"]
 
 
 def _names(requirements: list[str]) -> set[str]:
@@ -85,9 +54,9 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
     def run(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(args, check=True, env=env, capture_output=True, text=True, **kw)
 
-    run(*_uv(), "venv", "--quiet", "--seed", "--python", python, str(venv))
+    run(*uv(), "venv", "--quiet", "--seed", "--python", python, str(venv))
     run(
-        *_uv(),
+        *uv(),
         "pip",
         "install",
         "--quiet",

@@ -75,7 +75,7 @@ def detect() -> tuple[bool, str]:
     refused = _userns_refused()
     if refused is not None:
         return False, f"not root, and {refused}"
-    return True, "unshare(CLONE_NEWUSER | CLONE_NEWNET): an ordinary user's own namespaces"
+    return True, "unshare(CLONE_NEWUSER | CLONE_NEWNET): a user namespace of an ordinary user's own"
 
 
 def _map_self(uid: int, gid: int) -> None:
