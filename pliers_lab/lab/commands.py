@@ -245,6 +245,13 @@ def _info(call: Call) -> Any:
     return call.engine.plugin(call.args.plugin)
 
 
+@command("isolation", "the isolation layers on this machine: active, missing, how to get them")
+def _isolation(call: Call) -> Any:
+    """Which kernel layers the default engine's sandbox has here; a missing required layer
+    refuses untrusted plugins, a missing optional one is run without (``pliers doctor``)."""
+    return call.engine.isolation_report()
+
+
 @command(
     "graph",
     "draw the plugin dependency graph (.frame/.edges/.graph hold the data)",

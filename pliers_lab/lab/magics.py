@@ -13,6 +13,8 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Int, Unicode, observe
 
+from .displays import forget_frames, show_frames
+
 __all__ = ["PliersMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 
@@ -74,6 +76,7 @@ class PliersMagics(Magics):
                                          --user/--session set the context's metadata
           simulate [SUBMISSION]          push a submission through the host's pipeline
           graph                          draw the dependency graph
+          isolation                      the sandbox's layers here: active, missing, how to get them
           metrics [ID] [--plot KIND]     metrics as a DataFrame, or durations/errors/timeline
           errors [ID] [--detail ERR]     recorded plugin errors
           logs [ID] [--level LEVEL]      plugin log entries
@@ -95,14 +98,17 @@ class PliersMagics(Magics):
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the magics and make their settings visible to ``%config``."""
+    """Register the magics, make their settings visible to ``%config`` and show
+    DataFrames the lab's way (``displays.frame_html``)."""
     magics = PliersMagics(ipython)
     ipython.register_magics(magics)
     configurables = ipython.configurables
     configurables[:] = [c for c in configurables if not isinstance(c, PliersMagics)]
     configurables.append(magics)
+    show_frames(ipython)  # wide DataFrames scroll, their cells' text is whole
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Forget the settings (IPython keeps magic names registered until restart)."""
     ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, PliersMagics)]
+    forget_frames(ipython)

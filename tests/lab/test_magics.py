@@ -460,3 +460,16 @@ def test_payloads_typed_in_the_line_json_quoted_variable_and_expression(shell: A
     assert failing == (
         "the payload {undefined_name} failed: NameError: name 'undefined_name' is not defined"
     )
+
+
+def test_isolation_shows_the_layers_of_the_default_engine(shell: Any) -> None:
+    report = line(shell, "isolation")
+    assert [status.layer for status in report] == [
+        "rlimits",
+        "netns",
+        "landlock",
+        "capabilities",
+        "seccomp",
+        "cgroup",
+    ]
+    assert "pliers-isolation-report" in report._repr_html_()
