@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import linecache
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ class DebugTrace:
     dropped: int = 0  # rows a worker sent that were not trace rows
     cursor: int = -1
     hits: set[int] = field(default_factory=set)
+    #: Each recorded file's lines as they were when it ran: a plugin redefined or edited
+    #: since then must not show its new code against the old run's line numbers.
+    sources: dict[str, list[str]] = field(default_factory=dict)
 
     # -- moving through the tape ------------------------------------------------------
     @property
@@ -129,6 +133,10 @@ class DebugTrace:
         """The line numbers that ran (in ``file``, a path or name suffix), sorted."""
         return sorted({f.line for f in self.execution if file is None or _same(f.file, file)})
 
+    def source(self, file: str) -> list[str]:
+        """The lines of ``file`` as recorded (empty when its source could not be read)."""
+        return self.sources.get(file, [])
+
     def frames_at(
         self, line: int, file: str | None = None, function: str | None = None
     ) -> list[int]:
@@ -153,18 +161,32 @@ class DebugTrace:
                 last = value
         return out
 
+    def changes(self) -> list[dict[str, str]]:
+        """Per event, the variables it shows new or changed since the previous event of
+        the same call (a call's first event: its arguments): what each step did, where
+        the full ``variables`` repeat everything, ``ctx`` first, on every row."""
+        out: list[dict[str, str]] = []
+        last: dict[int, dict[str, str]] = {}  # by call depth: the latest variables seen
+        for f in self.execution:
+            before = {} if f.event == "call" else last.get(f.depth, {})
+            out.append({k: v for k, v in f.variables.items() if before.get(k) != v})
+            last[f.depth] = f.variables
+        return out
+
     def frame(self) -> Any:
-        """The recording as a DataFrame (one row per event)."""
+        """The recording as a DataFrame (one row per event); ``changed`` says what each
+        event set, as ``name=value`` (``changes``)."""
         from ..observe.frames import frame
 
+        changed = [", ".join(f"{k}={v}" for k, v in c.items()) for c in self.changes()]
         rows = [
             (f.index, f.event, f.function, Path(f.file).name, f.line, f.depth, f.timestamp,
-             f.duration, f.hook, f.execution_id, f.value, f.index in self.hits, f.variables)
-            for f in self.execution
+             f.duration, f.hook, f.execution_id, f.value, f.index in self.hits, c, f.variables)
+            for f, c in zip(self.execution, changed, strict=True)
         ]  # fmt: skip
         return frame(rows, ("index", "event", "function", "file", "line", "depth", "ms",
                             "duration_ms", "hook", "execution_id", "value", "breakpoint",
-                            "variables"))  # fmt: skip
+                            "changed", "variables"))  # fmt: skip
 
 
 class TraceSink:
@@ -212,8 +234,17 @@ class TraceSink:
             trace.execution.append(frame)
             if isinstance(row, dict) and row.get("hit") is True:
                 trace.hits.add(index)
+            if frame.file not in trace.sources:
+                trace.sources[frame.file] = _source_now(frame.file)
         if recorded.get("truncated") is True:
             trace.truncated = True
+
+
+def _source_now(file: str) -> list[str]:
+    """``file``'s lines now: re-read from disk when it changed, or as the lab registered a
+    cell-defined plugin (``<pliers plugin …>``, which has no file to go stale)."""
+    linecache.checkcache(file)
+    return list(linecache.getlines(file))
 
 
 def _same(recorded: str, wanted: str) -> bool:

@@ -214,3 +214,33 @@ def test_breakpoints_chosen_after_recording_stop_where_that_line_ran(scored):
     assert trace.continue_(at_seven) is None and trace.state == "completed"
     assert trace.reverse_continue(at_seven).index == at_seven[1]
     assert trace.hits == set()  # the recorded hits are untouched
+
+
+def test_each_event_says_what_it_changed(scored):
+    # Issue 15 §4: the recording's table repeated every variable, ctx first, on each row.
+    with scored.debugger.trace("scorer") as trace:
+        scored.fire("submission.enrich", {"email": "ada@example.com"})
+    changes = trace.changes()
+    assert len(changes) == len(trace.execution)
+    assert list(changes[0]) == ["ctx"] and trace.execution[0].event == "call"
+    assert sum("ctx" in c for c in changes) == 1  # set once, never again
+    calls = [i for i, f in enumerate(trace.execution) if f.function == "score"]
+    assert changes[calls[0]] == {"email": "'ada@example.com'"}  # the call: its argument
+    points = [c["points"] for i, c in enumerate(changes) if i in calls and "points" in c]
+    assert points == ["0", "3", "14"]
+    back_in_enrich = next(i for i in range(calls[-1] + 1, len(changes)) if "total" in changes[i])
+    assert changes[back_in_enrich] == {"total": "14"}
+    table = trace.frame()
+    assert table["changed"].tolist()[calls[0]] == "email='ada@example.com'"
+
+
+def test_a_trace_keeps_the_code_that_ran_when_the_plugin_changes_later(scored, tmp_path):
+    with scored.debugger.trace("scorer") as trace:
+        scored.fire("submission.enrich", {"email": "ada@example.com"})
+    (file,) = trace.files()
+    assert trace.source(file) == CODE.splitlines(True)
+    (tmp_path / "scorer" / "plugin.py").write_text("# rewritten\n" + CODE)
+    scored.reload("scorer")
+    scored.fire("submission.enrich", {"email": "ada@example.com"})  # the new code runs
+    assert trace.source(file)[6] == "        points += len(part)\n"  # line 7, as recorded
+    assert trace.source("/no/such/file.py") == []

@@ -213,3 +213,23 @@ def test_the_replay_progress_bar_follows_a_real_replay(tmp_path: Path) -> None:
     assert bar.bar.value == bar.bar.max == total and bar.bar.bar_style == "success"
     line = said(bar.label.value)
     assert line.startswith(f"✓ {total}/{total} partitions · {report.events:,} events")
+
+
+def test_the_code_shown_is_the_code_that_ran_even_after_a_fix(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Notebook 08 redefines the plugin after recording: the old run must not be drawn
+    # against the fixed code's lines.
+    trace = record(engine)
+    fixed = BASKET.replace(
+        '        if "coupon" in item:\n            discount = item["coupon"] / 100\n',
+        '        discount = item.get("coupon", 0) / 100\n',
+    )
+    (tmp_path / "basket" / "plugin.py").write_text(fixed)
+    engine.reload("basket")
+    dbg = TraceDebugger(trace)
+    dbg.breakpoints.value = str(PRICE_LINE)
+    dbg.continue_button.click()
+    current = re.search(r'class="pliers-current[^"]*">.*?</td><td>(.*?)</td>', dbg.source.value)
+    assert current is not None
+    assert unescape(current[1]).strip().startswith("price = item[")

@@ -11,7 +11,6 @@ calls it as partitions finish.
 
 from __future__ import annotations
 
-import linecache
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,8 @@ _STYLE = """<style>
 .pliers-source tr.pliers-current td{background:#fff3c4}
 .pliers-source tr.pliers-breakpoint td.pliers-gutter{color:#c62828;font-weight:bold}
 .pliers-variables tr.pliers-changed td{background:#e8f5e9}
-.pliers-variables td code{white-space:pre-wrap;word-break:break-all}
+.pliers-variables td:first-child{white-space:nowrap}
+.pliers-variables td:last-child code{white-space:pre-wrap;word-break:break-all}
 </style>"""
 
 
@@ -279,8 +279,8 @@ class TraceDebugger(w.VBox):  # type: ignore[misc]
         first, last = min(ran), max(ran)
         if last - first > 2 * WINDOW:
             first, last = max(first, frame.line - WINDOW), min(last, frame.line + WINDOW)
-        linecache.checkcache(frame.file)
-        lines = [(n, linecache.getline(frame.file, n)) for n in range(first, last + 1)]
+        recorded = self.trace.source(frame.file)  # the code that ran, not today's
+        lines = [(n, recorded[n - 1]) for n in range(first, last + 1) if n <= len(recorded)]
         if not any(text for _n, text in lines):
             return message("info", f"the source of {Path(frame.file).name} is not available")
         breaks = {self.trace.execution[i].line for i in self._quiet_hits()}
