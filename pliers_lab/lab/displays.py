@@ -28,10 +28,13 @@ if TYPE_CHECKING:
 __all__ = [
     "engine_html",
     "error_html",
+    "forget_frames",
+    "frame_html",
     "json_html",
     "outcomes_html",
     "plugin_html",
     "result_html",
+    "show_frames",
     "state_html",
     "table_html",
     "timeline_html",
@@ -62,6 +65,7 @@ STATUS_COLOURS = {
 # ``table[class]`` outweighs JupyterLab's right-aligned ``:not(...).jp-RenderedHTMLCommon th``.
 STYLE = """<style>
 .pliers-lab{font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;line-height:1.4}
+div.pliers-lab{max-width:100%;overflow-x:auto}
 .pliers-lab table{border-collapse:collapse;margin:4px 0}
 .pliers-lab table[class] thead th,.pliers-lab table[class] tbody td{text-align:left;
 border-bottom:1px solid #ddd;padding:2px 8px;vertical-align:top}
@@ -74,6 +78,19 @@ border-bottom:1px solid #ddd;padding:2px 8px;vertical-align:top}
 </style>"""
 
 _MAX_TEXT = 4000
+
+# A DataFrame wider than the output scrolls in its own box; a long text column wraps at a
+# readable width instead of being squeezed to one word per line beside narrow ones.
+# ``table.dataframe`` outweighs JupyterLab's ``.jp-RenderedHTMLCommon td`` (max-width: none).
+FRAME_STYLE = """<style>
+.pliers-frame{max-width:100%;overflow-x:auto}
+.pliers-frame table.dataframe{width:max-content;table-layout:auto}
+.pliers-frame table.dataframe td,.pliers-frame table.dataframe th{max-width:32em;
+white-space:normal;overflow-wrap:break-word}
+</style>"""
+
+#: The least text a DataFrame cell shows (pandas cuts at 50 characters by default).
+FRAME_TEXT = 2000
 
 
 def esc(value: object) -> str:
@@ -410,3 +427,44 @@ def engine_html(engine: Engine) -> str:
         f" · {engine.errors.total} errors · default isolation <code>{esc(engine.default_isolation)}"
         f"</code>{plugins_table_html(engine)}</div>"
     )
+
+
+# ---------------------------------------------------------------------- DataFrames
+def frame_html(frame: Any) -> str | None:
+    """A pandas DataFrame as the lab shows it: pandas' own table (its row and column
+    limits, its styles), but each cell's text whole up to ``FRAME_TEXT`` characters (a
+    conflict's reason, a sandbox's refusal is the point of the cell), in a box that scrolls
+    sideways when the table is wider than the output. None when pandas shows no HTML."""
+    import pandas as pd
+
+    chosen = pd.get_option("display.max_colwidth")
+    width = None if chosen is None else max(int(chosen), FRAME_TEXT)
+    with pd.option_context("display.max_colwidth", width):
+        inner = frame._repr_html_()
+    if inner is None:
+        return None
+    return f'{FRAME_STYLE}<div class="pliers-frame">{inner}</div>'
+
+
+#: Where ``DataFrame`` says it lives: ``pandas`` since pandas 3, ``pandas.core.frame`` before.
+_FRAME_TYPES = ("pandas.DataFrame", "pandas.core.frame.DataFrame")
+
+
+def show_frames(ipython: Any) -> None:
+    """Display every DataFrame of this shell with ``frame_html`` (``%load_ext pliers_lab``);
+    registered by name, so pandas is not imported until a frame is shown."""
+    formatter = ipython.display_formatter.formatters["text/html"]
+    for name in _FRAME_TYPES:
+        formatter.for_type_by_name(*name.rsplit(".", 1), frame_html)
+
+
+def forget_frames(ipython: Any) -> None:
+    """Give DataFrames back to pandas' own HTML (``%unload_ext pliers_lab``)."""
+    formatter = ipython.display_formatter.formatters["text/html"]
+    for name in _FRAME_TYPES:
+        try:
+            printer = formatter.lookup_by_type(name)
+        except KeyError:
+            continue
+        if printer is frame_html:  # not someone else's
+            formatter.pop(name)

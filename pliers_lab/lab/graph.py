@@ -10,7 +10,7 @@ manifests with ``build_graph``, which also shows missing dependencies as nodes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .displays import STATE_COLOURS
@@ -69,8 +69,13 @@ def dependency_graph(engine: Engine) -> nx.DiGraph:
     return build_graph(engine.plugins)
 
 
-def _reason(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _reason(data: Mapping[str, Any]) -> str | None:
+    """The conflict in words: the resolver keeps it in ``reason`` (``conflict`` is then a
+    bool), ``build_graph`` in ``conflict`` itself. Either way the whole sentence."""
+    for value in (data.get("reason"), data.get("conflict")):
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def graph_frames(graph: nx.DiGraph) -> tuple[Any, Any]:
@@ -86,7 +91,7 @@ def graph_frames(graph: nx.DiGraph) -> tuple[Any, Any]:
                 d.get("state"),
                 d.get("load_order"),
                 bool(d.get("conflict")),
-                _reason(d.get("conflict")),
+                _reason(d),
             )
             for n, d in graph.nodes(data=True)
         ],
@@ -100,7 +105,7 @@ def graph_frames(graph: nx.DiGraph) -> tuple[Any, Any]:
                 d.get("scope"),
                 d.get("range"),
                 bool(d.get("conflict")),
-                _reason(d.get("conflict")),
+                _reason(d),
             )
             for u, v, d in graph.edges(data=True)
         ],

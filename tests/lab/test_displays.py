@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from typing import Any
 
@@ -155,6 +156,94 @@ def test_draw_an_empty_and_a_cyclic_graph() -> None:
     cyclic = nx.DiGraph([("a", "b"), ("b", "a")])
     nx.set_node_attributes(cyclic, "active", "state")
     assert graph.draw_dependency_graph(cyclic).png().startswith(b"\x89PNG")
+
+
+def _notebook_06_resolution() -> Any:
+    """Notebook 06's store, resolved the manual way: charts 2 and pdf-export cannot share a
+    forms-core, so pdf-export (and invoice-mailer, which needs it) are left out."""
+    from pliers_lab.dependencies import Catalog, PluginSpec, resolve
+    from pliers_lab.dependencies.model import Requirement
+
+    def spec(name: str, needs: dict[str, str], scope: Any = "runtime") -> PluginSpec:
+        reqs = tuple(Requirement(n, r, scope, name) for n, r in needs.items())
+        return PluginSpec(name, "2.0.0" if name in ("forms-core", "charts") else "1.0.0", reqs)
+
+    catalog = Catalog(
+        [
+            spec("forms-core", {}),
+            spec("charts", {"forms-core": "^2.0.0"}),
+            spec("pdf-export", {"forms-core": "^1.2.0"}),
+            spec("invoice-mailer", {"pdf-export": "^1.0.0"}),
+        ]
+    )
+    return resolve(catalog, strategy="manual")
+
+
+def test_graph_frames_keep_the_resolvers_reason_whole() -> None:
+    """The resolver's graph says a conflict in ``reason`` (``conflict`` is a bool): the
+    tables of ``draw_dependency_graph`` showed ``reason`` None for the one red edge."""
+    import pandas as pd
+
+    resolution = _notebook_06_resolution()
+    (conflict,) = resolution.conflicts
+    nodes, edges = graph.graph_frames(resolution.graph)
+    row = edges.set_index(["plugin_id", "depends_on"]).loc[("pdf-export", "forms-core")]
+    assert bool(row["conflict"]) and row["reason"] == str(conflict)
+    assert len(str(conflict)) > 100  # the whole sentence, the hint included
+    assert str(conflict).endswith(str(conflict.resolution))
+    reasons = nodes.set_index("plugin_id")["reason"]
+    assert reasons["pdf-export"] == str(conflict) and pd.isna(reasons["charts"])
+    picture = graph.draw_dependency_graph(resolution.graph)
+    assert (picture.edges["reason"] == str(conflict)).sum() == 1
+
+
+# ---------------------------------------------------------------------- DataFrames
+LONG = "no version of forms-core satisfies both ^1.2.0 and ^2.0.0; " * 3
+
+
+def test_frame_html_shows_whole_cells_in_a_scrolling_box() -> None:
+    import pandas as pd
+
+    from pliers_lab.lab.displays import FRAME_TEXT, frame_html
+
+    frame = pd.DataFrame({"plugin": ["pdf-export"], "resolution": [LONG]})
+    assert LONG.strip() not in (frame._repr_html_() or "")  # pandas cuts at 50 characters
+    html = frame_html(frame)
+    assert html is not None and LONG.strip() in html and "..." not in html
+    assert '<div class="pliers-frame">' in html and "overflow-x:auto" in html
+    assert 'class="dataframe"' in html  # pandas' own table, its own styles
+    with pd.option_context("display.max_colwidth", 10):  # the floor, not the user's 10
+        assert LONG.strip() in (frame_html(frame) or "")
+    huge = pd.DataFrame({"text": ["x" * (FRAME_TEXT * 2)]})
+    shown = max(map(len, re.findall("x+", frame_html(huge) or "")))
+    assert FRAME_TEXT - 10 < shown < FRAME_TEXT  # a bound remains, at 2000 characters
+    with pd.option_context("display.max_colwidth", None):
+        assert "x" * (FRAME_TEXT * 2) in (frame_html(huge) or "")
+    with pd.option_context("display.notebook_repr_html", False):
+        assert frame_html(frame) is None
+    wide = pd.DataFrame([{f"column {i}": LONG for i in range(12)}])
+    assert "..." not in (frame_html(wide) or "")
+
+
+def test_the_extension_shows_dataframes_the_labs_way(shell: Any) -> None:
+    """``%load_ext pliers_lab`` is what every notebook runs first: from then on a
+    conflict's reason is whole (notebook 06 showed ``no version of forms-core
+    satisfies both ^1.2.0...``)."""
+    import pandas as pd
+
+    resolution = _notebook_06_resolution()
+    conflicts = pd.DataFrame([c.to_dict() for c in resolution.conflicts])
+    excluded = pd.Series(resolution.excluded, name="why").to_frame()
+    for frame in (conflicts, excluded):
+        data, _ = shell.display_formatter.format(frame)
+        assert 'class="pliers-frame"' in data["text/html"]
+        assert "..." not in data["text/html"]
+    data, _ = shell.display_formatter.format(conflicts)
+    assert str(resolution.conflicts[0].resolution) in data["text/html"]
+    shell.run_line_magic("unload_ext", "pliers_lab")
+    data, _ = shell.display_formatter.format(conflicts)
+    assert "pliers-frame" not in data["text/html"] and "..." in data["text/html"]
+    shell.run_line_magic("load_ext", "pliers_lab")
 
 
 # ---------------------------------------------------------------------- plots
