@@ -348,3 +348,15 @@ def test_refusals_are_one_line_naming_the_plugin_and_version(
     assert "could not update base@2.0.0: plugin 'base' is not installed" in one_error_line(ui)
     ui.accept()
     assert "no update to accept: click Update first" in one_error_line(ui)
+
+
+def test_a_plugin_the_engine_trusts_runs_where_its_manifest_asks(
+    browser: Any, engine: Engine
+) -> None:
+    assert "runs sandboxed (process isolation)" in browser.details.value
+    engine.trust("notes")
+    browser.search_button.click()
+    assert "the engine trusts this plugin or its key" in browser.details.value
+    browser.install_button.click()
+    assert "installed notes 1.1.0; runs in inline isolation" in text(browser.message.value)
+    assert engine.plugin("notes").isolation == "inline"

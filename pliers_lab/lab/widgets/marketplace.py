@@ -58,6 +58,7 @@ _SEVERITY_COLOURS = {
     "low": "#757575",
     "info": "#555",
 }
+_AUTO = {"width": "auto"}
 #: What a user's mistake or a refusal can raise; anything else is a bug and propagates.
 _REFUSALS = (PliersError, ValueError, OSError)
 
@@ -142,15 +143,21 @@ class MarketplaceBrowser(w.VBox):  # type: ignore[misc]
             value="",
         )
         self.sort = w.Dropdown(description="sort", options=SORT_CHOICES, value="")
-        self.verified = w.Checkbox(description="verified only", value=False, indent=False)
+        self.verified = w.Checkbox(
+            description="verified only", value=False, indent=False, layout=_AUTO
+        )
         self.search_button = w.Button(description="Search", icon="search", button_style="primary")
         self.summary = w.HTML()
         self.results = w.HTML()
         self.plugin = w.Dropdown(description="plugin", layout=w.Layout(width="24em"))
         self.version = w.Dropdown(description="version", options=[("newest", "")], value="")
         self.details = w.HTML()
-        self.allow_unsigned = w.Checkbox(description="allow unsigned", value=False, indent=False)
-        self.allow_unsafe = w.Checkbox(description="allow unsafe", value=False, indent=False)
+        self.allow_unsigned = w.Checkbox(
+            description="allow unsigned", value=False, indent=False, layout=_AUTO
+        )
+        self.allow_unsafe = w.Checkbox(
+            description="allow unsafe", value=False, indent=False, layout=_AUTO
+        )
         self.install_button = w.Button(description="Install", icon="download")
         self.update_button = w.Button(description="Update", icon="arrow-up")
         self.rollback_button = w.Button(description="Rollback", icon="undo")
@@ -161,7 +168,10 @@ class MarketplaceBrowser(w.VBox):  # type: ignore[misc]
         self.step = w.HTML()
         self.prompt_html = w.HTML()
         self.accept_button = w.Button(
-            description="Accept and update", icon="check", button_style="warning"
+            description="Accept and update",
+            icon="check",
+            button_style="warning",
+            layout=w.Layout(width="auto"),
         )
         self.cancel_button = w.Button(description="Cancel", icon="times")
         self.prompt = w.VBox(
@@ -416,11 +426,14 @@ class MarketplaceBrowser(w.VBox):  # type: ignore[misc]
                 found = ("invalid", one_line(exc))
             self._signatures[cache_key] = found
         status, reason = found
-        key = chosen.key_id
-        if key and key in self.engine.trust_policy.keys:
-            runs = "the engine trusts this key: the plugin runs where its manifest asks"
+        policy = self.engine.trust_policy
+        if chosen.name in policy.plugins or (chosen.key_id or "") in policy.keys:
+            runs = "the engine trusts this plugin or its key: it runs where its manifest asks"
         else:
-            runs = "installed, it runs sandboxed (process isolation) unless the engine trusts it"
+            runs = (
+                "once installed it runs sandboxed (process isolation): the engine trusts "
+                "neither this plugin nor its key"
+            )
         return (
             f"<div class='pliers-market-signature' data-status='{status}'><b>signature</b> "
             f"{badge(status, _SIGNATURE_COLOURS.get(status))} {esc(reason)}"
@@ -576,7 +589,7 @@ class MarketplaceBrowser(w.VBox):  # type: ignore[misc]
             if steps:
                 self.progress.value = self.progress.max
                 self.progress.bar_style = "success"
-                self.step.value = self._step_html("done", f"{what}: done")
+                self.step.value = self._step_html("done", what)
             self.last = result
         finally:
             self.accept_button.disabled = False
