@@ -23,11 +23,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 NOTEBOOK = "08-debugging-and-replay.ipynb"
 
-# Outputs whose content is wider than the output area: [cell number, content px, area px].
+# Parts of outputs that hide content to their right (cut off, or behind a sideways
+# scrollbar): [cell number, class, content px, visible px].
 WIDER_THAN_OUTPUT = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].flatMap(
-  (cell, n) => [...cell.querySelectorAll('.jp-OutputArea-output')]
-    .filter(out => out.scrollWidth > out.clientWidth + 1)
-    .map(out => [n, out.scrollWidth, out.clientWidth]))"""
+  (cell, n) => [...cell.querySelectorAll('.jp-OutputArea-output, .jp-OutputArea-output *')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1
+                  && ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX))
+    .map(el => [n, String(el.className), el.scrollWidth, el.clientWidth]))"""
 
 
 def shown(debugger: Any, index: int) -> tuple[int, str]:
