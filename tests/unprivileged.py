@@ -52,6 +52,7 @@ class OrdinaryUser:
     home: Path
     repo: Path
     venv: Path
+    """Owned by the user, as Binder's environment is."""
 
     @property
     def python(self) -> Path:
@@ -75,6 +76,7 @@ class OrdinaryUser:
             USER="jovyan",
             JUPYTER_PLATFORM_DIRS="1",
             PYTHONDONTWRITEBYTECODE="1",
+            PIP_DISABLE_PIP_VERSION_CHECK="1",
             PATH=f"{self.venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}",
             VIRTUAL_ENV=str(self.venv),
         )
@@ -96,31 +98,31 @@ class OrdinaryUser:
         )
 
 
-def make_ordinary_user(extras: str = "lab") -> OrdinaryUser:
-    """Build the home, the copy of the repository and its venv (uv: seconds)."""
+def make_ordinary_user() -> OrdinaryUser:
+    """Binder's recipe for an ordinary user: a home holding a fresh copy of the repository,
+    a venv with binder/requirements.txt (and nbclient to run notebooks) owned by the user,
+    and binder/postBuild run as that user (uv installs the pins: seconds, not minutes)."""
     base = Path(tempfile.mkdtemp(prefix="pliers-ordinary-"))
     base.chmod(0o755)
     home = base / "home"
     repo = fresh_copy(home / "repo")
     venv = base / "venv"
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PLIERS_EXTENSIONS")}
-    subprocess.run(
-        [*uv(), "venv", "--quiet", "--python", str(public_interpreter()), str(venv)],
-        check=True, env=env, capture_output=True,
-    )  # fmt: skip
-    subprocess.run(
-        [*uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         "-e", f"{repo}[{extras}]", "nbclient", "nbformat"],
-        check=True, env=env, capture_output=True,
-    )  # fmt: skip
-    for folder, _dirs, files in os.walk(base):
-        for name in (*_dirs, *files):
-            path = Path(folder) / name
-            if not path.is_symlink():
-                path.chmod(path.stat().st_mode | stat.S_IROTH | (path.stat().st_mode & 0o100) >> 6)
+    python = venv / "bin" / "python"
+    for args in (
+        ["venv", "--quiet", "--seed", "--python", str(public_interpreter()), str(venv)],
+        ["pip", "install", "--quiet", "--python", str(python),
+         "-r", str(repo / "binder" / "requirements.txt"), "nbclient", "nbformat"],
+    ):  # fmt: skip
+        subprocess.run([*uv(), *args], check=True, env=env, capture_output=True)
     if os.geteuid() == 0:
-        for folder, dirs, files in os.walk(home):
-            for name in (*dirs, *files):
-                os.lchown(Path(folder) / name, UID, GID)
-        os.chown(home, UID, GID)
-    return OrdinaryUser(home, repo, venv)
+        for top in (home, venv):
+            os.chown(top, UID, GID)
+            for folder, dirs, files in os.walk(top):
+                for name in (*dirs, *files):
+                    os.lchown(Path(folder) / name, UID, GID)
+    user = OrdinaryUser(home, repo, venv)
+    built = user.run(str(repo / "binder" / "postBuild"), cwd=repo, timeout=600)
+    if built.returncode != 0:
+        raise AssertionError(f"binder/postBuild failed as an ordinary user:\n{built.stderr}")
+    return user

@@ -53,14 +53,20 @@ def test_fire_from_the_simulator_in_jupyterlab(tmp_path: Path) -> None:
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
             accept_dialogs(page)
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            fire = page.locator(".pliers-simulator button.widget-button", has_text="Fire")
+            # The walkthrough's simulator (its cell presses Fire), then the tour's.
+            walkthrough = page.locator(".pliers-simulator").nth(0)
+            simulator = page.locator(".pliers-simulator").nth(1)
+            fire = simulator.locator("button.widget-button", has_text="Fire")
             fire.wait_for(state="visible", timeout=90_000)
             page.wait_for_function(KERNEL_IDLE, timeout=90_000)  # every cell has run
-            table = page.locator(".pliers-simulator .pliers-outcomes")
+            vetoed = walkthrough.locator("table.pliers-outcomes tbody tr[data-plugin]")
+            assert vetoed.count() == 1 and vetoed.get_attribute("data-plugin") == "no-shouting"
+            assert "capitals (at most 50%)" in (walkthrough.text_content() or "")
+            table = simulator.locator(".pliers-outcomes")
             assert table.count() == 0  # nothing fired from the simulator yet
             started = time.perf_counter()
             fire.click()
-            rows = page.locator(".pliers-simulator table.pliers-outcomes tbody tr[data-plugin]")
+            rows = simulator.locator("table.pliers-outcomes tbody tr[data-plugin]")
             rows.first.wait_for(state="visible", timeout=30_000)
             round_trip_ms = (time.perf_counter() - started) * 1000  # click → table drawn
             (ARTIFACTS / "simulator-fire-ms.txt").write_text(f"{round_trip_ms:.1f}\n")
@@ -68,7 +74,7 @@ def test_fire_from_the_simulator_in_jupyterlab(tmp_path: Path) -> None:
             statuses = {rows.nth(i).get_attribute("data-status") for i in range(rows.count())}
             assert plugins == ["submission-sanitizer", "data-transform-chain"]
             assert statuses == {"ok"}
-            status = page.locator(".pliers-simulator .pliers-message.pliers-ok").last.inner_text()
+            status = simulator.locator(".pliers-message.pliers-ok").last.inner_text()
             assert "submission.transform (waterfall)" in status and "2 plugins" in status
             rows.first.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "simulator-fire.png"), full_page=False)
