@@ -470,6 +470,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor
+
+    return doctor()
+
+
 DEFAULT_DOCS = "README.md"
 
 
@@ -601,6 +607,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the example plugins through their hooks")
     p.add_argument("--extensions", type=Path, default=None)
     p.set_defaults(run=cmd_demo)
+    p = sub.add_parser(
+        "doctor",
+        help="what this machine gives the engine: python, isolation layers, data folder "
+        "(exit 1 when untrusted plugins cannot run isolated here)",
+    )
+    p.set_defaults(run=cmd_doctor)
     return parser
 
 

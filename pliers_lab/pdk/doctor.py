@@ -12,7 +12,10 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from ..sandbox.policy import SandboxPolicy
 
 __all__ = ["doctor"]
 
@@ -32,13 +35,14 @@ def _writable(folder: Path) -> str:
     return "writable"
 
 
-def doctor(out: TextIO | None = None) -> int:
-    """Print the machine's report; 0 when process isolation can start, 1 when it cannot."""
+def doctor(out: TextIO | None = None, policy: SandboxPolicy | None = None) -> int:
+    """Print the machine's report under ``policy`` (the default one when None); 0 when
+    process isolation can start, 1 when it cannot."""
     from ..sandbox.policy import SandboxPolicy
     from ..sandbox.report import host_report
 
     write = (out or sys.stdout).write
-    policy = SandboxPolicy()
+    policy = policy or SandboxPolicy()
     report = host_report(policy)
     python_ok = sys.version_info[:2] >= MIN_PYTHON
     lines = [
@@ -48,7 +52,7 @@ def doctor(out: TextIO | None = None) -> int:
         f"user      uid {os.geteuid()}" + (" (root)" if os.geteuid() == 0 else " (ordinary)"),
         f"data      {policy.data_root} ({_writable(policy.data_root)})",
         "",
-        "isolation layers (SandboxPolicy defaults):",
+        "isolation layers:",
         str(report),
     ]
     write("\n".join(lines) + "\n")
