@@ -61,9 +61,11 @@ def rows(ui: Any, table: str) -> list[str | None]:
     return [found.nth(i).get_attribute("data-plugin") for i in range(found.count())]
 
 
-def wait_message(ui: Any, kind: str, text: str) -> str:
-    """Wait until the widget's message line is of ``kind`` and contains ``text``."""
-    line = ui.locator(f".pliers-market-message .pliers-message.pliers-{kind}", has_text=text)
+def wait_message(ui: Any, kind: str, start: str) -> str:
+    """Wait until the widget's message line is of ``kind`` and starts with ``start``
+    (after its icon: "installed ..." must not match the "uninstalled ..." before it)."""
+    pattern = re.compile(rf"^\W*{re.escape(start)}")
+    line = ui.locator(f".pliers-market-message .pliers-message.pliers-{kind}", has_text=pattern)
     line.wait_for(state="visible", timeout=60_000)
     return str(line.inner_text())
 
