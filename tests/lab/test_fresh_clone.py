@@ -23,24 +23,50 @@ from typing import Any
 
 import pytest
 from clone import fresh_copy, uv
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
 
-def _names(requirements: list[str]) -> set[str]:
-    return {re.split(r"[<>=!~\[; ]", r.strip(), maxsplit=1)[0].lower() for r in requirements}
+def _pins() -> dict[str, str]:
+    """binder/requirements.txt as name → exact version (every line must be a pin)."""
+    pins = {}
+    for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, version = line.strip().partition("==")
+        assert sep and version and not re.search(r"[<>~!,;\s]", version), line
+        pins[canonicalize_name(name)] = version
+    return pins
 
 
-def test_binder_requirements_match_the_lab_extra() -> None:
-    lab = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
-        "lab"
-    ]
-    lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
-    wanted = [line for line in lines if line.strip() and not line.startswith("#")]
-    assert _names(wanted) == _names(lab)
+def test_binder_pins_every_dependency_of_the_lab_exactly() -> None:
+    """A build next year gets the same versions: core and lab dependencies, and theirs,
+    pinned with ``==`` at versions pyproject.toml accepts (binder/lock regenerates)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = _pins()
+    for text in (*project["dependencies"], *project["optional-dependencies"]["lab"]):
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not pinned in binder/requirements.txt (run binder/lock)"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (text, pins[name])
+    assert {"ipykernel", "jupyterlab", "ipywidgets", "pydantic", "packaging"} <= set(pins)
     assert os.access(ROOT / "binder" / "postBuild", os.X_OK)
+
+
+def test_binder_opens_notebook_01_without_news_prompts() -> None:
+    readme = (ROOT / "README.md").read_text()
+    badge = re.search(r"\(https://mybinder\.org/v2/gh/[^)\s]+\)", readme)
+    assert badge, "no Binder launch badge in the README"
+    assert "labpath=notebooks%2F01-getting-started.ipynb" in badge.group(0)
+    assert (ROOT / "notebooks" / "01-getting-started.ipynb").exists()
+    overrides = json.loads((ROOT / "binder" / "overrides.json").read_text())
+    notification = overrides["@jupyterlab/apputils-extension:notification"]
+    assert notification == {"fetchNews": "false", "checkForUpdates": False}
+    assert "binder/overrides.json" in (ROOT / "binder" / "postBuild").read_text()
 
 
 def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
@@ -78,6 +104,10 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert where.stdout.strip() == str(repo / "pliers_lab" / "__init__.py")
+    installed = venv / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    assert json.loads(installed.read_text()) == json.loads(
+        (repo / "binder" / "overrides.json").read_text()
+    )
     notebooks = sorted((repo / "notebooks").glob("*.ipynb"))
     assert notebooks
     try:  # one nbclient process for all of them, each in its own fresh kernel
