@@ -44,11 +44,13 @@ WATCH_STEPS = """() => {
 }"""
 
 
-# Outputs whose content is wider than the output area: [cell number, content px, area px].
+# Outputs, or boxes in them, whose content is wider than they are and hidden or scrolled
+# sideways: [cell number, class, content px, box px] (as test_browser_debugger checks).
 WIDER_THAN_OUTPUT = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].flatMap(
-  (cell, n) => [...cell.querySelectorAll('.jp-OutputArea-output')]
-    .filter(out => out.scrollWidth > out.clientWidth + 1)
-    .map(out => [n, out.scrollWidth, out.clientWidth]))"""
+  (cell, n) => [...cell.querySelectorAll('.jp-OutputArea-output, .jp-OutputArea-output *')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1
+                  && ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX))
+    .map(el => [n, String(el.className), el.scrollWidth, el.clientWidth]))"""
 
 
 def button(scope: Any, label: str) -> Any:
