@@ -21,15 +21,24 @@ if TYPE_CHECKING:
     from .graph import dependency_graph, draw_dependency_graph, graph_frames
     from .hostlink import Simulation, default_host, plot_pipeline, set_default_host
     from .plots import Picture, plot_durations, plot_error_rates, plot_timeline
-    from .widgets import ConfigEditor, HookSimulator, MetricsDashboard, PluginInspector
+    from .widgets import (
+        ConfigEditor,
+        HookSimulator,
+        MarketplaceBrowser,
+        MetricsDashboard,
+        PluginInspector,
+        TraceDebugger,
+    )
 
 __all__ = [
     "ConfigEditor",
     "HookSimulator",
+    "MarketplaceBrowser",
     "MetricsDashboard",
     "Picture",
     "PluginInspector",
     "Simulation",
+    "TraceDebugger",
     "default_engine",
     "default_host",
     "dependency_graph",
@@ -48,8 +57,10 @@ __all__ = [
 _LAZY = {
     "ConfigEditor": "widgets",
     "HookSimulator": "widgets",
+    "MarketplaceBrowser": "widgets",
     "MetricsDashboard": "widgets",
     "PluginInspector": "widgets",
+    "TraceDebugger": "widgets",
     "Picture": "plots",
     "plot_durations": "plots",
     "plot_error_rates": "plots",

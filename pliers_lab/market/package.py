@@ -308,7 +308,8 @@ def build_bundle(
 ) -> Path:
     """Package the plugin in ``folder`` as ``<name>-<version>.zip``; returns its path.
 
-    ``out`` is the bundle's file name, or a folder to put it in (default: the current
+    ``out`` is the bundle's file name (``.zip``), or a folder to put it in, made when
+    missing (default: the current
     folder). The manifest is validated first (a ``ManifestError`` lists its problems).
     ``__pycache__``, VCS folders, ``*.pyc`` and (unless ``include_tests``) the top-level
     ``tests/`` are left out, and so are the ``exclude`` paths (relative, ``/``-separated:
@@ -348,7 +349,9 @@ def build_bundle(
     if metadata.size > limits.max_total_size:
         raise BundleError(str(source), f"{metadata.size} bytes; at most {limits.max_total_size}")
     target = Path(out) if out is not None else Path.cwd()
-    if target.is_dir():
+    if target.is_dir() or (not target.exists() and target.suffix.lower() != ".zip"):
+        # a folder, existing or not: a name without .zip never becomes the bundle's file
+        target.mkdir(parents=True, exist_ok=True)
         target = target / f"{manifest.name}-{manifest.version}.zip"
     extra: dict[str, bytes] = {PACKAGE_FILE: _json_bytes(metadata.to_dict())}
     if signing_key is not None:

@@ -353,3 +353,11 @@ def test_a_manifest_that_is_not_json_is_reported_by_manifest(tmp_path: Path) -> 
     bundle = open_bundle(path)
     with pytest.raises(ManifestError, match="malformed JSON at line 1"):
         bundle.manifest  # noqa: B018
+
+
+def test_a_missing_output_folder_is_made_and_holds_the_bundle(tmp_path: Path) -> None:
+    out = tmp_path / "not" / "yet" / "dist"
+    path = build_bundle(EXTENSIONS / "audit-log", out)
+    assert out.is_dir() and path.parent == out and path.name.startswith("audit-log-")
+    named = build_bundle(EXTENSIONS / "audit-log", tmp_path / "new" / "named.zip")
+    assert named == tmp_path / "new" / "named.zip" and named.is_file()
