@@ -220,3 +220,13 @@ def run_all(page: Any, server: LabServer, notebook: str, timeout_ms: int = 120_0
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_timeout(500)
     page.wait_for_function(KERNEL_IDLE, timeout=timeout_ms)
+
+
+# Outputs, or boxes in them, whose content is wider than they are and hidden or scrolled
+# sideways (content to the right a reader cannot see without hunting for a scrollbar):
+# [cell number, class, content px, box px].
+WIDER_THAN_OUTPUT = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].flatMap(
+  (cell, n) => [...cell.querySelectorAll('.jp-OutputArea-output, .jp-OutputArea-output *')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1
+                  && ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX))
+    .map(el => [n, String(el.className), el.scrollWidth, el.clientWidth]))"""

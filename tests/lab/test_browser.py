@@ -8,20 +8,19 @@ writes outputs into the repository.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 from browser import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     KERNEL_IDLE,
     ROOT,
-    accept_dialogs,
+    browser_page,
+    copy_notebooks,
     lab_server,
     need_chromium,
+    run_all,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -29,62 +28,37 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 def test_fire_from_the_simulator_in_jupyterlab(tmp_path: Path) -> None:
     need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    root = tmp_path / "notebooks"
-    shutil.copytree(
-        ROOT / "notebooks",
-        root,
-        ignore=lambda _d, names: [n for n in names if not n.endswith(".ipynb")],
-    )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    console: list[str] = []
+    root = copy_notebooks(tmp_path / "notebooks")
     env = {"PLIERS_EXTENSIONS": str(ROOT / "extensions")}
-    with lab_server(root, tmp_path / "state", env) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on(
-            "console",
-            lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None,
-        )
-        try:
-            page.goto(server.open_url("01-getting-started.ipynb"))
-            page.wait_for_function("() => !!window.jupyterapp", timeout=60_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-            accept_dialogs(page)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            # The walkthrough's simulator (its cell presses Fire), then the tour's.
-            walkthrough = page.locator(".pliers-simulator").nth(0)
-            simulator = page.locator(".pliers-simulator").nth(1)
-            fire = simulator.locator("button.widget-button", has_text="Fire")
-            fire.wait_for(state="visible", timeout=90_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=90_000)  # every cell has run
-            vetoed = walkthrough.locator("table.pliers-outcomes tbody tr[data-plugin]")
-            assert vetoed.count() == 1 and vetoed.get_attribute("data-plugin") == "no-shouting"
-            assert "capitals (at most 50%)" in (walkthrough.text_content() or "")
-            table = simulator.locator(".pliers-outcomes")
-            assert table.count() == 0  # nothing fired from the simulator yet
-            started = time.perf_counter()
-            fire.click()
-            rows = simulator.locator("table.pliers-outcomes tbody tr[data-plugin]")
-            rows.first.wait_for(state="visible", timeout=30_000)
-            round_trip_ms = (time.perf_counter() - started) * 1000  # click → table drawn
-            (ARTIFACTS / "simulator-fire-ms.txt").write_text(f"{round_trip_ms:.1f}\n")
-            plugins = [rows.nth(i).get_attribute("data-plugin") for i in range(rows.count())]
-            statuses = {rows.nth(i).get_attribute("data-status") for i in range(rows.count())}
-            assert plugins == ["submission-sanitizer", "data-transform-chain"]
-            assert statuses == {"ok"}
-            status = simulator.locator(".pliers-message.pliers-ok").last.inner_text()
-            assert "submission.transform (waterfall)" in status and "2 plugins" in status
-            rows.first.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "simulator-fire.png"), full_page=False)
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-            (ARTIFACTS / "failure.html").write_text(page.content())
-            (ARTIFACTS / "failure-console.txt").write_text("\n".join(console))
-            shutil.copy(server.log, ARTIFACTS / "failure-jupyter.log")
-            raise
-        finally:
-            browser.close()
+    with (
+        lab_server(root, tmp_path / "state", env) as server,
+        browser_page(server, "simulator") as page,
+    ):
+        run_all(page, server, "01-getting-started.ipynb")
+        # The walkthrough's simulator (its cell presses Fire), then the tour's.
+        walkthrough = page.locator(".pliers-simulator").nth(0)
+        simulator = page.locator(".pliers-simulator").nth(1)
+        fire = simulator.locator("button.widget-button", has_text="Fire")
+        fire.wait_for(state="visible", timeout=90_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=90_000)  # every cell has run
+        vetoed = walkthrough.locator("table.pliers-outcomes tbody tr[data-plugin]")
+        assert vetoed.count() == 1 and vetoed.get_attribute("data-plugin") == "no-shouting"
+        assert "capitals (at most 50%)" in (walkthrough.text_content() or "")
+        table = simulator.locator(".pliers-outcomes")
+        assert table.count() == 0  # nothing fired from the simulator yet
+        started = time.perf_counter()
+        fire.click()
+        rows = simulator.locator("table.pliers-outcomes tbody tr[data-plugin]")
+        rows.first.wait_for(state="visible", timeout=30_000)
+        round_trip_ms = (time.perf_counter() - started) * 1000  # click → table drawn
+        (ARTIFACTS / "simulator-fire-ms.txt").write_text(f"{round_trip_ms:.1f}\n")
+        plugins = [rows.nth(i).get_attribute("data-plugin") for i in range(rows.count())]
+        statuses = {rows.nth(i).get_attribute("data-status") for i in range(rows.count())}
+        assert plugins == ["submission-sanitizer", "data-transform-chain"]
+        assert statuses == {"ok"}
+        status = simulator.locator(".pliers-message.pliers-ok").last.inner_text()
+        assert "submission.transform (waterfall)" in status and "2 plugins" in status
+        rows.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "simulator-fire.png"), full_page=False)
     assert (ARTIFACTS / "simulator-fire.png").stat().st_size > 10_000
     assert round_trip_ms < 2000, round_trip_ms  # browser → kernel → engine → browser

@@ -12,6 +12,7 @@ import pytest
 from browser import (
     ARTIFACTS,
     ROOT,
+    WIDER_THAN_OUTPUT,
     browser_page,
     copy_notebooks,
     lab_server,
@@ -22,14 +23,6 @@ from browser import (
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 NOTEBOOK = "08-debugging-and-replay.ipynb"
-
-# Parts of outputs that hide content to their right (cut off, or behind a sideways
-# scrollbar): [cell number, class, content px, visible px].
-WIDER_THAN_OUTPUT = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].flatMap(
-  (cell, n) => [...cell.querySelectorAll('.jp-OutputArea-output, .jp-OutputArea-output *')]
-    .filter(el => el.scrollWidth > el.clientWidth + 1
-                  && ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX))
-    .map(el => [n, String(el.className), el.scrollWidth, el.clientWidth]))"""
 
 
 def shown(debugger: Any, index: int) -> tuple[int, str]:

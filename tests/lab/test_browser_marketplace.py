@@ -18,6 +18,7 @@ import pytest
 from browser import (
     ARTIFACTS,
     ROOT,
+    WIDER_THAN_OUTPUT,
     browser_page,
     copy_notebooks,
     lab_server,
@@ -42,15 +43,6 @@ WATCH_STEPS = """() => {
   new MutationObserver(seen).observe(
     root, {subtree: true, childList: true, characterData: true, attributes: true});
 }"""
-
-
-# Outputs, or boxes in them, whose content is wider than they are and hidden or scrolled
-# sideways: [cell number, class, content px, box px] (as test_browser_debugger checks).
-WIDER_THAN_OUTPUT = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].flatMap(
-  (cell, n) => [...cell.querySelectorAll('.jp-OutputArea-output, .jp-OutputArea-output *')]
-    .filter(el => el.scrollWidth > el.clientWidth + 1
-                  && ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX))
-    .map(el => [n, String(el.className), el.scrollWidth, el.clientWidth]))"""
 
 
 def button(scope: Any, label: str) -> Any:
