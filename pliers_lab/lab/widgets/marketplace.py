@@ -619,12 +619,16 @@ class MarketplaceBrowser(w.VBox):  # type: ignore[misc]
             return f"; runs in {self.engine.plugin(pid).isolation} isolation"
         return ""
 
+    def _none_selected(self) -> None:
+        """Say that an action needs a plugin first (the buttons' common mistake)."""
+        self.message.value = message("error", "no plugin selected: search the registry")
+
     def install(self) -> InstallResult | None:
         """Install the selected plugin at the selected version (newest: ``latest``),
         with what it depends on; what the Install button does."""
         pid, version = self._target()
         if pid is None:
-            self.message.value = message("error", "no plugin selected: search the registry")
+            self._none_selected()
             return None
         result = self._run(
             f"install {pid}@{version or 'latest'}",
@@ -655,7 +659,7 @@ class MarketplaceBrowser(w.VBox):  # type: ignore[misc]
         Nothing changes until ``accept``."""
         pid, version = self._target()
         if pid is None:
-            self.message.value = message("error", "no plugin selected: search the registry")
+            self._none_selected()
             return None
         try:
             plan = self.market.plan_update(pid, version)
@@ -783,7 +787,7 @@ class MarketplaceBrowser(w.VBox):  # type: ignore[misc]
         what the Rollback button does."""
         pid = self.plugin.value
         if not pid:
-            self.message.value = message("error", "no plugin selected: search the registry")
+            self._none_selected()
             return None
         self._close_prompt()
         result = self._run(
@@ -812,7 +816,7 @@ class MarketplaceBrowser(w.VBox):  # type: ignore[misc]
         """Uninstall the selected plugin (its data stays); what the Uninstall button does."""
         pid = self.plugin.value
         if not pid:
-            self.message.value = message("error", "no plugin selected: search the registry")
+            self._none_selected()
             return None
         self._close_prompt()
         result = self._run(
