@@ -1,4 +1,5 @@
-"""The lab's ipywidgets: hook simulator, plugin inspector, config editor, metrics dashboard.
+"""The lab's ipywidgets: hook simulator, plugin inspector, config editor, metrics dashboard,
+marketplace browser, trace debugger.
 
 Each is an ``ipywidgets.VBox`` whose parts are attributes (``sim.fire_button``,
 ``sim.payload``…), so code and tests drive them exactly as a user would: set values,
