@@ -84,7 +84,7 @@ _MAX_TEXT = 4000
 # ``table.dataframe`` outweighs JupyterLab's ``.jp-RenderedHTMLCommon td`` (max-width: none).
 FRAME_STYLE = """<style>
 .pliers-frame{max-width:100%;overflow-x:auto}
-.pliers-frame table.dataframe{width:max-content;table-layout:auto}
+.pliers-frame table.dataframe{table-layout:auto}
 .pliers-frame table.dataframe td,.pliers-frame table.dataframe th{max-width:32em;
 white-space:normal;overflow-wrap:break-word}
 </style>"""
