@@ -154,7 +154,10 @@ def test_run_lab_serves_the_notebooks_from_a_fresh_clone(tmp_path: Path) -> None
         deadline = time.monotonic() + 180
         while url is None and time.monotonic() < deadline:
             assert process.poll() is None, log.read_text()[-3000:]
-            found = re.search(rf"http://127\.0\.0\.1:{port}/lab\?token=(\w+)", log.read_text())
+            found = re.search(
+                rf"http://127\.0\.0\.1:{port}/lab/tree/01-getting-started\.ipynb\?token=(\w+)",
+                log.read_text(),
+            )
             url = found and found.group(0)
             time.sleep(0.3)
         assert url, f"no URL printed:\n{log.read_text()[-3000:]}"
@@ -166,6 +169,15 @@ def test_run_lab_serves_the_notebooks_from_a_fresh_clone(tmp_path: Path) -> None
         names = {item["name"] for item in listing["content"]}
         assert {"01-getting-started.ipynb", "02-hooks-priorities-and-result-modes.ipynb"} <= names
         assert "pliers_lab: JupyterLab on notebooks/" in log.read_text()
+        # the first screen is the notebook: JupyterLab's own settings say no news prompt
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:"
+            f"notification?token={token}",
+            timeout=10,
+        ) as response:
+            defaults = json.load(response)["schema"]["properties"]  # overrides.json applied
+        assert defaults["fetchNews"]["default"] == "false"
+        assert defaults["checkForUpdates"]["default"] is False
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
