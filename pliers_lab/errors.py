@@ -146,11 +146,6 @@ class PluginError(PliersError):
         prefix = f"[{self.type.value}] " + (", ".join(where) + ": " if where else "")
         return prefix + self.message
 
-    def _repr_html_(self) -> str:
-        from .lab.displays import error_html  # the core never imports the lab eagerly
-
-        return error_html(self)
-
     def __repr__(self) -> str:
         return f"PluginError({self.type.value}, {self.plugin_id!r}, {self.message!r})"
 

@@ -149,11 +149,6 @@ class Plugin:
             circuit=self.breaker.state.value,
         )
 
-    def _repr_html_(self) -> str:
-        from .lab.displays import plugin_html  # the core never imports the lab eagerly
-
-        return plugin_html(self)
-
     def __repr__(self) -> str:
         warned = f", {len(self.warnings)} warning(s)" if self.warnings else ""
         return f"<Plugin {self.key} {self.state.value} {self.isolation}{warned}>"

@@ -196,11 +196,6 @@ class HookResult:
         ran = ", ".join(o.plugin_id for o in self.outcomes) or "none"
         raise KeyError(f"plugin {plugin_id!r} did not run on {self.hook!r} (ran: {ran})")
 
-    def _repr_html_(self) -> str:
-        from .lab.displays import result_html  # the core never imports the lab eagerly
-
-        return result_html(self)
-
     def __repr__(self) -> str:
         statuses = ", ".join(f"{o.plugin_id}={o.status}" for o in self.outcomes)
         return f"<HookResult {self.hook} {self.execution_id} value={self.value!r} [{statuses}]>"

@@ -333,11 +333,6 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _repr_html_(self) -> str:
-        from ..lab.displays import engine_html  # the core never imports the lab eagerly
-
-        return engine_html(self)
-
     def __repr__(self) -> str:
         states = ", ".join(f"{p.id}={p.state.value}" for p in self._plugins.values())
         return f"<Engine {self.tag} plugins=[{states}]>"

@@ -1,8 +1,9 @@
 """Rich HTML for the engine's objects: Engine, Plugin, HookResult and PluginError.
 
-The core classes' ``_repr_html_`` methods import this module lazily, so the engine never
-imports the lab (STYLE.md habit 10). Only the standard library is used here: a notebook
-shows a result without importing pandas or matplotlib.
+``%load_ext pliers_lab`` registers these with IPython's HTML formatter (``show_rich``):
+the core classes have no ``_repr_html_`` and never import the lab (STYLE.md habit 10).
+Only the standard library is used here: a notebook shows a result without importing
+pandas or matplotlib.
 
 Tables carry CSS classes (``pliers-outcomes``, ``pliers-plugins``, ``pliers-timeline``) and
 rows carry ``data-plugin``/``data-status`` attributes so tests and browsers can find them
@@ -28,13 +29,13 @@ if TYPE_CHECKING:
 __all__ = [
     "engine_html",
     "error_html",
-    "forget_frames",
+    "forget_rich",
     "frame_html",
     "json_html",
     "outcomes_html",
     "plugin_html",
     "result_html",
-    "show_frames",
+    "show_rich",
     "state_html",
     "table_html",
     "timeline_html",
@@ -450,21 +451,39 @@ def frame_html(frame: Any) -> str | None:
 _FRAME_TYPES = ("pandas.DataFrame", "pandas.core.frame.DataFrame")
 
 
-def show_frames(ipython: Any) -> None:
-    """Display every DataFrame of this shell with ``frame_html`` (``%load_ext pliers_lab``);
-    registered by name, so pandas is not imported until a frame is shown."""
+def _rich_types() -> dict[type, Any]:
+    """The core's classes and how the lab draws each (the core knows nothing of this)."""
+    from ..engine import Engine
+    from ..errors import PluginError
+    from ..plugin import Plugin
+    from ..results import HookResult
+
+    return {Engine: engine_html, Plugin: plugin_html, HookResult: result_html,
+            PluginError: error_html}  # fmt: skip
+
+
+def show_rich(ipython: Any) -> None:
+    """Draw the engine's objects (``Engine``, ``Plugin``, ``HookResult``, ``PluginError``)
+    and every DataFrame of this shell the lab's way (``%load_ext pliers_lab``). The lab
+    registers itself with IPython's HTML formatter: the core has no ``_repr_html_`` and
+    never imports the lab. DataFrames are registered by name, so pandas is not imported
+    until a frame is shown."""
     formatter = ipython.display_formatter.formatters["text/html"]
+    for cls, draw in _rich_types().items():
+        formatter.for_type(cls, draw)
     for name in _FRAME_TYPES:
         formatter.for_type_by_name(*name.rsplit(".", 1), frame_html)
 
 
-def forget_frames(ipython: Any) -> None:
-    """Give DataFrames back to pandas' own HTML (``%unload_ext pliers_lab``)."""
+def forget_rich(ipython: Any) -> None:
+    """Give the engine's objects their plain repr and DataFrames pandas' own HTML back
+    (``%unload_ext pliers_lab``); a printer someone else registered stays."""
     formatter = ipython.display_formatter.formatters["text/html"]
-    for name in _FRAME_TYPES:
+    ours = {frame_html, *_rich_types().values()}
+    for key in (*_rich_types(), *_FRAME_TYPES):
         try:
-            printer = formatter.lookup_by_type(name)
+            printer = formatter.lookup_by_type(key)
         except KeyError:
             continue
-        if printer is frame_html:  # not someone else's
-            formatter.pop(name)
+        if printer in ours:
+            formatter.pop(key)

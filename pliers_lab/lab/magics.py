@@ -13,7 +13,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Int, Unicode, observe
 
-from .displays import forget_frames, show_frames
+from .displays import forget_rich, show_rich
 
 __all__ = ["PliersMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -98,17 +98,17 @@ class PliersMagics(Magics):
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the magics, make their settings visible to ``%config`` and show
-    DataFrames the lab's way (``displays.frame_html``)."""
+    """Register the magics, make their settings visible to ``%config`` and draw the
+    engine's objects and DataFrames the lab's way (``displays.show_rich``)."""
     magics = PliersMagics(ipython)
     ipython.register_magics(magics)
     configurables = ipython.configurables
     configurables[:] = [c for c in configurables if not isinstance(c, PliersMagics)]
     configurables.append(magics)
-    show_frames(ipython)  # wide DataFrames scroll, their cells' text is whole
+    show_rich(ipython)  # the engine's objects drawn; wide DataFrames scroll, text whole
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Forget the settings (IPython keeps magic names registered until restart)."""
     ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, PliersMagics)]
-    forget_frames(ipython)
+    forget_rich(ipython)

@@ -11,7 +11,7 @@ import networkx as nx
 import pytest
 
 from pliers_lab import Engine, PluginError, PluginErrorType, hook
-from pliers_lab.lab import graph, plots
+from pliers_lab.lab import displays, graph, plots
 from pliers_lab.lab.samples import sample_payload
 
 
@@ -54,7 +54,7 @@ def test_core_imports_no_lab_until_a_repr_is_asked() -> None:
 
 
 def test_engine_html(examples: Engine) -> None:
-    html = examples._repr_html_()
+    html = displays.engine_html(examples)
     assert 'class="pliers-plugins"' in html
     assert (
         html.count("data-plugin=") == len(examples.plugins) >= 6 and 'data-state="active"' in html
@@ -62,7 +62,7 @@ def test_engine_html(examples: Engine) -> None:
 
 
 def test_plugin_html(examples: Engine) -> None:
-    html = examples.plugin("submission-sanitizer")._repr_html_()
+    html = displays.plugin_html(examples.plugin("submission-sanitizer"))
     for text in (
         "submission-sanitizer@1.0.0",
         "submission.sanitize",
@@ -78,7 +78,7 @@ def test_result_html_escapes_and_tables(examples: Engine) -> None:
     result = examples.fire(
         "submission.sanitize", sample_payload("submission.sanitize"), user_id="<ada>"
     )
-    html = result._repr_html_()
+    html = displays.result_html(result)
     assert 'class="pliers-outcomes"' in html and 'data-plugin="submission-sanitizer"' in html
     assert "&lt;ada&gt;" in html and "<ada>" not in html
 
@@ -95,7 +95,7 @@ def test_error_html() -> None:
             execution_id="x-1",
             cause=exc,
         )
-    html = error._repr_html_()
+    html = displays.error_html(error)
     assert "runtime_error" in html and "form.validate" in html and "<details>" in html
     assert "KeyError" in html
 

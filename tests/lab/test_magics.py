@@ -184,7 +184,7 @@ def test_a_sandboxing_lab_does_not_let_a_manifest_ask_its_way_inline(
     assert "loaded asker@1.0.0: active (process, layers: " in out
     assert "⚠ plugin 'asker' asks to run inline" in out and "engine.trust('asker')" in out
     assert line(shell, "fire submission.afterSave {}").value != [os.getpid()]
-    shown = line(shell, "info asker")._repr_html_()
+    shown = drawn(shell, line(shell, "info asker"))
     assert "untrusted: its inline request is refused" in shown
     assert "pliers-warning" in shown and "manifest.json: isolation: &quot;inline&quot;" in shown
     default_engine().trust("asker")
@@ -267,7 +267,7 @@ def test_info_returns_the_plugin(shell: Any) -> None:
     line(shell, "load csv-export")
     plugin = line(shell, "info csv-export")
     assert isinstance(plugin, Plugin)
-    assert 'data-plugin="csv-export"' in plugin._repr_html_()
+    assert 'data-plugin="csv-export"' in drawn(shell, plugin)
 
 
 def test_reset_gives_a_fresh_engine(shell: Any) -> None:
@@ -367,7 +367,7 @@ def test_metrics_errors_logs_frames(shell: Any) -> None:
     errors = line(shell, "errors crashy")
     assert list(errors["type"]) == ["runtime_error"]
     error = line(shell, f"errors --detail {errors.loc[0, 'error_id']}")
-    assert isinstance(error, PluginError) and "ValueError" in error._repr_html_()
+    assert isinstance(error, PluginError) and "ValueError" in drawn(shell, error)
     assert len(line(shell, "errors --type timeout_error")) == 0
     logs = line(shell, "logs crashy --level error")
     assert list(logs["level"]) == ["error"]
@@ -433,6 +433,25 @@ def test_process_isolation_shows_in_list(shell: Any) -> None:
         shell, 'fire export.format {"format": "csv", "form": {"fields": []}, "submissions": []}'
     )
     assert result.outcome("csv-export").status == "ok"
+
+
+def drawn(shell: Any, value: Any) -> str:
+    """The HTML the notebook shows for ``value`` (IPython's formatter, as a kernel asks)."""
+    data, _metadata = shell.display_formatter.format(value)
+    return str(data.get("text/html", ""))
+
+
+def test_load_ext_draws_the_engines_objects_and_unload_forgets(shell: Any) -> None:
+    line(shell, "load csv-export")
+    result = line(shell, "fire export.format {}")
+    engine = default_engine()
+    for value, mark in ((engine, "pliers-plugins"), (engine.plugin("csv-export"),
+                        'data-plugin="csv-export"'), (result, "pliers-outcomes")):  # fmt: skip
+        assert mark in drawn(shell, value), value
+    shell.run_line_magic("unload_ext", "pliers_lab")
+    assert drawn(shell, engine) == ""  # the core itself draws nothing: plain repr
+    shell.run_line_magic("load_ext", "pliers_lab")
+    assert "pliers-plugins" in drawn(shell, engine)
 
 
 def typed(shell: Any, source: str) -> Any:
