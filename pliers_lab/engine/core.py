@@ -36,9 +36,9 @@ from .sandboxing import SandboxOps
 from .states import StatesOps
 
 if TYPE_CHECKING:
-    from ..debug import Debugger
     from ..hotreload import HotReloader
     from ..optimize import ResourceOptimizer
+    from .attachments import PluginDebugger
 
 __all__ = ["Engine"]
 
@@ -107,7 +107,7 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
         self._loop = LoopThread()
         self._lock = threading.RLock()
         self._reloader: HotReloader | None = None
-        self._debugger: Debugger | None = None
+        self._debugger: PluginDebugger | None = None
         self._optimizer: ResourceOptimizer | None = None
 
     # ------------------------------------------------------------------ plugins
@@ -276,12 +276,14 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
         return self._optimizer
 
     @property
-    def debugger(self) -> Debugger:
-        """Trace, step, profile, explain errors, replay (``pliers_lab.debug``)."""
+    def debugger(self) -> PluginDebugger:
+        """Trace, step, profile, explain errors, replay: the spec's PluginDebugger, made
+        by the installed ``debugger`` tool (``engine.attachments``; pliers-lab's own is
+        ``pliers_lab.debug.Debugger``)."""
         if self._debugger is None:
-            from ..debug import Debugger
+            from .attachments import factory
 
-            self._debugger = Debugger(self)
+            self._debugger = factory("debugger")(self)
         return self._debugger
 
     # ------------------------------------------------------------------ observations

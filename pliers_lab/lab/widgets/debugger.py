@@ -75,7 +75,8 @@ class TraceDebugger(w.VBox):  # type: ignore[misc]
                     f"no trace {trace!r} (traces: {', '.join(traces) or 'none'}); "
                     "record one with engine.debugger.trace(plugin_id)"
                 )
-            trace = traces[trace]
+            recorded: DebugTrace = traces[trace]
+            trace = recorded
         self.trace = trace
         self.back_button = w.Button(description="Step back", icon="step-backward")
         self.step_button = w.Button(description="Step forward", icon="step-forward")

@@ -1,0 +1,103 @@
+"""The core stands alone: no module outside lab, debug, web, market, pdk and replay imports
+them — not at the top, not inside a function, not for type checking. The only doors are
+the distribution's own entry points, each named here: ``%load_ext pliers_lab`` (IPython
+looks for the hook on the package itself) and ``python -m pliers_lab`` (the command line).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from pliers_lab import Engine, EngineError
+from pliers_lab.engine import attachments
+
+PACKAGE = Path(__file__).resolve().parents[1] / "pliers_lab"
+OUTER = ("lab", "debug", "web", "market", "pdk", "replay")
+#: (file, function or None for the module body) → the outer package it may enter.
+DOORS = {
+    ("__init__.py", "load_ipython_extension"): "lab",
+    ("__init__.py", "unload_ipython_extension"): "lab",
+    ("__main__.py", None): "pdk",
+}
+
+
+def _module(path: Path) -> list[str]:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def _imports(path: Path) -> list[tuple[int, str | None, str]]:
+    """(line, enclosing function or None, imported module) of every import in ``path``."""
+    tree = ast.parse(path.read_text(), str(path))
+    here = _module(path)
+    package = here if path.name == "__init__.py" else here[:-1]
+    found: list[tuple[int, str | None, str]] = []
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = (
+                child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else None
+            )
+            if isinstance(child, ast.Import):
+                found.extend((child.lineno, function, alias.name) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = package[: len(package) - child.level + 1]
+                    name = ".".join([*base, *([child.module] if child.module else [])])
+                else:
+                    name = child.module or ""
+                found.extend((child.lineno, function, f"{name}.{a.name}") for a in child.names)
+            visit(child, inner or function)
+
+    visit(tree, None)
+    return found
+
+
+def _outer(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "pliers_lab" and parts[1] in OUTER else None
+
+
+def test_the_core_never_imports_the_outer_packages() -> None:
+    core = [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] not in OUTER]
+    assert len(core) > 80  # the walk sees the core
+    crossings = []
+    for path in core:
+        for line, function, name in _imports(path):
+            outer = _outer(name)
+            door = DOORS.get((str(path.relative_to(PACKAGE)), function))
+            if outer is not None and door != outer:
+                crossings.append(f"{path.relative_to(PACKAGE)}:{line} imports {name}")
+    assert crossings == []
+
+
+def test_the_walk_finds_an_import_hidden_in_a_function() -> None:
+    probe = PACKAGE / "engine" / "core.py"
+    names = {name for _line, function, name in _imports(probe) if function == "debugger"}
+    assert "pliers_lab.engine.attachments.factory" in names  # function-level imports are seen
+
+
+def test_the_debugger_attaches_through_the_cores_interface() -> None:
+    with Engine() as engine:
+        debugger = engine.debugger
+        assert type(debugger).__module__ == "pliers_lab.debug.debugger"  # the entry point
+        assert isinstance(debugger.traces, dict)
+
+
+def test_a_host_may_attach_its_own_tool_and_a_missing_one_is_named() -> None:
+    class Quiet:
+        def __init__(self, engine: Engine) -> None:
+            self.engine = engine
+            self.traces: dict[str, object] = {}
+
+    attachments.attach("debugger", Quiet)
+    try:
+        with Engine() as engine:
+            assert isinstance(engine.debugger, Quiet) and engine.debugger.engine is engine
+    finally:
+        attachments._attached.pop("debugger")
+    with pytest.raises(EngineError, match="no 'profiler2' tool is installed for the engine"):
+        attachments.factory("profiler2")
