@@ -97,6 +97,9 @@ class Host:
         self.aio = AsyncRunner()
         self.traces: deque[Trace] = deque(maxlen=keep_traces)
         self.engine.add_api_provider(self.api.provide)
+        # An unloaded plugin's event subscriptions go with it: its handlers would run
+        # code the engine no longer holds, on events it no longer has the right to.
+        self._stop_watching = self.engine.activity.subscribe(self._plugin_changed)
 
     @classmethod
     def in_memory(cls, engine: Engine | None = None, **options: Any) -> Host:
@@ -413,8 +416,13 @@ class Host:
     def last_trace(self) -> Trace | None:
         return self.traces[-1] if self.traces else None
 
+    def _plugin_changed(self, event: Mapping[str, Any]) -> None:
+        if event["type"] == "plugin.uninstalled" and event["pluginId"]:
+            self.bus.unsubscribe_plugin(event["pluginId"])
+
     def close(self) -> None:
         """Close the database (and the engine, when the host created it)."""
+        self._stop_watching()
         self.db.close()
         self.aio.close()
         if self._owns_engine:

@@ -331,3 +331,21 @@ def test_a_host_operation_from_the_engines_loop_thread_is_refused(
     asyncio.run(inside_a_running_loop())
     assert "would wait for itself" in refused[0] and "through ctx.api" in refused[0]
     assert host.counts()["submissions"] == 1
+
+
+def test_an_unloaded_plugins_subscriptions_go_with_it(
+    host: Host, add_plugin: PluginFactory
+) -> None:
+    got: list[str] = []
+
+    def on_activate(plugin: Plugin) -> None:
+        plugin.api.events.subscribe("task.*", lambda e: got.append(e["type"]))
+
+    add_plugin("listener", {}, permissions={"events": ["subscribe"]}, on_activate=on_activate)
+    host.subscribe("task.*", lambda e: got.append("host:" + e["type"]))
+    owners = [s.plugin_id for s in host.bus.subscriptions()]
+    assert owners.count("listener") == 1
+    host.engine.unload("listener")
+    assert [s.plugin_id for s in host.bus.subscriptions()] == [None]  # the host's own stays
+    host.bus.publish(host.bus.event("task.ping", {}, aggregate_type="system", aggregate_id="t1"))
+    assert got == ["host:task.ping"]
