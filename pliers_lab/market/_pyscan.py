@@ -17,6 +17,9 @@ import ast
 import re
 from dataclasses import dataclass
 
+from ..sandbox.hostapi import DB_OPERATIONS
+from ..sandbox.vfs import DataFiles
+
 __all__ = ["Finding", "scan_python"]
 
 Severity = str  # "low" | "medium" | "high" | "critical"
@@ -242,24 +245,10 @@ _DECODERS = {
     "unhexlify",
 }
 
-#: Host API services and the permission each operation needs (mirrors the sandbox host).
-_DB_VERBS = {
-    "read": {"find", "find_one", "findOne", "count", "get", "list", "query", "select", "all"},
-    "write": {
-        "create",
-        "insert",
-        "update",
-        "delete",
-        "upsert",
-        "remove",
-        "save",
-        "put",
-        "update_submission",
-        "updateSubmission",
-    },
-    "execute": {"execute", "call", "run", "procedure"},
-}
-_FILE_WRITES = {"write", "write_text", "write_bytes", "write_json", "delete", "remove", "mkdir"}
+#: Host API operations and the permission each needs: the sandbox host's own tables, so
+#: the scan and the gate never disagree.
+_DB_VERBS = DB_OPERATIONS
+_FILE_WRITES = frozenset(op for op, (verb, _m) in DataFiles.OPERATIONS.items() if verb == "write")
 
 URL = re.compile(r"\b(?:https?|wss?|ftp)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(?::(\d{1,5}))?")
 _BASE64_BLOB = re.compile(r"^[A-Za-z0-9+/=\s]{512,}$")

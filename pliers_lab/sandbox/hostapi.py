@@ -39,33 +39,38 @@ class Origin(Protocol):
     replaying: bool
 
 
-_DB = {
-    "read": {
-        "find",
-        "find_one",
-        "findOne",
-        "count",
-        "get",
-        "list",
-        "query",
-        "select",
-        "all",
-        "fetch",
-        "exists",
-    },
-    "write": {
-        "create",
-        "insert",
-        "update",
-        "delete",
-        "upsert",
-        "remove",
-        "save",
-        "put",
-        "update_submission",
-        "updateSubmission",
-    },
-    "execute": {"execute", "call", "run", "procedure"},
+#: Database operations by the permission verb each needs; the scanner reads the same table.
+DB_OPERATIONS: dict[str, frozenset[str]] = {
+    "read": frozenset(
+        {
+            "find",
+            "find_one",
+            "findOne",
+            "count",
+            "get",
+            "list",
+            "query",
+            "select",
+            "all",
+            "fetch",
+            "exists",
+        }
+    ),
+    "write": frozenset(
+        {
+            "create",
+            "insert",
+            "update",
+            "delete",
+            "upsert",
+            "remove",
+            "save",
+            "put",
+            "update_submission",
+            "updateSubmission",
+        }
+    ),
+    "execute": frozenset({"execute", "call", "run", "procedure"}),
 }
 _EVENTS = {"publish": "publish", "emit": "publish", "subscribe": "subscribe", "on": "subscribe"}
 _HTTP = {"get", "post", "put", "patch", "delete", "head", "request"}
@@ -83,10 +88,10 @@ def permission_for(
 ) -> tuple[str, str, str]:
     """``(category, verb, resource)`` a request needs; ValueError for unknown operations."""
     if svc == "database":
-        for verb, ops in _DB.items():
+        for verb, ops in DB_OPERATIONS.items():
             if op in ops:
                 return "database", verb, _first_str(args, kwargs, "table", "collection")
-        known = sorted(set().union(*_DB.values()))
+        known = sorted(set().union(*DB_OPERATIONS.values()))
         raise ValueError(f"database.{op} is not a known operation (known: {', '.join(known)})")
     if svc == "events":
         if op == "unsubscribe":  # of its own subscriptions only (checked by HostApi)

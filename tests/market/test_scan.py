@@ -280,3 +280,29 @@ def test_an_invalid_manifest_is_scanned_as_granting_nothing(tmp_path: Path) -> N
         zf.writestr("plugin.py", "import socket\n")
     result = scan_bundle(open_bundle(path))
     assert [(i.type, i.severity) for i in result.issues] == [("undeclared-network", "high")]
+
+
+@pytest.mark.parametrize(
+    ("call", "permission"),
+    [
+        ("ctx.api.database.fetch('orders')", "database.read"),
+        ("ctx.api.database.exists('orders')", "database.read"),
+        ("ctx.api.files.append('log.txt', 'x')", "filesystem.write"),
+    ],
+)
+def test_the_scan_knows_every_operation_the_sandbox_gate_knows(call: str, permission: str) -> None:
+    """The scan reads the sandbox host's own tables: an operation the gate checks is one
+    the scan asks a permission for (it once missed fetch, exists and append)."""
+    assert scan(f"def h(ctx):\n    {call}\n") == [
+        ("medium", "undeclared-permission", "plugin.py:2")
+    ]
+    granted = (
+        {"database": ["read"]}
+        if permission == "database.read"
+        else {"filesystem": ["read", "write"]}
+    )
+    found = scan(f"def h(ctx):\n    {call}\n", permissions=granted)
+    assert [f for f in found if f[1] == "undeclared-permission"] == []
+    if permission == "filesystem.write":  # reading is not enough to append
+        only_read = scan(f"def h(ctx):\n    {call}\n", permissions={"filesystem": ["read"]})
+        assert ("medium", "undeclared-permission", "plugin.py:2") in only_read
