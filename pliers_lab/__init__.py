@@ -5,16 +5,19 @@ modules that can move. Importing this package loads no heavy library: pandas, ne
 matplotlib, IPython and jsonschema are imported when a feature first needs them.
 """
 
+from . import _moved
 from .catalog import CORE_HOOKS, HookPriority, ResultMode
 from .context import HookContext
 from .engine import Engine
+from .engine.hook_results import HookResult, Outcome, Verdict, Veto
 from .errors import EngineError, PliersError, PluginError, PluginErrorType
 from .lifecycle import PluginState
 from .plugin import Plugin, hook
-from .results import HookResult, Outcome, Verdict, Veto
 from .trust import TrustPolicy
 
 __version__ = "0.1.0"
+
+_moved.install()  # old module names (pliers_lab.dispatch...) still import, with a warning
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .breaker import CircuitBreaker
 from .catalog import HOOK_NAME_PATTERN
+from .engine._breaker import CircuitBreaker
 from .errors import EngineError, PluginError
 from .lifecycle import Lifecycle, PluginState, Transition
 from .observe.logs import LogStore, PluginLogger
@@ -18,9 +18,9 @@ from .recovery import RecoveryPolicy
 
 if TYPE_CHECKING:
     from .config import ConfigSource
-    from .dispatch import HookImpl
+    from .engine._dispatch import HookImpl
+    from .engine.runtimes import Prepared, Runtime
     from .manifest import Manifest
-    from .runtime import Prepared, Runtime
 
 __all__ = ["LIFECYCLE_HANDLERS", "Plugin", "hook"]
 
@@ -80,7 +80,7 @@ class Plugin:
         self.stats = PluginStats()
         self.policy = RecoveryPolicy.from_manifest(manifest.recovery)
         #: Opened by the engine after ``policy.breaker_threshold`` failures in a row of
-        #: the plugin's own; it always half-opens again (``pliers_lab.breaker``).
+        #: the plugin's own; it always half-opens again (``pliers_lab.engine._breaker``).
         self.breaker = CircuitBreaker(self.policy.breaker_reset_ms / 1000.0)
         self.module: ModuleType | None = None
         self.handlers: dict[str, Callable[..., Any]] = {}

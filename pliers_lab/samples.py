@@ -9,7 +9,63 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["describe_sample", "expected_keys", "sample_payload"]
+__all__ = [
+    "CONTACT_FORM",
+    "SUBMISSIONS",
+    "describe_sample",
+    "expected_keys",
+    "sample_payload",
+]
+
+CONTACT_FORM: dict[str, Any] = {
+    "id": "contact",
+    "name": "Contact us",
+    "version": 1,
+    "fields": [
+        {"id": "f1", "name": "name", "label": "Name", "type": "text", "required": True},
+        {"id": "f2", "name": "email", "label": "E-mail", "type": "email", "required": True},
+        {
+            "id": "f3",
+            "name": "phone",
+            "label": "Phone",
+            "type": "phone",
+            "required": False,
+            "countryCode": "US",
+        },
+        {"id": "f4", "name": "message", "label": "Message", "type": "text", "required": True},
+        {"id": "f5", "name": "website", "label": "Leave empty", "type": "text", "required": False},
+    ],
+    "metadata": {
+        "transformPipeline": [
+            {"type": "normalize_phone", "field": "phone"},
+            {"type": "enrich_company", "field": "email"},
+        ]
+    },
+}
+
+
+def _submission(sid: str, **data: Any) -> dict[str, Any]:
+    return {"id": sid, "formId": "contact", "data": data, "metadata": {}, "status": "new"}
+
+
+SUBMISSIONS = [
+    _submission(
+        "s-1",
+        name="  Ada Lovelace ",
+        email="Ada@Example.COM",
+        phone="(415) 555-0100",
+        message="Hello <script>alert(1)</script>there",
+        website="",
+    ),
+    _submission(
+        "s-2",
+        name="Bot",
+        email="bot@mailinator.com",
+        phone="1",
+        message="buy now",
+        website="http://spam.example",
+    ),
+]
 
 
 def expected_keys(hook: str) -> tuple[str, ...]:
@@ -27,8 +83,6 @@ def expected_keys(hook: str) -> tuple[str, ...]:
 
 def sample_payload(hook: str) -> Any:
     """A payload for ``hook`` built from the demo's contact form and first submission."""
-    from .demo import CONTACT_FORM, SUBMISSIONS
-
     form = copy.deepcopy(CONTACT_FORM)
     submission = copy.deepcopy(SUBMISSIONS[0])
     keys = expected_keys(hook)
@@ -44,8 +98,6 @@ def sample_payload(hook: str) -> Any:
 
 def describe_sample(hook: str) -> str:
     """What ``sample_payload(hook)`` holds, in a few words (for a one-line notice)."""
-    from .demo import CONTACT_FORM, SUBMISSIONS
-
     keys = expected_keys(hook)
     if not keys:
         return f"no sample for {hook!r}: an empty payload {{}}"

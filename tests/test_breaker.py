@@ -1,4 +1,4 @@
-"""The circuit breaker (``pliers_lab.breaker``) through a real engine: it opens after the
+"""The circuit breaker (``pliers_lab.engine._breaker``) through a real engine: it opens after the
 plugin's own failures in a row, keeps the plugin ACTIVE, skips its calls visibly, always
 half-opens after its reset delay, closes on a successful trial and opens again on a
 failed one. The breaker's clock is stepped by hand, so nothing here waits or is timed."""

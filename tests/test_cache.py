@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from pliers_lab.cache import CodeCache, ResultCache
+from pliers_lab.engine._cache import CodeCache, ResultCache
 
 
 def test_code_cache_reuses_code_for_the_same_source_only():

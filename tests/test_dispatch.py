@@ -8,11 +8,11 @@ import pytest
 
 from pliers_lab.catalog import ResultMode
 from pliers_lab.context import HookContext
-from pliers_lab.dispatch import HookImpl, HookTable, run_async, run_sync
+from pliers_lab.engine._dispatch import HookImpl, HookTable, run_async, run_sync
+from pliers_lab.engine._modes import initial
+from pliers_lab.engine.hook_results import HookResult, Verdict, Veto
 from pliers_lab.errors import PluginErrorType
-from pliers_lab.modes import initial
 from pliers_lab.recovery import BackoffStrategy, RecoveryPolicy, RecoveryStrategy
-from pliers_lab.results import HookResult, Verdict, Veto
 
 
 def ctx(data=None):

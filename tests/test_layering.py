@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pliers_lab import Engine, EngineError
+from pliers_lab._moved import MOVED
 from pliers_lab.engine import attachments
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pliers_lab"
@@ -101,3 +102,20 @@ def test_a_host_may_attach_its_own_tool_and_a_missing_one_is_named() -> None:
         attachments._attached.pop("debugger")
     with pytest.raises(EngineError, match="no 'profiler2' tool is installed for the engine"):
         attachments.factory("profiler2")
+
+
+def test_the_package_root_holds_the_vocabulary_only() -> None:
+    modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(modules) <= 12, modules
+    assert {"errors.py", "catalog.py", "lifecycle.py", "context.py", "plugin.py"} <= set(modules)
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_a_moved_module_still_imports_from_its_old_name_with_a_warning(old: str) -> None:
+    import importlib
+    import sys
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=f"{old} moved to {MOVED[old]}; import it from"):
+        module = importlib.import_module(old)
+    assert module is importlib.import_module(MOVED[old])

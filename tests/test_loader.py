@@ -8,7 +8,7 @@ import pytest
 from support import manifest
 
 from pliers_lab import EngineError, PluginState
-from pliers_lab.loader import API_VERSION, ENTRY_POINT_GROUP, iter_entry_points
+from pliers_lab.engine.loader import API_VERSION, ENTRY_POINT_GROUP, iter_entry_points
 
 
 def _distribution(site, dist, module, files, entry="demo"):

@@ -9,9 +9,9 @@ import pytest
 from support import write_plugin
 
 from pliers_lab import Engine, PluginError, PluginErrorType
-from pliers_lab.cache import CodeCache
+from pliers_lab.engine._cache import CodeCache
+from pliers_lab.engine.runtimes import InlineRuntime
 from pliers_lab.manifest import ManifestError, load_manifest
-from pliers_lab.runtime import InlineRuntime
 
 CODE = (
     "from pliers_lab import hook\n"

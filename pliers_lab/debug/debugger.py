@@ -38,8 +38,8 @@ from .worker import worker_profile, worker_trace
 if TYPE_CHECKING:
     from ..context import HookContext
     from ..engine import Engine
+    from ..engine.hook_results import HookResult
     from ..plugin import Plugin
-    from ..results import HookResult
 
 __all__ = ["Debugger"]
 

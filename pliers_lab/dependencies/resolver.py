@@ -352,7 +352,7 @@ def resolve(
     Raises ``DependencyError`` for a cycle, for any conflict under ``strict``, and when no
     set of versions works under ``latest``; ``manual`` reports and excludes instead.
     """
-    from ..loader import API_VERSION
+    from ..engine.loader import API_VERSION
 
     strategy = ResolutionStrategy(strategy)
     names = list(roots) if roots is not None else catalog.names()

@@ -17,8 +17,8 @@ from ..errors import EngineError
 
 if TYPE_CHECKING:
     from ..observe.logs import LogEntry
-    from ..results import HookResult
     from .core import Engine
+    from .hook_results import HookResult
 
 __all__ = ["GROUP", "PluginDebugger", "attach", "factory"]
 

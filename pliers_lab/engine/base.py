@@ -12,16 +12,16 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._aio import LoopThread
-from ..cache import CodeCache
 from ..errors import PluginError, PluginErrorType, must_propagate, raised_text
 from ..lifecycle import PluginState
 from ..observe.activity import Activity
 from ..observe.logs import LogStore
 from ..observe.records import ErrorStore, ExecutionStore, RecoveryStore, TransitionStore
 from ..plugin import Plugin
-from ..registry import HookRegistry
-from ..runtime import Runtime
+from ._aio import LoopThread
+from ._cache import CodeCache
+from ._hook_table import HookRegistry
+from .runtimes import Runtime
 
 S = PluginState
 

@@ -14,30 +14,30 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._aio import LoopThread
-from ..cache import CodeCache
 from ..catalog import HookSpec
 from ..context import HookContext
-from ..dispatch import HookImpl, run_async, run_collect, run_sync
 from ..errors import PliersError, UnknownPluginError
-from ..modes import initial
 from ..observe.activity import Activity
 from ..observe.logs import LogStore
 from ..observe.metrics import PluginMetrics
 from ..observe.records import ErrorStore, ExecutionStore, RecoveryStore, TransitionStore
 from ..plugin import Plugin
-from ..registry import HookRegistry
-from ..results import HookResult
-from ..runtime import InlineRuntime, Runtime
 from ..trust import TrustPolicy
+from ._aio import LoopThread
+from ._cache import CodeCache
+from ._dispatch import HookImpl, run_async, run_collect, run_sync
+from ._hook_table import HookRegistry
+from ._modes import initial
+from .hook_results import HookResult
 from .loading import LoadingOps
 from .recovering import RecoveryOps
+from .runtimes import InlineRuntime, Runtime
 from .sandboxing import SandboxOps
 from .states import StatesOps
 
 if TYPE_CHECKING:
-    from ..hotreload import HotReloader
-    from ..optimize import ResourceOptimizer
+    from ..config.hotreload import HotReloader
+    from ..observe.optimize import ResourceOptimizer
     from .attachments import PluginDebugger
 
 __all__ = ["Engine"]
@@ -250,7 +250,7 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
 
         ``options`` go to ``HotReloader`` (``debounce_ms``, ``step_ms``).
         """
-        from ..hotreload import HotReloader
+        from ..config.hotreload import HotReloader
 
         if not enabled:
             if self._reloader is not None:
@@ -268,9 +268,9 @@ class Engine(LoadingOps, StatesOps, RecoveryOps, SandboxOps):
 
     @property
     def optimizer(self) -> ResourceOptimizer:
-        """Memory, CPU priority, batching and query merging (``pliers_lab.optimize``)."""
+        """Memory, CPU priority, batching and query merging (``pliers_lab.observe.optimize``)."""
         if self._optimizer is None:
-            from ..optimize import ResourceOptimizer
+            from ..observe.optimize import ResourceOptimizer
 
             self._optimizer = ResourceOptimizer(self)
         return self._optimizer

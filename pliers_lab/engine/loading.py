@@ -8,7 +8,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..api import PluginAPI
 from ..catalog import ResultMode
 from ..config import ConfigSource
 from ..errors import (
@@ -19,11 +18,12 @@ from ..errors import (
     must_propagate,
     raised_text,
 )
-from ..loader import check_environment
 from ..plugin import Plugin
-from ..runtime import Prepared, Runtime
 from ..trust import ORIGINS, Placement, TrustPolicy, decide_isolation
+from ._plugin_api import PluginAPI
 from .base import EngineBase, S
+from .loader import check_environment
+from .runtimes import Prepared, Runtime
 
 #: How plugins defined by the host's own code run (``add_plugin``, entry points): the
 #: host imported that code itself, so it is in the host process already.
@@ -181,8 +181,8 @@ class LoadingOps(EngineBase):
     ) -> list[Plugin]:
         """Load plugins that installed distributions expose in ``pliers_lab.plugins``
         (only those called ``names`` when given)."""
-        from ..loader import ENTRY_POINT_GROUP, iter_entry_points
         from ..manifest import load_manifest, parse_manifest
+        from .loader import ENTRY_POINT_GROUP, iter_entry_points
 
         loaded = []
         for ep in iter_entry_points(group or ENTRY_POINT_GROUP):

@@ -4,7 +4,7 @@ circuit breaker, each decision kept as a ``RecoveryRecord``.
 Only the plugin's own failures get here as failures: a host overload (``HostOverload``,
 ``error.counted`` False) is recorded and nothing else (issue 14 §1). The breaker keeps
 the plugin ACTIVE: while it is open its handlers sit behind a gate that skips each call
-with the reason (``pliers_lab.breaker``), and it always half-opens again.
+with the reason (``pliers_lab.engine._breaker``), and it always half-opens again.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import time
 from functools import partial
 from typing import Any
 
-from ..breaker import BreakerState, gate, gate_async
 from ..context import HookContext
-from ..dispatch import HookImpl
 from ..errors import PliersError, PluginError, must_propagate, raised_text
 from ..plugin import Plugin
 from ..recovery import RecoveryRecord, RecoveryStrategy
+from ._breaker import BreakerState, gate, gate_async
+from ._dispatch import HookImpl
 from .base import EngineBase, S, _awaited
 
 

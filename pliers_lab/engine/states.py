@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import ConfigSource, deep_merge, describe_changes
-from ..dispatch import HookImpl
 from ..errors import PluginError, PluginErrorType
 from ..plugin import Plugin
+from ._dispatch import HookImpl
 from .base import EngineBase, S
 
 

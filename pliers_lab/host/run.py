@@ -42,7 +42,7 @@ from .trace import Trace
 
 if TYPE_CHECKING:
     from ..engine import Engine
-    from ..results import HookResult
+    from ..engine.hook_results import HookResult
 
 __all__ = ["AsyncRunner", "ErrorPolicy", "Policies", "Run"]
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, final
 
 if TYPE_CHECKING:
-    from ..results import HookResult
+    from ..engine.hook_results import HookResult
 
 __all__ = ["COLUMNS", "Step", "Trace"]
 

@@ -59,7 +59,7 @@ def _manifest_name(folder: Path) -> str | None:
 
 
 def _load_entry_point(engine: Engine, name: str) -> Plugin | None:
-    from ..loader import iter_entry_points
+    from ..engine.loader import iter_entry_points
 
     if not any(ep.name == name for ep in iter_entry_points()):
         return None

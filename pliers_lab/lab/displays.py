@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..engine.hook_results import HookResult
     from ..errors import PluginError
     from ..lifecycle import Transition
     from ..plugin import Plugin
-    from ..results import HookResult
 
 __all__ = [
     "engine_html",
@@ -454,9 +454,9 @@ _FRAME_TYPES = ("pandas.DataFrame", "pandas.core.frame.DataFrame")
 def _rich_types() -> dict[type, Any]:
     """The core's classes and how the lab draws each (the core knows nothing of this)."""
     from ..engine import Engine
+    from ..engine.hook_results import HookResult
     from ..errors import PluginError
     from ..plugin import Plugin
-    from ..results import HookResult
 
     return {Engine: engine_html, Plugin: plugin_html, HookResult: result_html,
             PluginError: error_html}  # fmt: skip

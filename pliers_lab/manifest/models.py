@@ -209,7 +209,7 @@ class Api(StrictModel):
 class CircuitBreaker(StrictModel):
     """Skip a plugin after ``threshold`` failures of its own in a row; after
     ``resetAfterMs`` one trial call runs (half-open): success closes the breaker, failure
-    opens it again. Host overloads never count (``pliers_lab.breaker``)."""
+    opens it again. Host overloads never count (``pliers_lab.engine._breaker``)."""
 
     threshold: Annotated[int, Strict(), Field(ge=1)] = DEFAULT_BREAKER_THRESHOLD
     reset_after_ms: Annotated[Number, Field(ge=0)] = DEFAULT_BREAKER_RESET_MS

@@ -84,7 +84,7 @@ class PluginMarketplace:
         engine: Engine | None = None,
         pliers_version: str | None = None,
     ) -> None:
-        from ..loader import API_VERSION
+        from ..engine.loader import API_VERSION
 
         self.registry = registry
         self.store = store

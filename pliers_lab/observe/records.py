@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from ..engine.hook_results import HookResult
 from ..errors import PluginError
 from ..lifecycle import Transition
 from ..recovery import RecoveryRecord
-from ..results import HookResult
 from .store import BoundedStore
 
 __all__ = ["ErrorStore", "ExecutionStore", "RecoveryStore", "TransitionStore"]

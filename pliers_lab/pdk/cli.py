@@ -464,7 +464,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import run
+    from .demo import run
 
     run(args.extensions).close()
     return 0

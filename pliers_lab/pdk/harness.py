@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import Engine
+from ..engine.hook_results import HookResult
 from ..errors import EngineError
 from ..plugin import Plugin
-from ..results import HookResult
 
 __all__ = ["APIExpectation", "EventExpectation", "FakeService", "Harness", "HookExpectation"]
 

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..engine.loader import bind_handlers, bind_named
+from ..engine.runtimes import Prepared
 from ..errors import PluginError, PluginErrorType
-from ..loader import bind_handlers, bind_named
-from ..runtime import Prepared
 from .access import AccessLog
 from .audit import suggest_permissions
 from .hostapi import HostApi

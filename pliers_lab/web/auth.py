@@ -41,8 +41,8 @@ from .errors import ApiError
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..engine.hook_results import HookResult
     from ..manifest.models import EndpointAuth
-    from ..results import HookResult
 
 __all__ = [
     "Authenticator",

@@ -49,7 +49,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from ..dispatch import _cancelled_from_outside
+from ..engine._dispatch import _cancelled_from_outside
 from ..errors import PluginError, PluginErrorType, must_propagate, raised_text
 from .auth import Authenticator, Identity, bearer_token, unauthorized
 from .bodies import DEFAULT_MAX_DEPTH, parse_json
@@ -68,8 +68,8 @@ from .threads import DaemonPool
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..engine.hook_results import HookResult
     from ..plugin import Plugin
-    from ..results import HookResult
     from .settings import WebSettings
 
 __all__ = ["Dispatcher", "EndpointCall", "Reply"]

@@ -222,7 +222,7 @@ def test_load_a_broken_plugin_is_one_line(shell: Any, tmp_path: Path) -> None:
 def test_load_an_entry_point_by_name(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    import pliers_lab.loader as loader
+    import pliers_lab.engine.loader as loader
     from pliers_lab import hook
 
     module = types.ModuleType("ep_plugin")

@@ -119,7 +119,7 @@ def test_batch_operations_fire_many_and_report_each(
 
 
 def test_queries_on_the_same_rows_are_merged() -> None:
-    from pliers_lab.optimize import ResourceOptimizer
+    from pliers_lab.observe.optimize import ResourceOptimizer
 
     merged = ResourceOptimizer.optimize_queries(
         [

@@ -15,7 +15,7 @@ from ._common import engine_or_default, message, panel
 
 if TYPE_CHECKING:
     from ...engine import Engine
-    from ...results import HookResult
+    from ...engine.hook_results import HookResult
 
 __all__ = ["HookSimulator"]
 

@@ -273,11 +273,11 @@ def walk(cls, seen):
 seen = set()
 walk(object, seen)
 names = {c.__module__ + "." + c.__name__ for c in seen}
-found += sorted(n for n in names if n.startswith(("pliers_lab.engine", "pliers_lab.api",
+found += sorted(n for n in names if n.startswith(("pliers_lab.engine",
                 "pliers_lab.plugin", "sqlite3.Connection", "pliers_lab.host")))
 for obj in gc.get_objects():
     name = type(obj).__module__ + "." + type(obj).__qualname__
-    if name.startswith(("pliers_lab.engine", "pliers_lab.plugin.", "pliers_lab.api")):
+    if name.startswith(("pliers_lab.engine", "pliers_lab.plugin.")):
         found.append(name)
 frame = sys._getframe()
 while frame is not None:

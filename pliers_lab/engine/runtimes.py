@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .cache import CodeCache
+from ._cache import CodeCache
 from .loader import bind_handlers, bind_named, import_plugin_code, namespace_of
 
 if TYPE_CHECKING:
-    from .manifest import Manifest
-    from .plugin import Plugin
+    from ..manifest import Manifest
+    from ..plugin import Plugin
 
 __all__ = ["InlineRuntime", "Prepared", "Runtime"]
 

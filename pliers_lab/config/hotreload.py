@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import PliersError
-from .observe.store import BoundedStore
+from ..errors import PliersError
+from ..observe.store import BoundedStore
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .plugin import Plugin
+    from ..engine import Engine
+    from ..plugin import Plugin
 
 __all__ = ["HotReloader", "ReloadRecord"]
 

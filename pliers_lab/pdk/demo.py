@@ -9,61 +9,11 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from .context import HookContext
-from .engine import Engine
-from .plugin import hook
-from .results import HookResult
-
-CONTACT_FORM: dict[str, Any] = {
-    "id": "contact",
-    "name": "Contact us",
-    "version": 1,
-    "fields": [
-        {"id": "f1", "name": "name", "label": "Name", "type": "text", "required": True},
-        {"id": "f2", "name": "email", "label": "E-mail", "type": "email", "required": True},
-        {
-            "id": "f3",
-            "name": "phone",
-            "label": "Phone",
-            "type": "phone",
-            "required": False,
-            "countryCode": "US",
-        },
-        {"id": "f4", "name": "message", "label": "Message", "type": "text", "required": True},
-        {"id": "f5", "name": "website", "label": "Leave empty", "type": "text", "required": False},
-    ],
-    "metadata": {
-        "transformPipeline": [
-            {"type": "normalize_phone", "field": "phone"},
-            {"type": "enrich_company", "field": "email"},
-        ]
-    },
-}
-
-
-def _submission(sid: str, **data: Any) -> dict[str, Any]:
-    return {"id": sid, "formId": "contact", "data": data, "metadata": {}, "status": "new"}
-
-
-SUBMISSIONS = [
-    _submission(
-        "s-1",
-        name="  Ada Lovelace ",
-        email="Ada@Example.COM",
-        phone="(415) 555-0100",
-        message="Hello <script>alert(1)</script>there",
-        website="",
-    ),
-    _submission(
-        "s-2",
-        name="Bot",
-        email="bot@mailinator.com",
-        phone="1",
-        message="buy now",
-        website="http://spam.example",
-    ),
-]
-
+from ..context import HookContext
+from ..engine import Engine
+from ..engine.hook_results import HookResult
+from ..plugin import hook
+from ..samples import CONTACT_FORM, SUBMISSIONS
 
 FLAKY_CRM: dict[str, Any] = {
     "name": "flaky-crm",

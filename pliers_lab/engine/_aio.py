@@ -13,7 +13,7 @@ import threading
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import EngineError
+from ..errors import EngineError
 
 if TYPE_CHECKING:
     import asyncio

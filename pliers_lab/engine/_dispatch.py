@@ -12,13 +12,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, final
 
-from .catalog import ResultMode
-from .context import HookContext
-from .errors import NotRun, PluginError, PluginErrorType, must_propagate, raised_text
-from .modes import FOLDS, Fold, ShapeError
-from .observe.metrics import PluginStats
-from .recovery import RecoveryPolicy
-from .results import ERROR, OK, OVERLOADED, SKIPPED, TIMEOUT
+from ..catalog import ResultMode
+from ..context import HookContext
+from ..errors import NotRun, PluginError, PluginErrorType, must_propagate, raised_text
+from ..observe.metrics import PluginStats
+from ..recovery import RecoveryPolicy
+from ._modes import FOLDS, Fold, ShapeError
+from .hook_results import ERROR, OK, OVERLOADED, SKIPPED, TIMEOUT
 
 __all__ = ["HookImpl", "HookTable", "Record", "run_async", "run_collect", "run_sync"]
 

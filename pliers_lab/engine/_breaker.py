@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any, final
 
-from .errors import CircuitOpen, HostOverload
+from ..errors import CircuitOpen, HostOverload
 
 __all__ = ["BreakerState", "CircuitBreaker", "gate", "gate_async"]
 

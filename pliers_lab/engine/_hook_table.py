@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from .catalog import CORE_HOOKS, HookSpec, ResultMode, suggest_hook
-from .dispatch import HookImpl, HookTable
-from .errors import EngineError, UnknownHookError
+from ..catalog import CORE_HOOKS, HookSpec, ResultMode, suggest_hook
+from ..errors import EngineError, UnknownHookError
+from ._dispatch import HookImpl, HookTable
 
 __all__ = ["HookRegistry"]
 

@@ -3,7 +3,7 @@
 Plugin-to-plugin dependency ranges are written in npm syntax (DESIGN.md §3), so a range
 must mean here exactly what it means to ``npm``: ``^0.0.3`` is ``>=0.0.3 <0.0.4-0``, and a
 prerelease such as ``1.3.0-beta`` satisfies no range unless a comparator of the same set
-names a prerelease of ``1.3.0``. :mod:`pliers_lab._semver_parse` ports node-semver's parser
+names a prerelease of ``1.3.0``. :mod:`pliers_lab.versions._parse` ports node-semver's parser
 literally; this module compiles each comparator set, once, into two precomputed tuple keys
 (``lo <= key < hi``), so the resolver's hot path is a cache hit plus a chained comparison.
 
@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar, final
 
-from pliers_lab._semver_parse import (
+from pliers_lab.errors import PliersError
+from pliers_lab.versions._parse import (
     ComparatorParts,
     SemverSyntaxError,
     VersionParts,
@@ -35,7 +36,6 @@ from pliers_lab._semver_parse import (
     parse_range_sets,
     parse_version_parts,
 )
-from pliers_lab.errors import PliersError
 
 __all__ = [
     "Comparator",

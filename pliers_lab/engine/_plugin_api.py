@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .cache import ResultCache
-from .errors import PluginError, PluginErrorType
+from ..errors import PluginError, PluginErrorType
+from ._cache import ResultCache
 
 if TYPE_CHECKING:
-    from .plugin import Plugin
+    from ..plugin import Plugin
 
 __all__ = ["PluginAPI"]
 

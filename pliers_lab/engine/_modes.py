@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .catalog import ResultMode
-from .context import HookContext
-from .results import Verdict, Veto
+from ..catalog import ResultMode
+from ..context import HookContext
+from .hook_results import Verdict, Veto
 
 __all__ = ["FOLDS", "ShapeError", "initial"]
 

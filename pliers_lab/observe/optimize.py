@@ -33,11 +33,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import EngineError
+from ..errors import EngineError
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .results import HookResult
+    from ..engine import Engine
+    from ..engine.hook_results import HookResult
 
 __all__ = ["BatchResult", "OptimizedQuery", "ResourceOptimizer"]
 
@@ -76,7 +76,7 @@ class OptimizedQuery:
 
 
 def _rss_mb(pid: int) -> float:
-    from .sandbox.procinfo import memory_kb
+    from ..sandbox.procinfo import memory_kb
 
     return float(memory_kb(pid).get("rss", 0)) / 1024
 

@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
-from .errors import PluginError
+from ..errors import PluginError
 
 if TYPE_CHECKING:
-    from .context import HookContext, HookMetadata
-    from .dispatch import HookImpl, Record
+    from ..context import HookContext, HookMetadata
+    from ._dispatch import HookImpl, Record
 
 __all__ = ["HookResult", "Outcome", "Verdict", "Veto"]
 
