@@ -78,7 +78,7 @@ def bench_load_ext() -> str:
 def bench_fire() -> str:
     os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
     from pliers_lab.lab import HookSimulator, default_engine
-    from pliers_lab.lab.samples import sample_payload
+    from pliers_lab.samples import sample_payload
 
     engine = default_engine()
     engine.load_all(ROOT / "extensions")

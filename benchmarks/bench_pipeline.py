@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import result_line
 
 from pliers_lab import Engine
-from pliers_lab.host import Host, samples
+from pliers_lab.host import Host
+from pliers_lab.host import sample_forms as samples
 from pliers_lab.host.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from pliers_lab.host.migrations import migrate
 

@@ -33,12 +33,40 @@ MOVED = {
     "pliers_lab.hotreload": "pliers_lab.config.hotreload",
     "pliers_lab.optimize": "pliers_lab.observe.optimize",
     "pliers_lab.demo": "pliers_lab.pdk.demo",
+    # modules renamed so that no two share a name
+    "pliers_lab.host.auth": "pliers_lab.host.plugin_auth",
+    "pliers_lab.dependencies.catalog": "pliers_lab.dependencies.candidates",
+    "pliers_lab.web.cli": "pliers_lab.web.serve_command",
+    "pliers_lab.lab.widgets.debugger": "pliers_lab.lab.widgets.trace_debugger",
+    "pliers_lab.lab.widgets.marketplace": "pliers_lab.lab.widgets.market_browser",
+    "pliers_lab.debug.errors": "pliers_lab.debug.error_reports",
+    "pliers_lab.host.errors": "pliers_lab.host.exceptions",
+    "pliers_lab.market.errors": "pliers_lab.market.refusals",
+    "pliers_lab.web.errors": "pliers_lab.web.error_envelope",
+    "pliers_lab.host.events": "pliers_lab.host.event_bus",
+    "pliers_lab.replay.events": "pliers_lab.replay.event_log",
+    "pliers_lab.web.events": "pliers_lab.web.event_stream",
+    "pliers_lab.host.notify": "pliers_lab.host.notifications",
+    "pliers_lab.sandbox.notify": "pliers_lab.sandbox.seccomp_notify",
+    "pliers_lab.manifest.paths": "pliers_lab.manifest.plugin_files",
+    "pliers_lab.web.paths": "pliers_lab.web.allowed_folders",
+    "pliers_lab.market.records": "pliers_lab.market.listings",
+    "pliers_lab.observe.records": "pliers_lab.observe.history",
+    "pliers_lab.web.records": "pliers_lab.web.messages",
+    "pliers_lab.observe.store": "pliers_lab.observe.row_store",
+    "pliers_lab.host.samples": "pliers_lab.host.sample_forms",
+    "pliers_lab.host.trace": "pliers_lab.host.pipeline_trace",
+    "pliers_lab.host.validation": "pliers_lab.host.form_validation",
+    "pliers_lab.web.validation": "pliers_lab.web.request_validation",
+    "pliers_lab.debug.worker": "pliers_lab.debug.in_worker",
+    "pliers_lab.lab.samples": "pliers_lab.samples",
 }
 
 
 class _Alias(importlib.abc.Loader):
     def __init__(self, new: str) -> None:
         self.new = new
+        self.spec: importlib.machinery.ModuleSpec | None = None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         warnings.warn(
@@ -46,10 +74,14 @@ class _Alias(importlib.abc.Loader):
             DeprecationWarning,
             stacklevel=4,
         )
-        return importlib.import_module(self.new)
+        module = importlib.import_module(self.new)
+        self.spec = module.__spec__  # the import system puts the alias's spec on it next
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """Nothing to run: the module is the new one, already executed."""
+        """Nothing to run (the module is the new one, already executed); give it back its
+        own spec, so its relative imports still resolve from where it lives."""
+        module.__spec__ = self.spec
 
 
 class _Finder(importlib.abc.MetaPathFinder):

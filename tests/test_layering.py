@@ -119,3 +119,26 @@ def test_a_moved_module_still_imports_from_its_old_name_with_a_warning(old: str)
     with pytest.warns(DeprecationWarning, match=f"{old} moved to {MOVED[old]}; import it from"):
         module = importlib.import_module(old)
     assert module is importlib.import_module(MOVED[old])
+
+
+def test_no_two_modules_share_a_name() -> None:
+    """A name says what a module holds: ``errors``, ``events``, ``records`` once each."""
+    seen: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name != "__init__.py" and "templates" not in path.parts:
+            seen.setdefault(path.name, []).append(str(path.relative_to(PACKAGE)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
+
+
+def test_an_old_name_leaves_the_moved_module_as_it_was() -> None:
+    import importlib
+    import sys
+    import warnings
+
+    new = importlib.import_module("pliers_lab.engine._dispatch")
+    spec, package = new.__spec__, new.__package__
+    sys.modules.pop("pliers_lab.dispatch", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        importlib.import_module("pliers_lab.dispatch")
+    assert new.__spec__ is spec and new.__package__ == package == spec.parent

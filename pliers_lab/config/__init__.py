@@ -204,7 +204,7 @@ def _config_error(plugin_id: str, message: str, **kw: Any) -> PluginError:
 def _read_json(plugin_id: str, root: Path | None, name: str, field: str) -> Any:
     """The JSON in the plugin's file ``name`` (manifest ``field``): read only inside the
     plugin's folder (symlinks out of it are refused), regular files, size-capped."""
-    from ..manifest.paths import CONFIG_LIMIT, Unreadable, plugin_path, probe, read_file
+    from ..manifest.plugin_files import CONFIG_LIMIT, Unreadable, plugin_path, probe, read_file
 
     path = (root / name) if root else Path(name)
     real = (

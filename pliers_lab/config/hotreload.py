@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import PliersError
-from ..observe.store import BoundedStore
+from ..observe.row_store import BoundedStore
 
 if TYPE_CHECKING:
     from ..engine import Engine

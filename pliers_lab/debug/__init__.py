@@ -7,7 +7,7 @@ executions (``replay``).
 """
 
 from .debugger import Debugger
-from .errors import ErrorAnalysis, ErrorGroup
+from .error_reports import ErrorAnalysis, ErrorGroup
 from .profile import ProfileResult
 from .trace import Breakpoint, DebugTrace, ExecutionFrame
 

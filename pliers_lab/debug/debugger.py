@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EngineError
 from ..lifecycle import PluginState
 from ..observe.logs import LogEntry
-from .errors import (
+from .error_reports import (
     ErrorAnalysis,
     ErrorGroup,
     advice,
@@ -31,9 +31,9 @@ from .errors import (
     signature,
     source_line,
 )
+from .in_worker import worker_profile, worker_trace
 from .profile import ProfileResult
 from .trace import Breakpoint, DebugTrace, TraceSink
-from .worker import worker_profile, worker_trace
 
 if TYPE_CHECKING:
     from ..context import HookContext

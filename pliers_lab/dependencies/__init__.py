@@ -5,7 +5,7 @@ by a ``ResolutionStrategy``, reports ``Conflict`` records and a load order; the 
 ``graph`` is a networkx DiGraph with everything the lab draws.
 """
 
-from .catalog import Catalog
+from .candidates import Catalog
 from .model import Conflict, DependencyError, PluginSpec, Requirement, ResolutionStrategy
 from .resolver import Resolution, resolve
 

@@ -14,7 +14,7 @@ from typing import Any
 from resolvelib import AbstractProvider, BaseReporter, ResolutionImpossible, Resolver
 
 from ..versions import satisfies
-from .catalog import Catalog
+from .candidates import Catalog
 from .model import Conflict, DependencyError, PluginSpec, Requirement
 
 

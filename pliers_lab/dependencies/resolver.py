@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..versions import VersionError, intersects, satisfies
-from .catalog import Catalog
+from .candidates import Catalog
 from .model import Conflict, DependencyError, PluginSpec, Requirement, ResolutionStrategy
 
 __all__ = ["Resolution", "resolve"]

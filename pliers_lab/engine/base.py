@@ -15,8 +15,8 @@ from typing import Any
 from ..errors import PluginError, PluginErrorType, must_propagate, raised_text
 from ..lifecycle import PluginState
 from ..observe.activity import Activity
+from ..observe.history import ErrorStore, ExecutionStore, RecoveryStore, TransitionStore
 from ..observe.logs import LogStore
-from ..observe.records import ErrorStore, ExecutionStore, RecoveryStore, TransitionStore
 from ..plugin import Plugin
 from ._aio import LoopThread
 from ._cache import CodeCache

@@ -18,9 +18,9 @@ from ..catalog import HookSpec
 from ..context import HookContext
 from ..errors import PliersError, UnknownPluginError
 from ..observe.activity import Activity
+from ..observe.history import ErrorStore, ExecutionStore, RecoveryStore, TransitionStore
 from ..observe.logs import LogStore
 from ..observe.metrics import PluginMetrics
-from ..observe.records import ErrorStore, ExecutionStore, RecoveryStore, TransitionStore
 from ..plugin import Plugin
 from ..trust import TrustPolicy
 from ._aio import LoopThread

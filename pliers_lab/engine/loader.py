@@ -107,7 +107,7 @@ def _module_name(manifest: Manifest) -> str:
 
 def _exec_file(manifest: Manifest, path: Path, real: Path, cache: CodeCache) -> types.ModuleType:
     """Run the file ``path`` (``real``: where it resolves, already checked)."""
-    from ..manifest.paths import CODE_LIMIT, Unreadable, read_file
+    from ..manifest.plugin_files import CODE_LIMIT, Unreadable, read_file
 
     name = _module_name(manifest)
     try:
@@ -160,7 +160,7 @@ def import_plugin_code(manifest: Manifest, root: Path | None, cache: CodeCache) 
     main = manifest.main
     target = (root / main) if root else Path(main)
     if root is not None:
-        from ..manifest.paths import plugin_path, probe
+        from ..manifest.plugin_files import plugin_path, probe
 
         # Only what resolves inside the plugin's folder is read (symlinks out are refused).
         real = plugin_path(root, main, plugin_id=manifest.name, field="main")

@@ -160,8 +160,8 @@ class LoadingOps(EngineBase):
         at most ``MANIFEST_LIMIT`` bytes); whatever cannot be read is skipped here and
         reported by the catalog's scan, naming its path.
         """
-        from ..dependencies.catalog import manifest_files
-        from ..manifest.paths import MANIFEST_LIMIT, Unreadable, escape, read_file
+        from ..dependencies.candidates import manifest_files
+        from ..manifest.plugin_files import MANIFEST_LIMIT, Unreadable, escape, read_file
 
         names = set(self._registry.custom_names())
         for manifest_file in manifest_files(Path(folder)):

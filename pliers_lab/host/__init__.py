@@ -4,7 +4,7 @@ and the whole submission pipeline fired through the engine's hooks (issue 3).
 ``from pliers_lab.host import Host``; ``pliers_lab`` itself does not import this package.
 """
 
-from .errors import (
+from .exceptions import (
     AuthenticationFailed,
     EventCascadeError,
     ExportFormatError,
@@ -21,8 +21,8 @@ from .errors import (
     UnknownSubmissionError,
 )
 from .host import Host, HostResult
+from .pipeline_trace import Trace
 from .run import ErrorPolicy
-from .trace import Trace
 
 __all__ = [
     "AuthenticationFailed",

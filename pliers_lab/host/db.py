@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import SAFETY_NET_PAGES, Checkpointer
-from .errors import HostError
+from .exceptions import HostError
 from .migrations import migrate, schema_version
 
 __all__ = ["Database", "default_path", "dumps", "loads", "new_id", "plugin_table_name"]

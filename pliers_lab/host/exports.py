@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .errors import ExportFormatError
+from .exceptions import ExportFormatError
 
 if TYPE_CHECKING:
     from .host import Host, HostResult

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .db import dumps, loads
 from .definitions import normalize_form
-from .errors import FormDefinitionError, HostError, UnknownFormError
+from .exceptions import FormDefinitionError, HostError, UnknownFormError
+from .form_validation import FormRules
 from .render import render
-from .validation import FormRules
 from .workflow import Workflow
 
 if TYPE_CHECKING:

@@ -19,17 +19,17 @@ from typing import Any
 from ..engine import Engine
 from ..errors import PluginError, PluginErrorType, raised_text
 from ..lifecycle import PluginState
-from . import auth, exports, imports, integration
+from . import exports, imports, integration, plugin_auth
 from .api import HostAPI
 from .db import Database, default_path
-from .errors import HostError, StepAborted
-from .events import EventBus, Subscription, event_from_row
+from .event_bus import EventBus, Subscription, event_from_row
+from .exceptions import HostError, StepAborted
 from .fieldtypes import FieldTypes
 from .forms import Forms
+from .pipeline_trace import Trace
 from .run import AsyncRunner, ErrorPolicy, Policies, Run
 from .submissions import Submissions
 from .tasks import Tasks
-from .trace import Trace
 
 __all__ = ["Host", "HostResult"]
 
@@ -316,13 +316,13 @@ class Host:
 
     def authenticate(self, credentials: Mapping[str, Any]) -> HostResult:
         """The user an ``auth.authenticate`` plugin recognises (``AuthenticationFailed``)."""
-        return auth.authenticate(self, credentials)
+        return plugin_auth.authenticate(self, credentials)
 
     def authorize(
         self, user: Mapping[str, Any], action: str, resource: Mapping[str, Any] | None = None
     ) -> HostResult:
         """``auth.authorize``: any plugin may deny (``OperationVetoed``)."""
-        return auth.authorize(self, user, action, resource)
+        return plugin_auth.authorize(self, user, action, resource)
 
     def sync(
         self, target: str, *, form_id: str | None = None, since: float | None = None

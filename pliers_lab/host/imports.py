@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import HostError, ImportFailed, MalformedPayload
+from .exceptions import HostError, ImportFailed, MalformedPayload
 
 if TYPE_CHECKING:
     from .host import Host, HostResult

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import MalformedPayload
+from .exceptions import MalformedPayload
 
 if TYPE_CHECKING:
     from .host import Host, HostResult

@@ -37,8 +37,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
 from ..errors import PluginErrorType
-from .errors import MalformedPayload, OperationVetoed, StepAborted
-from .trace import Trace
+from .exceptions import MalformedPayload, OperationVetoed, StepAborted
+from .pipeline_trace import Trace
 
 if TYPE_CHECKING:
     from ..engine import Engine

@@ -23,7 +23,7 @@
       workflow.action           collect
       workflow.afterTransition  collect
     submission.afterProcess     collect
-    notification.send, email.template, sms.send   (see notify.py)
+    notification.send, email.template, sms.send   (see notifications.py)
     events delivered, then COMMIT
 
 A waterfall's output must keep the shape (a ``submission`` dict with a ``data`` dict)
@@ -39,9 +39,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .db import dumps, loads, new_id
-from .errors import MalformedPayload, SubmissionInvalid, TransitionRefused, UnknownSubmissionError
-from .notify import notify
-from .validation import issue
+from .exceptions import (
+    MalformedPayload,
+    SubmissionInvalid,
+    TransitionRefused,
+    UnknownSubmissionError,
+)
+from .form_validation import issue
+from .notifications import notify
 from .workflow import describe_condition
 
 if TYPE_CHECKING:

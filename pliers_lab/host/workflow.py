@@ -13,7 +13,7 @@ import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import TransitionError
+from .exceptions import TransitionError
 
 __all__ = ["Workflow", "describe_condition"]
 

@@ -393,7 +393,7 @@ def _fire(call: Call) -> Any:
     if args.sample:
         if data is not MISSING:
             raise UsageError("%pliers fire: give a payload or --sample, not both")
-        from .samples import sample_payload
+        from ..samples import sample_payload
 
         data = sample_payload(args.hook)
     return call.engine.fire(

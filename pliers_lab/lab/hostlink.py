@@ -66,7 +66,7 @@ def default_host(engine: Engine | None = None) -> Host:
             old, _host = _host, module.Host.in_memory(engine)
             if old is not None:
                 old.close()
-            from ..host import samples
+            from ..host import sample_forms as samples
 
             samples.install(_host)
         return _host
@@ -242,7 +242,8 @@ def simulate(
             "%pliers simulate needs the simulated host (pliers_lab.host), which this install "
             "does not have; fire the submission hooks one by one with %pliers fire"
         )
-    from ..host import HostError, samples
+    from ..host import HostError
+    from ..host import sample_forms as samples
 
     host = default_host(engine)
     form_id = form or "contact"

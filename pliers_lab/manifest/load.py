@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from .fields import DEFAULT_MAIN, is_plugin_name, main_kind
 from .models import Manifest
-from .paths import MANIFEST_LIMIT, Unreadable, escape, probe, read_file
+from .plugin_files import MANIFEST_LIMIT, Unreadable, escape, probe, read_file
 from .problems import ManifestError, ManifestProblem, describe, translate
 
 __all__ = ["MANIFEST_FILE", "load_manifest", "parse_manifest"]

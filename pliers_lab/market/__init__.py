@@ -21,7 +21,11 @@ first used.
 """
 
 from .bundle import Bundle, open_bundle
-from .errors import (
+from .listings import PluginRecord, PublishResult, VersionRecord
+from .marketplace import PluginMarketplace
+from .package import Limits, PackageMetadata, build_bundle
+from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult
+from .refusals import (
     AlreadyExistsError,
     BundleError,
     DependencyConflictError,
@@ -33,10 +37,6 @@ from .errors import (
     StartupError,
     UnsafePluginError,
 )
-from .marketplace import PluginMarketplace
-from .package import Limits, PackageMetadata, build_bundle
-from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult
-from .records import PluginRecord, PublishResult, VersionRecord
 from .registry import Registry
 from .results import (
     InstallResult,

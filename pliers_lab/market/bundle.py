@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from .errors import BundleError
 from .package import (
     DEFAULT_LIMITS,
     LICENSE_FILES,
@@ -36,6 +35,7 @@ from .package import (
     _metadata,
     compute_checksum,
 )
+from .refusals import BundleError
 
 if TYPE_CHECKING:
     from ..manifest import Manifest

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PliersError
 from .bundle import Bundle, open_bundle
-from .errors import (
+from .refusals import (
     BundleError,
     DependencyConflictError,
     StartupError,
@@ -29,7 +29,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ..dependencies import Resolution
     from ..engine import Engine
-    from .records import VersionRecord
+    from .listings import VersionRecord
     from .registry import Registry
     from .scan import SecurityScanResult
     from .signing import VerificationResult

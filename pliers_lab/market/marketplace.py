@@ -19,14 +19,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PliersError
 from ..versions import parse_version, satisfies
 from ._db import now
-from .errors import (
-    AlreadyExistsError,
-    DependencyConflictError,
-    MarketError,
-    NotFoundError,
-    PermissionsNotAcceptedError,
-    StartupError,
-)
 from .install import (
     Progress,
     forget,
@@ -39,8 +31,16 @@ from .install import (
     signer_of,
     unplace,
 )
+from .listings import VersionRecord
 from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult, listing, search
-from .records import VersionRecord
+from .refusals import (
+    AlreadyExistsError,
+    DependencyConflictError,
+    MarketError,
+    NotFoundError,
+    PermissionsNotAcceptedError,
+    StartupError,
+)
 from .results import (
     InstallResult,
     PermissionDiff,
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..manifest import Manifest
     from .install import Prepared
-    from .records import PluginRecord
+    from .listings import PluginRecord
     from .registry import Registry
     from .results import ValidationReport
     from .signing import VerificationResult

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BundleError
+from .refusals import BundleError
 
 if TYPE_CHECKING:
     from .signing import SigningKey

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..versions import VersionError, max_satisfying, parse_version
 from ._db import dumps, loads, migrate, now, transaction
 from .bundle import open_bundle
-from .errors import (
+from .listings import PluginRecord, PublishResult, VersionRecord
+from .package import DEFAULT_LIMITS, Limits
+from .refusals import (
     AlreadyExistsError,
     BundleError,
     NotFoundError,
@@ -35,8 +37,6 @@ from .errors import (
     SignatureError,
     UnsafePluginError,
 )
-from .package import DEFAULT_LIMITS, Limits
-from .records import PluginRecord, PublishResult, VersionRecord
 
 if TYPE_CHECKING:
     from ..dependencies import Catalog

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._db import dumps, loads, migrate, now, transaction
-from .errors import NotFoundError
+from .refusals import NotFoundError
 
 if TYPE_CHECKING:
     from ..manifest import Manifest

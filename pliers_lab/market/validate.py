@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .errors import BundleError
+from .refusals import BundleError
 from .results import ValidationReport
 
 if TYPE_CHECKING:

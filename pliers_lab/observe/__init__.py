@@ -3,7 +3,7 @@
 from .frames import require_pandas
 from .logs import LogStore, PluginLogger
 from .metrics import PluginMetrics, PluginStats
-from .store import BoundedStore
+from .row_store import BoundedStore
 
 __all__ = [
     "BoundedStore",

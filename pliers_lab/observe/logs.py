@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, final
 
-from .store import BoundedStore
+from .row_store import BoundedStore
 
 LEVELS = ("debug", "info", "warning", "error")
 

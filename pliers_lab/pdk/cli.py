@@ -458,7 +458,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..web.cli import run
+    from ..web.serve_command import run
 
     return run(args)
 

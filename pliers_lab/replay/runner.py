@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import PliersError
 from ..trust import TrustPolicy
-from .events import EventLogError, check_event, forms_of
+from .event_log import EventLogError, check_event, forms_of
 
 __all__ = ["ReplayError", "ReplayReport", "replay", "replay_lines"]
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from ..errors import PluginErrorType
 from .layers.cgroup import GroupOwner, WorkerGroup
-from .notify import Watch, listener_service
 from .policy import Grants, Limits, interpreter_paths, worker_sys_path
 from .procinfo import StatReader
+from .seccomp_notify import Watch, listener_service
 from .wire import (
     DEFAULT_SPIN_S,
     DEFAULT_WORKER_SPIN_S,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .auth import Identity, TokenIssuer
-from .errors import CODES, ApiError
-from .records import PluginRequest
+from .error_envelope import CODES, ApiError
+from .messages import PluginRequest
 from .routing import Match, Route, RouteConflict, Router, RouteTable, compile_path
 from .settings import WebSettings
 

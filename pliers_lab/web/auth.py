@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .bodies import parse_json
-from .errors import ApiError
+from .error_envelope import ApiError
 
 if TYPE_CHECKING:
     from ..engine import Engine

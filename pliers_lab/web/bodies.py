@@ -23,7 +23,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from .errors import ApiError
+from .error_envelope import ApiError
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",

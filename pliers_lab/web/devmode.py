@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ApiError
-from .paths import inside, resolved_roots
+from .allowed_folders import inside, resolved_roots
+from .error_envelope import ApiError
 
 if TYPE_CHECKING:
     from starlette.requests import Request

@@ -53,9 +53,9 @@ from ..engine._dispatch import _cancelled_from_outside
 from ..errors import PluginError, PluginErrorType, must_propagate, raised_text
 from .auth import Authenticator, Identity, bearer_token, unauthorized
 from .bodies import DEFAULT_MAX_DEPTH, parse_json
-from .errors import ApiError, overloaded, problems, refused_by_host
+from .error_envelope import ApiError, overloaded, problems, refused_by_host
 from .limits import RateLimiter, limit_headers
-from .records import (
+from .messages import (
     PluginRequest,
     RequestMetadata,
     ResponseProblem,

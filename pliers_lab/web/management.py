@@ -2,7 +2,7 @@
 
 Base ``/v3``. Every reply carries ``X-RateLimit-*`` headers (per client: general 100/min,
 install 10, upload 5, marketplace search 50) and ``X-Request-Id``; every error is the
-envelope of ``errors.py``. Every route has a body limit (``BODY_KINDS``; 413 beyond it,
+envelope of ``error_envelope.py``. Every route has a body limit (``BODY_KINDS``; 413 beyond it,
 enforced while reading) and its JSON goes through ``bodies.parse_json`` (400 past the
 depth limit). With ``settings.management_auth`` (default) a bearer token of
 a user holding one of ``settings.admin_roles`` is needed, and ``auth.authorize`` may veto.
@@ -26,12 +26,12 @@ from starlette.routing import Route, WebSocketRoute
 from ..errors import PliersError, PluginError
 from ..lifecycle import PluginState
 from . import market
+from .allowed_folders import inside, is_file, resolved_roots
 from .auth import bearer_token, unauthorized
 from .bodies import PayloadTooLarge, declared_length, limited_receive, parse_json
-from .errors import ApiError, iso, problems, refused_by_host
-from .events import events_socket
+from .error_envelope import ApiError, iso, problems, refused_by_host
+from .event_stream import events_socket
 from .limits import limit_headers
-from .paths import inside, is_file, resolved_roots
 from .reports import (
     GRANULARITIES,
     METRIC_SETS,

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import ApiError, problems
+from .error_envelope import ApiError, problems
 from .uploads import received_package
 
 if TYPE_CHECKING:

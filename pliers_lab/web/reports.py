@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..lifecycle import PluginState
-from .errors import ApiError, iso
+from .error_envelope import ApiError, iso
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -211,7 +211,7 @@ def error_groups(
     ``resolved``: a group whose last occurrence precedes the plugin's latest activation
     (a reload or restart since made it go away), while the plugin is active.
     """
-    from ..debug.errors import group_errors
+    from ..debug.error_reports import group_errors
 
     active_since = plugin.activated_at if plugin.state is PluginState.ACTIVE else None
     groups = []

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..manifest.models import Endpoint, EndpointAuth, RateLimit
     from ..plugin import Plugin
-    from .validation import RequestValidator
+    from .request_validation import RequestValidator
 
 __all__ = ["Match", "Route", "RouteConflict", "RouteTable", "Router", "compile_path"]
 
@@ -299,7 +299,7 @@ class Router:
                 continue
             validator = None
             if endpoint.validation is not None:
-                from .validation import RequestValidator, SchemaProblem
+                from .request_validation import RequestValidator, SchemaProblem
 
                 try:
                     validator = RequestValidator(endpoint.validation)

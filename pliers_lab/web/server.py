@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from .auth import Authenticator, TokenIssuer
 from .bodies import declared_length, read_limited
 from .dispatch import Dispatcher
-from .errors import ApiError, internal_error
+from .error_envelope import ApiError, internal_error
 from .limits import RateLimiter
 from .management import management_routes
 from .routing import Router

@@ -17,7 +17,7 @@ from ..errors import PluginError, PluginErrorType
 
 if TYPE_CHECKING:
     from ..plugin import Plugin
-    from .records import RequestMetadata
+    from .messages import RequestMetadata
 
 __all__ = ["host_services"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .bodies import DEFAULT_MAX_DEPTH, parse_json
-from .errors import ApiError
+from .error_envelope import ApiError
 
 if TYPE_CHECKING:
     from starlette.requests import Request

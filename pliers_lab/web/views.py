@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EngineError, IllegalTransition, PliersError, PluginError, PluginErrorType
 from ..lifecycle import PluginState
 from ..manifest.problems import ManifestError
-from .errors import CODES, ApiError, internal_error, iso, overloaded, refused_by_host
+from .error_envelope import CODES, ApiError, internal_error, iso, overloaded, refused_by_host
 from .reports import config_problems
 
 if TYPE_CHECKING:

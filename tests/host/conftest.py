@@ -13,7 +13,7 @@ from support import manifest
 
 from pliers_lab import Engine, Plugin, hook
 from pliers_lab.host import Host
-from pliers_lab.host.samples import SAMPLE_FORMS
+from pliers_lab.host.sample_forms import SAMPLE_FORMS
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from pliers_lab.host.checkpoint import Checkpointer
 from pliers_lab.host.db import Database, default_path, new_id, plugin_table_name
-from pliers_lab.host.errors import HostError
+from pliers_lab.host.exceptions import HostError
 from pliers_lab.host.migrations import MIGRATIONS, Migration, SchemaError, migrate
 
 

@@ -6,7 +6,7 @@ import copy
 
 from pliers_lab.host.definitions import DEFAULT_WORKFLOW, normalize_form
 from pliers_lab.host.fieldtypes import FieldTypes
-from pliers_lab.host.samples import SAMPLE_FORMS
+from pliers_lab.host.sample_forms import SAMPLE_FORMS
 
 TYPES = FieldTypes()
 

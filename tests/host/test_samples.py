@@ -10,7 +10,7 @@ import pytest
 
 from pliers_lab import Engine
 from pliers_lab.host import Host, OperationVetoed, SubmissionInvalid
-from pliers_lab.host.samples import CONTACT, SAMPLE_FORMS, install, synthetic
+from pliers_lab.host.sample_forms import CONTACT, SAMPLE_FORMS, install, synthetic
 
 EXPECTED = {
     "submission.beforeValidate": ["advanced-validation"],

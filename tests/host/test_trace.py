@@ -11,7 +11,7 @@ from host.helpers import PluginFactory
 
 from pliers_lab import Veto
 from pliers_lab.host import Host, OperationVetoed
-from pliers_lab.host.trace import COLUMNS, Trace
+from pliers_lab.host.pipeline_trace import COLUMNS, Trace
 
 ADA = {"name": " Ada ", "email": "ada@example.org"}
 

@@ -13,7 +13,7 @@ from host.helpers import PluginFactory
 
 from pliers_lab import Plugin, Veto
 from pliers_lab.host import Host, HostError
-from pliers_lab.host.samples import synthetic
+from pliers_lab.host.sample_forms import synthetic
 
 HOOKS = {
     "submission.beforeValidate": "validate",

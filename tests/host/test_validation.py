@@ -8,7 +8,7 @@ import pytest
 
 from pliers_lab.host.definitions import normalize_form
 from pliers_lab.host.fieldtypes import FieldTypes
-from pliers_lab.host.validation import FormRules
+from pliers_lab.host.form_validation import FormRules
 
 TYPES = FieldTypes()
 

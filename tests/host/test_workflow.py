@@ -16,7 +16,7 @@ from pliers_lab.host import (
     TransitionRefused,
     UnknownSubmissionError,
 )
-from pliers_lab.host.samples import EXPENSE_CLAIM
+from pliers_lab.host.sample_forms import EXPENSE_CLAIM
 from pliers_lab.host.workflow import Workflow, describe_condition
 
 CLAIM = {

@@ -14,7 +14,7 @@ from support import write_plugin
 from pliers_lab import Engine, EngineError, TrustPolicy
 from pliers_lab.debug import Breakpoint
 from pliers_lab.lab.widgets import TraceDebugger
-from pliers_lab.lab.widgets.debugger import ReplayProgress
+from pliers_lab.lab.widgets.trace_debugger import ReplayProgress
 from pliers_lab.replay import replay, synthetic_log
 
 EXTENSIONS = Path(__file__).resolve().parents[2] / "extensions"

@@ -12,7 +12,7 @@ import pytest
 
 from pliers_lab import Engine, PluginError, PluginErrorType, hook
 from pliers_lab.lab import displays, graph, plots
-from pliers_lab.lab.samples import sample_payload
+from pliers_lab.samples import sample_payload
 
 
 def manifest(name: str, hooks: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

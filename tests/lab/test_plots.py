@@ -51,7 +51,7 @@ def test_the_timeline_legend_leaves_the_error_bar_visible() -> None:
 
 
 def test_the_timeline_of_an_engine_still_draws(examples: Engine) -> None:
-    from pliers_lab.lab.samples import sample_payload
+    from pliers_lab.samples import sample_payload
 
     examples.fire("submission.sanitize", sample_payload("submission.sanitize"))
     picture = plots.plot_timeline(examples)

@@ -15,7 +15,7 @@ import ipywidgets as w
 
 from pliers_lab import Engine, hook
 from pliers_lab.lab import ConfigEditor, HookSimulator, MetricsDashboard, PluginInspector
-from pliers_lab.lab.samples import sample_payload
+from pliers_lab.samples import sample_payload
 
 EXTENSIONS = Path(__file__).resolve().parents[2] / "extensions"
 

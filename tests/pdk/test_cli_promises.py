@@ -90,7 +90,7 @@ def test_simulate_without_data_sends_the_hooks_sample_payload(capsys):
 
 
 def test_the_lab_and_the_pdk_share_one_sample_table():
-    import pliers_lab.lab.samples as lab
+    import pliers_lab.lab.widgets.simulator as lab
     import pliers_lab.samples as core
 
     assert lab.sample_payload is core.sample_payload

@@ -6,7 +6,7 @@ import pytest
 from web.helpers import endpoint_manifest, ok
 
 from pliers_lab import Engine
-from pliers_lab.web.records import (
+from pliers_lab.web.messages import (
     PluginRequest,
     RequestMetadata,
     ResponseProblem,

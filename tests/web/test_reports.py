@@ -6,7 +6,7 @@ import pytest
 from web.helpers import endpoint_manifest
 
 from pliers_lab import Engine, PluginError, PluginErrorType
-from pliers_lab.web.errors import ApiError
+from pliers_lab.web.error_envelope import ApiError
 from pliers_lab.web.reports import config_problems, error_groups, parse_time
 
 

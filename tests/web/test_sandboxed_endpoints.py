@@ -147,7 +147,7 @@ def test_request_scoped_services_cross_the_wire(tmp_path: Path) -> None:
     import copy
 
     from pliers_lab.host import Host
-    from pliers_lab.host.samples import CONTACT
+    from pliers_lab.host.sample_forms import CONTACT
 
     runtime = ProcessRuntime(SandboxPolicy(data_root=tmp_path / "data"))
     engine = Engine(default_isolation="process")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pliers_lab.manifest.models import EndpointValidation
-from pliers_lab.web.validation import RequestValidator, SchemaProblem, coerce
+from pliers_lab.web.request_validation import RequestValidator, SchemaProblem, coerce
 
 LIST = {
     "type": "object",

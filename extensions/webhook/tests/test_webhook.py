@@ -198,7 +198,7 @@ def test_configured_webhooks_use_the_configured_secret() -> None:
 
 def test_with_a_host_the_delivery_becomes_a_real_submission() -> None:
     host_module = pytest.importorskip("pliers_lab.host")
-    samples = pytest.importorskip("pliers_lab.host.samples")
+    samples = pytest.importorskip("pliers_lab.host.sample_forms")
     engine = Engine(default_isolation="inline")
     host = host_module.Host.in_memory(engine)
     host.forms.create(samples.CONTACT)

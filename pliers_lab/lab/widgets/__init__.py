@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .config_editor import ConfigEditor
     from .dashboard import MetricsDashboard
-    from .debugger import TraceDebugger
     from .inspector import PluginInspector
-    from .marketplace import MarketplaceBrowser
+    from .market_browser import MarketplaceBrowser
     from .simulator import HookSimulator
+    from .trace_debugger import TraceDebugger
 
 __all__ = [
     "ConfigEditor",
@@ -31,9 +31,9 @@ _WHERE = {
     "ConfigEditor": "config_editor",
     "HookSimulator": "simulator",
     "MetricsDashboard": "dashboard",
-    "MarketplaceBrowser": "marketplace",
+    "MarketplaceBrowser": "market_browser",
     "PluginInspector": "inspector",
-    "TraceDebugger": "debugger",
+    "TraceDebugger": "trace_debugger",
 }
 
 

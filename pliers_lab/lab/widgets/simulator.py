@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ...errors import PliersError
+from ...samples import expected_keys, sample_payload
 from ..displays import json_html, outcomes_html
-from ..samples import expected_keys, sample_payload
 from ._common import engine_or_default, message, panel
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PliersError, PluginError, PluginErrorType
 
 if TYPE_CHECKING:
-    from .trace import Trace
+    from .pipeline_trace import Trace
 
 __all__ = [
     "AuthenticationFailed",

@@ -74,7 +74,7 @@ def manifest_files(folder: Path, problems: list[Exception] | None = None) -> Ite
     appended to ``problems`` naming it, and the rest is still found. ``folder`` itself
     must be listable (``OSError`` otherwise: the caller named it).
     """
-    from ..manifest.paths import list_folder, probe
+    from ..manifest.plugin_files import list_folder, probe
 
     found = problems if problems is not None else []
     for child in _folders(sorted(folder.iterdir()), found):
@@ -95,7 +95,7 @@ def manifest_files(folder: Path, problems: list[Exception] | None = None) -> Ite
 
 def _folders(entries: list[Path], problems: list[Exception]) -> Iterator[Path]:
     """The folders among ``entries``; an entry that cannot be looked at is a problem."""
-    from ..manifest.paths import probe
+    from ..manifest.plugin_files import probe
 
     for entry in entries:
         kind, why = probe(entry)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ApiError
+from .error_envelope import ApiError
 
 __all__ = ["MAX_PATH_CHARS", "inside", "is_file", "resolved_roots"]
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, final
 from urllib.parse import parse_qsl
 
-from .errors import iso
+from .error_envelope import iso
 
 if TYPE_CHECKING:
     from ..observe.logs import PluginLogger

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 from ..errors import PluginError, PluginErrorType, must_propagate
 from .db import Database, dumps, loads, new_id
-from .errors import EventCascadeError
+from .exceptions import EventCascadeError
 
 __all__ = ["AGGREGATE_TYPES", "EventBus", "Subscription", "event_from_row"]
 

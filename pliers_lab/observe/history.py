@@ -14,7 +14,7 @@ from ..engine.hook_results import HookResult
 from ..errors import PluginError
 from ..lifecycle import Transition
 from ..recovery import RecoveryRecord
-from .store import BoundedStore
+from .row_store import BoundedStore
 
 __all__ = ["ErrorStore", "ExecutionStore", "RecoveryStore", "TransitionStore"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import AuthenticationFailed, MalformedPayload
+from .exceptions import AuthenticationFailed, MalformedPayload
 
 if TYPE_CHECKING:
     from .host import Host, HostResult

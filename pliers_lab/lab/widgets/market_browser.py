@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import ipywidgets as w
 
 from ...errors import PliersError
-from ...market.errors import MarketError
 from ...market.install import STEPS
 from ...market.query import CATEGORIES, MarketplaceQuery
+from ...market.refusals import MarketError
 from ...market.results import PermissionDiff, diff_permissions
 from ..displays import badge, esc, table_html
 from ._common import engine_or_default, message, panel

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..observe.activity import EVENT_TYPES
 from .auth import bearer_token
-from .errors import ApiError
+from .error_envelope import ApiError
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
