@@ -60,6 +60,8 @@ MOVED = {
     "pliers_lab.web.validation": "pliers_lab.web.request_validation",
     "pliers_lab.debug.worker": "pliers_lab.debug.in_worker",
     "pliers_lab.lab.samples": "pliers_lab.samples",
+    # one SQLite layer
+    "pliers_lab.market._db": "pliers_lab.storage.sqlite",
 }
 
 

@@ -28,9 +28,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..storage.sqlite import connect, schema_version, wal
 from .checkpoint import SAFETY_NET_PAGES, Checkpointer
 from .exceptions import HostError
-from .migrations import migrate, schema_version
+from .migrations import migrate
 
 __all__ = ["Database", "default_path", "dumps", "loads", "new_id", "plugin_table_name"]
 
@@ -104,12 +105,8 @@ class Database:
         background_checkpoints: bool = True,
     ) -> None:
         self.path = str(path)
-        self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.journal_mode = str(self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.execute("PRAGMA busy_timeout=5000")
+        self.conn = connect(self.path, shared=True, timeout_s=5.0)  # the storage layer's
+        self.journal_mode = wal(self.conn)
         self._in_worker_thread = in_worker_thread or (lambda: False)
         self._op_lock = threading.Lock()
         self._stmt_lock = threading.RLock()

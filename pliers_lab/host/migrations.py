@@ -1,30 +1,17 @@
-"""The host's schema, as numbered migrations recorded in ``schema_migrations``.
-
-A migration is applied once, in its own transaction, together with its row in
-``schema_migrations``; a database written by a newer host (a version we do not know) is
-refused rather than guessed at. Add a migration at the end; never edit an applied one.
+"""The host's schema, as numbered migrations (applied by ``pliers_lab.storage``, the one
+SQLite layer: each in its own transaction, recorded in ``schema_migrations``; a database
+written by a newer host is refused). Add a migration at the end; never edit an applied one.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+
+from ..storage.sqlite import Migration, SchemaError, schema_version
+from ..storage.sqlite import migrate as _migrate
 
 __all__ = ["MIGRATIONS", "Migration", "SchemaError", "migrate", "schema_version"]
-
-
-class SchemaError(Exception):
-    """The database's schema cannot be brought to this host's version."""
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One schema step: its version number, what it does, and its SQL."""
-
-    version: int
-    description: str
-    sql: str
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -152,53 +139,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The highest applied migration (0 for a new database)."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
-    )
-    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
-    return int(row[0])
-
-
-def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
-    """Apply the migrations the database lacks; returns their versions.
-
-    ``conn`` must be in autocommit mode (``isolation_level=None``): each migration runs
-    in a transaction of its own.
-    """
-    current = schema_version(conn)
-    newest = max((m.version for m in migrations), default=0)
-    if current > newest:
-        raise SchemaError(
-            f"the database is at schema version {current}, newer than this host knows "
-            f"({newest}); use a newer pliers_lab or another database file"
-        )
-    applied = []
-    for migration in sorted(migrations, key=lambda m: m.version):
-        if migration.version <= current:
-            continue
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.description, time.time()),
-            )
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise SchemaError(
-                f"migration {migration.version} ({migration.description}) failed: {exc}"
-            ) from exc
-        applied.append(migration.version)
-    return applied
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (our migrations hold no ';' inside literals)."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Bring a host database to ``migrations`` (the storage layer's ``migrate``)."""
+    return _migrate(conn, migrations, what="the host's database")

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PliersError
+from ..storage.sqlite import now
 from ..versions import parse_version, satisfies
-from ._db import now
 from .install import (
     Progress,
     forget,

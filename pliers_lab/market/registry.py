@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..storage.sqlite import dumps, loads, migrate_file, now, numbered, transaction
 from ..versions import VersionError, max_satisfying, parse_version
-from ._db import dumps, loads, migrate, now, transaction
 from .bundle import open_bundle
 from .listings import PluginRecord, PublishResult, VersionRecord
 from .package import DEFAULT_LIMITS, Limits
@@ -127,6 +127,7 @@ SCHEMA = [
     )
     """,
 ]
+MIGRATIONS = numbered(SCHEMA, "registry")
 
 #: Who may do what to a plugin unless ``set_permissions`` says otherwise. Owners may
 #: always (a plugin cannot lock its owners out); managing maintainers and permissions is
@@ -168,7 +169,7 @@ class Registry:
         self.require_signature = require_signature
         self.limits = limits
         self.bundles.mkdir(parents=True, exist_ok=True)
-        migrate(self.db, SCHEMA)
+        migrate_file(self.db, MIGRATIONS, what=f"the registry {self.db}")
 
     def __repr__(self) -> str:
         return f"Registry({str(self.root)!r})"

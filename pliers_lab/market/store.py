@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._db import dumps, loads, migrate, now, transaction
+from ..storage.sqlite import dumps, loads, migrate_file, now, numbered, transaction
 from .refusals import NotFoundError
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ SCHEMA = [
     )
     """,
 ]
+MIGRATIONS = numbered(SCHEMA, "store")
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class PluginStore:
         self.data_root = self.root / ".data"
         self.staging_root = self.root / ".staging"
         self.root.mkdir(parents=True, exist_ok=True)
-        migrate(self.db, SCHEMA)
+        migrate_file(self.db, MIGRATIONS, what=f"the store {self.db}")
 
     def __repr__(self) -> str:
         return f"PluginStore({str(self.root)!r})"

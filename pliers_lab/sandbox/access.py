@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..storage.sqlite import Migration, SchemaError, connect, migrate, wal
+
 __all__ = ["AccessLog", "AccessRecord"]
 
 ALLOWED, DENIED, AUDIT = "allowed", "denied", "audit"
@@ -56,6 +58,8 @@ CREATE INDEX IF NOT EXISTS access_log_plugin ON access_log (plugin_id, verdict);
 """
 _COLUMNS = ", ".join(AccessRecord._fields)
 
+_MIGRATIONS = (Migration(1, "the access log and its index", _SCHEMA),)
+
 
 class AccessLog:
     """Thread-safe store of ``AccessRecord`` rows: the last ``capacity`` in memory, all of
@@ -69,11 +73,10 @@ class AccessLog:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.executescript(_SCHEMA)
-            except sqlite3.Error as exc:
+                db = connect(self.path, shared=True)
+                wal(db)
+                migrate(db, _MIGRATIONS, what=f"the access log {self.path}")
+            except (sqlite3.Error, SchemaError) as exc:
                 raise ValueError(f"access log {self.path}: cannot use this file: {exc}") from None
             self._db = db
 

@@ -87,7 +87,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.execute("INSERT INTO schema_migrations VALUES (99, 'from the future', 0)")
     conn.commit()
     conn.close()
-    with pytest.raises(SchemaError, match="schema version 99, newer than this host knows"):
+    with pytest.raises(SchemaError, match="schema version 99, newer than this pliers_lab knows"):
         Database(path)
 
 
