@@ -142,3 +142,17 @@ def test_an_old_name_leaves_the_moved_module_as_it_was() -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         importlib.import_module("pliers_lab.dispatch")
     assert new.__spec__ is spec and new.__package__ == package == spec.parent
+
+
+def test_every_package_lists_what_it_offers() -> None:
+    import importlib
+
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        if "templates" in init.parts:
+            continue
+        name = ".".join(init.relative_to(PACKAGE.parent).parent.parts)
+        package = importlib.import_module(name)
+        offered = getattr(package, "__all__", None)
+        assert offered, f"{name} has no __all__"
+        for attr in offered:
+            assert getattr(package, attr, None) is not None, f"{name}.{attr} is listed, not there"
