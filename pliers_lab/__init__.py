@@ -6,6 +6,7 @@ matplotlib, IPython and jsonschema are imported when a feature first needs them.
 """
 
 from . import _moved
+from ._version import __version__ as __version__
 from .catalog import CORE_HOOKS, HookPriority, ResultMode
 from .context import HookContext
 from .engine import Engine
@@ -14,8 +15,6 @@ from .errors import EngineError, PliersError, PluginError, PluginErrorType
 from .lifecycle import PluginState
 from .plugin import Plugin, hook
 from .trust import TrustPolicy
-
-__version__ = "0.1.0"
 
 _moved.install()  # old module names (pliers_lab.dispatch...) still import, with a warning
 

@@ -156,3 +156,45 @@ def test_every_package_lists_what_it_offers() -> None:
         assert offered, f"{name} has no __all__"
         for attr in offered:
             assert getattr(package, attr, None) is not None, f"{name}.{attr} is listed, not there"
+
+
+def test_the_largest_import_cycle_is_small() -> None:
+    """Files that import each other in a loop (any import: top-level, in a function, for
+    type checking) — Tarjan's strongly connected components over the package's files."""
+    files = {".".join(_module(p)): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        for _line, _function, imported in _imports(path):
+            parts = imported.split(".")
+            while parts and ".".join(parts) not in files:
+                parts.pop()
+            if parts and ".".join(parts) != name:
+                graph[name].add(".".join(parts))
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    largest: list[str] = []
+
+    def visit(node: str) -> None:  # recursive Tarjan: the package is a few hundred files
+        nonlocal largest
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            largest = max(largest, component, key=len)
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    assert len(largest) <= 9, sorted(largest)

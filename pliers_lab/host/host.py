@@ -71,7 +71,7 @@ class Host:
         on_plugin_error: Mapping[str, str | ErrorPolicy] | None = None,
         keep_traces: int = 100,
     ) -> None:
-        from .. import __version__
+        from .._version import __version__
 
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else Engine()

@@ -57,7 +57,8 @@ def split_header(cell: str) -> tuple[dict[str, Any], str, int]:
 
 
 def _run_cell_code(name: str, code: str, offset: int) -> types.ModuleType:
-    from .. import Veto, hook
+    from ..engine.hook_results import Veto
+    from ..plugin import hook
 
     filename = f"<pliers plugin {name}>"
     source = "\n" * offset + code  # line numbers match the cell

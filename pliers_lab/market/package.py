@@ -316,7 +316,7 @@ def build_bundle(
     e.g. earlier bundles written into the folder); a symlink anywhere is refused. With
     ``signing_key`` the bundle is signed in the same step (see ``signing.sign_bundle``).
     """
-    from .. import __version__
+    from .._version import __version__
     from ..manifest import load_manifest
 
     source = Path(folder)

@@ -25,7 +25,7 @@ def pytest_addoption(parser: Any) -> None:
 
 @pytest.fixture
 def pliers_engine(request: Any) -> Iterator[Any]:
-    from pliers_lab import Engine
+    from ..engine import Engine
 
     engine = Engine(default_isolation=request.config.getoption("--pliers-isolation"))
     yield engine
