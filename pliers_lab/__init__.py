@@ -19,6 +19,18 @@ from .trust import TrustPolicy
 _moved.install()  # old module names (pliers_lab.dispatch...) still import, with a warning
 
 
+# The distribution's doors to its outer packages, all on its face: the command line and
+# the IPython extension (tests/test_layering.py names them; nothing else of the core
+# imports lab, pdk, web, market, debug or replay).
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pliers_lab``: the ``pliers`` command line (imported only now)."""
+    from .pdk.cli import main as cli
+
+    return cli(argv)
+
+
 def load_ipython_extension(ipython: object) -> None:
     """``%load_ext pliers_lab``: register the ``%pliers`` magics (imported only now)."""
     from .lab.magics import load_ipython_extension as load
@@ -51,4 +63,5 @@ __all__ = [
     "Verdict",
     "Veto",
     "hook",
+    "main",
 ]

@@ -1,7 +1,8 @@
 """The core stands alone: no module outside lab, debug, web, market, pdk and replay imports
 them — not at the top, not inside a function, not for type checking. The only doors are
-the distribution's own entry points, each named here: ``%load_ext pliers_lab`` (IPython
-looks for the hook on the package itself) and ``python -m pliers_lab`` (the command line).
+the distribution's own entry points, all on the package's face and each named here:
+``%load_ext pliers_lab`` (IPython looks for the hook on the package itself) and
+``python -m pliers_lab`` (the command line, ``pliers_lab.main``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ OUTER = ("lab", "debug", "web", "market", "pdk", "replay")
 DOORS = {
     ("__init__.py", "load_ipython_extension"): "lab",
     ("__init__.py", "unload_ipython_extension"): "lab",
-    ("__main__.py", None): "pdk",
+    ("__init__.py", "main"): "pdk",
 }
 
 
