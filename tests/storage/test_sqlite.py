@@ -19,7 +19,7 @@ from pliers_lab.market.store import MIGRATIONS as STORE_MIGRATIONS
 from pliers_lab.sandbox import AccessLog
 from pliers_lab.storage import Migration, SchemaError, connect, migrate
 
-OLD = Path(__file__).parent / "fixtures" / "c6d1737"
+OLD = Path(__file__).parents[1] / "fixtures" / "c6d1737"
 
 
 def recorded(path: Path) -> tuple[list[int], int]:

@@ -38,7 +38,7 @@ from pliers_lab.versions import (
 )
 
 CASES: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "fixtures" / "semver" / "cases.json").read_text(encoding="utf-8")
+    (Path(__file__).parents[1] / "fixtures" / "semver" / "cases.json").read_text(encoding="utf-8")
 )
 
 
