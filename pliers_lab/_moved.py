@@ -60,6 +60,12 @@ MOVED = {
     "pliers_lab.web.validation": "pliers_lab.web.request_validation",
     "pliers_lab.debug.worker": "pliers_lab.debug.in_worker",
     "pliers_lab.lab.samples": "pliers_lab.samples",
+    # the engine's mixins, now one facade over collaborators
+    "pliers_lab.engine.base": "pliers_lab.engine.core",
+    "pliers_lab.engine.loading": "pliers_lab.engine.core",
+    "pliers_lab.engine.states": "pliers_lab.engine.core",
+    "pliers_lab.engine.recovering": "pliers_lab.engine.core",
+    "pliers_lab.engine.sandboxing": "pliers_lab.engine.core",
     # one SQLite layer
     "pliers_lab.market._db": "pliers_lab.storage.sqlite",
 }

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EngineError
-from ..lifecycle import PluginState
 from ..observe.logs import LogEntry
 from .error_reports import (
     ErrorAnalysis,
@@ -57,18 +56,10 @@ class Debugger:
     # ------------------------------------------------------------------ wrapping
     @contextmanager
     def _wrapped(self, plugin: Plugin, wrap: Wrap) -> Iterator[None]:
-        originals = plugin.impls
-        wrapped = [impl.with_fn(wrap(impl.fn, impl.hook)) for impl in originals]
-        registry = self.engine._registry
-        # Behind the plugin's circuit breaker when it is open, as its handlers are.
-        registry.replace(plugin.id, self.engine._gated(plugin, wrapped))
-        try:
+        with self.engine.handlers_swapped(
+            plugin.id, lambda impl: impl.with_fn(wrap(impl.fn, impl.hook))
+        ):
             yield
-        finally:
-            # Unless the plugin was reloaded or stopped meanwhile (its tables are new then).
-            still_serving = plugin.state is PluginState.ACTIVE and plugin.impls is originals
-            if self.engine._plugins.get(plugin.id) is plugin and still_serving:
-                registry.replace(plugin.id, self.engine._gated(plugin, originals))
 
     # ------------------------------------------------------------------ tracing
     def breakpoint(self, plugin_id: str, location: Breakpoint | str) -> Breakpoint:
@@ -94,7 +85,7 @@ class Debugger:
         plugin = self.engine.plugin(plugin_id)
         trace = DebugTrace(plugin_id, breakpoints=list(self._breakpoints.get(plugin_id, [])))
         self.traces[trace.id] = trace
-        process = self.engine._process_of(plugin)
+        process = self.engine.worker(plugin.id)
         session = (
             worker_trace(process, trace, max_frames)
             if process is not None
@@ -158,7 +149,7 @@ class Debugger:
         when it closes."""
         plugin = self.engine.plugin(plugin_id)
         result = ProfileResult(plugin_id)
-        process = self.engine._process_of(plugin)
+        process = self.engine.worker(plugin.id)
         if process is not None:
             with worker_profile(process, result):
                 yield result

@@ -10,7 +10,7 @@ loop kept for that thread instead: no thread hand-off, about ten times cheaper.
 from __future__ import annotations
 
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import EngineError
@@ -81,6 +81,10 @@ class LoopThread:
         loop = self._start()
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
+    def settle(self, awaitable: Awaitable[T]) -> T:
+        """``run`` for any awaitable (what an async lifecycle handler returned)."""
+        return self.run(_awaited(awaitable))
+
     def close(self) -> None:
         with self._lock:
             loop, thread = self._loop, self._thread
@@ -93,3 +97,7 @@ class LoopThread:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
             loop.close()
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable

@@ -90,7 +90,7 @@ class ResourceOptimizer:
 
     def _process(self, plugin_id: str, action: str) -> Any:
         plugin = self.engine.plugin(plugin_id)
-        process = self.engine._process_of(plugin)
+        process = self.engine.worker(plugin.id)
         if process is None:
             raise EngineError(
                 f"{action}: plugin {plugin_id!r} runs inline, in the host's own process; "
@@ -102,7 +102,7 @@ class ResourceOptimizer:
     def garbage_collect(self, plugin_id: str) -> dict[str, Any]:
         """``gc.collect()`` where the plugin runs; memory before and after (MB)."""
         plugin = self.engine.plugin(plugin_id)
-        process = self.engine._process_of(plugin)
+        process = self.engine.worker(plugin.id)
         if process is None:
             before = _rss_mb(os.getpid())
             collected = gc.collect()
@@ -130,7 +130,7 @@ class ResourceOptimizer:
     ) -> dict[str, Any]:
         """Collect, empty ``api.cache``, and recycle a worker still above the threshold."""
         plugin = self.engine.plugin(plugin_id)
-        process = self.engine._process_of(plugin)
+        process = self.engine.worker(plugin.id)
         if process is None:
             dropped = plugin.api.cache.invalidate("*")
             report = self.garbage_collect(plugin_id)
@@ -179,7 +179,7 @@ class ResourceOptimizer:
         self._process(plugin_id, "optimize_cpu")
         per_call = {}
         for plugin in list(self.engine.plugins):
-            process = self.engine._process_of(plugin)
+            process = self.engine.worker(plugin.id)
             calls = plugin.stats.count
             if process is None or not calls:
                 continue

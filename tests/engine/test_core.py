@@ -438,9 +438,10 @@ def test_plugins_load_from_folders_with_config_and_code_cache(engine, tmp_path):
     assert plugin.config["limit"] == 5
     engine.configure("templater", {"prefix": "> "})
     assert engine.fire("email.template", {"subject": "Hi"}).value == {"subject": "> Hi"}
-    misses = engine._code_cache.misses
+    cache = engine.runtimes["inline"].code_cache
+    misses = cache.misses
     engine.reload("templater")
-    assert engine._code_cache.misses == misses and engine._code_cache.hits >= 1
+    assert cache.misses == misses and cache.hits >= 1
     assert engine.plugin("templater").config["prefix"] == "> "
 
 

@@ -1,4 +1,9 @@
-"""Getting plugins in and out: load, define inline, resolve a folder, reload, unload."""
+"""Getting plugins in and out: load, define inline, resolve a folder, load entry points,
+reload (the new version checked beside the old, then swapped in one step), unload.
+
+Where a plugin runs is decided here, by ``pliers_lab.trust.decide_isolation``: the host's
+choice, then its trust policy, then the plugin's origin and request.
+"""
 
 from __future__ import annotations
 
@@ -18,29 +23,59 @@ from ..errors import (
     must_propagate,
     raised_text,
 )
+from ..lifecycle import PluginState as S
 from ..plugin import Plugin
 from ..trust import ORIGINS, Placement, TrustPolicy, decide_isolation
+from ._activation import Activation
+from ._configurator import Configurator
+from ._hook_table import HookRegistry
+from ._journal import Journal
 from ._plugin_api import PluginAPI
-from .base import EngineBase, S
+from ._plugin_table import PluginTable
+from ._sandbox_control import SandboxControl
 from .loader import check_environment
 from .runtimes import Prepared, Runtime
+
+if TYPE_CHECKING:
+    from ..dependencies import Resolution
+    from ..manifest import Manifest
+
+__all__ = ["Installer"]
 
 #: How plugins defined by the host's own code run (``add_plugin``, entry points): the
 #: host imported that code itself, so it is in the host process already.
 _HOST_CODE = Placement("inline", "defined by the host's code", "defined by the host's code")
 
-if TYPE_CHECKING:
-    from ..dependencies import Resolution
-    from ..lifecycle import Transition
-    from ..manifest import Manifest
 
+class Installer:
+    """Loads, reloads and unloads plugins, and decides where each runs."""
 
-class LoadingOps(EngineBase):
-    """Loading, reloading and unloading plugins."""
-
-    resolution: Resolution | None
-    trust_policy: TrustPolicy
-    """What the host trusts (``Engine(trust=...)``; ``trust`` adds plugin ids)."""
+    def __init__(
+        self,
+        plugins: PluginTable,
+        hooks: HookRegistry,
+        journal: Journal,
+        activation: Activation,
+        sandbox: SandboxControl,
+        configurator: Configurator,
+        *,
+        default_isolation: str,
+        resolution_strategy: str,
+        trust: TrustPolicy,
+    ) -> None:
+        self._plugins = plugins
+        self._hooks = hooks
+        self._journal = journal
+        self._activation = activation
+        self._sandbox = sandbox
+        self._configurator = configurator
+        self.default_isolation = default_isolation
+        self.resolution_strategy = resolution_strategy
+        self.trust_policy = trust
+        self.resolution: Resolution | None = None
+        self._trusted: set[str] = set()
+        self._chosen_isolation: dict[str, str] = {}
+        self._api_providers: list[Callable[[Plugin], Mapping[str, Any]]] = []
 
     def load(
         self,
@@ -71,7 +106,7 @@ class LoadingOps(EngineBase):
 
         if origin not in ORIGINS:
             raise EngineError(f"origin must be one of {', '.join(ORIGINS)}, got {origin!r}")
-        manifest = load_manifest(path, known_hooks=self._registry.custom_names())
+        manifest = load_manifest(path, known_hooks=self._hooks.custom_names())
         if isolation is not None:
             self._chosen_isolation[manifest.name] = isolation
         runtime, placement = self._runtime_for(manifest, origin, signer)
@@ -92,9 +127,9 @@ class LoadingOps(EngineBase):
 
         if not isinstance(manifest, Manifest):
             manifest = parse_manifest(
-                manifest, source="<inline manifest>", known_hooks=self._registry.custom_names()
+                manifest, source="<inline manifest>", known_hooks=self._hooks.custom_names()
             )
-        inline = self.runtimes["inline"]
+        inline = self._sandbox.runtimes["inline"]
         prepare = partial(inline.prepare, manifest, manifest.root, code)
         return self._install(manifest, prepare, inline, config, activate, _HOST_CODE)
 
@@ -118,11 +153,11 @@ class LoadingOps(EngineBase):
         catalog = Catalog().scan(folder, known_hooks=self._all_declared_hooks(folder))
         for problem in catalog.problems:
             if isinstance(problem, PluginError):
-                self.errors.append(problem)
-        for plugin in self._plugins.values():
+                self._journal.errors.append(problem)
+        for plugin in self._plugins:
             if plugin.state is not S.ERROR:
                 catalog.add(PluginSpec.from_manifest(plugin.manifest))
-        installed = {p.id: p.version for p in self._plugins.values() if p.state is not S.ERROR}
+        installed = {p.id: p.version for p in self._plugins if p.state is not S.ERROR}
         resolution = resolve(
             catalog,
             strategy=strategy or self.resolution_strategy,
@@ -131,7 +166,7 @@ class LoadingOps(EngineBase):
         )
         self.resolution = resolution
         for name, reason in resolution.excluded.items():
-            self.errors.append(
+            self._journal.errors.append(
                 PluginError(
                     PluginErrorType.DEPENDENCY_ERROR, f"not loaded: {reason}", plugin_id=name
                 )
@@ -146,10 +181,11 @@ class LoadingOps(EngineBase):
             try:
                 loaded.append(self.load(manifest.root))
             except PliersError as exc:
-                if isinstance(exc, PluginError) and exc not in list(self.errors):
-                    self.errors.append(exc)
-                if name in self._plugins:
-                    loaded.append(self._plugins[name])
+                if isinstance(exc, PluginError) and exc not in list(self._journal.errors):
+                    self._journal.errors.append(exc)
+                failed = self._plugins.get(name)
+                if failed is not None:
+                    loaded.append(failed)
         return loaded
 
     def _all_declared_hooks(self, folder: str | Path) -> set[str]:
@@ -163,7 +199,7 @@ class LoadingOps(EngineBase):
         from ..dependencies.candidates import manifest_files
         from ..manifest.plugin_files import MANIFEST_LIMIT, Unreadable, escape, read_file
 
-        names = set(self._registry.custom_names())
+        names = set(self._hooks.custom_names())
         for manifest_file in manifest_files(Path(folder)):
             if escape(manifest_file.parent, manifest_file.name) is not None:
                 continue
@@ -198,14 +234,14 @@ class LoadingOps(EngineBase):
             file = getattr(code, "__file__", None)
             folder = Path(file).parent if file else None
             if folder is not None and (folder / "manifest.json").is_file():
-                manifest = load_manifest(folder, known_hooks=self._registry.custom_names())
+                manifest = load_manifest(folder, known_hooks=self._hooks.custom_names())
             elif isinstance(getattr(code, "MANIFEST", None), Mapping):
                 manifest = parse_manifest(code.MANIFEST, source=f"{where}: MANIFEST")
             else:
                 raise EngineError(
                     f"{where}: no manifest.json next to the module and no MANIFEST dict in it"
                 )
-            inline = self.runtimes["inline"]
+            inline = self._sandbox.runtimes["inline"]
             prepare = partial(inline.prepare, manifest, manifest.root, code)
             loaded.append(self._install(manifest, prepare, inline, None, True, _HOST_CODE))
         return loaded
@@ -227,19 +263,17 @@ class LoadingOps(EngineBase):
             forced_inline=manifest.name in self._trusted,
         )
         name = placement.isolation
-        runtime = self.runtimes.get(name)
-        if runtime is None and name == "process":
-            runtime = self.sandbox  # type: ignore[attr-defined]  # SandboxOps, created lazily
+        runtime = self._sandbox.runtime(name)
         if runtime is None:
             raise EngineError(
                 f"plugin {manifest.name!r} asks for isolation {name!r}, which this engine does "
-                f"not offer (available: {', '.join(sorted(self.runtimes))})"
+                f"not offer (available: {', '.join(sorted(self._sandbox.runtimes))})"
             )
         return runtime, placement
 
     def register_runtime(self, runtime: Runtime) -> None:
         """Offer another place to run plugin code (the process sandbox registers itself)."""
-        self.runtimes[runtime.name] = runtime
+        self._sandbox.runtimes[runtime.name] = runtime
 
     def trust(self, plugin_name: str) -> None:
         """Trust ``plugin_name``: it runs inline, whatever its manifest asks and wherever
@@ -250,7 +284,7 @@ class LoadingOps(EngineBase):
     def add_api_provider(self, provider: Callable[[Plugin], Mapping[str, Any]]) -> None:
         """Offer services on every plugin's ``context.api`` (the host registers here)."""
         self._api_providers.append(provider)
-        for plugin in self._plugins.values():
+        for plugin in self._plugins:
             for name, service in provider(plugin).items():
                 plugin.api.attach(name, service)
 
@@ -272,8 +306,8 @@ class LoadingOps(EngineBase):
         plugin = Plugin(
             manifest,
             root=manifest.root,
-            logs=self.logs,
-            on_transition=self._transitioned,
+            logs=self._journal.logs,
+            on_transition=self._journal.transitioned,
             isolation=runtime.name,
         )
         plugin.origin, plugin.signer = placement.origin, placement.signer
@@ -287,7 +321,7 @@ class LoadingOps(EngineBase):
                 plugin.api.attach(name, service)
         plugin.config_overrides = dict(overrides or {})
         if register:
-            self._plugins[plugin.id] = plugin
+            self._plugins.add(plugin)
         plugin.lifecycle.move(S.LOADING)
         try:
             check_environment(manifest)
@@ -300,10 +334,11 @@ class LoadingOps(EngineBase):
             plugin.config_source = ConfigSource.from_manifest(
                 plugin.id, manifest.root, manifest.configuration
             )
-            plugin.config = plugin.config_source.resolve(plugin.config_overrides, self.environment)
+            environment = self._configurator.environment
+            plugin.config = plugin.config_source.resolve(plugin.config_overrides, environment)
             for name, custom in manifest.custom_hooks.items():
-                self._registry.declare(plugin.id, name, ResultMode(custom.mode), custom.description)
-            self._call(plugin, "on_load", PluginErrorType.LOAD_ERROR)
+                self._hooks.declare(plugin.id, name, ResultMode(custom.mode), custom.description)
+            self._activation.run_handler(plugin, "on_load", PluginErrorType.LOAD_ERROR)
         except PliersError as exc:
             error = (
                 exc
@@ -312,7 +347,7 @@ class LoadingOps(EngineBase):
                     PluginErrorType.LOAD_ERROR, str(exc), plugin_id=plugin.id, cause=exc
                 )
             )
-            self._fail(plugin, error)
+            self._activation.fail(plugin, error)
             if not register and plugin.runtime is not None and plugin.prepared is not None:
                 plugin.runtime.stop(plugin, plugin.prepared)
             raise error from None
@@ -328,7 +363,7 @@ class LoadingOps(EngineBase):
         activate: bool,
         placement: Placement,
     ) -> Plugin:
-        with self._lock:
+        with self._plugins.lock:
             existing = self._plugins.get(manifest.name)
             if existing is not None and existing.state not in (S.ERROR, S.UNLOADED):
                 raise EngineError(
@@ -336,11 +371,11 @@ class LoadingOps(EngineBase):
                     f"{existing.state.value}); reload or unload it first"
                 )
             if existing is not None:
-                self._forget(existing)
+                self.forget(existing)
             plugin = self._build(
                 manifest, prepare, runtime, config, register=True, placement=placement
             )
-        self.activity.emit(
+        self._journal.activity.emit(
             "plugin.installed",
             plugin.id,
             version=plugin.version,
@@ -348,7 +383,7 @@ class LoadingOps(EngineBase):
             warnings=list(plugin.warnings),
         )
         if activate:
-            self.activate(plugin.id)
+            self._activation.activate(plugin)
         return plugin
 
     def _check_dependencies(self, manifest: Manifest) -> None:
@@ -366,7 +401,7 @@ class LoadingOps(EngineBase):
             elif not satisfies(dep.version, rng):
                 problems.append(f"{scope} dependency {name} {rng}: loaded version is {dep.version}")
         version = str(manifest.version)
-        for other in self._plugins.values():
+        for other in self._plugins:
             if other.id == manifest.name or other.state in (S.ERROR, S.UNLOADED):
                 continue
             for name, rng, scope in other.manifest.all_dependencies():
@@ -377,30 +412,14 @@ class LoadingOps(EngineBase):
                 PluginErrorType.DEPENDENCY_ERROR, "; ".join(problems), plugin_id=manifest.name
             )
 
-    def dependents(self, plugin_id: str) -> list[str]:
-        """Loaded plugins that need ``plugin_id`` (directly or not), dependents last."""
-        out: list[str] = []
-        frontier = [plugin_id]
-        while frontier:
-            target = frontier.pop()
-            for p in self._plugins.values():
-                if p.id in out or p.id == plugin_id or p.state in (S.ERROR, S.UNLOADED):
-                    continue
-                if any(
-                    d == target and s != "optional" for d, _r, s in p.manifest.all_dependencies()
-                ):
-                    out.append(p.id)
-                    frontier.append(p.id)
-        return out
-
     def unload(self, plugin_id: str, *, cascade: bool = False) -> list[str]:
         """Stop and forget a plugin; returns the ids unloaded.
 
         Refused while other loaded plugins depend on it, naming them — unless
         ``cascade``, which unloads those dependents first.
         """
-        plugin = self.plugin(plugin_id)
-        dependents = self.dependents(plugin_id)
+        plugin = self._plugins.require(plugin_id)
+        dependents = self._plugins.dependents(plugin_id)
         if dependents and not cascade:
             raise EngineError(
                 f"cannot unload {plugin_id!r}: {', '.join(sorted(dependents))} depend on it; "
@@ -410,43 +429,31 @@ class LoadingOps(EngineBase):
         for dependent in reversed(dependents):
             if dependent in self._plugins:
                 done.extend(self.unload(dependent, cascade=True))
-        with self._lock:
+        with self._plugins.lock:
             if plugin.state is S.ACTIVE:
-                self.disable(plugin_id, "unloading")
+                self._activation.disable(plugin, "unloading")
             self._retire(plugin, "unloading")
-        self.activity.emit("plugin.uninstalled", plugin_id, version=plugin.version)
+        self._journal.activity.emit("plugin.uninstalled", plugin_id, version=plugin.version)
         return [*done, plugin_id]
-
-    def _transitioned(self, record: Transition) -> None:
-        """Every lifecycle move: kept, and told to the activity feed's listeners."""
-        self.transitions.append(record)
-        self.activity.emit(
-            "plugin.status.changed",
-            record.plugin_id,
-            old=record.source.value,
-            new=record.target.value,
-            reason=record.reason,
-        )
 
     def _retire(self, plugin: Plugin, reason: str) -> None:
         """→ UNLOADING → on_unload → UNLOADED, then release its code."""
         plugin.lifecycle.move(S.UNLOADING, reason)
-        if self._plugins.get(plugin.id) is plugin:
-            self._registry.remove(plugin.id)
+        if self._plugins.current(plugin):
+            self._hooks.remove(plugin.id)
         try:
-            self._call(plugin, "on_unload", PluginErrorType.RUNTIME_ERROR)
+            self._activation.run_handler(plugin, "on_unload", PluginErrorType.RUNTIME_ERROR)
         except PluginError as exc:
-            self._fail(plugin, exc)
-            self._forget(plugin)
+            self._activation.fail(plugin, exc)
+            self.forget(plugin)
             raise
         plugin.lifecycle.move(S.UNLOADED, reason)
-        self._forget(plugin)
+        self.forget(plugin)
 
-    def _forget(self, plugin: Plugin) -> None:
-        if self._plugins.get(plugin.id) is plugin:
-            self._registry.remove(plugin.id)
-            self._registry.forget_custom(plugin.id)
-            self._plugins.pop(plugin.id, None)
+    def forget(self, plugin: Plugin) -> None:
+        if self._plugins.discard(plugin):
+            self._hooks.remove(plugin.id)
+            self._hooks.forget_custom(plugin.id)
         if plugin.runtime is not None and plugin.prepared is not None:
             plugin.runtime.stop(plugin, plugin.prepared)
             plugin.prepared = None
@@ -475,7 +482,7 @@ class LoadingOps(EngineBase):
         """
         from ..manifest import load_manifest
 
-        old = self.plugin(plugin_id)
+        old = self._plugins.require(plugin_id)
         if origin is None:
             origin, signer = old.origin, old.signer
         elif origin not in ORIGINS:
@@ -486,7 +493,7 @@ class LoadingOps(EngineBase):
                 f"plugin {plugin_id!r} was defined inline; it has no folder to reload"
             )
         try:
-            manifest = load_manifest(root, known_hooks=self._registry.custom_names())
+            manifest = load_manifest(root, known_hooks=self._hooks.custom_names())
             if manifest.name != old.id:
                 raise EngineError(
                     f"{root}: the manifest now names {manifest.name!r}, not {old.id!r}; "
@@ -509,17 +516,17 @@ class LoadingOps(EngineBase):
                     PluginErrorType.LOAD_ERROR, str(exc), plugin_id=plugin_id, cause=exc
                 )
             )
-            if error not in list(self.errors):
-                self._record_error(old, error)
+            if error not in list(self._journal.errors):
+                self._journal.record_error(old, error)
             raise error from None
         new.stats = old.stats
         new.stats.restarts += 1
         was_stopped = old.state is S.STOPPED
-        self._activate(new, replacing=old)
+        self._activation.activate(new, replacing=old)
         if old.state is S.ACTIVE:
-            self._deactivate(old, "replaced by a reload")
+            self._activation.deactivate(old, "replaced by a reload")
         self._retire(old, "replaced by a reload")
         if was_stopped:  # a disabled plugin stays disabled on its new code
-            self._deactivate(new, old.disabled_reason or "disabled before the reload")
-        self.activity.emit("plugin.updated", plugin_id, old=old.version, new=new.version)
+            self._activation.deactivate(new, old.disabled_reason or "disabled before the reload")
+        self._journal.activity.emit("plugin.updated", plugin_id, old=old.version, new=new.version)
         return new

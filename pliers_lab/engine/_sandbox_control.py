@@ -1,0 +1,169 @@
+"""Where plugin code runs, and what the host can do to a sandboxed plugin's worker: the
+runtimes (the process sandbox created on first use, so engines that only run trusted
+inline plugins never import it), the spec's Performance Isolation verbs (throttle,
+suspend, resume) and Runtime Security Monitoring verbs (quarantine, release).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PluginError
+from ..lifecycle import PluginState as S
+from ._activation import Activation
+from .runtimes import Runtime
+
+if TYPE_CHECKING:
+    from ..observe.metrics import PluginMetrics
+    from ..plugin import Plugin
+    from ..sandbox import ProcessRuntime
+    from ..sandbox.report import IsolationReport
+
+__all__ = ["SandboxControl"]
+
+
+class SandboxControl:
+    """The engine's runtimes and the verbs that act on a plugin's worker."""
+
+    def __init__(self, activation: Activation, inline: Runtime) -> None:
+        self._activation = activation
+        self.runtimes: dict[str, Runtime] = {inline.name: inline}
+        self._own: Runtime | None = None  # the process runtime this engine created
+
+    # ------------------------------------------------------------------ runtimes
+    @property
+    def sandbox(self) -> ProcessRuntime:
+        """The process runtime (created and registered on first use)."""
+        runtime = self.runtimes.get("process")
+        if runtime is None:
+            from ..sandbox import ProcessRuntime
+
+            runtime = self._own = ProcessRuntime()
+            self.runtimes["process"] = runtime
+        return runtime  # type: ignore[return-value]
+
+    def runtime(self, name: str) -> Runtime | None:
+        """The runtime called ``name``; the process sandbox is created when asked for."""
+        if name == "process":
+            return self.sandbox
+        return self.runtimes.get(name)
+
+    def close(self) -> None:
+        """Close the process runtime this engine created (one registered by its caller
+        is the caller's to close): its workers and its cgroup folders go with it."""
+        runtime, self._own = self._own, None
+        if runtime is not None:
+            runtime.close()  # type: ignore[attr-defined]
+            if self.runtimes.get("process") is runtime:
+                del self.runtimes["process"]
+
+    # ------------------------------------------------------------------ workers
+    def worker(self, plugin: Plugin) -> Any:
+        """The worker process of a sandboxed plugin (None for one running inline)."""
+        handle = getattr(plugin.prepared, "handle", None)
+        return handle if hasattr(handle, "set_stopped") else None
+
+    def quarantine(self, plugin: Plugin, reason: str) -> Plugin:
+        """Stop the plugin and keep it stopped (no enable/restart) until ``release``."""
+        self._activation.quarantined[plugin.id] = reason
+        if plugin.state is S.ACTIVE:
+            self._activation.disable(plugin, f"quarantined: {reason}")
+        process = self.worker(plugin)
+        if process is not None:
+            process.stop()
+        return plugin
+
+    def release(self, plugin: Plugin, *, activate: bool = True) -> Plugin:
+        """Lift a quarantine; the plugin is activated again (a fresh worker) by default."""
+        self._activation.quarantined.pop(plugin.id, None)
+        if activate and plugin.state is not S.ACTIVE:
+            self._activation.activate(plugin)
+        return plugin
+
+    def suspend(self, plugin: Plugin, reason: str) -> Plugin:
+        """Take the plugin out of dispatch and freeze its worker (SIGSTOP)."""
+        if plugin.state is S.ACTIVE:
+            self._activation.disable(plugin, f"suspended: {reason}")
+        process = self.worker(plugin)
+        if process is not None:
+            process.set_stopped(True)
+        return plugin
+
+    def resume(self, plugin: Plugin) -> Plugin:
+        """Thaw a suspended plugin's worker and put it back in dispatch."""
+        process = self.worker(plugin)
+        if process is not None:
+            process.set_stopped(False)
+        if plugin.state is not S.ACTIVE:
+            self._activation.activate(plugin)
+        return plugin
+
+    def throttle(self, plugin: Plugin, reason: str, cpu_fraction: float | None) -> bool:
+        """Cap the plugin's worker at ``cpu_fraction`` of a core (None lifts the cap);
+        False when it cannot be done (inline plugin, no cgroup cpu controller)."""
+        process = self.worker(plugin)
+        done = bool(process.throttle(cpu_fraction)) if process is not None else False
+        plugin.logger.warning(f"throttle to {cpu_fraction} of a core: {reason}", applied=done)
+        return done
+
+    def act_on(self, plugin: Plugin, error: PluginError) -> str | None:
+        """Apply what the sandbox asked for after a violation; the action taken, if any."""
+        action = error.metadata.get("sandbox_action")
+        if action == "quarantine" and plugin.state is S.ACTIVE:
+            self.quarantine(plugin, f"{error.type.value}: {error.message[:200]}")
+            return "quarantine"
+        if action == "disable" and plugin.state is S.ACTIVE:
+            self._activation.disable(plugin, error.message[:300])
+            return "disable"
+        return None
+
+    # ------------------------------------------------------------------ reports
+    def report(self) -> IsolationReport:
+        """The host's isolation layers under this engine's sandbox policy."""
+        from ..sandbox.report import host_report
+
+        return host_report(getattr(self.runtimes.get("process"), "policy", None))
+
+    def isolation(self, plugin: Plugin) -> dict[str, Any]:
+        """Mode and why, active and missing layers and worker usage of one plugin."""
+        process = self.worker(plugin)
+        return {
+            "plugin_id": plugin.id,
+            "isolation": plugin.isolation,
+            "placement": plugin.placement,
+            "origin": plugin.origin,
+            "signer": plugin.signer,
+            "trusted": plugin.trust_reason,
+            "warnings": list(plugin.warnings),
+            "layers": sorted(plugin.layers),
+            "missing": self._missing_layers(plugin),
+            "quarantined": self._activation.quarantined.get(plugin.id),
+            **(process.usage() if process is not None else {}),
+        }
+
+    def _missing_layers(self, plugin: Plugin) -> dict[str, str]:
+        """For a sandboxed plugin, the layers its worker runs without, and why."""
+        if plugin.isolation != "process":
+            return {}
+        from ..sandbox.layers import LAYERS, detect_all
+
+        status = getattr(self.runtimes.get("process"), "layer_status", None)
+        detected = status() if callable(status) else detect_all()
+        return {
+            name: detected[name][1] if not detected[name][0] else "not applied"
+            for name in LAYERS
+            if name not in plugin.layers
+        }
+
+    def add_resources(self, plugin: Plugin, metrics: PluginMetrics) -> PluginMetrics:
+        """Fill the spec's ``resources`` from the plugin's worker (inline: left as is)."""
+        process = self.worker(plugin)
+        if process is None or not isinstance(metrics.resources, dict):
+            return metrics
+        usage = process.usage()
+        memory = metrics.resources.setdefault("memoryUsage", {})
+        memory["current"] = float(usage.get("memory_mb", 0.0))
+        memory["peak"] = float(usage["peak_memory_mb"])
+        cpu = metrics.resources.setdefault("cpuUsage", {})
+        cpu["total"] = float(usage["cpu_ms"])
+        return metrics
