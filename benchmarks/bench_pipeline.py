@@ -40,8 +40,8 @@ from _timing import result_line
 from pliers_lab import Engine
 from pliers_lab.host import Host
 from pliers_lab.host import sample_forms as samples
-from pliers_lab.host.checkpoint import SAFETY_NET_PAGES, Checkpointer
-from pliers_lab.host.migrations import migrate
+from pliers_lab.host._checkpoint import SAFETY_NET_PAGES, Checkpointer
+from pliers_lab.host._migrations import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS = ("contact", "job-application", "expense-claim")

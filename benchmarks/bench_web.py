@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pliers_lab import Engine
-from pliers_lab.web.server import Server, create_app
+from pliers_lab.web import Server, create_app
 
 BODY = {"ok": True, "items": [1, 2, 3], "name": "pliers"}
 ROUNDS, PER_ROUND, WARMUP = 20, 100, 300

@@ -77,7 +77,7 @@ def test_the_core_never_imports_the_outer_packages() -> None:
 
 
 def test_the_walk_finds_an_import_hidden_in_a_function() -> None:
-    probe = PACKAGE / "engine" / "core.py"
+    probe = PACKAGE / "engine" / "_core.py"
     names = {name for _line, function, name in _imports(probe) if function == "debugger"}
     assert "pliers_lab.engine.attachments.factory" in names  # function-level imports are seen
 
@@ -85,7 +85,7 @@ def test_the_walk_finds_an_import_hidden_in_a_function() -> None:
 def test_the_debugger_attaches_through_the_cores_interface() -> None:
     with Engine() as engine:
         debugger = engine.debugger
-        assert type(debugger).__module__ == "pliers_lab.debug.debugger"  # the entry point
+        assert type(debugger).__module__ == "pliers_lab.debug._debugger"  # the entry point
         assert isinstance(debugger.traces, dict)
 
 
@@ -199,3 +199,57 @@ def test_the_largest_import_cycle_is_small() -> None:
         if node not in index:
             visit(node)
     assert len(largest) <= 9, sorted(largest)
+
+
+@pytest.mark.parametrize(
+    ("old", "name"),
+    [
+        ("pliers_lab.engine.loading", "LoadingOps"),
+        ("pliers_lab.engine.states", "StatesOps"),
+        ("pliers_lab.engine.recovering", "RecoveryOps"),
+        ("pliers_lab.engine.sandboxing", "SandboxOps"),
+        ("pliers_lab.engine.base", "EngineBase"),
+    ],
+)
+def test_the_engines_old_mixins_answer_engine_with_a_warning(old: str, name: str) -> None:
+    import importlib
+    import sys
+    import warnings
+
+    sys.modules.pop(old, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = importlib.import_module(old)
+    with pytest.warns(DeprecationWarning, match=f"{name} is retired: .* use pliers_lab.Engine"):
+        assert getattr(module, name) is Engine
+    with pytest.raises(AttributeError, match="has no attribute 'Mixin'"):
+        module.Mixin  # noqa: B018
+
+
+def test_the_engines_public_surface_is_written_in_one_place() -> None:
+    """Every public method and property of ``Engine`` is defined on the facade itself,
+    not inherited: one file to read."""
+    from pliers_lab.engine import _core
+
+    assert Engine.__mro__ == (Engine, object)
+    public = {n: v for n, v in vars(Engine).items() if not n.startswith("_")}
+    assert {"load", "fire", "activate", "configure", "quarantine", "metrics"} <= set(public)
+    for name, value in public.items():
+        function = value.fget if isinstance(value, property) else value
+        assert function.__module__ == _core.__name__, name
+
+
+def test_the_engines_collaborators_never_import_the_facade() -> None:
+    """The facade builds its parts (the private modules of ``engine/``); a part that
+    reached back for it would be a mixin again (``docs/architecture.md``, "The engine: a
+    facade over collaborators"). ``attachments`` names ``Engine``: it is the interface
+    outer tools implement, not a part."""
+    engine = PACKAGE / "engine"
+    back = [
+        (path.name, line)
+        for path in sorted(engine.glob("*.py"))
+        if path.name.startswith("_") and path.name not in ("_core.py", "__init__.py")
+        for line, _function, name in _imports(path)
+        if name.startswith(("pliers_lab.engine._core", "pliers_lab.engine.Engine"))
+    ]
+    assert back == []

@@ -6,9 +6,9 @@ groups and explains its errors (``errors``, ``analyze_error``) and replays recor
 executions (``replay``).
 """
 
-from .debugger import Debugger
+from ._debugger import Debugger
+from ._profile import ProfileResult
 from .error_reports import ErrorAnalysis, ErrorGroup
-from .profile import ProfileResult
 from .trace import Breakpoint, DebugTrace, ExecutionFrame
 
 __all__ = [

@@ -5,9 +5,9 @@ by a ``ResolutionStrategy``, reports ``Conflict`` records and a load order; the 
 ``graph`` is a networkx DiGraph with everything the lab draws.
 """
 
+from ._model import Conflict, DependencyError, PluginSpec, Requirement, ResolutionStrategy
+from ._resolver import Resolution, resolve
 from .candidates import Catalog
-from .model import Conflict, DependencyError, PluginSpec, Requirement, ResolutionStrategy
-from .resolver import Resolution, resolve
 
 __all__ = [
     "Catalog",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import PluginError, PluginErrorType
 from ..versions import parse_version
-from .model import PluginSpec
+from ._model import PluginSpec
 
 #: The manifest's file name inside a plugin folder (``manifest.load.MANIFEST_FILE``).
 _MANIFEST = "manifest.json"

@@ -17,7 +17,7 @@ from ..errors import EngineError
 
 if TYPE_CHECKING:
     from ..observe.logs import LogEntry
-    from .core import Engine
+    from ._core import Engine
     from .hook_results import HookResult
 
 __all__ = ["GROUP", "PluginDebugger", "attach", "factory"]

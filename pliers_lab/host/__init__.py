@@ -4,7 +4,7 @@ and the whole submission pipeline fired through the engine's hooks (issue 3).
 ``from pliers_lab.host import Host``; ``pliers_lab`` itself does not import this package.
 """
 
-from .exceptions import (
+from ._exceptions import (
     AuthenticationFailed,
     EventCascadeError,
     ExportFormatError,
@@ -20,9 +20,9 @@ from .exceptions import (
     UnknownFormError,
     UnknownSubmissionError,
 )
-from .host import Host, HostResult
-from .pipeline_trace import Trace
-from .run import ErrorPolicy
+from ._host import Host, HostResult
+from ._pipeline_trace import Trace
+from ._run import ErrorPolicy
 
 __all__ = [
     "AuthenticationFailed",

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .host import Host
+    from ._host import Host
 
 __all__ = ["CONTACT", "EXPENSE_CLAIM", "JOB_APPLICATION", "SAMPLE_FORMS", "install", "synthetic"]
 

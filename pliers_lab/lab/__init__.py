@@ -15,10 +15,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .default import default_engine, extensions_folder, reset_default_engine, set_default_engine
+from ._default import default_engine, extensions_folder, reset_default_engine, set_default_engine
 
 if TYPE_CHECKING:
-    from .graph import dependency_graph, draw_dependency_graph, graph_frames
+    from ._graph import dependency_graph, draw_dependency_graph, graph_frames
     from .hostlink import Simulation, default_host, plot_pipeline, set_default_host
     from .plots import Picture, plot_durations, plot_error_rates, plot_timeline
     from .widgets import (
@@ -65,9 +65,9 @@ _LAZY = {
     "plot_durations": "plots",
     "plot_error_rates": "plots",
     "plot_timeline": "plots",
-    "dependency_graph": "graph",
-    "draw_dependency_graph": "graph",
-    "graph_frames": "graph",
+    "dependency_graph": "_graph",
+    "draw_dependency_graph": "_graph",
+    "graph_frames": "_graph",
     "Simulation": "hostlink",
     "default_host": "hostlink",
     "plot_pipeline": "hostlink",

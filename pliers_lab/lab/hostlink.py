@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from .displays import STYLE, badge, esc, table_html
+from ._displays import STYLE, badge, esc, table_html
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -58,7 +58,7 @@ def default_host(engine: Engine | None = None) -> Host:
     if module is None:
         raise UsageError("the simulated host (pliers_lab.host) is not installed")
     if engine is None:
-        from .default import default_engine
+        from ._default import default_engine
 
         engine = default_engine()
     with _lock:

@@ -13,7 +13,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Int, Unicode, observe
 
-from .displays import forget_rich, show_rich
+from ._displays import forget_rich, show_rich
 
 __all__ = ["PliersMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -47,13 +47,13 @@ class PliersMagics(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        from .default import configure_defaults
+        from ._default import configure_defaults
 
         configure_defaults(isolation=self.isolation)
 
     @observe("isolation")
     def _isolation_changed(self, change: dict[str, Any]) -> None:
-        from .default import configure_defaults
+        from ._default import configure_defaults
 
         configure_defaults(isolation=change["new"])
 
@@ -92,7 +92,7 @@ class PliersMagics(Magics):
         The default engine is ``pliers_lab.lab.default_engine()``; settings are traits of
         ``PliersMagics`` (``%config PliersMagics``).
         """
-        from .commands import run
+        from ._commands import run
 
         return run(self, line, cell)
 

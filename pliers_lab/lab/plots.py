@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
-from .displays import STATE_COLOURS, STATUS_COLOURS
+from ._displays import STATE_COLOURS, STATUS_COLOURS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -7,9 +7,9 @@ Everything wrong with a manifest is reported at once as a :class:`ManifestError`
 ``problems`` each carry the file, the field path, a sentence and an optional hint.
 """
 
-from .load import MANIFEST_FILE, load_manifest, parse_manifest
+from ._load import MANIFEST_FILE, load_manifest, parse_manifest
+from ._permissions import Permissions
 from .models import Category, CustomHook, Endpoint, HookConfig, Manifest, Recovery
-from .permissions import Permissions
 from .problems import ManifestError, ManifestProblem
 
 __all__ = [

@@ -34,6 +34,7 @@ from pydantic import (
 
 from ..catalog import ResultMode
 from ..recovery import DEFAULT_BREAKER_RESET_MS, DEFAULT_BREAKER_THRESHOLD
+from ._permissions import Permissions
 from .fields import (
     DEFAULT_MAIN,
     Flag,
@@ -52,7 +53,6 @@ from .fields import (
     hook_name_errors,
     main_kind,
 )
-from .permissions import Permissions
 from .problems import fail, located, merge
 
 __all__ = [

@@ -20,10 +20,12 @@ Nothing here is imported by ``import pliers_lab``; ``cryptography`` loads when a
 first used.
 """
 
+from ._listings import PluginRecord, PublishResult, VersionRecord
+from ._marketplace import PluginMarketplace
+from ._package import Limits, PackageMetadata, build_bundle
+from ._registry import Registry
+from ._store import InstalledPlugin, PluginStore
 from .bundle import Bundle, open_bundle
-from .listings import PluginRecord, PublishResult, VersionRecord
-from .marketplace import PluginMarketplace
-from .package import Limits, PackageMetadata, build_bundle
 from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult
 from .refusals import (
     AlreadyExistsError,
@@ -37,7 +39,6 @@ from .refusals import (
     StartupError,
     UnsafePluginError,
 )
-from .registry import Registry
 from .results import (
     InstallResult,
     PermissionDiff,
@@ -49,7 +50,6 @@ from .results import (
 )
 from .scan import SecurityIssue, SecurityScanResult, scan_bundle, scan_folder
 from .signing import PublicKey, SigningKey, VerificationResult, sign_bundle, verify_bundle
-from .store import InstalledPlugin, PluginStore
 
 __all__ = [
     "CATEGORIES",

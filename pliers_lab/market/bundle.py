@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from .package import (
+from ._package import (
     DEFAULT_LIMITS,
     LICENSE_FILES,
     MANIFEST,

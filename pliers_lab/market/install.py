@@ -29,11 +29,11 @@ from .refusals import (
 if TYPE_CHECKING:
     from ..dependencies import Resolution
     from ..engine import Engine
-    from .listings import VersionRecord
-    from .registry import Registry
+    from ._listings import VersionRecord
+    from ._registry import Registry
+    from ._store import PluginStore
     from .scan import SecurityScanResult
     from .signing import VerificationResult
-    from .store import PluginStore
 
 __all__ = [
     "STEPS",

@@ -31,7 +31,7 @@ from ..manifest import Category
 from ..versions import VersionError, parse_version, satisfies
 
 if TYPE_CHECKING:
-    from .listings import PluginRecord, VersionRecord
+    from ._listings import PluginRecord, VersionRecord
 
 __all__ = ["CATEGORIES", "MarketplaceQuery", "PluginListing", "SearchResult", "search"]
 

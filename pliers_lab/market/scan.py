@@ -435,7 +435,7 @@ def scan_folder(
 ) -> SecurityScanResult:
     """Scan a plugin folder as it would be packaged (same files as ``build_bundle``)."""
     from ..manifest import load_manifest
-    from .package import _walk
+    from ._package import _walk
 
     root = Path(folder)
     manifest = load_manifest(root)

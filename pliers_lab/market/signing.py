@@ -45,8 +45,8 @@ if TYPE_CHECKING:
         Ed25519PublicKey,
     )
 
+    from ._package import PackageMetadata
     from .bundle import Bundle
-    from .package import PackageMetadata
 
 __all__ = [
     "SIGNATURE_FORMAT",
@@ -230,8 +230,8 @@ def sign_bundle(
     The bundle is opened and checked first, so a corrupt or tampered bundle is never
     signed (``BundleError``); a plain zip gets its ``package.json`` written too.
     """
+    from ._package import PACKAGE_FILE, SIGNATURE_FILE, _json_bytes, rewrite_metadata
     from .bundle import open_bundle
-    from .package import PACKAGE_FILE, SIGNATURE_FILE, _json_bytes, rewrite_metadata
 
     bundle = open_bundle(path)
     document = signature_document(bundle.metadata, key, signer)

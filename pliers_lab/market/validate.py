@@ -20,8 +20,8 @@ from .results import ValidationReport
 
 if TYPE_CHECKING:
     from ..manifest import Manifest
+    from ._marketplace import PluginMarketplace
     from .bundle import Bundle
-    from .marketplace import PluginMarketplace
     from .signing import VerificationResult
 
 __all__ = ["trust_warnings", "validate_bundle"]

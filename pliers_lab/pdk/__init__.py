@@ -9,19 +9,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._doctor import doctor
+    from ._harness import Harness
+    from ._testing import PluginTestResult, run_plugin_tests
     from .cli import main
-    from .doctor import doctor
-    from .harness import Harness
-    from .testing import PluginTestResult, run_plugin_tests
 
 __all__ = ["Harness", "PluginTestResult", "doctor", "main", "run_plugin_tests"]
 
 _WHERE = {
-    "Harness": "harness",
-    "PluginTestResult": "testing",
-    "doctor": "doctor",
+    "Harness": "_harness",
+    "PluginTestResult": "_testing",
+    "doctor": "_doctor",
     "main": "cli",
-    "run_plugin_tests": "testing",
+    "run_plugin_tests": "_testing",
 }
 
 

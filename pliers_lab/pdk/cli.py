@@ -96,8 +96,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .checks import check_plugin
-    from .init import init_plugin
+    from ._checks import check_plugin
+    from ._init import init_plugin
 
     path = init_plugin(args.path, name=args.name, author=args.author)
     print(f"wrote {path}")
@@ -107,7 +107,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .checks import check_bundle, check_plugin
+    from ._checks import check_bundle, check_plugin
 
     path = Path(args.path)
     if not path.exists():
@@ -132,7 +132,7 @@ def _store_keys(store: str | None) -> list[Any]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .testing import run_plugin_tests
+    from ._testing import run_plugin_tests
 
     result = run_plugin_tests(_plugin_folder(args.path), args.pytest_args)
     print(result.render())
@@ -144,7 +144,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from .docs import generate_docs, validate_docs
+    from ._docs import generate_docs, validate_docs
 
     folder = _plugin_folder(args.path)
     if args.check:
@@ -264,7 +264,7 @@ def _key(ref: str | None, keys: str | None) -> Any:
     """The signing key ``--key`` names: a key of ``pliers key create`` or a PEM file."""
     if ref is None:
         return None
-    from .keys import load_signing_key
+    from ._keys import load_signing_key
 
     return load_signing_key(ref, keys)[0]
 
@@ -335,7 +335,7 @@ def _store(path: str) -> Any:
 def cmd_key(args: argparse.Namespace) -> int:
     """``pliers key create|list|trust|revoke``: keys, and the registries and stores that
     trust them (a registry: registered to a user, who may then publish with it)."""
-    from . import keys
+    from . import _keys as keys
 
     if args.key_command == "create":
         made = keys.create_key(args.name, args.keys)
@@ -371,7 +371,7 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 def _key_id(ref: str, folder: str | None) -> str:
     """A key id as given, or the id of the key ``ref`` names (a name or a PEM file)."""
-    from .keys import KeyProblem, load_public_key
+    from ._keys import KeyProblem, load_public_key
 
     try:
         return load_public_key(ref, folder)[0].key_id
@@ -382,7 +382,7 @@ def _key_id(ref: str, folder: str | None) -> str:
 
 
 def _key_list(args: argparse.Namespace) -> int:
-    from .keys import keys_folder, local_keys
+    from ._keys import keys_folder, local_keys
 
     folder = keys_folder(args.keys)
     mine = local_keys(args.keys)
@@ -409,8 +409,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     least 80 % coverage, the scan is clean enough for the registry, the bundle is signed."""
     from ..manifest import load_manifest
     from ..market import Registry, build_bundle
-    from .keys import load_signing_key
-    from .testing import COVERAGE_THRESHOLD, run_plugin_tests
+    from ._keys import load_signing_key
+    from ._testing import COVERAGE_THRESHOLD, run_plugin_tests
 
     folder = _plugin_folder(args.path)
     key, name = load_signing_key(args.key, args.keys)
@@ -464,14 +464,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run
+    from ._demo import run
 
     run(args.extensions).close()
     return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import doctor
+    from ._doctor import doctor
 
     return doctor()
 

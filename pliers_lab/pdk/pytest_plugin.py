@@ -34,7 +34,7 @@ def pliers_engine(request: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def pliers_harness(pliers_engine: Any) -> Iterator[Any]:
-    from pliers_lab.pdk.harness import Harness
+    from pliers_lab.pdk._harness import Harness
 
     harness = Harness(pliers_engine)
     yield harness

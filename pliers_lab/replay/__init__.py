@@ -5,8 +5,8 @@ hook the platform fires for it and replayed through a fresh engine per partition
 report says, per plugin, what it would have done with history: answers, failures, time.
 """
 
-from .event_log import EventLogError, read_events, synthetic_log
-from .runner import ReplayError, ReplayReport, replay
+from ._event_log import EventLogError, read_events, synthetic_log
+from ._runner import ReplayError, ReplayReport, replay
 
 __all__ = [
     "EventLogError",

@@ -11,9 +11,9 @@ TYPE_CHECKING = False  # not typing's: importing typing costs the worker ~10 ms
 if TYPE_CHECKING:
     from typing import Any
 
-    from .access import AccessLog, AccessRecord
+    from ._access import AccessLog, AccessRecord
+    from ._runtime import ProcessRuntime
     from .policy import Limits, SandboxPolicy
-    from .runtime import ProcessRuntime
 
 __all__ = [
     "AccessLog",
@@ -25,11 +25,11 @@ __all__ = [
 ]
 
 _LAZY = {
-    "AccessLog": "access",
-    "AccessRecord": "access",
+    "AccessLog": "_access",
+    "AccessRecord": "_access",
     "Limits": "policy",
     "SandboxPolicy": "policy",
-    "ProcessRuntime": "runtime",
+    "ProcessRuntime": "_runtime",
 }
 
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PluginError
-from .access import ALLOWED, AUDIT, DENIED, AccessLog
-from .outbound import NetworkRefused, Outbound
+from ._access import ALLOWED, AUDIT, DENIED, AccessLog
+from ._outbound import NetworkRefused, Outbound
 from .vfs import DataFiles, PathRefused
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def permission_for(
         if op not in _HTTP:
             raise ValueError(f"http.{op} is not a known operation ({', '.join(sorted(_HTTP))})")
         url = args[1] if op == "request" and len(args) > 1 else _first_str(args, kwargs, "url")
-        from .outbound import _split
+        from ._outbound import _split
 
         _scheme, host, port = _split(str(url))
         return "network", "outbound", f"{host}:{port}"

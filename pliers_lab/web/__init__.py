@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .auth import Identity, TokenIssuer
-from .error_envelope import CODES, ApiError
-from .messages import PluginRequest
-from .routing import Match, Route, RouteConflict, Router, RouteTable, compile_path
-from .settings import WebSettings
+from ._auth import Identity, TokenIssuer
+from ._error_envelope import CODES, ApiError
+from ._messages import PluginRequest
+from ._routing import Match, Route, RouteConflict, Router, RouteTable, compile_path
+from ._settings import WebSettings
 
 if TYPE_CHECKING:
-    from .server import Server, create_app, serve
+    from ._server import Server, create_app, serve
 
 __all__ = [
     "CODES",
@@ -42,7 +42,7 @@ _SERVER = ("Server", "create_app", "serve")
 def __getattr__(name: str) -> Any:
     if name in _SERVER:
         try:
-            from . import server
+            from . import _server as server
         except ImportError as exc:  # starlette or uvicorn missing
             raise ImportError(
                 f"pliers_lab.web.{name} needs the web extra: pip install 'pliers-lab[web]' ({exc})"

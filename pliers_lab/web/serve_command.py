@@ -19,8 +19,8 @@ def run(args: argparse.Namespace) -> int:
     """Load ``--extensions``, serve, print the URL and an admin token, wait for Ctrl-C."""
     from ..engine import Engine
     from ..pdk.cli import trust_policy
-    from .server import serve
-    from .settings import WebSettings
+    from ._server import serve
+    from ._settings import WebSettings
 
     options = {"default_isolation": args.isolation} if args.isolation else {}
     engine = Engine(trust=trust_policy(args), **options)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pliers_lab.host.checkpoint import Checkpointer
-from pliers_lab.host.db import Database, default_path, new_id, plugin_table_name
-from pliers_lab.host.exceptions import HostError
-from pliers_lab.host.migrations import MIGRATIONS, Migration, SchemaError, migrate
+from pliers_lab.host._checkpoint import Checkpointer
+from pliers_lab.host._db import Database, default_path, new_id, plugin_table_name
+from pliers_lab.host._exceptions import HostError
+from pliers_lab.host._migrations import MIGRATIONS, Migration, SchemaError, migrate
 
 
 @pytest.fixture

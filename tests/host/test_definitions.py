@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from pliers_lab.host.definitions import DEFAULT_WORKFLOW, normalize_form
-from pliers_lab.host.fieldtypes import FieldTypes
+from pliers_lab.host._definitions import DEFAULT_WORKFLOW, normalize_form
+from pliers_lab.host._fieldtypes import FieldTypes
 from pliers_lab.host.sample_forms import SAMPLE_FORMS
 
 TYPES = FieldTypes()

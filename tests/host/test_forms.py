@@ -10,7 +10,7 @@ from host.helpers import SIMPLE_FORM, PluginFactory, recorder
 
 from pliers_lab import Veto
 from pliers_lab.host import FormDefinitionError, Host, HostError, OperationVetoed, UnknownFormError
-from pliers_lab.host.render import to_html
+from pliers_lab.host._render import to_html
 
 FORM_HOOKS = [
     "form.validate",

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pliers_lab.host import Host
-from pliers_lab.host.event_bus import EventBus
-from pliers_lab.host.notifications import fill
+from pliers_lab.host._event_bus import EventBus
+from pliers_lab.host._notifications import fill
 
 
 def test_defaults_a_file_in_the_data_folder_and_its_own_engine(

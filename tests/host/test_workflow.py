@@ -16,8 +16,8 @@ from pliers_lab.host import (
     TransitionRefused,
     UnknownSubmissionError,
 )
+from pliers_lab.host._workflow import Workflow, describe_condition
 from pliers_lab.host.sample_forms import EXPENSE_CLAIM
-from pliers_lab.host.workflow import Workflow, describe_condition
 
 CLAIM = {
     "employee": "Grace Hopper",
@@ -171,8 +171,8 @@ def test_unknown_submissions_are_named(host: Host) -> None:
 
 def test_workflow_picks_the_first_automatic_transition_that_holds() -> None:
     form = {"id": "f", **{k: v for k, v in EXPENSE_CLAIM.items() if k == "statusDefinitions"}}
-    from pliers_lab.host.definitions import normalize_form
-    from pliers_lab.host.fieldtypes import FieldTypes
+    from pliers_lab.host._definitions import normalize_form
+    from pliers_lab.host._fieldtypes import FieldTypes
 
     normalized, problems = normalize_form({**EXPENSE_CLAIM, **form}, FieldTypes())
     assert problems == []

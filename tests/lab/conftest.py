@@ -22,7 +22,7 @@ NOTEBOOKS = ROOT / "notebooks"
 @pytest.fixture(autouse=True)
 def _fresh_default_engine() -> Iterator[None]:
     """Every test starts and ends without a default engine."""
-    from pliers_lab.lab import default as default_module
+    from pliers_lab.lab import _default as default_module
     from pliers_lab.lab.hostlink import forget_default_host
 
     default_module.reset_default_engine()

@@ -11,7 +11,9 @@ import networkx as nx
 import pytest
 
 from pliers_lab import Engine, PluginError, PluginErrorType, hook
-from pliers_lab.lab import displays, graph, plots
+from pliers_lab.lab import _displays as displays
+from pliers_lab.lab import _graph as graph
+from pliers_lab.lab import plots
 from pliers_lab.samples import sample_payload
 
 
@@ -162,7 +164,7 @@ def _notebook_06_resolution() -> Any:
     """Notebook 06's store, resolved the manual way: charts 2 and pdf-export cannot share a
     forms-core, so pdf-export (and invoice-mailer, which needs it) are left out."""
     from pliers_lab.dependencies import Catalog, PluginSpec, resolve
-    from pliers_lab.dependencies.model import Requirement
+    from pliers_lab.dependencies._model import Requirement
 
     def spec(name: str, needs: dict[str, str], scope: Any = "runtime") -> PluginSpec:
         reqs = tuple(Requirement(n, r, scope, name) for n, r in needs.items())
@@ -204,7 +206,7 @@ LONG = "no version of forms-core satisfies both ^1.2.0 and ^2.0.0; " * 3
 def test_frame_html_shows_whole_cells_in_a_scrolling_box() -> None:
     import pandas as pd
 
-    from pliers_lab.lab.displays import FRAME_TEXT, frame_html
+    from pliers_lab.lab._displays import FRAME_TEXT, frame_html
 
     frame = pd.DataFrame({"plugin": ["pdf-export"], "resolution": [LONG]})
     assert LONG.strip() not in (frame._repr_html_() or "")  # pandas cuts at 50 characters

@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 
 from pliers_lab import HookResult, Plugin, PluginError
 from pliers_lab.lab import default_engine
-from pliers_lab.lab.commands import COMMANDS
+from pliers_lab.lab._commands import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSIONS = ROOT / "extensions"
@@ -51,7 +51,7 @@ def test_load_ext_is_fast_and_imports_nothing_heavy() -> None:
         "t = time.perf_counter(); ip.run_line_magic('load_ext', 'pliers_lab')\n"
         "dt = time.perf_counter() - t\n"
         "heavy = [m for m in ('pandas', 'matplotlib', 'networkx', 'jsonschema', 'ipywidgets',"
-        " 'pliers_lab.lab.commands') if m in sys.modules]\n"
+        " 'pliers_lab.lab._commands') if m in sys.modules]\n"
         "print(dt, ','.join(heavy))\n"
     )
     out = subprocess.run(

@@ -10,7 +10,7 @@ from matplotlib.colors import to_hex
 
 from pliers_lab import Engine
 from pliers_lab.lab import plots
-from pliers_lab.lab.displays import STATUS_COLOURS
+from pliers_lab.lab._displays import STATUS_COLOURS
 
 
 def _timeline(rows: list[tuple[str, float, float, str]]) -> pd.DataFrame:

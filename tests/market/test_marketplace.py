@@ -223,7 +223,7 @@ def test_a_forged_signature_is_refused_even_when_unsigned_is_allowed(
 ) -> None:
     import base64
 
-    from pliers_lab.market.package import SIGNATURE_FILE, rewrite_metadata
+    from pliers_lab.market._package import SIGNATURE_FILE, rewrite_metadata
     from pliers_lab.market.signing import signed_message
 
     record = registry.version("csv-export", "1.0.0")

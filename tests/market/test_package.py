@@ -14,7 +14,7 @@ import pytest
 
 from pliers_lab.manifest import ManifestError
 from pliers_lab.market import BundleError, Limits, build_bundle, open_bundle
-from pliers_lab.market.package import PACKAGE_FILE, compute_checksum
+from pliers_lab.market._package import PACKAGE_FILE, compute_checksum
 
 from .conftest import EXAMPLES, EXTENSIONS
 

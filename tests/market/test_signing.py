@@ -19,7 +19,7 @@ from pliers_lab.market import (
     sign_bundle,
     verify_bundle,
 )
-from pliers_lab.market.package import SIGNATURE_FILE, rewrite_metadata
+from pliers_lab.market._package import SIGNATURE_FILE, rewrite_metadata
 from pliers_lab.market.signing import signed_message
 
 from .conftest import EXTENSIONS

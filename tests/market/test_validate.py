@@ -111,7 +111,7 @@ def test_a_forged_signature_or_an_inline_request_is_invalid(
 ) -> None:
     import base64
 
-    from pliers_lab.market.package import SIGNATURE_FILE, rewrite_metadata
+    from pliers_lab.market._package import SIGNATURE_FILE, rewrite_metadata
 
     path = build_bundle(EXTENSIONS / "csv-export", dist, signing_key=key)
     with zipfile.ZipFile(path) as zf:

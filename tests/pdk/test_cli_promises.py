@@ -90,7 +90,7 @@ def test_simulate_without_data_sends_the_hooks_sample_payload(capsys):
 
 
 def test_the_lab_and_the_pdk_share_one_sample_table():
-    import pliers_lab.lab.widgets.simulator as lab
+    import pliers_lab.lab.widgets._simulator as lab
     import pliers_lab.samples as core
 
     assert lab.sample_payload is core.sample_payload
@@ -172,7 +172,7 @@ def test_an_unexpected_error_is_one_line_too_and_debug_shows_it(tmp_path, monkey
     main(["create", "guard", "p", "--dir", str(tmp_path)])
     code = (
         "import sys\n"
-        "import pliers_lab.pdk.docs as d\n"
+        "import pliers_lab.pdk._docs as d\n"
         "def boom(*a, **k): raise RuntimeError('boom')\n"
         "d.generate_docs = boom\n"
         "from pliers_lab.pdk.cli import main\n"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pliers_lab.pdk.doctor import doctor
+from pliers_lab.pdk._doctor import doctor
 from pliers_lab.sandbox import SandboxPolicy
 from pliers_lab.sandbox.layers import LAYERS
 from pliers_lab.sandbox.report import REMEDY

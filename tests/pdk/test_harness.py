@@ -51,7 +51,7 @@ def test_hook_expectations_read_what_really_ran(pliers_harness):
 def test_host_verbs_push_submissions_through_the_pipeline(pliers_harness):
     from pathlib import Path
 
-    from pliers_lab.host.exceptions import OperationVetoed
+    from pliers_lab.host._exceptions import OperationVetoed
 
     extensions = Path(__file__).parents[2] / "extensions"
     pliers_harness.load_plugin(extensions / "submission-guard")

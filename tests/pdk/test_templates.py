@@ -5,9 +5,9 @@ import json
 import pytest
 
 from pliers_lab import EngineError
-from pliers_lab.pdk.harness import Harness
+from pliers_lab.pdk._harness import Harness
+from pliers_lab.pdk._testing import run_plugin_tests
 from pliers_lab.pdk.templates import TEMPLATES, create
-from pliers_lab.pdk.testing import run_plugin_tests
 
 
 @pytest.mark.parametrize("template", sorted(TEMPLATES))

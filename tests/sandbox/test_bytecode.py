@@ -7,7 +7,7 @@ import os
 import py_compile
 from pathlib import Path
 
-from pliers_lab.sandbox.bytecode import _fresh, compile_sandbox
+from pliers_lab.sandbox._bytecode import _fresh, compile_sandbox
 
 
 def test_freshness_follows_the_importers_rules(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from sandbox.helpers import MakePlugin
 
 from pliers_lab import Engine, PluginErrorType
 from pliers_lab.sandbox import ProcessRuntime, SandboxPolicy
-from pliers_lab.sandbox.access import AccessLog
-from pliers_lab.sandbox.audit import suggest_permissions
+from pliers_lab.sandbox._access import AccessLog
+from pliers_lab.sandbox._audit import suggest_permissions
 
 HOOK = "submission.afterSave"
 
@@ -83,7 +83,7 @@ def test_access_log_kept_in_a_sqlite_file(
     policy: SandboxPolicy, make_plugin: MakePlugin, db: FakeDatabase, tmp_path: Path
 ) -> None:
     """With a path, the whole trail is on disk: past the memory bound and a restart."""
-    from pliers_lab.sandbox.access import AccessLog
+    from pliers_lab.sandbox._access import AccessLog
 
     path = tmp_path / "audit" / "access.db"
     runtime = ProcessRuntime(policy, access_log=AccessLog(capacity=1, path=path))

@@ -13,7 +13,7 @@ from sandbox.helpers import MakePlugin
 
 from pliers_lab import Engine, EngineError, PluginError, PluginErrorType, PluginState
 from pliers_lab.sandbox import ProcessRuntime, SandboxPolicy
-from pliers_lab.sandbox.process import Failure, Worker
+from pliers_lab.sandbox._process import Failure, Worker
 
 HOOK = "submission.afterSave"
 CRASHER = """
@@ -175,8 +175,8 @@ os.read(fd_in, 1 << 20)
 
 def test_handshake_version_mismatch_is_clear(tmp_path: Path, make_plugin: MakePlugin) -> None:
     from pliers_lab.manifest import load_manifest
+    from pliers_lab.sandbox._process import WorkerSpec
     from pliers_lab.sandbox.policy import compile_grants
-    from pliers_lab.sandbox.process import WorkerSpec
 
     folder = make_plugin("fake", "x = 1\n")
     runtime = ProcessRuntime(SandboxPolicy(data_root=tmp_path))

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from pliers_lab.host import Host
-from pliers_lab.host.migrations import MIGRATIONS as HOST_MIGRATIONS
+from pliers_lab.host._migrations import MIGRATIONS as HOST_MIGRATIONS
 from pliers_lab.market import PluginStore, Registry
-from pliers_lab.market.registry import MIGRATIONS as REGISTRY_MIGRATIONS
-from pliers_lab.market.store import MIGRATIONS as STORE_MIGRATIONS
+from pliers_lab.market._registry import MIGRATIONS as REGISTRY_MIGRATIONS
+from pliers_lab.market._store import MIGRATIONS as STORE_MIGRATIONS
 from pliers_lab.sandbox import AccessLog
 from pliers_lab.storage import Migration, SchemaError, connect, migrate
 

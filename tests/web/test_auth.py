@@ -12,7 +12,7 @@ import pytest
 from web.helpers import ok
 
 from pliers_lab.web import TokenIssuer
-from pliers_lab.web.auth import InvalidToken, bearer_token
+from pliers_lab.web._auth import InvalidToken, bearer_token
 
 SECRET = "a-secret-of-enough-bytes-for-hs256!"
 OTHER = "another-secret-of-enough-bytes-for-hs256"

@@ -254,7 +254,7 @@ def fuzzed(tmp_path: Path) -> Iterator[dict[str, Any]]:
 def test_no_route_answers_5xx_to_hostile_requests(fuzzed: dict[str, Any]) -> None:
     from starlette.routing import Route
 
-    from pliers_lab.web.management import management_routes
+    from pliers_lab.web._management import management_routes
 
     tokens: dict[str, str | None] = fuzzed["tokens"]
     admin = tokens["admin"]

@@ -566,7 +566,7 @@ def test_calls_the_host_declined_to_run_are_503_not_the_plugins_failure(
 
 
 def test_the_route_limits_table_is_the_documented_one(api: Any) -> None:
-    from pliers_lab.web.management import route_limits
+    from pliers_lab.web._management import route_limits
 
     state = api.server.app.state.pliers
     table = {(m, p): limit for m, p, limit in route_limits(state) if p.startswith("/v3")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pliers_lab.web.limits import MANAGEMENT_LIMITS, RateLimiter, SlidingWindow, limit_headers
+from pliers_lab.web._limits import MANAGEMENT_LIMITS, RateLimiter, SlidingWindow, limit_headers
 
 
 def test_window_allows_limit_then_refuses_until_the_oldest_leaves() -> None:

@@ -48,7 +48,7 @@ def api(tmp_path: Path, engine: Engine, start: Callable[..., Any]) -> Any:
     import httpx
 
     from pliers_lab.web import WebSettings, serve
-    from pliers_lab.web.limits import MANAGEMENT_LIMITS
+    from pliers_lab.web._limits import MANAGEMENT_LIMITS
 
     key = market_pkg.SigningKey.generate()
     registry = market_pkg.Registry(tmp_path / "registry")

@@ -6,8 +6,8 @@ import pytest
 from web.helpers import endpoint_manifest
 
 from pliers_lab import Engine, PluginError, PluginErrorType
-from pliers_lab.web.error_envelope import ApiError
-from pliers_lab.web.reports import config_problems, error_groups, parse_time
+from pliers_lab.web._error_envelope import ApiError
+from pliers_lab.web._reports import config_problems, error_groups, parse_time
 
 
 def test_parse_time() -> None:

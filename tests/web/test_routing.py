@@ -8,7 +8,7 @@ import pytest
 from web.helpers import endpoint_manifest, ok
 
 from pliers_lab import Engine, PluginErrorType
-from pliers_lab.web.routing import Match, Route, RouteConflict, Router, RouteTable, compile_path
+from pliers_lab.web._routing import Match, Route, RouteConflict, Router, RouteTable, compile_path
 
 
 def test_compile_path_named_params_and_shape() -> None:

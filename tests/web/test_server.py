@@ -82,7 +82,7 @@ def test_importing_pliers_lab_does_not_import_the_web_layer() -> None:
     assert json.loads(out.stdout) == []
     # the framework-free parts of the web package load no framework, nor PyJWT
     code = (
-        "import json, sys, pliers_lab.web, pliers_lab.web.bodies, pliers_lab.web.allowed_folders;"
+        "import json, sys, pliers_lab.web, pliers_lab.web._bodies, pliers_lab.web._allowed_folders;"
         " print(json.dumps(sorted(m for m in sys.modules"
         " if m.startswith(('starlette', 'uvicorn', 'jwt')))))"
     )

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pliers_lab.web.threads import DaemonPool
+from pliers_lab.web._threads import DaemonPool
 
 
 def test_results_exceptions_and_reuse() -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config_editor import ConfigEditor
-    from .dashboard import MetricsDashboard
-    from .inspector import PluginInspector
-    from .market_browser import MarketplaceBrowser
-    from .simulator import HookSimulator
+    from ._config_editor import ConfigEditor
+    from ._dashboard import MetricsDashboard
+    from ._inspector import PluginInspector
+    from ._market_browser import MarketplaceBrowser
+    from ._simulator import HookSimulator
     from .trace_debugger import TraceDebugger
 
 __all__ = [
@@ -28,11 +28,11 @@ __all__ = [
 ]
 
 _WHERE = {
-    "ConfigEditor": "config_editor",
-    "HookSimulator": "simulator",
-    "MetricsDashboard": "dashboard",
-    "MarketplaceBrowser": "market_browser",
-    "PluginInspector": "inspector",
+    "ConfigEditor": "_config_editor",
+    "HookSimulator": "_simulator",
+    "MetricsDashboard": "_dashboard",
+    "MarketplaceBrowser": "_market_browser",
+    "PluginInspector": "_inspector",
     "TraceDebugger": "trace_debugger",
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..displays import STYLE, esc
+from .._displays import STYLE, esc
 
 if TYPE_CHECKING:
     from ...engine import Engine
@@ -19,7 +19,7 @@ def engine_or_default(engine: Engine | None) -> Engine:
     """``engine``, or the lab's default engine when None."""
     if engine is not None:
         return engine
-    from ..default import default_engine
+    from .._default import default_engine
 
     return default_engine()
 

@@ -19,7 +19,7 @@ import ipywidgets as w
 
 from ...debug.trace import DebugTrace, ExecutionFrame
 from ...errors import EngineError
-from ..displays import esc, table_html
+from .._displays import esc, table_html
 from ._common import engine_or_default, message, panel
 
 if TYPE_CHECKING:

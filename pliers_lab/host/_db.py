@@ -1,0 +1,244 @@
+"""The host's SQLite database: one connection, WAL, and one transaction per host operation.
+
+Threads. A host operation (submit, transition, create a form...) holds the operation lock
+from its ``BEGIN`` to its ``COMMIT``/``ROLLBACK``. Plugin code runs *inside* that window,
+but not always in the operation's thread: async handlers run on the engine's loop thread,
+and a process sandbox will answer api calls from its reader thread. So the api does not
+ask "which thread am I?" (contextvars do not reliably cross those hops) but "is an
+operation open?": while one is, every api call joins its transaction (inside a savepoint,
+so a failed call leaves no half of itself); otherwise the call is its own short
+transaction. Host operations from other threads wait for the lock, and a nested operation
+in the owning thread becomes a savepoint. Statements are serialized by a second lock, so
+the connection (opened with ``check_same_thread=False``) is never used by two threads at
+once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..storage.sqlite import connect, schema_version, wal
+from ._checkpoint import SAFETY_NET_PAGES, Checkpointer
+from ._exceptions import HostError
+from ._migrations import migrate
+
+__all__ = ["Database", "default_path", "dumps", "loads", "new_id", "plugin_table_name"]
+
+#: Compact, strict JSON (NaN is not JSON).
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+dumps = _encoder.encode
+loads = json.loads
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+#: Ids need uniqueness, not secrecy: a seeded PRNG saves a system call per id.
+_random_bits = random.Random(os.urandom(16)).getrandbits
+
+
+def new_id() -> str:
+    """A time-ordered UUID (version 7 layout: 48-bit milliseconds, then random bits).
+
+    Ids that grow with time are appended at the right edge of the primary-key B-tree
+    instead of landing on a random page, so a commit writes a few pages to the WAL, not
+    one per index (this halved the commit cost of a submission in bench_pipeline).
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | _random_bits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def default_path(engine: Any = None) -> Path:
+    """Where the embedded database lives when no path is given.
+
+    The engine's data folder (``engine.data_dir``) when it has one, else
+    ``$PLIERS_LAB_DATA``, else ``~/.local/share/pliers_lab``; the file is ``host.sqlite3``.
+    """
+    folder = getattr(engine, "data_dir", None) or os.environ.get("PLIERS_LAB_DATA")
+    base = Path(folder) if folder else Path.home() / ".local" / "share" / "pliers_lab"
+    base.mkdir(parents=True, exist_ok=True)
+    return base / "host.sqlite3"
+
+
+def plugin_table_name(plugin_id: str, table: str) -> str:
+    """``plugin_<plugin>_<table>``: a plugin's own table (hyphens become underscores)."""
+    return f"plugin_{plugin_id.replace('-', '_')}_{table}"
+
+
+def check_identifier(name: object, what: str) -> str:
+    """``name`` if it is a plain SQL identifier, else ``ValueError`` naming ``what``."""
+    if not isinstance(name, str) or not _IDENT.match(name) or len(name) > 64:
+        raise ValueError(f"{what} {name!r} is not a plain identifier (letters, digits, '_')")
+    return name
+
+
+class Database:
+    """One SQLite connection with the host's schema and its transaction discipline.
+
+    Args:
+        path: a file path, or ``":memory:"`` for tests.
+        in_worker_thread: returns True in a thread that runs plugin code for an open
+            operation (the engine's loop thread); a host operation started there would
+            wait on its own operation forever, so it is refused instead.
+        background_checkpoints: checkpoint the WAL from a thread (see checkpoint.py)
+            rather than inside the commit that crosses the mark.
+    """
+
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        in_worker_thread: Callable[[], bool] | None = None,
+        background_checkpoints: bool = True,
+    ) -> None:
+        self.path = str(path)
+        self.conn = connect(self.path, shared=True, timeout_s=5.0)  # the storage layer's
+        self.journal_mode = wal(self.conn)
+        self._in_worker_thread = in_worker_thread or (lambda: False)
+        self._op_lock = threading.Lock()
+        self._stmt_lock = threading.RLock()
+        self._owner: int | None = None
+        self._savepoints = itertools.count(1)
+        self._columns: dict[str, tuple[str, ...]] = {}
+        self.applied_migrations = migrate(self.conn)
+        self.schema_version = schema_version(self.conn)
+        self.checkpointer: Checkpointer | None = None
+        if self.journal_mode.lower() == "wal" and background_checkpoints:
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
+            self.checkpointer = Checkpointer(self.path)
+
+    # ------------------------------------------------------------------ statements
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._stmt_lock:
+            return self.conn.execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._stmt_lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        with self._stmt_lock:
+            row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+            return row
+
+    # ------------------------------------------------------------------ transactions
+    @property
+    def in_operation(self) -> bool:
+        """True while a host operation holds the database."""
+        return self._owner is not None
+
+    @contextmanager
+    def operation(self) -> Iterator[None]:
+        """One host operation: a transaction, or a savepoint when nested in this thread.
+
+        Commits when the block ends, rolls back (to the savepoint) when it raises.
+        """
+        me = threading.get_ident()
+        if self._owner == me:
+            with self._savepoint():
+                yield
+            return
+        if self._owner is not None and self._in_worker_thread():
+            raise HostError(
+                "a host operation was started from plugin code running inside another host "
+                "operation (the engine's loop thread); it would wait for itself. Plugins "
+                "change host data through ctx.api, which joins the running operation"
+            )
+        with self._op_lock:
+            self._owner = me
+            try:
+                self.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    self.execute("ROLLBACK")
+                    self._columns.clear()  # tables created in this operation are gone
+                    raise
+                try:
+                    self.execute("COMMIT")
+                except sqlite3.Error:
+                    if self.conn.in_transaction:
+                        self.execute("ROLLBACK")
+                    raise
+            finally:
+                self._owner = None
+
+    @contextmanager
+    def joined(self, *, atomic: bool = True) -> Iterator[None]:
+        """For api calls: join the open operation (any thread), else run as one.
+
+        Inside an operation the block runs in a savepoint, so a call that fails halfway
+        leaves nothing; ``atomic=False`` skips it for single statements.
+        """
+        if self._owner is None:
+            with self.operation():
+                yield
+        elif atomic:
+            with self._savepoint():
+                yield
+        else:
+            yield
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        name = f"sp{next(self._savepoints)}"
+        self.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.execute(f"ROLLBACK TO {name}")
+            self.execute(f"RELEASE {name}")
+            self._columns.clear()
+            raise
+        self.execute(f"RELEASE {name}")
+
+    # ------------------------------------------------------------------ schema
+    def columns(self, table: str) -> tuple[str, ...]:
+        """The columns of ``table`` (empty when there is no such table); cached."""
+        cols = self._columns.get(table)
+        if cols is None:
+            rows = self.query(f"PRAGMA table_info({check_identifier(table, 'table')})")
+            cols = tuple(str(r["name"]) for r in rows)
+            if cols:
+                self._columns[table] = cols
+        return cols
+
+    def forget_columns(self, table: str) -> None:
+        self._columns.pop(table, None)
+
+    def tables(self) -> list[str]:
+        rows = self.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            " ORDER BY name"
+        )
+        return [str(r["name"]) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table: what tests compare before and after a failed operation."""
+        return {t: int(self.query(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in self.tables()}
+
+    def close(self) -> None:
+        """Stop the checkpointer, checkpoint what is left, close the connection."""
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+            self.checkpointer = None
+        with self._stmt_lock:
+            if self.journal_mode.lower() == "wal":
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.close()
+
+    def __repr__(self) -> str:
+        return f"<Database {self.path} schema v{self.schema_version} {self.journal_mode}>"

@@ -1,0 +1,587 @@
+"""One worker process and the wire to it: spawn, handshake, one exchange, kill, reap.
+
+Everything here assumes the worker is hostile: every wait has a deadline, every frame is
+checked (``wire.Channel``), and anything unexpected ends in ``Failure`` carrying an error
+type and a message; the supervisor decides what follows (restart, quarantine, disable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import PluginErrorType
+from ._seccomp_notify import Watch, listener_service
+from .layers.cgroup import GroupOwner, WorkerGroup
+from .policy import Grants, Limits, interpreter_paths, worker_sys_path
+from .procinfo import StatReader
+from .wire import (
+    DEFAULT_SPIN_S,
+    DEFAULT_WORKER_SPIN_S,
+    PROTOCOL_VERSION,
+    Channel,
+    WireClosed,
+    WireError,
+    encode,
+)
+
+__all__ = ["BOOT", "Failure", "Worker", "WorkerSpec"]
+
+BOOT = str(Path(__file__).with_name("_boot.py"))
+_SPAWN_TIMEOUT_S = 20.0
+_CPU_FIRST_CHECK_S = 0.05
+_CPU_CHECK_EVERY_S = 0.1
+_seq = iter(range(1, 1 << 62))
+_NONE: list[str] = []
+T = PluginErrorType
+
+
+class Failure(Exception):
+    """A call or a start that went wrong, classified.
+
+    ``crashed``: the worker died without being asked to; ``violation``: the plugin broke
+    the sandbox's rules (protocol, security); the worker is gone in every case but a plain
+    handler error (which is not a Failure at all).
+    """
+
+    def __init__(
+        self,
+        kind: PluginErrorType,
+        message: str,
+        *,
+        crashed: bool = False,
+        violation: bool = False,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.crashed = crashed
+        self.violation = violation
+        self.detail = detail or {}
+
+
+@dataclass
+class WorkerSpec:
+    """Everything needed to start one plugin's worker."""
+
+    plugin: str
+    version: str
+    main: str
+    root: str | None
+    handlers: dict[str, str | None]
+    grants: Grants
+    limits: Limits
+    layers: tuple[str, ...]
+    accept_missing: frozenset[str]
+    cgroup_owner: GroupOwner | None
+    """The runtime's folder for worker cgroups; None where cgroups are not used."""
+    inherit_stderr: bool = False
+    command: list[str] | None = None
+    """Tests: start this instead of the real worker (a fake speaking a broken protocol)."""
+    extra_read: tuple[str, ...] = field(default_factory=tuple)
+    host_spin_s: float = DEFAULT_SPIN_S
+    worker_spin_s: float = DEFAULT_WORKER_SPIN_S
+
+    def init_frame(self, config: dict[str, Any]) -> dict[str, Any]:
+        g, lim = self.grants, self.limits
+        read = [*interpreter_paths(), *g.read_paths, *self.extra_read]
+        if self.root:
+            read.append(self.root)
+        write = list(g.write_paths)
+        if g.data_dir is not None:
+            (read if g.data_access == "read" else write).append(str(g.data_dir))
+        return {
+            "t": "init",
+            "v": PROTOCOL_VERSION,
+            "plugin": {
+                "name": self.plugin,
+                "version": self.version,
+                "main": self.main,
+                "root": self.root,
+                "data_dir": str(g.data_dir) if g.data_dir else None,
+            },
+            "handlers": self.handlers,
+            "sys_path": list(worker_sys_path()),
+            "read": read,
+            "write": write,
+            "layers": list(self.layers),
+            "accept_missing": sorted(self.accept_missing),
+            "rlimits": {
+                "as": (lim.memory_mb + lim.address_space_headroom_mb) << 20,
+                "cpu": lim.cpu_lifetime_s,
+                "fsize": lim.disk_mb << 20,
+                "nofile": lim.max_open_files,
+                "core": 0,
+                "memlock": 0,
+                "msgqueue": 0,
+            },
+            "max_output": lim.max_output_bytes,
+            "spin_s": self.worker_spin_s,
+            "config": config,
+        }
+
+
+def _environment(grants: Grants) -> dict[str, str]:
+    # Never the host's environment: it holds the host's secrets (API keys, tokens). HOME,
+    # TMPDIR and USER answer what the standard library would otherwise look up where the
+    # worker may not (``expanduser`` and ``getpass.getuser`` ask the user database,
+    # ``tempfile`` tries /tmp first): refusals the host would count against the plugin.
+    writable = str(grants.data_dir) if grants.data_access == "write" else None
+    return {
+        "HOME": writable or "/",
+        "USER": "pliers-plugin",
+        "LOGNAME": "pliers-plugin",
+        **({"TMPDIR": writable} if writable else {}),
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "MALLOC_ARENA_MAX": "2",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+class Worker:
+    """A running worker process (one per plugin at a time)."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pid = 0
+        self.channel: Channel | None = None
+        self.group: WorkerGroup | None = None
+        self.layers: dict[str, str] = {}
+        self.functions: dict[str, Any] = {}
+        self.spawn_ms = 0.0
+        self.marks: dict[str, float] = {}
+        self.lockdown_ms = 0.0
+        self.killed_by_us: str | None = None
+        self.exit: tuple[int, Any] | None = None
+        self.last_attempt: str | None = None
+        self._stat: StatReader | None = None
+        self._peak_seen = 0
+        self._seq = 0
+        self.oom_before = 0
+        self.watch: Watch | None = None
+        """What the host's seccomp listener saw this worker refused (``notify``)."""
+
+    @property
+    def denials(self) -> list[str]:
+        """Refusals the kernel reported to the host (empty where it cannot report)."""
+        return self.watch.denials if self.watch is not None else _NONE
+
+    @property
+    def host_sees_refusals(self) -> bool:
+        """Whether refused calls reach the host (the worker's filter handed its listener)."""
+        return self.watch is not None and self.watch.listening
+
+    # ------------------------------------------------------------------ start
+    def start(self, config: dict[str, Any]) -> None:
+        """Spawn, handshake, lock down, import. Raises ``Failure`` (LOAD_ERROR or other)."""
+        t0 = time.perf_counter()
+        t_spawn = time.monotonic()
+        spec = self.spec
+        if spec.cgroup_owner is not None:  # before the spawn: mkdir in cgroupfs takes ms
+            self.group = WorkerGroup(
+                f"{spec.plugin}-{next(_seq)}",
+                spec.limits.memory_mb << 20,
+                spec.limits.max_threads + 1,
+                spec.cgroup_owner,
+            )
+        frame = spec.init_frame(config)
+        init = encode(frame)
+        to_worker, worker_in = os.pipe()  # worker_in is the worker's end (read)
+        worker_out, from_worker = os.pipe()  # worker_out is the worker's end (write)
+        # The seccomp filter's listener comes back over a socket (pipes carry no fds).
+        handoff = socket.socketpair() if "seccomp" in spec.layers else None
+        fds = (to_worker, from_worker, *(() if handoff is None else (handoff[1].fileno(),)))
+        try:
+            command = spec.command or [sys.executable, "-I", "-S", "-B", "-X", "utf8", BOOT]
+            self.proc = subprocess.Popen(
+                [*command, *map(str, fds)],
+                pass_fds=fds,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=None if spec.inherit_stderr else subprocess.DEVNULL,
+                env=_environment(spec.grants),
+                cwd="/",
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(worker_in)
+            os.close(worker_out)
+            if handoff is not None:
+                handoff[0].close()
+            if self.group is not None:
+                self.group.remove()
+            raise
+        finally:
+            os.close(to_worker)
+            os.close(from_worker)
+            if handoff is not None:
+                handoff[1].close()
+        self.pid = self.proc.pid
+        if handoff is not None:
+            self.watch = Watch.for_worker(self.pid, frame["read"], frame["write"])
+            listener_service().watch(handoff[0], self.watch)
+        self.channel = Channel(worker_out, worker_in, spin_s=spec.host_spin_s)
+        if self.group is not None:
+            # Joined while the interpreter starts (moving a task takes a few ms in the
+            # kernel); the worker runs no plugin code before it gets ``init``.
+            try:
+                self.group.add(self.pid)
+            except OSError as exc:
+                self.kill()
+                raise Failure(
+                    T.LOAD_ERROR, f"cannot place the worker in its cgroup: {exc}"
+                ) from None
+            self.layers["cgroup"] = self.group.describe()
+        deadline = time.monotonic() + _SPAWN_TIMEOUT_S
+        try:
+            hello = self._expect("hello", deadline)
+            if hello.get("v") != PROTOCOL_VERSION:
+                raise Failure(
+                    T.LOAD_ERROR,
+                    f"protocol version mismatch: the worker speaks "
+                    f"{hello.get('v')!r}, this host speaks {PROTOCOL_VERSION}",
+                    violation=True,
+                )
+            if self.watch is not None:
+                self.watch.open_memory()  # before the lockdown makes it root's alone
+            self.channel.send(init, deadline)
+            ready = self._expect("ready", deadline)
+        except Failure:
+            self.kill()
+            raise
+        except (WireClosed, WireError, OSError, TimeoutError) as exc:
+            self.kill()
+            raise self.classify_death(f"while starting: {exc}") from None
+        if not ready.get("ok"):
+            self.kill()
+            failed = ready.get("failed") or {}
+            if failed:
+                names = ", ".join(f"{k} ({v})" for k, v in failed.items())
+                raise Failure(
+                    T.LOAD_ERROR,
+                    f"isolation layer missing: {names}",
+                    detail={"missing_layers": sorted(failed)},
+                )
+            err = ready.get("error") or {}
+            raise Failure(
+                PluginErrorType(err.get("type", "load_error")),
+                str(err.get("message", "the plugin failed to load")),
+                detail={"trace": err.get("trace", "")},
+            )
+        self.layers.update(ready.get("layers") or {})
+        if self.watch is not None and "seccomp" in self.layers:
+            self.watch.arrived.wait(1.0)  # sent before the plugin's first file was opened
+            if not self.watch.listening:
+                self.layers["seccomp"] += " (refusals NOT reported: no listener arrived)"
+        self.functions = ready.get("functions") or {}
+        self.lockdown_ms = float(ready.get("lockdown_ms") or 0)
+        self.marks = {
+            k: (v - t_spawn) * 1000
+            for k, v in (ready.get("marks") or {}).items()
+            if isinstance(v, float)
+        }
+        self._stat = StatReader(self.pid)
+        if self.group is not None:
+            self.oom_before = self.group.oom_kills()
+        self.spawn_ms = (time.perf_counter() - t0) * 1000
+
+    def _expect(self, kind: str, deadline: float) -> dict[str, Any]:
+        assert self.channel is not None
+        msg = self.channel.recv(deadline)
+        if msg is None:
+            raise Failure(
+                T.LOAD_ERROR, f"the worker sent no {kind!r} within {_SPAWN_TIMEOUT_S:.0f} s"
+            )
+        if msg["t"] == "attempt":
+            self.last_attempt = str(msg.get("what"))[:300]
+            return self._expect(kind, deadline)
+        if msg["t"] != kind:
+            raise Failure(
+                T.SECURITY_ERROR,
+                f"protocol violation: expected {kind!r}, got {msg['t']!r}",
+                violation=True,
+            )
+        return msg
+
+    # ------------------------------------------------------------------ calls
+    @property
+    def alive(self) -> bool:
+        return self.channel is not None and self.exit is None
+
+    def exchange(
+        self,
+        msg: dict[str, Any],
+        timeout_s: float,
+        cpu_limit_ms: float,
+        on_frame: Callable[[dict[str, Any]], None],
+        encoder: Any = None,
+    ) -> dict[str, Any]:
+        """Send one call and return its ``done`` frame; other frames go to ``on_frame``.
+
+        Raises ``Failure``: TIMEOUT_ERROR at the wall-clock limit, RESOURCE_ERROR past the
+        CPU limit, SECURITY_ERROR for protocol violations, and whatever the worker's death
+        means (``classify_death``). In each case the worker has been killed.
+        """
+        channel = self.channel
+        if channel is None:
+            raise Failure(T.RUNTIME_ERROR, "the worker is not running", crashed=True)
+        self._seq += 1
+        call_id = msg["id"] = self._seq
+        start = time.monotonic()
+        deadline = start + timeout_s
+        check_at = start + _CPU_FIRST_CHECK_S
+        cpu_base: float | None = None
+        try:
+            data = encode(msg, encoder=encoder)
+        except WireError as exc:  # host data over the cap: the worker is not at fault
+            raise Failure(
+                T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}"
+            ) from None
+        try:
+            channel.send(data, deadline)
+        except (WireClosed, BrokenPipeError):
+            # Died while idle: this call never reached it (the supervisor may retry it).
+            failure = self.classify_death("before the call", when="between calls")
+            failure.detail["undelivered"] = True
+            raise failure from None
+        try:
+            while True:
+                frame = channel.recv(min(deadline, check_at))
+                if frame is None:
+                    now = time.monotonic()
+                    if now >= deadline:
+                        self.kill("timeout")
+                        raise Failure(
+                            T.TIMEOUT_ERROR,
+                            f"no answer within {timeout_s * 1000:.0f} ms; "
+                            "the worker was killed (threads included)",
+                        )
+                    cpu = self._stat.cpu_ms() if self._stat else None
+                    if cpu is not None:
+                        if cpu_base is None:
+                            cpu_base = cpu
+                        elif cpu - cpu_base > cpu_limit_ms:
+                            self.kill("cpu")
+                            raise Failure(
+                                T.RESOURCE_ERROR,
+                                f"CPU limit: used over "
+                                f"{cpu_limit_ms:.0f} ms of CPU in one call; the worker "
+                                "was killed",
+                            )
+                    check_at = now + _CPU_CHECK_EVERY_S
+                    continue
+                kind = frame["t"]
+                if kind == "done":
+                    if frame.get("id") != call_id:
+                        raise WireError(
+                            f"answer for call {frame.get('id')!r} while call {call_id} "
+                            "was pending (answered twice?)"
+                        )
+                    # Frames read along with the answer (a forged second answer, say);
+                    # anything later is caught at the next call, without a poll per call.
+                    while channel.buffered():
+                        extra = channel.recv(time.monotonic())
+                        if extra is None:
+                            break
+                        if extra["t"] not in ("log", "attempt"):
+                            raise WireError(
+                                f"extra {extra['t']!r} frame after the answer (answered twice?)"
+                            )
+                        on_frame(extra)
+                    return frame
+                if kind == "attempt":
+                    self.last_attempt = str(frame.get("what"))[:300]
+                    continue
+                if kind in ("log", "api"):
+                    on_frame(frame)
+                    continue
+                raise WireError(f"unexpected frame type {kind!r} during a call")
+        except WireError as exc:
+            self.kill("protocol")
+            raise Failure(
+                T.SECURITY_ERROR,
+                f"protocol violation: {exc}; the worker was killed",
+                violation=True,
+            ) from None
+        except (WireClosed, OSError) as exc:
+            raise self.classify_death(str(exc)) from None
+        except TimeoutError:
+            self.kill("timeout")
+            raise Failure(
+                T.TIMEOUT_ERROR,
+                f"the worker stopped reading its wire; killed after {timeout_s * 1000:.0f} ms",
+            ) from None
+
+    def reply(self, frame: dict[str, Any], encoder: Any = None) -> None:
+        """Answer an ``api`` frame (the worker is waiting for it)."""
+        assert self.channel is not None
+        try:
+            data = encode(frame, encoder=encoder)
+        except (TypeError, ValueError, WireError) as exc:
+            data = encode(
+                {
+                    "t": "ret",
+                    "id": frame.get("id"),
+                    "ok": False,
+                    "error": {
+                        "type": "validation_error",
+                        "message": f"the host's answer cannot cross: {exc}",
+                    },
+                }
+            )
+        self.channel.send(data, time.monotonic() + 5.0)
+
+    # ------------------------------------------------------------------ death
+    def classify_death(self, context: str, when: str = "mid-call") -> Failure:
+        """Why did the worker die? Reap it and turn its end into a classified Failure."""
+        status = self.reap(timeout=2.0)
+        # What the worker said it was about to do: a hint for the message, never a verdict.
+        attempted = f" (the worker reported: {self.last_attempt})" if self.last_attempt else ""
+        if self.killed_by_us:
+            return Failure(T.RUNTIME_ERROR, f"the worker was stopped ({self.killed_by_us})")
+        if status is None:
+            self.kill()
+            return Failure(
+                T.RUNTIME_ERROR, f"the worker stopped answering ({context}); killed", crashed=True
+            )
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            sig = -code
+            name = (
+                signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            )
+            if sig == signal.SIGSYS:
+                return Failure(
+                    T.SECURITY_ERROR,
+                    "forbidden system call: seccomp killed the worker"
+                    f"{attempted or ' (exec, fork, ptrace, namespaces or similar)'}",
+                    crashed=True,
+                    violation=True,
+                )
+            if (
+                sig == signal.SIGKILL
+                and self.group is not None
+                and self.group.oom_kills() > self.oom_before
+            ):
+                return Failure(
+                    T.RESOURCE_ERROR,
+                    f"memory limit: the worker used over "
+                    f"{self.spec.limits.memory_mb} MB and the kernel's OOM killer "
+                    "ended it",
+                    crashed=True,
+                )
+            if sig == signal.SIGXCPU:
+                return Failure(
+                    T.RESOURCE_ERROR,
+                    "CPU limit: the worker exhausted its lifetime CPU budget (RLIMIT_CPU)",
+                    crashed=True,
+                )
+            if sig == signal.SIGXFSZ:
+                return Failure(
+                    T.RESOURCE_ERROR, "disk limit: file size limit exceeded", crashed=True
+                )
+            return Failure(
+                T.RUNTIME_ERROR,
+                f"the worker died {when} ({name}){attempted}",
+                crashed=True,
+            )
+        return Failure(
+            T.RUNTIME_ERROR,
+            f"the worker exited {when} with status {code}{attempted}",
+            crashed=True,
+        )
+
+    def kill(self, reason: str | None = None) -> None:
+        """SIGKILL the worker (and anything in its cgroup), reap it, close the wire."""
+        if reason and not self.killed_by_us:
+            self.killed_by_us = reason
+        if self.proc is not None and self.exit is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            if self.group is not None:
+                self.group.kill_all()
+            self.reap(timeout=5.0)
+        self._close()
+
+    def reap(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` for the worker to exit; its wait status or None."""
+        if self.exit is not None:
+            return int(self.exit[0])
+        if self.proc is None:
+            return None
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.exit = (0, None)
+                return 0
+            if pid:
+                self.exit = (status, usage)
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                return status
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.001)
+
+    def stop(self, grace_s: float) -> None:
+        """Ask the worker to stop, kill it after ``grace_s`` (it may ignore SIGTERM)."""
+        if self.alive and self.channel is not None:
+            with contextlib.suppress(Exception):
+                self.channel.send(encode({"t": "stop"}), time.monotonic() + 0.2)
+            if self.reap(timeout=grace_s) is None:
+                self.kill("stopped")
+        self.killed_by_us = self.killed_by_us or "stopped"
+        self.kill()
+
+    def _close(self) -> None:
+        if self.watch is not None:
+            listener_service().forget(self.watch)
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self._stat is not None:
+            self._stat.close()
+            self._stat = None
+        if self.group is not None and (self.exit is not None or self.proc is None):
+            self.group.remove()
+
+    # ------------------------------------------------------------------ usage
+    def cpu_ms(self) -> float:
+        """CPU time used so far (live) or in total (reaped)."""
+        if self.exit is not None and self.exit[1] is not None:
+            usage = self.exit[1]
+            return float(usage.ru_utime + usage.ru_stime) * 1000.0
+        value = self._stat.cpu_ms() if self._stat else None
+        return value or 0.0
+
+    def peak_memory_bytes(self) -> int:
+        """Peak memory since the worker's exec, remembered after it is gone.
+
+        The larger of the kernel's VmHWM and the cgroup's high-water mark (the group
+        only sees pages charged after the worker joined it). Not ``ru_maxrss`` after
+        death: it counts the parent's pages the child held between fork and exec.
+        Sampled when read and when the worker is retired.
+        """
+        if self.exit is None and self.pid:
+            from .procinfo import memory_kb
+
+            peak = memory_kb(self.pid).get("hwm", 0) * 1024
+            if self.group is not None:
+                peak = max(peak, self.group.peak_memory())
+            self._peak_seen = max(self._peak_seen, peak)
+        return self._peak_seen

@@ -1,0 +1,275 @@
+"""``ProcessRuntime``: the engine's ``process`` isolation mode.
+
+``prepare`` checks the host's layers (a missing one refuses the plugin, naming the layer,
+unless the policy accepts weaker isolation explicitly), compiles the manifest's grants,
+starts the plugin's worker warm and binds host-side proxies to the functions the worker
+found — with the engine's own ``bind_handlers``, so a mismatch reads the same as inline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..engine.loader import bind_handlers, bind_named
+from ..engine.runtimes import Prepared
+from ..errors import PluginError, PluginErrorType
+from ._access import AccessLog
+from ._audit import suggest_permissions
+from ._process import WorkerSpec
+from ._supervisor import PluginProcess
+from .hostapi import HostApi
+from .layers import detect_all
+from .policy import SandboxPolicy, compile_grants
+from .report import REMEDY, IsolationReport, host_report
+
+if TYPE_CHECKING:
+    from ..manifest import Manifest
+    from ..plugin import Plugin
+
+__all__ = ["ProcessRuntime"]
+
+_WORKER_LAYERS = ("rlimits", "netns", "landlock", "capabilities", "seccomp")
+
+
+def _stub(attr: str, info: dict[str, Any]) -> Callable[..., Any]:
+    """A stand-in with the worker function's name, hooks and arity, for ``bind_handlers``."""
+    if info.get("one_arg", True):
+
+        def fn(ctx: Any) -> None: ...
+    else:
+
+        def fn() -> None: ...  # type: ignore[misc]
+
+    fn.__name__ = attr
+    fn.__pliers_hooks__ = tuple(h for h in info.get("hooks", ()) if isinstance(h, str))  # type: ignore[attr-defined]
+    return fn
+
+
+def _awaitable(proxy: Callable[[Any], Any]) -> Callable[[Any], Awaitable[Any]]:
+    """``afire``'s variant of a hook proxy: the wait for the worker happens in a thread,
+    so the event loop keeps serving while the plugin runs (the supervisor still enforces
+    the timeout by killing the worker)."""
+
+    async def aproxy(ctx: Any) -> Any:
+        import asyncio  # loaded already: an event loop is running
+
+        return await asyncio.to_thread(proxy, ctx)
+
+    aproxy.__name__ = proxy.__name__
+    aproxy.__qualname__ = proxy.__qualname__
+    return aproxy
+
+
+def _endpoint_functions(manifest: Manifest) -> set[str]:
+    """Names of the handlers and middleware ``api.endpoints`` run."""
+    return {n for e in manifest.api.endpoints for n in (e.handler, *e.middleware)}
+
+
+class ProcessRuntime:
+    """Runs each plugin in its own locked-down worker process.
+
+    Args:
+        policy: limits, data folders, accepted missing layers, network deny list.
+        access_log: where capability requests are recorded (one per runtime by default).
+    """
+
+    name = "process"
+
+    def __init__(
+        self, policy: SandboxPolicy | None = None, access_log: AccessLog | None = None
+    ) -> None:
+        from ._bytecode import compile_sandbox
+        from .layers.cgroup import GroupOwner, sweep_stale
+
+        compile_sandbox()  # the workers' imports, compiled once here (bytecode.py)
+
+        sweep_stale()  # groups of engines that died without closing (never a live one's)
+        self.cgroup_owner = GroupOwner()
+        self.policy = policy or SandboxPolicy()
+        self._owns_log = access_log is None
+        self.access_log = access_log if access_log is not None else AccessLog()
+        self.modes: dict[str, str] = {}
+        self.processes: dict[str, PluginProcess] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ layers
+    def layer_status(self) -> dict[str, tuple[bool, str]]:
+        """This host's layers as the policy sees them (simulated misses included)."""
+        status = dict(detect_all())
+        for name in self.policy.simulate_missing:
+            status[name] = (False, "simulated as missing by the policy")
+        return status
+
+    def missing_layers(self) -> dict[str, str]:
+        return {name: detail for name, (ok, detail) in self.layer_status().items() if not ok}
+
+    def report(self) -> IsolationReport:
+        """Every layer on this host under this runtime's policy: active, missing (and then
+        whether workers run without it or are refused), and how to get it."""
+        return host_report(self.policy)
+
+    # ------------------------------------------------------------------ runtime protocol
+    def prepare(self, manifest: Manifest, root: Path | None, code: Any = None) -> Prepared:
+        """Start the plugin's worker and bind proxies; raises ``PluginError``."""
+        name = manifest.name
+        if code is not None or root is None:
+            raise PluginError(
+                PluginErrorType.LOAD_ERROR,
+                "process isolation needs a plugin "
+                "folder; plugins defined from code run inline (trusted)",
+                plugin_id=name,
+            )
+        missing = self.missing_layers()
+        refused = [layer for layer in missing if not self.policy.accepts_missing(layer)]
+        if refused:
+            detail = "; ".join(
+                f"{layer}: {missing[layer]} (to get it: {REMEDY[layer]})" for layer in refused
+            )
+            raise PluginError(
+                PluginErrorType.LOAD_ERROR,
+                f"cannot isolate {name!r}: required isolation layer"
+                f"{'s' if len(refused) > 1 else ''} missing on this host — {detail}. "
+                "`pliers doctor` shows every layer. Accept weaker isolation explicitly with "
+                f"SandboxPolicy(accept_missing={{{', '.join(repr(r) for r in refused)}}}), "
+                "or trust the plugin to run it inline",
+                plugin_id=name,
+                metadata={"missing_layers": refused},
+            )
+        grants = compile_grants(manifest, self.policy)
+        if grants.data_dir is not None:
+            grants.data_dir.mkdir(parents=True, exist_ok=True)
+        spec = WorkerSpec(
+            plugin=name,
+            version=str(manifest.version),
+            main=manifest.main,
+            root=str(Path(root).resolve()),
+            handlers={
+                **{hook: cfg.handler for hook, cfg in manifest.hooks.items()},
+                **{f"endpoint:{n}": n for n in _endpoint_functions(manifest)},
+            },
+            grants=grants,
+            limits=self.policy.limits,
+            layers=tuple(layer for layer in _WORKER_LAYERS if layer not in missing),
+            accept_missing=frozenset(missing),
+            cgroup_owner=None if "cgroup" in missing else self.cgroup_owner,
+            inherit_stderr=self.policy.inherit_stderr,
+            host_spin_s=self.policy.host_spin_us / 1e6,
+            worker_spin_s=self.policy.worker_spin_us / 1e6,
+        )
+        host_api = HostApi(
+            manifest, grants, self.policy, self.access_log, lambda: self.modes.get(name, "enforce")
+        )
+        process = PluginProcess(spec, self.policy, host_api, self.policy.workers_for(name))
+        worker = process.start({})
+        try:
+            namespace = {attr: _stub(attr, info) for attr, info in worker.functions.items()}
+            stubs, lifecycle = bind_handlers(
+                manifest, namespace, f"{manifest.main} (in its worker)"
+            )
+            named = {
+                fn: self._endpoint_proxy(process, manifest, fn)
+                for fn in bind_named(manifest, namespace, f"{manifest.main} (in its worker)")
+            }
+        except PluginError:
+            process.stop()
+            raise
+        handlers = {
+            hook: self._hook_proxy(process, manifest, hook, fn.__name__)
+            for hook, fn in stubs.items()
+        }
+        awaited = {hook: _awaitable(proxy) for hook, proxy in handlers.items()}
+        life = {n: self._life_proxy(process, n) for n in lifecycle}
+        with self._lock:
+            self.processes[name] = process
+        return Prepared(
+            handlers,
+            life,
+            module=None,
+            layers=dict(process.layers),
+            handle=process,
+            sync_timeouts=False,
+            named=named,
+            async_handlers=awaited,
+        )
+
+    def _hook_proxy(
+        self, process: PluginProcess, manifest: Manifest, hook: str, fn: str
+    ) -> Callable[[Any], Any]:
+        timeout_ms = manifest.hooks[hook].timeout
+        limit_ms = self.policy.limits.execution_time_ms
+        timeout_s = min(timeout_ms, limit_ms) / 1000.0
+        call = process.call_hook
+
+        def proxy(ctx: Any) -> Any:
+            return call(ctx, hook, fn, timeout_s)
+
+        proxy.__name__ = fn
+        proxy.__qualname__ = f"{manifest.name}:{fn} (process)"
+        return proxy
+
+    def _endpoint_proxy(
+        self, process: PluginProcess, manifest: Manifest, fn: str
+    ) -> Callable[[Any], Any]:
+        timeout_s = self.policy.limits.execution_time_ms / 1000.0
+        call = process.call_endpoint
+
+        def proxy(request: Any) -> Any:
+            return call(request, fn, timeout_s)
+
+        proxy.__name__ = fn
+        proxy.__qualname__ = f"{manifest.name}:{fn} (process)"
+        return proxy
+
+    @staticmethod
+    def _life_proxy(process: PluginProcess, name: str) -> Callable[..., None]:
+        def proxy(plugin: Any, *args: Any) -> None:
+            wire_args = [a.to_dict() if hasattr(a, "to_dict") else a for a in args]
+            process.call_lifecycle(plugin, name, wire_args)
+
+        proxy.__name__ = name
+        return proxy
+
+    def stop(self, plugin: Plugin, prepared: Prepared) -> None:
+        """Stop the plugin's worker (killed after the grace period if it lingers)."""
+        process = prepared.handle
+        if isinstance(process, PluginProcess):
+            process.stop()
+            with self._lock:
+                if self.processes.get(plugin.id) is process:
+                    del self.processes[plugin.id]
+
+    # ------------------------------------------------------------------ control
+    def process(self, plugin_id: str) -> PluginProcess:
+        try:
+            return self.processes[plugin_id]
+        except KeyError:
+            raise PluginError(
+                PluginErrorType.RUNTIME_ERROR,
+                "no worker: the plugin does not run in process isolation",
+                plugin_id=plugin_id,
+            ) from None
+
+    def set_mode(self, plugin_id: str, mode: str) -> None:
+        """``enforce`` (refuse what the manifest does not grant) or ``audit`` (log it)."""
+        if mode not in ("enforce", "audit"):
+            raise ValueError(f"mode must be 'enforce' or 'audit', not {mode!r}")
+        self.modes[plugin_id] = mode
+
+    def suggest_permissions(self, plugin_id: str) -> dict[str, Any]:
+        """The ``permissions`` block the plugin's logged requests needed."""
+        return suggest_permissions(self.access_log, plugin_id)
+
+    def usage(self, plugin_id: str) -> dict[str, Any]:
+        """Peak memory, CPU time, restarts and layers of a plugin's worker(s)."""
+        return self.process(plugin_id).usage()
+
+    def close(self) -> None:
+        for process in list(self.processes.values()):
+            process.stop()
+        self.processes.clear()
+        self.cgroup_owner.release()
+        if self._owns_log:
+            self.access_log.close()
