@@ -90,22 +90,33 @@ def _not_json(value: Any) -> Any:
 
 
 _scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
+# No ``markers`` dict for cycle detection: the encoder keeps one for its whole life, so two
+# threads encoding the same object at once (the same form in two partitions of a threaded
+# replay) would see each other's marks and report a cycle that is not there. A real cycle
+# ends in RecursionError instead, which ``encode`` names.
 _encode_plain = _json.make_encoder(
-    {}, _not_json, _json.encode_basestring_ascii, None, ":", ",", False, False, False
+    None, _not_json, _json.encode_basestring_ascii, None, ":", ",", False, False, False
 )
 
 
 def make_encoder(default: Any) -> Any:
-    """An encoder like ``encode``'s, with ``default`` for non-JSON values (host data)."""
+    """An encoder like ``encode``'s, with ``default`` for non-JSON values (host data);
+    safe to share between threads."""
     return _json.make_encoder(
-        {}, default, _json.encode_basestring_ascii, None, ":", ",", False, False, False
+        None, default, _json.encode_basestring_ascii, None, ":", ",", False, False, False
     )
 
 
 def encode(message: dict[str, Any], limit: int = MAX_FRAME, encoder: Any = None) -> bytes:
     """One frame for ``message``; ``TypeError``/``ValueError`` if not JSON, ``WireError``
     if larger than ``limit``."""
-    body = "".join((encoder or _encode_plain)(message, 0)).encode("ascii")
+    try:
+        body = "".join((encoder or _encode_plain)(message, 0)).encode("ascii")
+    except RecursionError:
+        raise ValueError(
+            "the message refers to itself (a circular reference) or is nested deeper than "
+            "Python's recursion limit"
+        ) from None
     if len(body) > limit:
         raise WireError(f"frame of {len(body)} bytes exceeds the {limit}-byte cap")
     return len(body).to_bytes(4, "big") + body

@@ -141,3 +141,38 @@ def test_worker_read_spins_then_blocks() -> None:
     with pytest.raises(WireClosed):
         read_frame_blocking(r, bytearray(), 0.001, ready)
     os.close(r)
+
+
+def test_threads_may_encode_the_same_host_data_at_once() -> None:
+    """One encoder serves every thread: two encoding the same form (whose dates go through
+    the host's ``default``, letting the other thread run) must not see a cycle."""
+    import datetime
+    import threading
+
+    from pliers_lab.sandbox._supervisor import HOST_ENCODER
+
+    shared = {"form": {"fields": [{"name": f"f{i}", "at": datetime.date(2026, 1, i % 28 + 1)}
+                                  for i in range(30)]}}  # fmt: skip
+    failures: list[Exception] = []
+
+    def encode_many() -> None:
+        for _ in range(1500):
+            try:
+                encode({"t": "call", "data": shared}, encoder=HOST_ENCODER)
+            except Exception as exc:  # the test reports whatever it was
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=encode_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_a_message_that_refers_to_itself_is_named_as_such() -> None:
+    data: dict[str, object] = {"name": "loop"}
+    data["self"] = data
+    with pytest.raises(ValueError, match="refers to itself \\(a circular reference\\)"):
+        encode({"t": "call", "data": data})
