@@ -16,12 +16,15 @@ class HookRegistry:
     """Hook specs (core and custom) and, per hook, the sorted table of active handlers.
 
     Tables are immutable snapshots swapped under a lock, so an execution in flight keeps
-    the handlers it started with while plugins come and go.
+    the handlers it started with while plugins come and go. Handlers are kept per hook and
+    plugin, so taking one plugin's out costs its own hooks, not every handler there is.
     """
 
     def __init__(self) -> None:
         self._custom: dict[str, HookSpec] = {}
-        self._impls: dict[str, list[HookImpl]] = {}
+        #: hook → plugin id → that plugin's handlers of the hook, in registration order
+        self._impls: dict[str, dict[str, list[HookImpl]]] = {}
+        self._hooks_of: dict[str, set[str]] = {}  # plugin id → hooks it has handlers for
         self.tables: dict[str, HookTable] = {}
         self._lock = threading.RLock()
 
@@ -65,23 +68,24 @@ class HookRegistry:
         if table is None:
             with self._lock:
                 spec = self.spec(name)
-                table = HookTable(name, spec.mode, self._impls.get(name, []))
+                by_plugin = self._impls.get(name, {})
+                table = HookTable(name, spec.mode, [i for v in by_plugin.values() for i in v])
                 self.tables[name] = table
         return table
 
     def add(self, impls: Iterable[HookImpl]) -> None:
         with self._lock:
             for impl in impls:
-                self._impls.setdefault(impl.hook, []).append(impl)
+                by_plugin = self._impls.setdefault(impl.hook, {})
+                by_plugin.setdefault(impl.plugin_id, []).append(impl)
+                self._hooks_of.setdefault(impl.plugin_id, set()).add(impl.hook)
                 self.tables.pop(impl.hook, None)
 
     def remove(self, plugin_id: str) -> None:
         with self._lock:
-            for name, impls in self._impls.items():
-                kept = [i for i in impls if i.plugin_id != plugin_id]
-                if len(kept) != len(impls):
-                    self._impls[name] = kept
-                    self.tables.pop(name, None)
+            for name in self._hooks_of.pop(plugin_id, ()):
+                self._impls[name].pop(plugin_id, None)
+                self.tables.pop(name, None)
 
     def replace(
         self,

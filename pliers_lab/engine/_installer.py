@@ -400,13 +400,10 @@ class Installer:
                 problems.append(f"{scope} dependency {name} {rng} is not loaded")
             elif not satisfies(dep.version, rng):
                 problems.append(f"{scope} dependency {name} {rng}: loaded version is {dep.version}")
-        version = str(manifest.version)
-        for other in self._plugins:
-            if other.id == manifest.name or other.state in (S.ERROR, S.UNLOADED):
-                continue
-            for name, rng, scope in other.manifest.all_dependencies():
-                if name == manifest.name and not satisfies(version, rng):
-                    problems.append(f"{other.key} needs {name} {rng} ({scope}), not {version}")
+        name, version = manifest.name, str(manifest.version)
+        for other, wanted, kind in self._plugins.needing(name):
+            if other.id != name and not satisfies(version, wanted):
+                problems.append(f"{other.key} needs {name} {wanted} ({kind}), not {version}")
         if problems:
             raise PluginError(
                 PluginErrorType.DEPENDENCY_ERROR, "; ".join(problems), plugin_id=manifest.name

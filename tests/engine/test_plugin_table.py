@@ -59,3 +59,22 @@ def _broken(parts, name, **extra):
     with pytest.raises(PluginError):
         parts.activation.activate(plugin)
     assert plugin.state is PluginState.ERROR
+
+
+def test_a_replacing_record_brings_its_own_dependencies(parts):
+    parts.record("base")
+    parts.record("needs-base", dependencies={"base": "^1.0.0"})
+    assert parts.plugins.dependents("base") == ["needs-base"]
+    parts.record("needs-base")  # a reload whose new version no longer needs base
+    assert parts.plugins.dependents("base") == []
+    assert [(p.id, r, s) for p, r, s in parts.plugins.needing("base")] == []
+
+
+def test_needing_lists_every_scope_with_its_range(parts):
+    parts.record("base")
+    parts.record("a", dependencies={"base": "^1.0.0"})
+    parts.record("b", optionalDependencies={"base": "~1.2"})
+    needing = [(p.id, r, s) for p, r, s in parts.plugins.needing("base")]
+    assert needing == [("a", "^1.0.0", "runtime"), ("b", "~1.2", "optional")]
+    parts.plugins.discard(parts.plugins.require("a"))
+    assert [p.id for p, _r, _s in parts.plugins.needing("base")] == ["b"]
