@@ -36,6 +36,7 @@ from pliers_lab.versions._parse import (
     parse_range_sets,
     parse_version_parts,
 )
+from pliers_lab.versions._shortcut import range_sets, version_parts
 
 __all__ = [
     "Comparator",
@@ -119,21 +120,14 @@ class Version:
 
     def _assign(self, parts: VersionParts) -> None:
         major, minor, patch, prerelease, build = parts
-        key = (
-            (major, minor, patch, 0, *map(_ident_key, prerelease))
-            if prerelease
-            else (major, minor, patch, 1)
-        )
-        for name, value in (
-            ("major", major),
-            ("minor", minor),
-            ("patch", patch),
-            ("prerelease", prerelease),
-            ("build", build),
-            ("_key", key),
-            ("_text", format_version(parts)),
-        ):
-            object.__setattr__(self, name, value)
+        assign = object.__setattr__  # the class's own refuses: Version is immutable
+        assign(self, "major", major)
+        assign(self, "minor", minor)
+        assign(self, "patch", patch)
+        assign(self, "prerelease", prerelease)
+        assign(self, "build", build)
+        assign(self, "_key", _key_of(parts))
+        assign(self, "_text", format_version(parts))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Version is immutable (cannot set {name!r})")
@@ -176,6 +170,14 @@ class Version:
         return self._key >= other._key if isinstance(other, Version) else NotImplemented
 
 
+def _key_of(parts: VersionParts) -> tuple[Any, ...]:
+    """The precedence key of a version: a release sorts above its prereleases."""
+    major, minor, patch, prerelease = parts[0], parts[1], parts[2], parts[3]
+    if prerelease:
+        return (major, minor, patch, 0, *map(_ident_key, prerelease))
+    return (major, minor, patch, 1)
+
+
 def _parse_parts_or_raise(text: str) -> VersionParts:
     try:
         return parse_version_parts(text)
@@ -185,6 +187,9 @@ def _parse_parts_or_raise(text: str) -> VersionParts:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _cached_version(text: str) -> Version | None:
+    parts = version_parts(text)  # plain MAJOR.MINOR.PATCH, quickly
+    if parts is not None:
+        return Version._from_parts(parts)
     try:
         return Version._from_parts(parse_version_parts(text))
     except SemverSyntaxError:
@@ -263,30 +268,52 @@ class Range:
     :func:`valid_range` says ``*``). Prefer :func:`parse_range`, which caches.
     """
 
-    __slots__ = ("_tests", "_text", "include_prerelease", "raw", "set")
+    __slots__ = ("_parts", "_set", "_tests", "_text_cache", "include_prerelease", "raw")
 
     raw: str
     include_prerelease: bool
-    set: tuple[tuple[Comparator, ...], ...]
+    _parts: list[list[ComparatorParts]]
+    _set: tuple[tuple[Comparator, ...], ...]
+    _text_cache: str
     _tests: tuple[tuple[tuple[Any, ...], tuple[Any, ...], frozenset[tuple[Any, ...]]], ...]
-    _text: str
 
     def __init__(self, text: str, *, include_prerelease: bool = False) -> None:
         if not isinstance(text, str):
             raise VersionError(
                 f"invalid range {text!r}: expected a string, not {type(text).__name__}"
             )
-        try:
-            raw, sets = parse_range_sets(text, bool(include_prerelease))
-        except SemverSyntaxError as exc:
-            raise VersionError(f"invalid range {text!r}: {exc}") from None
-        comparator_sets = tuple(tuple(_comparator(c) for c in s) for s in sets)
+        found = range_sets(text, bool(include_prerelease))  # the common shapes, quickly
+        if found is None:
+            try:
+                found = parse_range_sets(text, bool(include_prerelease))
+            except SemverSyntaxError as exc:
+                raise VersionError(f"invalid range {text!r}: {exc}") from None
+        raw, sets = found
         assign = object.__setattr__
         assign(self, "raw", raw)
         assign(self, "include_prerelease", bool(include_prerelease))
-        assign(self, "set", comparator_sets)
-        assign(self, "_text", "||".join(" ".join(c.value for c in s) for s in comparator_sets))
-        assign(self, "_tests", tuple(t for t in map(_compile_set, comparator_sets) if t))
+        assign(self, "_parts", sets)
+        # Compiled straight from the parts: ``set`` and the text are built on first use.
+        assign(self, "_tests", tuple(t for t in map(_compile_set, sets) if t))
+
+    @property
+    def set(self) -> tuple[tuple[Comparator, ...], ...]:
+        """The comparator sets (ORed), each a tuple of ``Comparator`` (ANDed)."""
+        try:
+            return self._set
+        except AttributeError:
+            value = tuple(tuple(_comparator(c) for c in s) for s in self._parts)
+            object.__setattr__(self, "_set", value)
+            return value
+
+    @property
+    def _text(self) -> str:
+        try:
+            return self._text_cache
+        except AttributeError:
+            text = "||".join(" ".join(c.value for c in s) for s in self.set)
+            object.__setattr__(self, "_text_cache", text)
+            return text
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Range is immutable (cannot set {name!r})")
@@ -345,16 +372,16 @@ class Range:
 
 
 def _compile_set(
-    comparators: tuple[Comparator, ...],
+    comparators: list[ComparatorParts],
 ) -> tuple[tuple[Any, ...], tuple[Any, ...], frozenset[tuple[Any, ...]]] | None:
     """Fold a comparator set into ``lo <= key < hi`` plus the triples whose prereleases it
     admits; ``None`` when no version can pass (the set is then skipped by ``_match``)."""
     lo, hi = _MIN_KEY, _MAX_KEY
     allowed = set()
-    for op, version, _ in comparators:
+    for op, version in comparators:
         if version is None:
             continue
-        key = version._key
+        key = _key_of(version)
         if op in ("", ">="):
             lo = max(lo, key)
         elif op == ">":
@@ -363,7 +390,7 @@ def _compile_set(
             hi = min(hi, key + _NEXT)
         elif op == "<":
             hi = min(hi, key)
-        if version.prerelease:
+        if version[3]:
             allowed.add(key[:3])
     return (lo, hi, frozenset(allowed)) if lo < hi else None
 

@@ -305,6 +305,12 @@ def _parse_set(text: str, incpr: bool) -> list[ComparatorParts]:
     joined = " ".join(_parse_comparator_text(c, incpr) for c in text.split(" "))
     gte0 = _RE["GTE0PRE"] if incpr else _RE["GTE0"]
     comparators = [_comparator(gte0.sub("", js_trim(c), count=1)) for c in _SPACES.split(joined)]
+    return dedupe(comparators)
+
+
+def dedupe(comparators: list[ComparatorParts]) -> list[ComparatorParts]:
+    """The end of ``parseRange``: a null set wins alone, equal comparators count once, and
+    "any" goes when anything else is left."""
     unique: dict[str, ComparatorParts] = {}
     for comp in comparators:
         value = comparator_value(comp)
@@ -320,6 +326,12 @@ def parse_range_sets(text: str, incpr: bool) -> tuple[str, list[list[ComparatorP
     """``new Range(text)``: the cleaned raw text and the comparator sets (ORed)."""
     raw = _SPACES.sub(" ", js_trim(text))
     sets = [s for s in (_parse_set(js_trim(part), incpr) for part in raw.split("||")) if s]
+    return raw, choose_sets(sets)
+
+
+def choose_sets(sets: list[list[ComparatorParts]]) -> list[list[ComparatorParts]]:
+    """The end of ``new Range``: null sets go when others are left, and a set that admits
+    any version stands alone."""
     if not sets:  # unreachable in strict mode (every alternative keeps a comparator)
         raise SemverSyntaxError("no comparator sets")
     if len(sets) > 1:
@@ -330,7 +342,7 @@ def parse_range_sets(text: str, incpr: bool) -> tuple[str, list[list[ComparatorP
                 if len(s) == 1 and s[0][1] is None:
                     sets = [s]
                     break
-    return raw, sets
+    return sets
 
 
 # --- internal/trim-comparator-whitespace.js ---------------------------------------------
