@@ -28,7 +28,17 @@ def interleaved(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def result_line(name: str, metric: str, value: float, op: str, target: float) -> str:
-    """The DESIGN.md §4 line: ``RESULT name metric value target <op> target PASS|FAIL``."""
+def result_line(
+    name: str,
+    metric: str,
+    value: float,
+    op: str,
+    target: float,
+    spread: tuple[float, float] | None = None,
+) -> str:
+    """The DESIGN.md §4 line: ``RESULT name metric value target <op> target PASS|FAIL``;
+    with ``spread`` (the min and max of the rounds whose median ``value`` is), the range
+    follows the value: ``RESULT name metric 0.37 (0.29-0.46) target <= 0.2 FAIL``."""
     ok = value <= target if op == "<=" else value >= target
-    return f"RESULT {name} {metric} {value:.2f} target {op} {target:g} {'PASS' if ok else 'FAIL'}"
+    shown = f"{value:.2f}" if spread is None else f"{value:.3f} ({spread[0]:.3f}-{spread[1]:.3f})"
+    return f"RESULT {name} {metric} {shown} target {op} {target:g} {'PASS' if ok else 'FAIL'}"

@@ -21,8 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nodesemver
+from _timing import result_line
 
 from pliers_lab import versions as ours
 
@@ -116,13 +118,14 @@ def rounds(mine: Callable[[], object], peer: Callable[[], object], before: Calla
 
 
 def result(name: str, mine_t: list[float], peer_t: list[float], target: float, ok: bool) -> str:
+    """The RESULT line: median ratio of the rounds, with their min-max; FAIL as well when
+    the two libraries disagreed."""
     ratios = sorted(m / p for m, p in zip(mine_t, peer_t, strict=True))
-    median = statistics.median(ratios)
-    verdict = "PASS" if median <= target and ok else "FAIL"
-    return (
-        f"RESULT {name} ratio_vs_node_semver {median:.3f} target <= {target} {verdict} "
-        f"(range {ratios[0]:.3f}-{ratios[-1]:.3f})"
-    )
+    line = result_line(
+        name, "ratio_vs_node_semver", statistics.median(ratios), "<=", target,
+        (ratios[0], ratios[-1]),
+    )  # fmt: skip
+    return line if ok else line.removesuffix("PASS") + "FAIL"
 
 
 def main() -> int:

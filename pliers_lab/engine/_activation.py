@@ -16,6 +16,7 @@ from ..plugin import Plugin
 from ._aio import LoopThread
 from ._circuits import Circuits
 from ._dispatch import HookImpl
+from ._eager import eager, never_suspends
 from ._hook_table import HookRegistry
 from ._journal import Journal
 from ._plugin_table import PluginTable
@@ -100,9 +101,12 @@ class Activation:
         impls = []
         sync_checked = plugin.prepared.sync_timeouts if plugin.prepared else True
         awaited = plugin.prepared.async_handlers if plugin.prepared else {}
-        for name, fn in plugin.handlers.items():
+        for name, handler in plugin.handlers.items():
             cfg = plugin.manifest.hooks[name]
             timeout_ms = cfg.timeout if cfg.timeout is not None else self.default_timeout_ms
+            fn, is_async = handler, inspect.iscoroutinefunction(handler)
+            if is_async and never_suspends(handler):  # no event loop for it (``_eager``)
+                fn, is_async = eager(handler), False
             impls.append(
                 HookImpl(
                     plugin.id,
@@ -113,7 +117,7 @@ class Activation:
                     # after-the-fact check in the dispatch loop.
                     timeout=timeout_ms / 1000.0 if sync_checked else float("inf"),
                     retries=cfg.retries,
-                    is_async=inspect.iscoroutinefunction(fn),
+                    is_async=is_async,
                     stats=plugin.stats,
                     policy=plugin.policy,
                     afn=awaited.get(name),

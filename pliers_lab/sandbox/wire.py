@@ -90,10 +90,11 @@ def _not_json(value: Any) -> Any:
 
 
 _scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
-# No ``markers`` dict for cycle detection: the encoder keeps one for its whole life, so two
-# threads encoding the same object at once (the same form in two partitions of a threaded
-# replay) would see each other's marks and report a cycle that is not there. A real cycle
-# ends in RecursionError instead, which ``encode`` names.
+# No ``markers`` dict for cycle detection: the encoder would keep one for its whole life,
+# so two threads encoding the same object at once (the same form in two partitions of a
+# threaded replay) would see each other's marks and report a cycle that is not there (and
+# an encode that failed half-way would leave marks behind). A real cycle ends in
+# RecursionError instead, like very deep nesting; ``encode`` tells the two apart.
 _encode_plain = _json.make_encoder(
     None, _not_json, _json.encode_basestring_ascii, None, ":", ",", False, False, False
 )
@@ -113,13 +114,36 @@ def encode(message: dict[str, Any], limit: int = MAX_FRAME, encoder: Any = None)
     try:
         body = "".join((encoder or _encode_plain)(message, 0)).encode("ascii")
     except RecursionError:
-        raise ValueError(
-            "the message refers to itself (a circular reference) or is nested deeper than "
-            "Python's recursion limit"
-        ) from None
+        raise ValueError(_too_deep(message)) from None
     if len(body) > limit:
         raise WireError(f"frame of {len(body)} bytes exceeds the {limit}-byte cap")
     return len(body).to_bytes(4, "big") + body
+
+
+def _too_deep(message: Any) -> str:
+    """Why encoding ``message`` recursed too deep: a container inside itself, or nesting
+    deeper than Python's recursion limit (walked without recursion, on the error path)."""
+    on_path: set[int] = set()
+    stack: list[tuple[Any, Any]] = [(message, None)]
+    while stack:
+        item, children = stack[-1]
+        if children is None:
+            if id(item) in on_path:
+                return "Circular reference detected: the message contains itself"
+            on_path.add(id(item))
+            values = item.values() if isinstance(item, dict) else item
+            children = iter([v for v in values if isinstance(v, dict | list | tuple)])
+            stack[-1] = (item, children)
+        child = next(children, None)
+        if child is None:
+            on_path.discard(id(item))
+            stack.pop()
+        else:
+            stack.append((child, None))
+    return (
+        "maximum recursion depth exceeded while encoding: the message is nested deeper "
+        "than Python's recursion limit"
+    )
 
 
 def _depth_ok(value: Any, limit: int) -> bool:

@@ -61,6 +61,7 @@ _MAX_KEY: tuple[Any, ...] = (float("inf"),)
 # Appending this to a version key gives the smallest key above it and below every other
 # version, which turns ``>v`` into ``>=next(v)`` and ``<=v`` into ``<next(v)``.
 _NEXT: tuple[Any, ...] = ((),)
+_NO_TRIPLES: frozenset[tuple[Any, ...]] = frozenset()
 
 _V = TypeVar("_V", str, "Version")
 
@@ -377,22 +378,24 @@ def _compile_set(
     """Fold a comparator set into ``lo <= key < hi`` plus the triples whose prereleases it
     admits; ``None`` when no version can pass (the set is then skipped by ``_match``)."""
     lo, hi = _MIN_KEY, _MAX_KEY
-    allowed = set()
+    allowed: frozenset[tuple[Any, ...]] = _NO_TRIPLES
     for op, version in comparators:
         if version is None:
             continue
-        key = _key_of(version)
-        if op in ("", ">="):
-            lo = max(lo, key)
-        elif op == ">":
-            lo = max(lo, key + _NEXT)
-        if op in ("", "<="):
-            hi = min(hi, key + _NEXT)
-        elif op == "<":
-            hi = min(hi, key)
         if version[3]:
-            allowed.add(key[:3])
-    return (lo, hi, frozenset(allowed)) if lo < hi else None
+            key = _key_of(version)
+            allowed = allowed | {key[:3]}
+        else:
+            key = (version[0], version[1], version[2], 1)
+        if op == ">=" or op == "":
+            lo = key if key > lo else lo
+        elif op == ">":
+            lo = key + _NEXT if key + _NEXT > lo else lo
+        if op == "<":
+            hi = key if key < hi else hi
+        elif op == "<=" or op == "":
+            hi = key + _NEXT if key + _NEXT < hi else hi
+    return (lo, hi, allowed) if lo < hi else None
 
 
 @lru_cache(maxsize=_CACHE_SIZE)

@@ -65,6 +65,9 @@ def range_sets(text: str, incpr: bool) -> tuple[str, list[list[ComparatorParts]]
         or text[-1] == " "
     ):
         return None
+    if "||" not in text:  # one set: most ranges
+        comparators = _set(text.split(" "), incpr)
+        return None if comparators is None else (text, [_dedupe(comparators)])
     sets = []
     for part in text.split("||"):
         part = part.strip(" ")
@@ -95,13 +98,17 @@ def _set(tokens: list[str], incpr: bool) -> list[ComparatorParts] | None:
         if found is None:
             return None
         out.extend(found)
-    return [_drop_gte0(c, incpr) for c in out]
+    for i, comp in enumerate(out):
+        if comp[0] == ">=" and comp[1] is not None and comp[1][0] == 0:  # maybe >=0.0.0
+            out[i] = _drop_gte0(comp, incpr)
+    return out
 
 
 def _read(text: str) -> Token | None:
     m = _TOKEN.fullmatch(text)
     if m is not None:
-        return m.group(1) or "", m.group(2), m.group(3), m.group(4), ()
+        op, major, minor, patch = m.groups()
+        return op or "", major, minor, patch, ()
     m = _PRE_TOKEN.fullmatch(text)
     if m is None:
         return None

@@ -174,5 +174,13 @@ def test_threads_may_encode_the_same_host_data_at_once() -> None:
 def test_a_message_that_refers_to_itself_is_named_as_such() -> None:
     data: dict[str, object] = {"name": "loop"}
     data["self"] = data
-    with pytest.raises(ValueError, match="refers to itself \\(a circular reference\\)"):
+    with pytest.raises(ValueError, match="Circular reference detected: the message contains"):
         encode({"t": "call", "data": data})
+
+
+def test_a_message_nested_too_deep_is_named_as_such() -> None:
+    value: list[object] = []
+    for _ in range(100_000):
+        value = [value]
+    with pytest.raises(ValueError, match="maximum recursion depth exceeded while encoding"):
+        encode({"t": "reply", "value": value})
