@@ -80,8 +80,10 @@ FRAMES = """() => Array.from(document.querySelectorAll('.jp-OutputArea-output ta
       tableWidth: table.getBoundingClientRect().width,
       tableRight: table.getBoundingClientRect().right,
       boxRight: (box || output).getBoundingClientRect().right,
-      cells: Array.from(table.querySelectorAll('td')).map((td) => td.innerText),
-      text: table.innerText,
+      // textContent, not innerText: JupyterLab does not lay out cells scrolled out of
+      // view on a busy machine, and innerText of what is not laid out is empty.
+      cells: Array.from(table.querySelectorAll('td')).map((td) => td.textContent),
+      text: table.textContent,
     };
   })"""
 
