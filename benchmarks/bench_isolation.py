@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _plugins import write_plugin as shared_plugin
 from _timing import interleaved, result_line
 
 from pliers_lab import Engine
@@ -78,21 +79,7 @@ DATA = {"submission": {"id": "s-1", "email": "ann@example.com", "amount": 12}}
 
 
 def write_plugin(root: Path, name: str) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    manifest = {
-        "name": name,
-        "version": "1.0.0",
-        "description": "benchmark echo plugin",
-        "author": "bench",
-        "license": "MIT",
-        "isolation": "process",
-        "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
-        "hooks": {HOOK: {}},
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    (folder / "plugin.py").write_text(PLUGIN)
-    return folder
+    return shared_plugin(root, name, HOOK, PLUGIN, "echo")
 
 
 class PipeFloor:

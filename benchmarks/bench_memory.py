@@ -49,6 +49,7 @@ from typing import Any
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _plugins import write_plugin as shared_plugin
 from _timing import result_line
 
 from pliers_lab import Engine
@@ -191,21 +192,7 @@ def per_plugin(code: str, n: int) -> dict[str, float]:
 
 
 def write_plugin(root: Path, name: str) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    manifest = {
-        "name": name,
-        "version": "1.0.0",
-        "description": "benchmark memory plugin",
-        "author": "bench",
-        "license": "MIT",
-        "isolation": "process",
-        "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
-        "hooks": {HOOK: {}},
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    (folder / "plugin.py").write_text(WORKER_PLUGIN)
-    return folder
+    return shared_plugin(root, name, HOOK, WORKER_PLUGIN, "memory")
 
 
 def smaps_kb(pid: int) -> dict[str, int]:
