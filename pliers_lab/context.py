@@ -22,14 +22,15 @@ _perf = time.perf_counter
 _epoch = [time.time() - time.perf_counter(), time.perf_counter()]
 
 
-def _wall(perf: float) -> float:
+def wall_time(perf: float) -> float:
+    """Epoch seconds of a ``perf_counter`` reading (rows keep clock reads, not times)."""
     now = _perf()
     if now - _epoch[1] > 1.0:
         _epoch[0], _epoch[1] = time.time() - _perf(), now
     return _epoch[0] + perf
 
 
-__all__ = ["Extra", "HookContext", "HookMetadata"]
+__all__ = ["Extra", "HookContext", "HookMetadata", "wall_time"]
 
 #: The optional parts of a context, passed together only when a caller gives any:
 #: (user_id, session_id, event, request_id, trace_id).
@@ -72,25 +73,25 @@ class HookMetadata:
         return f"HookMetadata({self.to_dict()!r})"
 
 
-@final
 class HookContext:
     """Passed to every hook handler.
 
     ``data`` is the hook's data (in a waterfall hook, the previous plugin's output);
     ``state`` is shared by all plugins of this execution; ``config``, ``logger`` and
     ``api`` belong to the plugin that is running. The execution's metadata is kept in
-    the context's own slots and ``metadata`` is built on first use: one object per
-    execution on the hot path instead of two.
+    the context's own slots and ``metadata`` is built on first use.
+
+    Dispatch builds one object per execution: a ``HookResult`` (a context that has
+    finished), handed to the handlers as their context while they run and returned to
+    the caller afterwards — one allocation on the hot path instead of two.
     """
 
     __slots__ = (
+        "_env",
         "_extra",
         "_meta",
-        "_plugins",
-        "_seq",
         "_state",
-        "_t0",
-        "_tag",
+        "_trail",
         "data",
         "hook",
         "plugin_id",
@@ -99,6 +100,12 @@ class HookContext:
     plugin_id: str  # set by dispatch before each handler runs
     _state: dict[str, Any]
     _meta: HookMetadata
+    #: (plugins by id, the engine's tag): shared by every execution of one engine.
+    _env: tuple[dict[str, Plugin], str]
+    #: The execution's trail: its number, then a clock read (``perf_counter``) before
+    #: the first handler and one after each handler (``dispatch.Trail``).
+    _trail: list[float]
+    _extra: Extra | None
 
     def __init__(
         self,
@@ -113,16 +120,14 @@ class HookContext:
         # ``plugin_id`` stay unset until first use (habit 3: hot-path objects are lean).
         self.hook = hook
         self.data = data
-        self._plugins = plugins
-        self._tag = tag
-        self._seq = seq
-        self._t0 = _perf()  # a clock read, not time.time(): half the cost on the hot path
+        self._env = (plugins, tag)
+        self._trail = [seq, _perf()]  # a clock read, not time.time(): half the cost
         self._extra = extra
 
     @property
     def timestamp(self) -> float:
         """When the execution started, in epoch seconds."""
-        return _wall(self._t0)
+        return wall_time(self._trail[1])
 
     @property
     def user_id(self) -> str | None:
@@ -157,7 +162,7 @@ class HookContext:
     @property
     def execution_id(self) -> str:
         """Unique per engine run: the engine's tag and a counter (no uuid per call)."""
-        return f"{self._tag}-{self._seq}"
+        return f"{self._env[1]}-{self._trail[0]}"
 
     @property
     def metadata(self) -> HookMetadata:
@@ -177,22 +182,22 @@ class HookContext:
 
     @property
     def plugin(self) -> Plugin:
-        return self._plugins[self.plugin_id]
+        return self._env[0][self.plugin_id]
 
     @property
     def config(self) -> dict[str, Any]:
         """The running plugin's current configuration."""
-        return self._plugins[self.plugin_id].config
+        return self._env[0][self.plugin_id].config
 
     @property
     def logger(self) -> PluginLogger:
         """The running plugin's logger, bound to this hook and execution."""
-        return self._plugins[self.plugin_id].logger.bind(self.hook, self.execution_id)
+        return self._env[0][self.plugin_id].logger.bind(self.hook, self.execution_id)
 
     @property
     def api(self) -> Any:
         """The host API facade of the running plugin (permission-checked)."""
-        return self._plugins[self.plugin_id].api
+        return self._env[0][self.plugin_id].api
 
     def __repr__(self) -> str:
         plugin = getattr(self, "plugin_id", None)

@@ -68,6 +68,9 @@ class Engine:
             oldest executions are dropped first; metrics stay exact).
         max_errors: plugin errors (and transitions, recoveries) kept.
         max_logs: plugin log entries kept.
+        max_results: executions whose full ``HookResult`` is kept (values, data,
+            outcomes) for the debugger's replay and the PDK harness; older executions
+            keep only their rows.
         default_timeout_ms: used for hooks whose manifest gives none.
         default_isolation: runtime for local plugins the host has not trusted:
             ``process`` (a locked-down worker, issue 8) or ``inline``. Plugins from
@@ -86,6 +89,7 @@ class Engine:
         max_observations: int = 20_000,
         max_errors: int = 1000,
         max_logs: int = 5000,
+        max_results: int = 1000,
         default_timeout_ms: float = 30_000,
         default_isolation: str = "process",
         resolution_strategy: str = "manual",
@@ -99,13 +103,14 @@ class Engine:
             )
         self._loop = LoopThread()
         self._plugins = PluginTable()
-        self._hooks = HookRegistry()
         self._journal = Journal(
             self._loop,
             max_observations=max_observations,
             max_errors=max_errors,
             max_logs=max_logs,
+            max_results=max_results,
         )
+        self._hooks = HookRegistry(settle=self._journal.ledger.settle)
         self._circuits = Circuits(self._plugins, self._hooks, self._journal)
         self._activation = Activation(
             self._plugins,
@@ -139,6 +144,8 @@ class Engine:
         self._dispatcher = Dispatcher(
             self._plugins, self._hooks, self._journal, self._loop, self._recoverer.on_hook_failure
         )
+        # The hot path: ``fire`` is the dispatcher's own method, without a hop here.
+        self.fire = self._dispatcher.fire  # type: ignore[method-assign]
         self._reloader: HotReloader | None = None
         self._debugger: PluginDebugger | None = None
         self._optimizer: ResourceOptimizer | None = None
@@ -406,7 +413,15 @@ class Engine:
         Works in plain code and inside a running event loop (a Jupyter cell): async
         handlers then run on the engine's own loop thread.
         """
-        return self._dispatcher.fire(hook, data, user_id, session_id, event, request_id, trace_id)
+        return self._dispatcher.fire(
+            hook,
+            data,
+            user_id=user_id,
+            session_id=session_id,
+            event=event,
+            request_id=request_id,
+            trace_id=trace_id,
+        )
 
     async def afire(
         self,
@@ -421,7 +436,13 @@ class Engine:
     ) -> HookResult:
         """The async form of ``fire``: async handlers run on the caller's loop."""
         return await self._dispatcher.afire(
-            hook, data, user_id, session_id, event, request_id, trace_id
+            hook,
+            data,
+            user_id=user_id,
+            session_id=session_id,
+            event=event,
+            request_id=request_id,
+            trace_id=trace_id,
         )
 
     def in_loop_thread(self) -> bool:

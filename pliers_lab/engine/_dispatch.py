@@ -18,11 +18,21 @@ from ..errors import NotRun, PluginError, PluginErrorType, must_propagate, raise
 from ..observe.metrics import PluginStats
 from ..recovery import RecoveryPolicy
 from ._modes import FOLDS, Fold, ShapeError
-from .hook_results import ERROR, OK, OVERLOADED, SKIPPED, TIMEOUT
+from .hook_results import ERROR, OK, OVERLOADED, SKIPPED, TIMEOUT, HookResult
 
-__all__ = ["HookImpl", "HookTable", "Record", "run_async", "run_collect", "run_sync"]
+__all__ = [
+    "HookImpl",
+    "HookTable",
+    "Trail",
+    "begin",
+    "collected",
+    "run_async",
+    "run_collect",
+    "run_sync",
+]
 
 perf = time.perf_counter
+_new = object.__new__
 
 #: Called with (impl, error, ctx) after a handler failed for good; returns
 #: (has_value, value) when a fallback plugin answered in its place. Also called for a
@@ -100,7 +110,18 @@ class HookImpl:
 class HookTable:
     """The handlers of one hook, sorted once; rebuilt when a plugin comes or goes."""
 
-    __slots__ = ("collect", "entries", "fold", "has_async", "impls", "mode", "mode_name", "name")
+    __slots__ = (
+        "collect",
+        "entries",
+        "fold",
+        "has_async",
+        "impls",
+        "mode",
+        "mode_name",
+        "name",
+        "stats",
+        "trails",
+    )
 
     def __init__(self, name: str, mode: ResultMode, impls: list[HookImpl]) -> None:
         self.name = name
@@ -112,6 +133,10 @@ class HookTable:
         # Unpacked once here so the collect loop reads locals instead of attributes.
         self.entries = tuple((i, i.plugin_id, i.fn, i.timeout, i.stats) for i in self.impls)
         self.has_async = any(impl.is_async for impl in self.impls)
+        self.stats = tuple(impl.stats for impl in self.impls)
+        #: Trails of executions where every handler ran and simply succeeded, waiting to
+        #: be folded into the counters and the execution store (``Ledger.settle``).
+        self.trails: list[Trail] = []
 
 
 def _error(
@@ -185,14 +210,36 @@ def _attempt_again(
     return None, impl.retries, error
 
 
-#: What one execution records, cheaply: ``marks`` — clock reads, ``marks[0]`` the start
-#: and ``marks[i + 1]`` the end of handler ``i`` (also where ``i + 1`` starts: one read per
-#: handler); ``answers`` — each handler's answer, in order (handlers after
-#: ``len(answers)`` did not run: a veto or a first answer stopped the chain); ``notes`` —
-#: index → (status, error, retries, reason), only for calls that did not simply succeed.
-Record = tuple[
-    list[float], list[Any], dict[int, tuple[str, "PluginError | None", int, "str | None"]]
-]
+#: What one execution records, cheaply (``HookResult._trail``): its number, then clock
+#: reads — ``trail[1]`` the start and ``trail[i + 2]`` the end of handler ``i`` (also where
+#: ``i + 1`` starts: one read per handler). ``HookResult._answers`` holds each handler's
+#: answer in order (handlers after ``len(answers)`` did not run: a veto or a first answer
+#: stopped the chain); ``HookResult._notes`` maps index → (status, error, retries, reason)
+#: only for calls that did not simply succeed (None when every call did).
+Trail = list[float]
+Note = tuple[str, "PluginError | None", int, "str | None"]
+
+
+def begin(
+    table: HookTable,
+    hook: str,
+    data: Any,
+    env: tuple[dict[str, Any], str],
+    seq: int,
+    extra: Any = None,
+) -> HookResult:
+    """A new execution of ``table``: the object handed to handlers as their context and
+    returned to the caller as the result (built without ``__init__``: the hot path)."""
+    res = _new(HookResult)
+    res.hook = hook
+    res.data = data
+    res._env = env
+    res._extra = extra
+    res._table = table
+    res._answers = []
+    res._notes = None
+    res._trail = [seq, perf()]
+    return res
 
 
 def _failed(
@@ -222,10 +269,15 @@ def _failed(
     return (TIMEOUT if timed_out else ERROR), has_value, value
 
 
+def _note(res: HookResult, index: int, note: Note) -> None:
+    notes = res._notes
+    if notes is None:
+        notes = res._notes = {}
+    notes[index] = note
+
+
 def _after_failure(
-    record: Record,
-    table: HookTable,
-    ctx: HookContext,
+    res: HookResult,
     acc: Any,
     index: int,
     error: PluginError,
@@ -234,150 +286,162 @@ def _after_failure(
     on_failure: FailureHandler,
 ) -> tuple[Any, bool]:
     """Record a failed call and fold a fallback's answer; returns (acc, stop)."""
-    status, has_value, value = _failed(table.impls[index], ctx, error, t0, retries, on_failure)
-    marks, answers, notes = record
+    table = res._table
+    status, has_value, value = _failed(table.impls[index], res, error, t0, retries, on_failure)
     if error.counted:
-        notes[index] = (status, error, retries, None)
+        _note(res, index, (status, error, retries, None))
     else:  # the host's decision: an open breaker's skip carries no error, only its reason
-        notes[index] = (status, None if status == SKIPPED else error, retries, error.message)
-    answers.append(value)
-    marks.append(perf())
+        _note(res, index, (status, None if status == SKIPPED else error, retries, error.message))
+    res._answers.append(value)
+    res._trail.append(perf())
     if has_value:
         try:
-            return table.fold(acc, value, ctx)
+            return table.fold(acc, value, res)
         except ShapeError:
             pass
     return acc, False
 
 
-def run_sync(
-    table: HookTable, ctx: HookContext, acc: Any, on_failure: FailureHandler
-) -> tuple[Any, Record]:
-    """Run every (synchronous) handler of ``table`` in order; returns (value, record).
+def run_sync(res: HookResult, acc: Any, on_failure: FailureHandler) -> Any:
+    """Run every (synchronous) handler of ``res``'s table in order; returns the value.
 
     The hot path per handler is: switch the context's plugin, call, read the clock,
-    fold, count, record the answer. One clock read per handler: the fold of one answer
-    is counted in the next handler's interval (a few hundred nanoseconds).
+    fold, record the answer. One clock read per handler: the fold of one answer is
+    counted in the next handler's interval (a few hundred nanoseconds). Counters are
+    folded later, in batches (``Ledger``), from the trail.
     """
+    table = res._table
     if table.collect:
-        return run_collect(table, ctx, acc, on_failure)
-    t0 = perf()
-    record: Record = ([t0], [], {})
-    marks, answers, notes = record
-    answer, mark = answers.append, marks.append
+        return run_collect(res, on_failure)
+    trail, answers = res._trail, res._answers
+    t0 = trail[-1]
     fold = table.fold
     for index, (impl, plugin_id, fn, timeout, stats) in enumerate(table.entries):
-        ctx.plugin_id = plugin_id
+        res.plugin_id = plugin_id
         retries = 0
         try:
-            value = fn(ctx)
+            value = fn(res)
         except BaseException as exc:  # sys.exit() in a handler must not end the caller
             if must_propagate(exc):
                 raise
-            value, retries, error = _attempt_again(impl, ctx, _raised(impl, ctx, exc))
+            value, retries, error = _attempt_again(impl, res, _raised(impl, res, exc))
         else:
             t1 = perf()
             duration = t1 - t0
             if duration <= timeout:
                 try:
-                    acc, stop = fold(acc, value, ctx)
+                    acc, stop = fold(acc, value, res)
                 except ShapeError as exc:
                     error = _error(
-                        PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}"
+                        PluginErrorType.VALIDATION_ERROR, impl, res, f"wrong answer: {exc}"
                     )
                 else:
-                    stats.count += 1
-                    stats.total += duration
-                    if duration > stats.max:
-                        stats.max = duration
-                    mark(t1)
-                    answer(value)
+                    stats._total += duration  # the count: by the ledger, per batch
+                    if duration > stats._max:
+                        stats._max = duration
+                    trail.append(t1)
+                    answers.append(value)
                     t0 = t1
                     if stop:
                         break
                     continue
             else:
-                value, retries, error = _attempt_again(impl, ctx, _overran(impl, ctx, duration))
+                value, retries, error = _attempt_again(impl, res, _overran(impl, res, duration))
         if error is None:  # a retry succeeded
             try:
-                acc, stop = fold(acc, value, ctx)
+                acc, stop = fold(acc, value, res)
             except ShapeError as exc:
-                error = _error(PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}")
+                error = _error(PluginErrorType.VALIDATION_ERROR, impl, res, f"wrong answer: {exc}")
             else:
                 _count(impl, t0)
-                notes[index] = (OK, None, retries, None)
-                answer(value)
+                _note(res, index, (OK, None, retries, None))
+                answers.append(value)
                 t0 = perf()
-                mark(t0)
+                trail.append(t0)
                 if stop:
                     break
                 continue
-        acc, stop = _after_failure(record, table, ctx, acc, index, error, t0, retries, on_failure)
+        acc, stop = _after_failure(res, acc, index, error, t0, retries, on_failure)
         if stop:
             break
-        t0 = marks[-1]
-    return acc, record
+        t0 = trail[-1]
+    return acc
+
+
+def collected(answers: list[Any]) -> list[Any]:
+    """A collect hook's value: every answer but the ``None`` ones."""
+    return [value for value in answers if value is not None]
 
 
 def run_collect(
-    table: HookTable, ctx: HookContext, values: list[Any], on_failure: FailureHandler
-) -> tuple[Any, Record]:
+    res: HookResult, on_failure: FailureHandler, failure: BaseException | float | None = None
+) -> list[Any]:
     """``run_sync`` for collect hooks, the commonest mode, with the fold inlined.
+
+    The dispatcher runs the same loop inline while every handler simply succeeds and
+    hands over here at the first that did not — the next handler to run, given the
+    exception it raised or the duration it overran — so one handler never runs twice.
 
     A duration includes about 0.1 µs of this loop's own bookkeeping, the price of one
     clock read per handler.
     """
-    t0 = perf()
-    record: Record = ([t0], [], {})
-    marks, answers, notes = record
-    answer, mark = answers.append, marks.append
-    collect = values.append
-    for impl, plugin_id, fn, timeout, stats in table.entries:
-        ctx.plugin_id = plugin_id
-        try:
-            value = fn(ctx)
-        except BaseException as exc:  # sys.exit() in a handler must not end the caller
-            if must_propagate(exc):
-                raise
-            value, retries, error = _attempt_again(impl, ctx, _raised(impl, ctx, exc))
+    table = res._table
+    trail, answers = res._trail, res._answers
+    answer, mark = answers.append, trail.append
+    t0 = trail[-1]
+    entries = table.entries[len(answers) :] if answers else table.entries
+    for impl, plugin_id, fn, timeout, stats in entries:
+        if failure is None:
+            res.plugin_id = plugin_id
+            try:
+                value = fn(res)
+            except BaseException as exc:  # sys.exit() in a handler must not end the caller
+                failure = exc
+            else:
+                t1 = perf()
+                duration = t1 - t0
+                if duration <= timeout:
+                    stats._total += duration  # the count: by the ledger, per batch
+                    if duration > stats._max:
+                        stats._max = duration
+                    mark(t1)
+                    answer(value)
+                    t0 = t1
+                    continue
+                failure = duration
+        if isinstance(failure, BaseException):
+            if must_propagate(failure):
+                raise failure
+            value, retries, error = _attempt_again(impl, res, _raised(impl, res, failure))
         else:
-            t1 = perf()
-            duration = t1 - t0
-            if duration <= timeout:
-                stats.count += 1
-                stats.total += duration
-                if duration > stats.max:
-                    stats.max = duration
-                mark(t1)
-                answer(value)
-                if value is not None:
-                    collect(value)
-                t0 = t1
-                continue
-            value, retries, error = _attempt_again(impl, ctx, _overran(impl, ctx, duration))
+            value, retries, error = _attempt_again(impl, res, _overran(impl, res, failure))
+        failure = None
         index = len(answers)
         if error is None:
             _count(impl, t0)
-            notes[index] = (OK, None, retries, None)
+            _note(res, index, (OK, None, retries, None))
             answer(value)
-            if value is not None:
-                collect(value)
             t0 = perf()
             mark(t0)
         else:
-            _after_failure(record, table, ctx, values, index, error, t0, retries, on_failure)
-            t0 = marks[-1]
-    return values, record
+            if not _after_failure(res, [], index, error, t0, retries, on_failure)[1]:
+                answers[index] = None  # no fallback answered: nothing to collect
+            t0 = trail[-1]
+    return collected(answers)
+
+
+def _time(stats: PluginStats, duration: float) -> None:
+    """Add a plain success's duration (its count comes from the ledger)."""
+    stats._total += duration
+    if duration > stats._max:
+        stats._max = duration
 
 
 def _count(impl: HookImpl, t0: float) -> float:
-    """Count one call of ``impl`` that started at ``t0``; returns its duration."""
+    """Count one call of ``impl`` that started at ``t0`` now (the slow paths: retries,
+    failures); returns its duration."""
     duration = perf() - t0
-    stats = impl.stats
-    stats.count += 1
-    stats.total += duration
-    if duration > stats.max:
-        stats.max = duration
+    impl.stats.add_call(duration)
     return duration
 
 
@@ -429,34 +493,34 @@ async def _attempt_async(impl: HookImpl, ctx: HookContext) -> tuple[Any, int, Pl
     return None, impl.retries, error
 
 
-async def run_async(
-    table: HookTable, ctx: HookContext, acc: Any, on_failure: FailureHandler
-) -> tuple[Any, Record]:
+async def run_async(res: HookResult, acc: Any, on_failure: FailureHandler) -> Any:
     """Like ``run_sync``, awaiting async handlers, each under its own timeout."""
-    t0 = perf()
-    record: Record = ([t0], [], {})
-    marks, answers, notes = record
+    table = res._table
+    trail, answers = res._trail, res._answers
+    t0 = trail[-1]
     fold = table.fold
     for index, impl in enumerate(table.impls):
-        ctx.plugin_id = impl.plugin_id
-        value, retries, error = await _attempt_async(impl, ctx)
+        res.plugin_id = impl.plugin_id
+        value, retries, error = await _attempt_async(impl, res)
         if error is None:
             try:
-                acc, stop = fold(acc, value, ctx)
+                acc, stop = fold(acc, value, res)
             except ShapeError as exc:
-                error = _error(PluginErrorType.VALIDATION_ERROR, impl, ctx, f"wrong answer: {exc}")
+                error = _error(PluginErrorType.VALIDATION_ERROR, impl, res, f"wrong answer: {exc}")
             else:
-                _count(impl, t0)
                 if retries:
-                    notes[index] = (OK, None, retries, None)
+                    _count(impl, t0)
+                    _note(res, index, (OK, None, retries, None))
+                else:  # the count: by the ledger, per batch
+                    _time(impl.stats, perf() - t0)
                 answers.append(value)
                 t0 = perf()
-                marks.append(t0)
+                trail.append(t0)
                 if stop:
                     break
                 continue
-        acc, stop = _after_failure(record, table, ctx, acc, index, error, t0, retries, on_failure)
+        acc, stop = _after_failure(res, acc, index, error, t0, retries, on_failure)
         if stop:
             break
-        t0 = marks[-1]
-    return acc, record
+        t0 = trail[-1]
+    return acc

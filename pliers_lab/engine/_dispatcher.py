@@ -1,6 +1,10 @@
-"""Firing a hook: the hot path. One ``HookContext`` per execution, the hook's table of
-handlers as it stands at the start, the result mode's combination, one ``HookResult``
-kept in the journal.
+"""Firing a hook: the hot path. One ``HookResult`` per execution — handed to the
+handlers as their context while they run, returned to the caller afterwards — and the
+hook's table of handlers as it stands at the start.
+
+What an execution leaves behind is its trail: a successful one is appended to its
+table's trails and counted later, in batches (``Ledger``); the full results of the last
+executions stay in the store's ``recent`` ring.
 
 Works in plain code and inside a running event loop (a Jupyter cell): a hook with async
 handlers then runs on the engine's own loop thread.
@@ -9,19 +13,29 @@ handlers then runs on the engine's own loop thread.
 from __future__ import annotations
 
 import itertools
-import os
 from typing import Any
 
-from ..context import HookContext
 from ._aio import LoopThread
-from ._dispatch import FailureHandler, run_async, run_collect, run_sync
+from ._dispatch import (
+    FailureHandler,
+    begin,
+    collected,
+    perf,
+    run_async,
+    run_collect,
+    run_sync,
+)
 from ._hook_table import HookRegistry
 from ._journal import Journal
+from ._ledger import BATCH
 from ._modes import initial
 from ._plugin_table import PluginTable
 from .hook_results import HookResult
 
 __all__ = ["Dispatcher"]
+
+_new = object.__new__
+_MASK = BATCH - 1
 
 
 class Dispatcher:
@@ -35,11 +49,13 @@ class Dispatcher:
         loop: LoopThread,
         on_failure: FailureHandler,
     ) -> None:
-        self.tag = os.urandom(3).hex()  # in every execution id: engines never collide
-        self._by_id = plugins.by_id  # read without a call on the hot path
+        self.tag = journal.tag  # in every execution id: engines never collide
+        self._env = (plugins.by_id, self.tag)  # what every context reads its plugin from
         self._hooks = hooks
         self._tables = hooks.tables
-        self._executions = journal.executions
+        self._ledger = journal.ledger
+        self._dirty = journal.ledger.dirty.add
+        self._recent = journal.executions.recent.append
         self._loop = loop
         self._failure = on_failure
         self._seq = itertools.count(1)
@@ -47,48 +63,105 @@ class Dispatcher:
     def fire(
         self,
         hook: str,
-        data: Any,
-        user_id: str | None,
-        session_id: str | None,
-        event: Any,
-        request_id: str | None,
-        trace_id: str | None,
+        data: Any = None,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        event: Any = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
     ) -> HookResult:
+        """``Engine.fire`` (the engine binds this method as its own: no extra call)."""
         table = self._tables.get(hook)
         if table is None:
             table = self._hooks.table(hook)
         if table.has_async:
             return self._loop.run(
-                self.afire(hook, data, user_id, session_id, event, request_id, trace_id)
+                self.afire(
+                    hook,
+                    data,
+                    user_id=user_id,
+                    session_id=session_id,
+                    event=event,
+                    request_id=request_id,
+                    trace_id=trace_id,
+                )
             )
-        extra = (
+        # ``begin``, inlined: this is the one object the execution allocates.
+        res = _new(HookResult)
+        res.hook = hook
+        res.data = data
+        res._env = self._env
+        res._extra = (
             (user_id, session_id, event, request_id, trace_id)
             if user_id or session_id or event is not None or request_id or trace_id
             else None
         )
-        ctx = HookContext(hook, data, self._by_id, self.tag, next(self._seq), extra)
+        res._table = table
+        res._answers = answers = []
+        res._notes = None
+        seq = next(self._seq)
+        res._trail = trail = [seq, perf()]
         if table.collect:
-            value, record = run_collect(table, ctx, [], self._failure)
+            # ``run_collect``'s loop, inlined while every handler simply succeeds; the
+            # first one that does not hands the rest of the chain over to it.
+            t0 = trail[1]
+            nothing = False  # did a handler answer None (left out of the value)?
+            for _impl, plugin_id, fn, timeout, stats in table.entries:
+                res.plugin_id = plugin_id
+                try:
+                    value = fn(res)
+                except BaseException as exc:
+                    res.value = run_collect(res, self._failure, exc)
+                    break
+                t1 = perf()
+                duration = t1 - t0
+                if duration > timeout:
+                    res.value = run_collect(res, self._failure, duration)
+                    break
+                stats._total += duration  # the count: by the ledger, per batch
+                if duration > stats._max:
+                    stats._max = duration
+                trail.append(t1)
+                answers.append(value)
+                if value is None:
+                    nothing = True
+                t0 = t1
+            else:
+                res.value = collected(answers) if nothing else answers.copy()
         else:
-            value, record = run_sync(table, ctx, initial(table.mode, data), self._failure)
-        result = HookResult(ctx, table.mode_name, data, value, table.impls, record)
-        self._executions.append(result)
-        return result
+            res.value = run_sync(res, initial(table.mode, data), self._failure)
+            res.data = data  # a waterfall moved it along the chain
+        if res._notes is None and len(answers) == len(table.entries):
+            table.trails.append(trail)
+            self._dirty(table)
+        else:
+            self._ledger.odd(res)
+        self._recent(res)
+        if not seq & _MASK:
+            self._ledger.settle()
+        return res
 
     async def afire(
         self,
         hook: str,
-        data: Any,
-        user_id: str | None,
-        session_id: str | None,
-        event: Any,
-        request_id: str | None,
-        trace_id: str | None,
+        data: Any = None,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        event: Any = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
     ) -> HookResult:
+        """``Engine.afire``: async handlers run on the caller's loop."""
         table = self._hooks.table(hook)
         extra = (user_id, session_id, event, request_id, trace_id)
-        ctx = HookContext(hook, data, self._by_id, self.tag, next(self._seq), extra)
-        value, record = await run_async(table, ctx, initial(table.mode, data), self._failure)
-        result = HookResult(ctx, table.mode_name, data, value, table.impls, record)
-        self._executions.append(result)
-        return result
+        seq = next(self._seq)
+        res = begin(table, hook, data, self._env, seq, extra)
+        res.value = await run_async(res, initial(table.mode, data), self._failure)
+        res.data = data
+        self._ledger.keep(res)
+        self._recent(res)
+        if not seq & _MASK:
+            self._ledger.settle()
+        return res

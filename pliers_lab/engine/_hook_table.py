@@ -20,7 +20,9 @@ class HookRegistry:
     plugin, so taking one plugin's out costs its own hooks, not every handler there is.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settle: Callable[[], None] | None = None) -> None:
+        #: The engine's ledger: the counters of every handler in a table read through it.
+        self._settle = settle
         self._custom: dict[str, HookSpec] = {}
         #: hook → plugin id → that plugin's handlers of the hook, in registration order
         self._impls: dict[str, dict[str, list[HookImpl]]] = {}
@@ -70,6 +72,9 @@ class HookRegistry:
                 spec = self.spec(name)
                 by_plugin = self._impls.get(name, {})
                 table = HookTable(name, spec.mode, [i for v in by_plugin.values() for i in v])
+                if self._settle is not None:
+                    for stats in table.stats:
+                        stats.settle = self._settle
                 self.tables[name] = table
         return table
 

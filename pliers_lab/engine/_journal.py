@@ -9,16 +9,19 @@ the plugin's log and its ``on_error`` handler always agree.
 from __future__ import annotations
 
 import inspect
+import os
 import time
 
 from ..errors import PluginError, PluginErrorType, must_propagate, raised_text
 from ..lifecycle import Transition
 from ..observe.activity import Activity
-from ..observe.history import ErrorStore, ExecutionStore, RecoveryStore, TransitionStore
+from ..observe.executions import ExecutionStore
+from ..observe.history import ErrorStore, RecoveryStore, TransitionStore
 from ..observe.logs import LogStore
 from ..plugin import Plugin
 from ..recovery import RecoveryRecord
 from ._aio import LoopThread
+from ._ledger import Ledger
 
 __all__ = ["Journal"]
 
@@ -27,9 +30,19 @@ class Journal:
     """The engine's bounded records and its activity feed."""
 
     def __init__(
-        self, loop: LoopThread, *, max_observations: int, max_errors: int, max_logs: int
+        self,
+        loop: LoopThread,
+        *,
+        max_observations: int,
+        max_errors: int,
+        max_logs: int,
+        max_results: int = 1000,
     ) -> None:
-        self.executions = ExecutionStore(max_observations)
+        #: Identifies this engine in execution ids (several engines may share a machine).
+        self.tag = os.urandom(3).hex()
+        self.executions = ExecutionStore(max_observations, self.tag, max_results)
+        #: Folds the hot path's trails into counters and ``executions`` in batches.
+        self.ledger = Ledger(self.executions)
         self.errors = ErrorStore(max_errors)
         self.transitions = TransitionStore(max_errors)
         self.recoveries = RecoveryStore(max_errors)

@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
+from ..context import HookContext
 from ..errors import PluginError
 
 if TYPE_CHECKING:
-    from ..context import HookContext, HookMetadata
-    from ._dispatch import HookImpl, Record
+    from ._dispatch import HookImpl, HookTable
 
-__all__ = ["HookResult", "Outcome", "Verdict", "Veto"]
+__all__ = ["HookResult", "Outcome", "Verdict", "Veto", "rows_of"]
 
 #: Outcome statuses. ``skipped``: not run (an earlier veto or first answer ended the
 #: chain, the plugin's circuit breaker is open, or its workers were stopped while the
@@ -71,44 +71,69 @@ class Outcome:
 #: (impl, perf start, duration s, status, error, retries, value, reason).
 Row = tuple["HookImpl", float, float, str, "PluginError | None", int, Any, "str | None"]
 
+#: index → (status, error, retries, reason), only for calls that did not simply succeed.
+Notes = dict[int, tuple[str, "PluginError | None", int, "str | None"]]
+
+
+def rows_of(
+    impls: tuple[HookImpl, ...], trail: list[float], answers: list[Any], notes: Notes | None
+) -> list[Row]:
+    """The rows of one execution from what dispatch kept: its handlers, its trail (the
+    execution number, then a clock read before the first handler and after each), the
+    answers and the notes of calls that did not simply succeed."""
+    rows: list[Row] = []
+    notes = notes or {}
+    for i, value in enumerate(answers):
+        status, error, retries, reason = notes.get(i, _PLAIN)
+        start = trail[i + 1]
+        rows.append((impls[i], start, trail[i + 2] - start, status, error, retries, value, reason))
+    end = trail[-1]
+    rows.extend((impl, end, 0.0, SKIPPED, None, 0, None, _CUT) for impl in impls[len(rows) :])
+    return rows
+
 
 @final
-class HookResult:
-    """The value of one hook execution plus the per-plugin rows behind it."""
+class HookResult(HookContext):
+    """The value of one hook execution plus the per-plugin rows behind it.
 
-    __slots__ = (
-        "_outcomes",
-        "_rows",
-        "answers",
-        "context",
-        "data",
-        "impls",
-        "marks",
-        "mode",
-        "notes",
-        "value",
-    )
+    It is the execution's context too: the handlers received this very object as their
+    ``HookContext`` while they ran (``result.context is result``). ``data`` is the data
+    the hook was fired with; ``rows`` and ``outcomes`` are built from the execution's
+    trail on first use.
+    """
 
-    def __init__(
-        self,
-        context: HookContext,
-        mode: str,
-        data: Any,
-        value: Any,
-        impls: tuple[HookImpl, ...],
-        record: Record,
-    ) -> None:
-        self.context = context
-        self.mode = mode
-        self.data = data
-        self.value = value
-        self.impls = impls
-        self.marks, self.answers, self.notes = record
+    __slots__ = ("_answers", "_notes", "_outcomes", "_rows", "_table", "value")
+
+    value: Any
+    _table: HookTable
+    _answers: list[Any]
+    _notes: Notes | None
+
+    @property
+    def context(self) -> HookContext:
+        """The context the handlers saw: this object (kept for readability)."""
+        return self
+
+    @property
+    def mode(self) -> str:
+        """The hook's result mode (``collect``, ``validate``, ``waterfall``, ...)."""
+        return self._table.mode_name
+
+    @property
+    def impls(self) -> tuple[HookImpl, ...]:
+        """The handlers the execution started with, in order."""
+        return self._table.impls
+
+    @property
+    def answers(self) -> list[Any]:
+        """Each handler's answer, in order (handlers a veto or first answer cut off are
+        absent)."""
+        return self._answers
 
     @property
     def calls(self) -> int:
         """How many handlers ran."""
-        return len(self.answers)
+        return len(self._answers)
 
     @property
     def rows(self) -> list[Row]:
@@ -116,43 +141,20 @@ class HookResult:
         answer, reason); handlers a veto or first answer cut off come last, as skipped."""
         try:
             return self._rows
-        except AttributeError:  # first use: built from the marks, then kept
-            marks, notes, impls = self.marks, self.notes, self.impls
-            rows: list[Row] = []
-            for i, value in enumerate(self.answers):
-                status, error, retries, reason = notes.get(i, _PLAIN)
-                start = marks[i]
-                rows.append(
-                    (impls[i], start, marks[i + 1] - start, status, error, retries, value, reason)
-                )
-            end = marks[-1]
-            rows.extend(
-                (impl, end, 0.0, SKIPPED, None, 0, None, _CUT) for impl in impls[len(rows) :]
+        except AttributeError:  # first use: built from the trail, then kept
+            self._rows: list[Row] = rows_of(
+                self._table.impls, self._trail, self._answers, self._notes
             )
-            self._rows: list[Row] = rows
-            return rows
-
-    @property
-    def hook(self) -> str:
-        return self.context.hook
+            return self._rows
 
     @property
     def execution_id(self) -> str:
-        return self.context.execution_id
-
-    @property
-    def metadata(self) -> HookMetadata:
-        return self.context.metadata
-
-    @property
-    def state(self) -> dict[str, Any]:
-        """The state the plugins shared during this execution."""
-        return self.context.state
+        return f"{self._env[1]}-{self._trail[0]}"
 
     @property
     def started(self) -> float:
         """Wall-clock start of the execution (epoch seconds)."""
-        return self.context.timestamp
+        return self.timestamp
 
     @property
     def outcomes(self) -> list[Outcome]:
@@ -197,6 +199,8 @@ class HookResult:
         raise KeyError(f"plugin {plugin_id!r} did not run on {self.hook!r} (ran: {ran})")
 
     def __repr__(self) -> str:
+        if not hasattr(self, "value"):  # still running: a handler printed its context
+            return HookContext.__repr__(self)
         statuses = ", ".join(f"{o.plugin_id}={o.status}" for o in self.outcomes)
         return f"<HookResult {self.hook} {self.execution_id} value={self.value!r} [{statuses}]>"
 

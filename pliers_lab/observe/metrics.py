@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, final
 
@@ -13,30 +14,40 @@ CRITICAL_ERROR_RATE = 0.5
 RECENT_WINDOW = 100
 
 
+def _nothing() -> None:
+    return None
+
+
 @final
 class PluginStats:
-    """Counters of one plugin, updated in place by dispatch (durations in seconds)."""
+    """Counters of one plugin (durations in seconds).
+
+    Dispatch leaves successful calls in its tables' trails and the engine's ledger
+    folds them in batches: ``settle`` (the ledger's, set when the plugin's handlers join
+    a table) runs before any read, so every read sees every call made before it.
+    """
 
     __slots__ = (
+        "_count",
         "_last_failure_at",
+        "_max",
         "_streak",
-        "count",
+        "_total",
         "errors",
-        "max",
         "overloaded",
         "recent_failures",
         "restarts",
+        "settle",
         "skipped",
         "timeouts",
-        "total",
     )
 
     def __init__(self) -> None:
-        self.count = 0
+        self._count = 0
+        self._total = 0.0
+        self._max = 0.0
         self.errors = 0
         self.timeouts = 0
-        self.total = 0.0
-        self.max = 0.0
         self._streak = 0
         self._last_failure_at = -1
         self.restarts = 0
@@ -49,6 +60,40 @@ class PluginStats:
         # Only failures are kept, stamped with the call count they happened at, so a
         # success costs no append on the hot path.
         self.recent_failures: deque[int] = deque(maxlen=RECENT_WINDOW)
+        self.settle: Callable[[], None] = _nothing
+
+    @property
+    def count(self) -> int:
+        """Calls the plugin answered or failed (not the skipped or overloaded ones)."""
+        self.settle()
+        return self._count
+
+    @property
+    def total(self) -> float:
+        """Seconds spent in the plugin's calls."""
+        self.settle()
+        return self._total
+
+    @property
+    def max(self) -> float:
+        """The longest call, in seconds."""
+        self.settle()
+        return self._max
+
+    def add_call(self, duration: float) -> None:
+        """Count one call that took ``duration`` seconds (after every earlier one)."""
+        self.settle()
+        self._count += 1
+        self._total += duration
+        if duration > self._max:
+            self._max = duration
+
+    def add_calls(self, count: int, total: float, longest: float) -> None:
+        """Count ``count`` calls at once (the ledger's batches)."""
+        self._count += count
+        self._total += total
+        if longest > self._max:
+            self._max = longest
 
     def failed(self, timeout: bool = False) -> None:
         """Count a failed call; call after ``count`` was incremented for it.

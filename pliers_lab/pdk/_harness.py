@@ -162,7 +162,9 @@ class Harness:
         return self.engine.fire(hook, data, **options)
 
     def expect_hook(self, hook: str) -> HookExpectation:
-        return HookExpectation(hook, [r for r in self.engine.executions if r.hook == hook])
+        return HookExpectation(
+            hook, [r for r in self.engine.executions.results() if r.hook == hook]
+        )
 
     def mock_external_service(
         self, name: str, responses: Mapping[str, Any] | Callable[[str, str, Any], Any]
@@ -306,9 +308,10 @@ class Harness:
         return [dict(r) for r in self.host.db.query("SELECT * FROM tasks ORDER BY id")]
 
     def wait_for_hooks(self, *hooks: str) -> list[HookResult]:
-        """The executions of ``hooks`` so far. Hooks run synchronously inside host
-        operations, so there is nothing to wait for; kept for the spec's verb."""
-        return [r for r in self.engine.executions if not hooks or r.hook in hooks]
+        """The executions of ``hooks`` so far (the engine keeps whole results for its last
+        ``max_results`` executions, 1,000 by default). Hooks run synchronously inside
+        host operations, so there is nothing to wait for; kept for the spec's verb."""
+        return [r for r in self.engine.executions.results() if not hooks or r.hook in hooks]
 
     def cleanup(self) -> None:
         for capture in self._captures:

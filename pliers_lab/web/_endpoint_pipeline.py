@@ -505,10 +505,7 @@ class Dispatcher:
 
     @staticmethod
     def _count(stats: Any, seconds: float, *, failed: bool, timeout: bool = False) -> None:
-        stats.count += 1
-        stats.total += seconds
-        if seconds > stats.max:
-            stats.max = seconds
+        stats.add_call(seconds)
         if failed:
             stats.failed(timeout)
 

@@ -565,10 +565,28 @@ def test_the_execution_store_is_bounded_by_plugin_calls():
         eng.fire("form.afterDelete", {})  # 3 more: 7 > 5, so the two oldest go
         store = eng.executions
         assert store.rows_held == 3 and store.rows_dropped == 4 and len(store) == 1
-        assert store.find(first) is None and len(store.rows()) == store.rows_held
+        rows = store.rows()
+        assert len(rows) == store.rows_held and first not in {row[0] for row in rows}
         for _ in range(10):
             eng.fire("form.afterCreate", {})
         assert store.rows_held == 5 and len(store) == 5 and store.total == 13
+
+
+def test_full_results_are_kept_for_the_last_executions_only():
+    """The store keeps rows; whole results (values, data) only for ``max_results``."""
+    from pliers_lab import Engine
+
+    with Engine(max_results=3) as eng:
+        eng.add_plugin(
+            manifest("solo", {"form.afterCreate": {}}), handlers(form__afterCreate=lambda c: 7)
+        )
+        fired = [eng.fire("form.afterCreate", {"n": n}) for n in range(5)]
+        store = eng.executions
+        assert store.results() == fired[2:] and store.find(fired[0].execution_id) is None
+        assert store.find(fired[4].execution_id) is fired[4]
+        assert len(store) == 5 and [row[0] for row in store.rows()] == [
+            r.execution_id for r in fired
+        ]
 
 
 def test_timestamps_follow_a_wall_clock_the_system_steps(

@@ -7,16 +7,23 @@ import time
 import pytest
 
 from pliers_lab.catalog import ResultMode
-from pliers_lab.context import HookContext
-from pliers_lab.engine._dispatch import HookImpl, HookTable, run_async, run_sync
+from pliers_lab.engine._dispatch import HookImpl, HookTable, begin, run_async, run_sync
+from pliers_lab.engine._ledger import Ledger
 from pliers_lab.engine._modes import initial
-from pliers_lab.engine.hook_results import HookResult, Verdict, Veto
+from pliers_lab.engine.hook_results import Verdict, Veto
 from pliers_lab.errors import PluginErrorType
+from pliers_lab.observe.executions import ExecutionStore
 from pliers_lab.recovery import BackoffStrategy, RecoveryPolicy, RecoveryStrategy
 
 
-def ctx(data=None):
-    return HookContext("test.hook", data, {}, "t", 1)
+def start(mode, impls, data=None):
+    """A table of ``impls``, its counters settled by a ledger as in an engine, and a
+    new execution of it."""
+    table = HookTable("test.hook", mode, impls)
+    ledger = Ledger(ExecutionStore(1000, "t"))
+    for stats in table.stats:
+        stats.settle = ledger.settle
+    return ledger, begin(table, "test.hook", data, ({}, "t"), 1)
 
 
 class Failures:
@@ -31,15 +38,18 @@ class Failures:
         return (self.answer is not None, self.answer)
 
 
-def rows_of(table, c, value, record):
-    return HookResult(c, table.mode_name, c.data, value, table.impls, record).rows
-
-
 def run(mode, impls, data=None, failures=None):
-    table = HookTable("test.hook", mode, impls)
-    c = ctx(data)
-    value, record = run_sync(table, c, initial(mode, data), failures or Failures())
-    return value, rows_of(table, c, value, record), c
+    ledger, res = start(mode, impls, data)
+    res.value = run_sync(res, initial(mode, data), failures or Failures())
+    ledger.keep(res)
+    return res.value, res.rows, res
+
+
+def run_async_loop(mode, impls, failures=None):
+    ledger, res = start(mode, impls)
+    res.value = asyncio.run(run_async(res, [], failures or Failures()))
+    ledger.keep(res)
+    return res.value, res.rows
 
 
 def test_higher_priority_runs_first_and_ties_go_by_plugin_id():
@@ -240,11 +250,8 @@ def test_async_handlers_run_under_their_timeout_and_hangs_are_cancelled():
         HookImpl("sync", "test.hook", lambda c: "sync", priority=0),
     ]
     failures = Failures()
-    table = HookTable("test.hook", ResultMode.COLLECT, impls)
     started = time.perf_counter()
-    c = ctx()
-    value, record = asyncio.run(run_async(table, c, [], failures))
-    rows = rows_of(table, c, value, record)
+    value, rows = run_async_loop(ResultMode.COLLECT, impls, failures)
     assert time.perf_counter() - started < 1
     assert value == ["quick", "sync"]
     assert cancelled == [True]
@@ -317,8 +324,5 @@ def test_a_retry_the_host_could_not_run_ends_with_the_plugins_own_failure():
 
 def test_an_overload_in_the_async_loop_is_not_counted_either():
     impl = HookImpl("busy", "test.hook", _overloaded, retries=2)
-    table = HookTable("test.hook", ResultMode.COLLECT, [impl])
-    c = ctx()
-    value, record = asyncio.run(run_async(table, c, [], Failures()))
-    (row,) = rows_of(table, c, value, record)
+    _value, (row,) = run_async_loop(ResultMode.COLLECT, [impl])
     assert row[3] == "overloaded" and (impl.stats.errors, impl.stats.overloaded) == (0, 1)

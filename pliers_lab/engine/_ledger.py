@@ -1,0 +1,95 @@
+"""Bringing counters and the execution store up to date, in batches.
+
+On the hot path a successful execution costs one append of its trail to its table's
+list (``HookTable.trails``); its handlers' durations were added to their counters as
+they ran. The ledger settles those trails later — every ``BATCH`` executions, and
+before anything reads a count or the store: each handler of a table is counted once per
+batch (``count += len(batch)``) and the batch's trails become one flat array of floats
+in the execution store, freed while still in the CPU's cache.
+
+Executions that did not simply succeed (a failure, a retry, a chain a veto or a first
+answer cut short) are *odd*: the slow path already counted their failed calls, so the
+ledger counts their successful calls at once and keeps their notes for the rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from itertools import chain
+from operator import itemgetter
+from typing import TYPE_CHECKING
+
+from ..observe.executions import Chunk, ExecutionStore
+
+if TYPE_CHECKING:
+    from ._dispatch import HookTable, Trail
+    from .hook_results import HookResult, Notes
+
+__all__ = ["BATCH", "Ledger"]
+
+#: Executions between two settlements (a power of two: the dispatcher tests the
+#: execution number with a mask). Small enough that a batch is still in the CPU's
+#: cache when it is folded; its trails then become one flat ``array`` of floats.
+BATCH = 128
+
+
+class Ledger:
+    """The tables with unsettled trails, the odd executions, and how to settle them."""
+
+    def __init__(self, store: ExecutionStore) -> None:
+        #: Tables that got a trail since they were last settled (dispatch adds).
+        self.dirty: set[HookTable] = set()
+        self._odd: list[tuple[HookTable, Trail, Notes | None]] = []
+        self._lock = threading.Lock()
+        self._store = store
+        store.settle = self.settle
+
+    def keep(self, res: HookResult) -> None:
+        """What an execution leaves: a plain one its trail, an odd one its notes too
+        (``Dispatcher.fire`` does the same inline)."""
+        table = res._table
+        if res._notes is None and len(res._answers) == len(table.entries):
+            table.trails.append(res._trail)
+            self.dirty.add(table)
+        else:
+            self.odd(res)
+
+    def odd(self, res: HookResult) -> None:
+        """An execution that did not simply succeed: count its plain successes now."""
+        table, notes = res._table, res._notes
+        stats = table.stats
+        for i in range(len(res._answers)):
+            if notes is None or i not in notes:
+                stats[i]._count += 1  # its duration was added as it ran
+        self._odd.append((table, res._trail, notes))
+
+    def settle(self) -> None:
+        """Fold every pending trail into its plugins' counters and the store."""
+        if not self.dirty and not self._odd:
+            return
+        with self._lock:
+            chunks: list[Chunk] = []
+            for table in list(self.dirty):
+                self.dirty.discard(table)  # a fire after this adds it again
+                trails = table.trails
+                taken = len(trails)
+                if not taken:
+                    continue
+                batch = trails[:taken]
+                del trails[:taken]  # appends made meanwhile stay for the next time
+                for stats in table.stats:  # every handler of each of them succeeded
+                    stats._count += taken
+                flat = array("d", chain.from_iterable(batch))
+                chunks.append((int(batch[0][0]), table, flat, None))
+            odd = self._odd
+            taken = len(odd)
+            for table, trail, notes in odd[:taken]:
+                # An odd trail may be short (a cut chain): padded to the table's width
+                # with its last clock read, so every execution takes the same room.
+                width = len(table.impls) + 2
+                padded = trail + [trail[-1]] * (width - len(trail))
+                chunks.append((int(trail[0]), table, array("d", padded), [(len(trail), notes)]))
+            del odd[:taken]
+            chunks.sort(key=itemgetter(0))
+            self._store.extend(chunks)
