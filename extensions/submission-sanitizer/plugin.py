@@ -14,7 +14,6 @@ names of the answers they changed in ``ctx.state["sanitized_fields"]``.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +27,10 @@ _SCRIPT_URL = re.compile(r"\b(?:java|vb)\s*script\s*:", re.I)
 _TAG = re.compile(r"</?[a-z!][^>]*(?:>|$)", re.I)
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+#: Unicode's Cc category is exactly these code points (C0, DEL, C1) but for \t and \n.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Every pattern of ``clean_text`` needs one of these characters to match.
+_ACTIVE = re.compile("[<=:]")
 
 
 def clean_text(text: str, max_length: int) -> str:
@@ -35,7 +38,9 @@ def clean_text(text: str, max_length: int) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # Cc covers NUL, escape sequences, DEL...; newlines and tabs are kept for text areas.
     # First, so that "java\x00script:" cannot hide from the patterns below.
-    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
+    text = _CONTROL.sub("", text)
+    if not _ACTIVE.search(text):  # no "<", "=" or ":": none of the patterns can match
+        return text.strip()[:max_length]
     previous = None
     while text != previous:  # until stable: removing "<b>" from "<<b>script>" makes a tag
         previous = text

@@ -180,6 +180,8 @@ class HookResult(HookContext):
     @property
     def ok(self) -> bool:
         """True when no plugin failed (vetoes and invalid results are not failures)."""
+        if self._notes is None:  # every call that ran simply succeeded
+            return True
         return all(row[3] in (OK, SKIPPED) for row in self.rows)
 
     @property

@@ -200,9 +200,7 @@ class Run:
         note: str = "",
     ) -> None:
         """Record the step; raise ``StepAborted`` when a failure's policy says abort."""
-        # ``notes`` holds the calls that were not plain successes: none means all went
-        # well, without building the per-plugin rows that ``ok`` looks at.
-        if result is not None and getattr(result, "notes", True) and not result.ok:
+        if result is not None and not result.ok:
             policy = self.policies.of(hook, result.mode)
             for error in result.errors:
                 self.failures += 1

@@ -232,3 +232,22 @@ def test_transform_runs_before_the_normal_priority_transform_chain(engine: Engin
     assert data["email"] == "sales@acme.com"
     assert data["phone"] == "+12125550123"
     assert data["company"] == "Acme Corporation"
+
+
+def test_control_characters_are_exactly_unicodes_cc_category(engine: Engine) -> None:
+    """The plugin drops control characters with one pattern; it must drop exactly Cc
+    (but tabs and newlines), as a per-character check would, and keep the rest."""
+    import random
+    import unicodedata
+
+    everything = "".join(chr(i) for i in range(0x250)) + "é☃\u2028\u200b\U0001f600"
+    expected = "".join(c for c in everything if c in "\n\t" or unicodedata.category(c) != "Cc")
+    rng = random.Random(7)
+    for _ in range(20):
+        text = "".join(rng.choice(everything) for _ in range(60)).replace("\r", "")
+        if any(ch in text for ch in "<=:"):
+            text = text.replace("<", "").replace("=", "").replace(":", "")
+        value = engine.fire("submission.sanitize", payload({"message": text})).value
+        want = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
+        assert value["submission"]["data"]["message"] == want.strip()
+    assert len(everything) - len(expected) == 65 - 2  # Cc holds 65 code points
