@@ -28,6 +28,21 @@ def interleaved(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def interleaved_ratios(
+    mine: Callable[[], object], peer: Callable[[], object], number: int, rounds: int
+) -> tuple[float, float, list[float]]:
+    """Per round, seconds per call of ``mine`` and of ``peer`` (taking turns, warmed up
+    first); returns (median seconds of mine, of peer, sorted ratios mine/peer)."""
+    per_call(mine, number)
+    per_call(peer, number)
+    mine_t, peer_t = [], []
+    for _ in range(rounds):
+        mine_t.append(per_call(mine, number))
+        peer_t.append(per_call(peer, number))
+    ratios = sorted(m / p for m, p in zip(mine_t, peer_t, strict=True))
+    return statistics.median(mine_t), statistics.median(peer_t), ratios
+
+
 def result_line(
     name: str,
     metric: str,
