@@ -37,5 +37,8 @@ def uv() -> list[str]:
     found = shutil.which("uv")
     if found:
         return [found]
-    pytest.importorskip("uv")
+    try:
+        import uv  # noqa: F401  (the PyPI wheel: ``python -m uv``)
+    except ImportError:
+        pytest.fail("uv is needed to build a fresh clone's environment (./run installs it)")
     return [sys.executable, "-m", "uv"]

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-pytest.importorskip("starlette")
-httpx = pytest.importorskip("httpx")
-
-from pliers_lab import Engine, PluginState  # noqa: E402
-from pliers_lab.web import serve  # noqa: E402
+from pliers_lab import Engine, PluginState
+from pliers_lab.host import Host
+from pliers_lab.host import sample_forms as samples
+from pliers_lab.web import serve
 
 PLUGIN_DIR = Path(__file__).parents[1]
 
@@ -197,10 +197,8 @@ def test_configured_webhooks_use_the_configured_secret() -> None:
 
 
 def test_with_a_host_the_delivery_becomes_a_real_submission() -> None:
-    host_module = pytest.importorskip("pliers_lab.host")
-    samples = pytest.importorskip("pliers_lab.host.sample_forms")
     engine = Engine(default_isolation="inline")
-    host = host_module.Host.in_memory(engine)
+    host = Host.in_memory(engine)
     host.forms.create(samples.CONTACT)
     s = Site(engine, host=host)
     try:
