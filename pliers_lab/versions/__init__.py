@@ -4,8 +4,11 @@ Plugin-to-plugin dependency ranges are written in npm syntax (DESIGN.md §3), so
 must mean here exactly what it means to ``npm``: ``^0.0.3`` is ``>=0.0.3 <0.0.4-0``, and a
 prerelease such as ``1.3.0-beta`` satisfies no range unless a comparator of the same set
 names a prerelease of ``1.3.0``. :mod:`pliers_lab.versions._parse` ports node-semver's parser
-literally; this module compiles each comparator set, once, into two precomputed tuple keys
-(``lo <= key < hi``), so the resolver's hot path is a cache hit plus a chained comparison.
+literally; each comparator set is compiled, once, into two precomputed tuple keys
+(``lo <= key < hi``, :mod:`pliers_lab.versions._keys`), so the resolver's hot path is a cache
+hit plus a chained comparison. A range seen the first time is mostly one of a few common
+shapes, which :mod:`pliers_lab.versions._shortcut` compiles straight from the text, leaving
+the comparator objects and normalized text to be built only if asked for.
 
 Differences from node-semver, on purpose:
 
@@ -23,11 +26,12 @@ as ``001`` vs ``1`` followed by more identifiers, which only matters for :func:`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar, final
 
 from pliers_lab.errors import PliersError
+from pliers_lab.versions._keys import Key, Test, compile_set, ident_key, key_of
 from pliers_lab.versions._parse import (
     ComparatorParts,
     SemverSyntaxError,
@@ -36,7 +40,7 @@ from pliers_lab.versions._parse import (
     parse_range_sets,
     parse_version_parts,
 )
-from pliers_lab.versions._shortcut import range_sets, version_parts
+from pliers_lab.versions._shortcut import plain_version_key, range_sets, range_tests
 
 __all__ = [
     "Comparator",
@@ -56,30 +60,12 @@ __all__ = [
 ]
 
 _CACHE_SIZE = 65536
-_MIN_KEY: tuple[Any, ...] = ()
-_MAX_KEY: tuple[Any, ...] = (float("inf"),)
-# Appending this to a version key gives the smallest key above it and below every other
-# version, which turns ``>v`` into ``>=next(v)`` and ``<=v`` into ``<next(v)``.
-_NEXT: tuple[Any, ...] = ((),)
-_NO_TRIPLES: frozenset[tuple[Any, ...]] = frozenset()
 
 _V = TypeVar("_V", str, "Version")
 
 
 class VersionError(PliersError, ValueError):
     """A version or range that node-semver would reject; the message names the input."""
-
-
-def _number(ident: str) -> int | float:
-    """JavaScript's ``+ident``: exact up to 2**53, a correctly rounded float beyond."""
-    return int(ident) if len(ident) < 16 else float(ident)
-
-
-def _ident_key(ident: int | str) -> tuple[int, Any]:
-    """node's ``compareIdentifiers``: numbers first (numerically), then ASCII order."""
-    if isinstance(ident, int):
-        return (0, ident)
-    return (0, _number(ident)) if ident.isdigit() and ident.isascii() else (1, ident)
 
 
 @final
@@ -90,14 +76,13 @@ class Version:
     :attr:`full` adds the build metadata back.
     """
 
-    __slots__ = ("_key", "_text", "build", "major", "minor", "patch", "prerelease")
+    # Three slots (the numbers are read from the key): a check against a range seen the
+    # first time builds a Version, and each slot filled costs there. A plain release
+    # shares one ((), ()) tail.
+    __slots__ = ("_key", "_tail", "_text")
 
-    major: int
-    minor: int
-    patch: int
-    prerelease: tuple[int | str, ...]
-    build: tuple[str, ...]
-    _key: tuple[Any, ...]
+    _key: Key
+    _tail: tuple[tuple[int | str, ...], tuple[str, ...]]  # (prerelease, build)
     _text: str
 
     def __init__(
@@ -111,24 +96,41 @@ class Version:
         # Validate by formatting and re-parsing, so a hand-built Version obeys the grammar.
         pre, bld = ".".join(map(str, prerelease)), ".".join(build)
         text = f"{major}.{minor}.{patch}" + (f"-{pre}" if pre else "") + (f"+{bld}" if bld else "")
-        self._assign(_parse_parts_or_raise(text))
+        _fill_version(self, _parse_parts_or_raise(text))
 
     @classmethod
     def _from_parts(cls, parts: VersionParts) -> Version:
         self = object.__new__(cls)
-        self._assign(parts)
+        _fill_version(self, parts)
         return self
 
-    def _assign(self, parts: VersionParts) -> None:
-        major, minor, patch, prerelease, build = parts
-        assign = object.__setattr__  # the class's own refuses: Version is immutable
-        assign(self, "major", major)
-        assign(self, "minor", minor)
-        assign(self, "patch", patch)
-        assign(self, "prerelease", prerelease)
-        assign(self, "build", build)
-        assign(self, "_key", _key_of(parts))
-        assign(self, "_text", format_version(parts))
+    @property
+    def major(self) -> int:
+        """The major version number."""
+        number: int = self._key[0]  # typed: the key is a tuple of Any
+        return number
+
+    @property
+    def minor(self) -> int:
+        """The minor version number."""
+        number: int = self._key[1]  # typed: the key is a tuple of Any
+        return number
+
+    @property
+    def patch(self) -> int:
+        """The patch version number."""
+        number: int = self._key[2]  # typed: the key is a tuple of Any
+        return number
+
+    @property
+    def prerelease(self) -> tuple[int | str, ...]:
+        """The prerelease identifiers, numeric ones as ints (below 2**53-1, as node)."""
+        return self._tail[0]
+
+    @property
+    def build(self) -> tuple[str, ...]:
+        """The build metadata identifiers (never compared)."""
+        return self._tail[1]
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Version is immutable (cannot set {name!r})")
@@ -139,12 +141,13 @@ class Version:
     @property
     def full(self) -> str:
         """The normalized version with its build metadata, e.g. ``1.2.3-rc.1+sha.5114f85``."""
-        return self._text + ("+" + ".".join(self.build) if self.build else "")
+        build = self._tail[1]
+        return self._text + ("+" + ".".join(build) if build else "")
 
     @property
     def is_prerelease(self) -> bool:
         """Whether the version has prerelease identifiers (and so is excluded by default)."""
-        return bool(self.prerelease)
+        return bool(self._tail[0])
 
     def __str__(self) -> str:
         return self._text
@@ -171,12 +174,23 @@ class Version:
         return self._key >= other._key if isinstance(other, Version) else NotImplemented
 
 
-def _key_of(parts: VersionParts) -> tuple[Any, ...]:
-    """The precedence key of a version: a release sorts above its prereleases."""
-    major, minor, patch, prerelease = parts[0], parts[1], parts[2], parts[3]
-    if prerelease:
-        return (major, minor, patch, 0, *map(_ident_key, prerelease))
-    return (major, minor, patch, 1)
+def _slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slots' descriptor ``__set__``s: they fill an immutable instance past its
+    refusing ``__setattr__`` at half the cost of ``object.__setattr__``."""
+    return tuple(vars(cls)[name].__set__ for name in names)
+
+
+_set_version_key, _set_version_tail, _set_version_text = _slot_setters(
+    Version, "_key", "_tail", "_text"
+)
+_PLAIN_TAIL: tuple[tuple[int | str, ...], tuple[str, ...]] = ((), ())
+
+
+def _fill_version(version: Version, parts: VersionParts) -> None:
+    """Set a new Version's slots from parsed parts."""
+    _set_version_key(version, key_of(parts))
+    _set_version_tail(version, (parts[3], parts[4]) if parts[3] or parts[4] else _PLAIN_TAIL)
+    _set_version_text(version, format_version(parts))
 
 
 def _parse_parts_or_raise(text: str) -> VersionParts:
@@ -188,9 +202,13 @@ def _parse_parts_or_raise(text: str) -> VersionParts:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _cached_version(text: str) -> Version | None:
-    parts = version_parts(text)  # plain MAJOR.MINOR.PATCH, quickly
-    if parts is not None:
-        return Version._from_parts(parts)
+    key = plain_version_key(text)
+    if key is not None:  # plain MAJOR.MINOR.PATCH, its text already normalized
+        version = object.__new__(Version)
+        _set_version_key(version, key)
+        _set_version_tail(version, _PLAIN_TAIL)
+        _set_version_text(version, text)
+        return version
     try:
         return Version._from_parts(parse_version_parts(text))
     except SemverSyntaxError:
@@ -239,7 +257,7 @@ def sort_versions(versions: Iterable[_V], *, reverse: bool = False) -> list[_V]:
 
 
 def _sort_key(version: Version) -> tuple[Any, ...]:
-    return (version._key, tuple(_ident_key(b) for b in version.build))
+    return (version._key, tuple(ident_key(b) for b in version.build))
 
 
 class Comparator(NamedTuple):
@@ -276,26 +294,10 @@ class Range:
     _parts: list[list[ComparatorParts]]
     _set: tuple[tuple[Comparator, ...], ...]
     _text_cache: str
-    _tests: tuple[tuple[tuple[Any, ...], tuple[Any, ...], frozenset[tuple[Any, ...]]], ...]
+    _tests: tuple[Test, ...]
 
     def __init__(self, text: str, *, include_prerelease: bool = False) -> None:
-        if not isinstance(text, str):
-            raise VersionError(
-                f"invalid range {text!r}: expected a string, not {type(text).__name__}"
-            )
-        found = range_sets(text, bool(include_prerelease))  # the common shapes, quickly
-        if found is None:
-            try:
-                found = parse_range_sets(text, bool(include_prerelease))
-            except SemverSyntaxError as exc:
-                raise VersionError(f"invalid range {text!r}: {exc}") from None
-        raw, sets = found
-        assign = object.__setattr__
-        assign(self, "raw", raw)
-        assign(self, "include_prerelease", bool(include_prerelease))
-        assign(self, "_parts", sets)
-        # Compiled straight from the parts: ``set`` and the text are built on first use.
-        assign(self, "_tests", tuple(t for t in map(_compile_set, sets) if t))
+        _fill_range(self, text, bool(include_prerelease))
 
     @property
     def set(self) -> tuple[tuple[Comparator, ...], ...]:
@@ -303,9 +305,19 @@ class Range:
         try:
             return self._set
         except AttributeError:
-            value = tuple(tuple(_comparator(c) for c in s) for s in self._parts)
+            value = tuple(tuple(_comparator(c) for c in s) for s in self._sets)
             object.__setattr__(self, "_set", value)
             return value
+
+    @property
+    def _sets(self) -> list[list[ComparatorParts]]:
+        """The comparator parts, read again from ``raw`` if the tests came without them."""
+        try:
+            return self._parts
+        except AttributeError:
+            parts = _read_range(self.raw, self.include_prerelease)[1]
+            object.__setattr__(self, "_parts", parts)
+            return parts
 
     @property
     def _text(self) -> str:
@@ -344,7 +356,7 @@ class Range:
 
     def _match(self, version: Version) -> bool:
         key = version._key
-        if version.prerelease and not self.include_prerelease:
+        if not key[3] and not self.include_prerelease:  # key[3] is 0 for a prerelease
             # node's testSet: a prerelease passes a set only if a comparator of that set
             # carries a prerelease on the same [major, minor, patch].
             triple = key[:3]
@@ -372,35 +384,46 @@ class Range:
         )
 
 
-def _compile_set(
-    comparators: list[ComparatorParts],
-) -> tuple[tuple[Any, ...], tuple[Any, ...], frozenset[tuple[Any, ...]]] | None:
-    """Fold a comparator set into ``lo <= key < hi`` plus the triples whose prereleases it
-    admits; ``None`` when no version can pass (the set is then skipped by ``_match``)."""
-    lo, hi = _MIN_KEY, _MAX_KEY
-    allowed: frozenset[tuple[Any, ...]] = _NO_TRIPLES
-    for op, version in comparators:
-        if version is None:
-            continue
-        if version[3]:
-            key = _key_of(version)
-            allowed = allowed | {key[:3]}
-        else:
-            key = (version[0], version[1], version[2], 1)
-        if op == ">=" or op == "":
-            lo = key if key > lo else lo
-        elif op == ">":
-            lo = key + _NEXT if key + _NEXT > lo else lo
-        if op == "<":
-            hi = key if key < hi else hi
-        elif op == "<=" or op == "":
-            hi = key + _NEXT if key + _NEXT < hi else hi
-    return (lo, hi, allowed) if lo < hi else None
+_set_range_raw, _set_range_incpr, _set_range_tests, _set_range_parts = _slot_setters(
+    Range, "raw", "include_prerelease", "_tests", "_parts"
+)
+
+
+def _fill_range(range_: Range, text: str, incpr: bool) -> None:
+    """Set a new Range's slots. The common shapes compile straight from the text (all
+    that ``satisfies`` needs); their comparator parts, behind ``set`` and ``str()``, are
+    read on first use."""
+    tests = range_tests(text, incpr) if text.__class__ is str else None
+    if tests is None:
+        raw, parts = _read_range(text, incpr)
+        tests = tuple(t for t in map(compile_set, parts) if t)
+        _set_range_parts(range_, parts)
+    else:
+        raw = text  # the shortcut's shapes have no whitespace for node to clean
+    _set_range_raw(range_, raw)
+    _set_range_incpr(range_, incpr)
+    _set_range_tests(range_, tests)
+
+
+def _read_range(text: object, incpr: bool) -> tuple[str, list[list[ComparatorParts]]]:
+    """node's cleaned raw text and comparator sets, through the shortcut when it can;
+    :class:`VersionError` with the port's reason when node would throw."""
+    if not isinstance(text, str):
+        raise VersionError(f"invalid range {text!r}: expected a string, not {type(text).__name__}")
+    found = range_sets(text, incpr)  # the common shapes, quickly
+    if found is not None:
+        return found
+    try:
+        return parse_range_sets(text, incpr)
+    except SemverSyntaxError as exc:
+        raise VersionError(f"invalid range {text!r}: {exc}") from None
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _cached_range(text: str, include_prerelease: bool) -> Range:
-    return Range(text, include_prerelease=include_prerelease)
+    range_ = object.__new__(Range)  # Range(...) without the call's keyword handling
+    _fill_range(range_, text, include_prerelease)
+    return range_
 
 
 def parse_range(text: str | Range, *, include_prerelease: bool | None = None) -> Range:
