@@ -1,5 +1,10 @@
 """One worker process and the wire to it: spawn, handshake, one exchange, kill, reap.
 
+A worker's process is a child of the runtime's warm template when it has one up
+(``_template_host``; the template reaps it and reports its end) or an interpreter the
+host spawns itself (the engine's first worker, ``SandboxPolicy.warm_template=False``, or
+a template that cannot start). Either way it runs the same ``worker.main``.
+
 Everything here assumes the worker is hostile: every wait has a deadline, every frame is
 checked (``wire.Channel``), and anything unexpected ends in ``Failure`` carrying an error
 type and a message; the supervisor decides what follows (restart, quarantine, disable).
@@ -16,11 +21,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import PluginErrorType
 from ._seccomp_notify import Watch, listener_service
+from ._template_host import BOOT, FLAGS, Child, Template, TemplateError
 from .layers.cgroup import GroupOwner, WorkerGroup
 from .policy import Grants, Limits, interpreter_paths, worker_sys_path
 from .procinfo import StatReader
@@ -34,9 +39,8 @@ from .wire import (
     encode,
 )
 
-__all__ = ["BOOT", "Failure", "Worker", "WorkerSpec"]
+__all__ = ["BOOT", "Failure", "Worker", "WorkerSpec", "base_environment"]
 
-BOOT = str(Path(__file__).with_name("_boot.py"))
 _SPAWN_TIMEOUT_S = 20.0
 _CPU_FIRST_CHECK_S = 0.05
 _CPU_CHECK_EVERY_S = 0.1
@@ -91,6 +95,9 @@ class WorkerSpec:
     extra_read: tuple[str, ...] = field(default_factory=tuple)
     host_spin_s: float = DEFAULT_SPIN_S
     worker_spin_s: float = DEFAULT_WORKER_SPIN_S
+    template: Callable[[], Template | None] | None = None
+    """The runtime's warm template (``_template``), started on first use; None (or a
+    provider answering None) spawns the worker's interpreter directly."""
 
     def init_frame(self, config: dict[str, Any]) -> dict[str, Any]:
         g, lim = self.grants, self.limits
@@ -131,12 +138,12 @@ class WorkerSpec:
         }
 
 
-def _environment(grants: Grants) -> dict[str, str]:
+def _environment(grants: Grants | None) -> dict[str, str]:
     # Never the host's environment: it holds the host's secrets (API keys, tokens). HOME,
     # TMPDIR and USER answer what the standard library would otherwise look up where the
     # worker may not (``expanduser`` and ``getpass.getuser`` ask the user database,
     # ``tempfile`` tries /tmp first): refusals the host would count against the plugin.
-    writable = str(grants.data_dir) if grants.data_access == "write" else None
+    writable = str(grants.data_dir) if grants and grants.data_access == "write" else None
     return {
         "HOME": writable or "/",
         "USER": "pliers-plugin",
@@ -151,12 +158,23 @@ def _environment(grants: Grants) -> dict[str, str]:
     }
 
 
+def base_environment() -> dict[str, str]:
+    """The environment of the warm template: a worker's, without a plugin's folders."""
+    return _environment(None)
+
+
 class Worker:
     """A running worker process (one per plugin at a time)."""
 
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
         self.proc: subprocess.Popen[bytes] | None = None
+        """The worker's process when the host spawned it (its parent: ``wait4`` reaps it)."""
+        self.template: Template | None = None
+        """The template that forked it (its parent: it reports the exit status)."""
+        self.pidfd = -1
+        """With a template: a pidfd for the worker, to signal it without racing a reused
+        pid (the template, not the host, reaps it)."""
         self.pid = 0
         self.channel: Channel | None = None
         self.group: WorkerGroup | None = None
@@ -191,32 +209,29 @@ class Worker:
         t0 = time.perf_counter()
         t_spawn = time.monotonic()
         spec = self.spec
-        if spec.cgroup_owner is not None:  # before the spawn: mkdir in cgroupfs takes ms
+        child = self._child()
+        memory, tasks = spec.limits.memory_mb << 20, spec.limits.max_threads + 1
+        spare_group = False
+        if child is not None and child.group is not None:  # a spare, in its groups already
+            try:
+                child.group.limit(memory, tasks)
+                self.group, child.group, spare_group = child.group, None, True
+            except OSError:
+                child.discard()  # its groups go with it; a fresh start instead
+                child = None
+        if self.group is None and spec.cgroup_owner is not None:
+            # Before the spawn: mkdir in cgroupfs takes ms.
             self.group = WorkerGroup(
-                f"{spec.plugin}-{next(_seq)}",
-                spec.limits.memory_mb << 20,
-                spec.limits.max_threads + 1,
-                spec.cgroup_owner,
+                f"{spec.plugin}-{next(_seq)}", memory, tasks, spec.cgroup_owner
             )
         frame = spec.init_frame(config)
-        init = encode(frame)
         to_worker, worker_in = os.pipe()  # worker_in is the worker's end (read)
         worker_out, from_worker = os.pipe()  # worker_out is the worker's end (write)
         # The seccomp filter's listener comes back over a socket (pipes carry no fds).
         handoff = socket.socketpair() if "seccomp" in spec.layers else None
         fds = (to_worker, from_worker, *(() if handoff is None else (handoff[1].fileno(),)))
         try:
-            command = spec.command or [sys.executable, "-I", "-S", "-B", "-X", "utf8", BOOT]
-            self.proc = subprocess.Popen(
-                [*command, *map(str, fds)],
-                pass_fds=fds,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=None if spec.inherit_stderr else subprocess.DEVNULL,
-                env=_environment(spec.grants),
-                cwd="/",
-                start_new_session=True,
-            )
+            self._launch(child, fds, handoff is not None)
         except BaseException:
             os.close(worker_in)
             os.close(worker_out)
@@ -230,24 +245,32 @@ class Worker:
             os.close(from_worker)
             if handoff is not None:
                 handoff[1].close()
-        self.pid = self.proc.pid
         if handoff is not None:
             self.watch = Watch.for_worker(self.pid, frame["read"], frame["write"])
             listener_service().watch(handoff[0], self.watch)
         self.channel = Channel(worker_out, worker_in, spin_s=spec.host_spin_s)
-        if self.group is not None:
-            # Joined while the interpreter starts (moving a task takes a few ms in the
-            # kernel); the worker runs no plugin code before it gets ``init``.
-            try:
-                self.group.add(self.pid)
-            except OSError as exc:
-                self.kill()
-                raise Failure(
-                    T.LOAD_ERROR, f"cannot place the worker in its cgroup: {exc}"
-                ) from None
-            self.layers["cgroup"] = self.group.describe()
         deadline = time.monotonic() + _SPAWN_TIMEOUT_S
+        forked = self.template is not None
+        placed = forked and spare_group  # (a spare that failed to become it was replaced)
         try:
+            if forked:
+                # A forked child is its worker already (no exec to come): its memory can
+                # be opened and ``init`` sent at once. Unless it was placed in its cgroups
+                # ahead (a spare), it locks down while we place it (a move can wait ms
+                # for the kernel), then waits for ``go`` before it reads plugin code.
+                frame["go"] = self.group is not None and not placed
+                if self.watch is not None:
+                    self.watch.open_memory()
+                self.channel.send(encode(frame), deadline)
+            if placed:
+                assert self.group is not None
+                self.layers["cgroup"] = self.group.describe()
+            elif self.group is not None:
+                # It joins while it starts (a spawned worker runs no plugin code before
+                # it gets ``init``, a forked one none before ``go``).
+                self._join_group()
+                if forked:
+                    self.channel.send(encode({"t": "go"}), deadline)
             hello = self._expect("hello", deadline)
             if hello.get("v") != PROTOCOL_VERSION:
                 raise Failure(
@@ -256,9 +279,10 @@ class Worker:
                     f"{hello.get('v')!r}, this host speaks {PROTOCOL_VERSION}",
                     violation=True,
                 )
-            if self.watch is not None:
-                self.watch.open_memory()  # before the lockdown makes it root's alone
-            self.channel.send(init, deadline)
+            if not forked:
+                if self.watch is not None:
+                    self.watch.open_memory()  # before the lockdown makes it root's alone
+                self.channel.send(encode(frame), deadline)
             ready = self._expect("ready", deadline)
         except Failure:
             self.kill()
@@ -298,6 +322,51 @@ class Worker:
         if self.group is not None:
             self.oom_before = self.group.oom_kills()
         self.spawn_ms = (time.perf_counter() - t0) * 1000
+
+    def _join_group(self) -> None:
+        assert self.group is not None
+        try:
+            self.group.add(self.pid)
+        except OSError as exc:
+            raise Failure(T.LOAD_ERROR, f"cannot place the worker in its cgroup: {exc}") from None
+        self.layers["cgroup"] = self.group.describe()
+
+    def _child(self) -> Child | None:
+        """A child of the runtime's warm template to become this worker, if it has one up
+        (a spare placed in its cgroups ahead when there is one)."""
+        spec = self.spec
+        template = spec.template() if spec.template is not None and spec.command is None else None
+        if template is None:
+            return None
+        try:
+            return template.take(_SPAWN_TIMEOUT_S)
+        except TemplateError:
+            return None  # the runtime notices the template is gone and says why, once
+
+    def _launch(self, child: Child | None, fds: tuple[int, ...], handoff: bool) -> None:
+        """Start the worker's process on ``fds``: ``child`` of the warm template becomes
+        it when there is one, else a fresh interpreter runs ``_boot.py``."""
+        spec = self.spec
+        env = _environment(spec.grants)
+        if child is not None:
+            try:
+                child.become(list(fds), env, handoff=handoff, stderr=spec.inherit_stderr)
+                self.pid, self.pidfd, self.template = child.pid, child.pidfd, child.template
+                return
+            except TemplateError:
+                child.discard()
+        command = spec.command or [sys.executable, *FLAGS, BOOT]
+        self.proc = subprocess.Popen(
+            [*command, *map(str, fds)],
+            pass_fds=fds,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=None if spec.inherit_stderr else subprocess.DEVNULL,
+            env=env,
+            cwd="/",
+            start_new_session=True,
+        )
+        self.pid = self.proc.pid
 
     def _expect(self, kind: str, deadline: float) -> dict[str, Any]:
         assert self.channel is not None
@@ -509,18 +578,40 @@ class Worker:
         """SIGKILL the worker (and anything in its cgroup), reap it, close the wire."""
         if reason and not self.killed_by_us:
             self.killed_by_us = reason
-        if self.proc is not None and self.exit is None:
+        if self.pid and self.exit is None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                self.signal(signal.SIGKILL)
             if self.group is not None:
                 self.group.kill_all()
             self.reap(timeout=5.0)
         self._close()
 
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the worker (through its pidfd when the template forked it);
+        raises ``ProcessLookupError`` when it is gone."""
+        if self.exit is not None:
+            raise ProcessLookupError(self.pid)
+        if self.pidfd >= 0:
+            try:
+                signal.pidfd_send_signal(self.pidfd, sig)
+            except ProcessLookupError:
+                raise
+            except OSError as exc:
+                raise ProcessLookupError(self.pid) from exc
+        elif self.pid:
+            os.kill(self.pid, sig)
+
     def reap(self, timeout: float) -> int | None:
         """Wait up to ``timeout`` for the worker to exit; its wait status or None."""
         if self.exit is not None:
             return int(self.exit[0])
+        if self.template is not None:
+            ended = self.template.wait_exit(self.pid, self.pidfd, timeout)
+            if ended is None:
+                return None
+            self.exit = (ended.status, ended)
+            self._close_pidfd()
+            return ended.status
         if self.proc is None:
             return None
         end = time.monotonic() + timeout
@@ -537,6 +628,11 @@ class Worker:
             if time.monotonic() >= end:
                 return None
             time.sleep(0.001)
+
+    def _close_pidfd(self) -> None:
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
 
     def stop(self, grace_s: float) -> None:
         """Ask the worker to stop, kill it after ``grace_s`` (it may ignore SIGTERM)."""
@@ -557,7 +653,7 @@ class Worker:
         if self._stat is not None:
             self._stat.close()
             self._stat = None
-        if self.group is not None and (self.exit is not None or self.proc is None):
+        if self.group is not None and (self.exit is not None or not self.pid):
             self.group.remove()
 
     # ------------------------------------------------------------------ usage

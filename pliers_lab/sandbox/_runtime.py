@@ -8,7 +8,10 @@ found — with the engine's own ``bind_handlers``, so a mismatch reads the same 
 
 from __future__ import annotations
 
+import itertools
+import logging
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +21,12 @@ from ..engine.runtimes import Prepared
 from ..errors import PluginError, PluginErrorType
 from ._access import AccessLog
 from ._audit import suggest_permissions
-from ._process import WorkerSpec
+from ._process import WorkerSpec, base_environment
 from ._supervisor import PluginProcess
+from ._template_host import Template
 from .hostapi import HostApi
 from .layers import detect_all
+from .layers.cgroup import WorkerGroup
 from .policy import SandboxPolicy, compile_grants
 from .report import REMEDY, IsolationReport, host_report
 
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["ProcessRuntime"]
 
 _WORKER_LAYERS = ("rlimits", "netns", "landlock", "capabilities", "seccomp")
+_log = logging.getLogger("pliers_lab.sandbox")
+_spares = itertools.count(1)
 
 
 def _stub(attr: str, info: dict[str, Any]) -> Callable[..., Any]:
@@ -94,6 +101,10 @@ class ProcessRuntime:
         self.modes: dict[str, str] = {}
         self.processes: dict[str, PluginProcess] = {}
         self._lock = threading.Lock()
+        self._template: Template | None = None
+        self._template_lock = threading.Lock()
+        self.template_off: str | None = None if self.policy.warm_template else "off by policy"
+        """Why workers are not forked from a warm template (None while they are)."""
 
     # ------------------------------------------------------------------ layers
     def layer_status(self) -> dict[str, tuple[bool, str]]:
@@ -110,6 +121,70 @@ class ProcessRuntime:
         """Every layer on this host under this runtime's policy: active, missing (and then
         whether workers run without it or are refused), and how to get it."""
         return host_report(self.policy)
+
+    # ------------------------------------------------------------------ template
+    @property
+    def template(self) -> Template | None:
+        """The warm template (starting, up, or dead until replaced); None before the
+        engine's first worker and after ``close``."""
+        return self._template
+
+    def worker_template(self, start: bool = True) -> Template | None:
+        """The warm template to fork the next worker from, once it is up; None while it
+        starts (that worker is spawned directly: no start waits for the template) and
+        where it cannot run (``template_off`` says why; logged once).
+
+        ``start``: start it if it never was. ``prepare`` starts it once the engine's
+        first worker is ready, so that worker's start does not share the CPUs with the
+        template's; a template that died is replaced whenever it is asked for.
+        """
+        with self._template_lock:
+            template = self._template
+            if template is not None and template.usable:
+                return template if template.state == "up" else None
+            if template is None and not start:
+                return None
+            if self.template_off is not None:
+                return None
+            if template is not None:  # it died, or belongs to the process we forked from
+                template.close()
+                if not template.pid:  # it never came up: spawn workers directly from now on
+                    self.template_off = template.reason or "the template did not start"
+                    _log.warning(
+                        "pliers_lab sandbox: workers start without a warm template (%s)",
+                        self.template_off,
+                    )
+                    return None
+            place = weakref.WeakMethod(self._place_spare)  # the template's thread must
+            template = self._template = Template(  # not keep an unclosed runtime alive
+                base_environment(),
+                inherit_stderr=self.policy.inherit_stderr,
+                place=lambda pid: method(pid) if (method := place()) is not None else None,
+            )
+            weakref.finalize(self, template.close)
+            return None
+
+    def _template_if_started(self) -> Template | None:
+        return self.worker_template(start=False)
+
+    def _place_spare(self, pid: int) -> WorkerGroup | None:
+        """Put the template's spare child in cgroups of its own, with this runtime's
+        limits, while no worker start waits for it (see ``_template_host``)."""
+        if "cgroup" in self.missing_layers():
+            return None
+        limits = self.policy.limits
+        group = WorkerGroup(
+            f"spare-{next(_spares)}",
+            limits.memory_mb << 20,
+            limits.max_threads + 1,
+            self.cgroup_owner,
+        )
+        try:
+            group.add(pid)
+        except OSError:
+            group.remove()
+            raise
+        return group
 
     # ------------------------------------------------------------------ runtime protocol
     def prepare(self, manifest: Manifest, root: Path | None, code: Any = None) -> Prepared:
@@ -158,12 +233,14 @@ class ProcessRuntime:
             inherit_stderr=self.policy.inherit_stderr,
             host_spin_s=self.policy.host_spin_us / 1e6,
             worker_spin_s=self.policy.worker_spin_us / 1e6,
+            template=self._template_if_started,
         )
         host_api = HostApi(
             manifest, grants, self.policy, self.access_log, lambda: self.modes.get(name, "enforce")
         )
         process = PluginProcess(spec, self.policy, host_api, self.policy.workers_for(name))
         worker = process.start({})
+        self.worker_template()  # started once the engine's first worker is ready
         try:
             namespace = {attr: _stub(attr, info) for attr, info in worker.functions.items()}
             stubs, lifecycle = bind_handlers(
@@ -270,6 +347,10 @@ class ProcessRuntime:
         for process in list(self.processes.values()):
             process.stop()
         self.processes.clear()
+        with self._template_lock:
+            template, self._template = self._template, None
+        if template is not None:
+            template.close()
         self.cgroup_owner.release()
         if self._owns_log:
             self.access_log.close()

@@ -245,7 +245,7 @@ class PluginProcess:
         if worker is not None:
             if self.suspended:
                 with contextlib.suppress(OSError):
-                    os.kill(worker.pid, signal.SIGCONT)
+                    worker.signal(signal.SIGCONT)
             worker.stop(self.policy.stop_grace_s)
             self._retire(slot)
 
@@ -845,7 +845,7 @@ class PluginProcess:
         live = self._live()
         for worker in live:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(worker.pid, signal.SIGSTOP if stopped else signal.SIGCONT)
+                worker.signal(signal.SIGSTOP if stopped else signal.SIGCONT)
         return bool(live)
 
     def throttle(self, cpu_fraction: float | None) -> bool:

@@ -141,6 +141,11 @@ class SandboxPolicy:
     disk_check_interval_s: float = 1.0
     inherit_stderr: bool = False
     """Debugging: let the worker's fd 2 reach the host's stderr."""
+    warm_template: bool = True
+    """Fork workers from a warm template process (one per runtime, started once its
+    first worker is ready) instead of starting an interpreter for each: the same
+    lockdown, a fraction of the start time (docs/isolation.md). Where the template
+    cannot start, workers are spawned as before."""
     host_spin_us: int = 100
     """How long a caller spins (yielding) for a worker's answer before sleeping (wire doc)."""
     worker_spin_us: int = 50

@@ -1,14 +1,17 @@
 """The worker: one plugin, one process, locked down before the plugin's code loads.
 
-Started by the supervisor as ``<venv python> -I -S -B _boot.py <fd>`` with a clean
-environment, ``/dev/null`` on fds 0-2 and the wire (one end of a socketpair) on ``fd``.
-Sequence: say hello (protocol version) → receive ``init`` → close every other fd →
-rlimits → network namespace → no_new_privs → Landlock → drop capabilities → seccomp →
+Started by the supervisor as ``<venv python> -I -S -B _boot.py <in> <out> [<hand-off>]``
+with a clean environment, ``/dev/null`` on fds 0-2 and the wire (two pipes) on the fds
+named, or forked by the runtime's warm template (``_template``), which has imported this
+module already and runs ``main`` in the child with the same arguments. Sequence: move the
+wire to fds 3-4 and close every other fd → say hello (protocol version) → receive
+``init`` → rlimits → network namespace → no_new_privs → Landlock → drop capabilities →
+seccomp → (forked: wait for ``go``, sent once the host has placed it in its cgroups) →
 import the plugin → ``ready`` (layers applied, functions found) → serve calls until
 ``stop`` or end of wire.
 
-Frames: host→worker ``init call life event gc ret stop``; worker→host ``hello ready done
-log api attempt``. A ``call`` carries a hook's context, or an endpoint's ``request``;
+Frames: host→worker ``init go call life event gc ret stop``; worker→host ``hello ready
+done log api attempt``. A ``call`` carries a hook's context, or an endpoint's ``request``;
 ``event`` runs an ``events.subscribe`` handler; ``gc`` is the ResourceOptimizer's. The
 audit hook installed here only *classifies* attempts (a clear message for the host); the
 kernel layers are what stop them.
@@ -629,6 +632,10 @@ def main(argv: list[str] | None = None) -> None:
     if failed and not set(failed) <= set(init.get("accept_missing", ())):
         _send({"t": "ready", "ok": False, "layers": applied, "failed": failed})
         os._exit(3)
+    if init.get("go"):  # forked by the template: placed in its cgroups before plugin code
+        if read_frame_blocking(WIRE_IN, S.buf).get("t") != "go":
+            os._exit(3)
+        marks["placed"] = time.monotonic()
     sys.path[:] = [*init["sys_path"]]
     os.chdir(info.get("data_dir") or info.get("root") or "/")
     guest.install_shim()

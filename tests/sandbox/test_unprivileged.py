@@ -48,6 +48,8 @@ engine = Engine(default_isolation="process")
 report = engine.isolation_report()
 plugin = engine.load(folder)
 layers = sorted(plugin.layers)  # while it runs: a closed engine's plugins hold no worker
+template = engine.sandbox.template  # started once the first worker was ready
+template_up = template is not None and template.wait_up()
 answers = {}
 for attempt in ("nothing", "file", "socket", "process"):
     engine.release("curious")
@@ -58,11 +60,26 @@ for attempt in ("nothing", "file", "socket", "process"):
               "message": outcome.error.message}
     )
 owner = os.stat(Path(engine.sandbox.policy.data_root) / "curious" / "mine.txt").st_uid
+engine.release("curious")
+first = engine.fire("submission.afterSave", {"try": "nothing"}).outcome("curious")
+worker = engine.worker("curious").worker
+forked = {"up": template_up, "off": engine.sandbox.template_off,
+          "by_template": worker.template is not None, "layers": sorted(worker.layers)}
+# The template's end takes its workers with it (PR_SET_PDEATHSIG, kept through the user
+# namespace), and the next call gets a worker all the same.
+import signal, time
+os.kill(template.pid, signal.SIGKILL)
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline and worker.reap(0.05) is None:
+    pass
+forked["worker_died_with_template"] = worker.exit is not None
+again = engine.fire("submission.afterSave", {"try": "nothing"}).outcome("curious")
+forked["answers_after"] = first.error is None and again.error is None
 engine.close()
 print(json.dumps({
     "uid": os.getuid(), "layers": layers, "answers": answers,
     "report": {s.layer: s.verdict for s in report}, "netns": report["netns"].detail,
-    "summary": report.summary(), "owner": owner,
+    "summary": report.summary(), "owner": owner, "forked": forked,
 }))
 '''
 
@@ -93,6 +110,10 @@ def test_an_ordinary_user_gets_the_required_layers_and_host_verdicts(
     answers = seen["answers"]
     assert answers["nothing"] == {"status": "ok", "value": {"uid": seen["uid"], "gid": seen["uid"]}}
     assert seen["owner"] == seen["uid"]  # files written in its data keep the user's id
+    forked = seen["forked"]  # a worker forked by the warm template: the same layers
+    assert forked["up"] and forked["by_template"], forked
+    assert forked["layers"] == seen["layers"], forked
+    assert forked["worker_died_with_template"] and forked["answers_after"], forked
     for attempt, shown in (("file", "'/etc/passwd'"), ("socket", "socket(AF_INET"),
                            ("process", "the worker was killed")):  # fmt: skip
         answer = answers[attempt]

@@ -175,9 +175,15 @@ class WorkerGroup:
             path = parent / name
             path.mkdir(exist_ok=True)
             self.dirs[controller] = path
-        self.memory_bytes = memory_bytes
+        self.memory_bytes = 0
+        self.max_tasks = 0
         self.pid = 0
-        self.max_tasks = max_tasks
+        self.limit(memory_bytes, max_tasks)
+
+    def limit(self, memory_bytes: int, max_tasks: int) -> None:
+        """Set the memory and task limits (a few writes; nothing when they are set)."""
+        if (memory_bytes, max_tasks) == (self.memory_bytes, self.max_tasks):
+            return
         mem = self.dirs["memory"]
         if self.kind == "v1":
             _write(mem / "memory.limit_in_bytes", str(memory_bytes))
@@ -189,6 +195,7 @@ class WorkerGroup:
             with contextlib.suppress(OSError):
                 _write(mem / "memory.swap.max", "0")
             _write(mem / "pids.max", str(max_tasks))
+        self.memory_bytes, self.max_tasks = memory_bytes, max_tasks
 
     def describe(self) -> str:
         return f"cgroup {self.kind}: memory {self.memory_bytes >> 20}MB, pids {self.max_tasks}"

@@ -5,6 +5,7 @@ attack may answer, but what it reports (and leaves behind) shows it reached nobo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -93,11 +94,12 @@ MECHANISMS = {
 }
 
 
-def expected_match(attack: Attack, folder: Path) -> re.Pattern[str]:
-    """``attack.match`` as a pattern, its placeholders bound to this arena."""
+def expected_match(attack: Attack, folder: Path, parent: int | None = None) -> re.Pattern[str]:
+    """``attack.match`` as a pattern, its placeholders bound to this arena (``PARENT``:
+    this process, the host, unless ``parent`` names another target)."""
     pattern = re.escape(attack.match)
     for name, value in (
-        ("PARENT", re.escape(str(os.getpid()))),  # the workers' parent: this process
+        ("PARENT", re.escape(str(parent or os.getpid()))),
         ("FOLDER", re.escape(str(folder))),
         ("PLUGINS", re.escape(str(folder.parent))),
         ("DATA", re.escape(str(folder.parent.parent / "data" / folder.name))),
@@ -122,6 +124,10 @@ class Arena:
         )
         self.engine.load(write_plugin(root / "plugins", "boxed-bystander", BYSTANDER, {HOOK: {}}))
         self.bystander_code = root / "plugins" / "boxed-bystander" / "plugin.py"
+        # The first worker starts the warm template; the attackers are forked by it.
+        template = self.runtime.template
+        assert template is not None and template.wait_up(), self.runtime.template_off
+        self.template_pid = template.pid
 
     def unchanged(self, folder: Path, plugin_file: str) -> None:
         """Nothing outside was written; no plugin's code or folder was changed."""
@@ -130,8 +136,8 @@ class Arena:
         assert os.stat(folder).st_mode & 0o777 != 0o777
         assert self.bystander_code.read_text() == BYSTANDER
 
-    def load(self, attack: Attack) -> Path:
-        code = plugin_source(attack, ARENA_TARGETS)
+    def load(self, attack: Attack, targets: dict[str, str] = ARENA_TARGETS) -> Path:
+        code = plugin_source(attack, targets)
         folder = write_plugin(
             self.root / "plugins", attack.name, code, {HOOK: dict(attack.hook)}, **attack.manifest
         )
@@ -169,18 +175,41 @@ def test_the_suite_is_big_enough() -> None:
     assert not any(a.stopped_by or a.match for a in CONTAINED)
 
 
+#: The attacks on the host process, aimed instead at the worker's own parent: the warm
+#: template that forked it (unconfined, it forks every worker of the engine).
+AT_TEMPLATE = [
+    dataclasses.replace(a, name=f"{a.name}-at-template")
+    for a in ATTACKS
+    if "PARENT" in a.body or "PARENT" in a.match
+]
+
+
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
 def test_attack_is_blocked_and_classified(arena: Arena, attack: Attack) -> None:
+    attack_blocked(arena, attack)
+
+
+@pytest.mark.parametrize("attack", AT_TEMPLATE, ids=lambda a: a.name)
+def test_attack_on_the_template_is_blocked_and_classified(arena: Arena, attack: Attack) -> None:
+    targets = {**ARENA_TARGETS, "PARENT": "__import__('os').getppid()"}
+    attack_blocked(arena, attack, targets, arena.template_pid)
+
+
+def attack_blocked(
+    arena: Arena, attack: Attack, targets: dict[str, str] = ARENA_TARGETS, parent: int = 0
+) -> None:
     engine = arena.engine
-    folder = arena.load(attack)
+    folder = arena.load(attack, targets)
     plugin_file = (folder / "plugin.py").read_text()
+    worker = engine.worker(attack.name).worker
+    assert worker.template is not None and worker.template.pid == arena.template_pid
     by = bystanders_answer(engine, 1)
     outcome = by[attack.name]
     assert outcome.status in ("error", "timeout"), (
         f"{attack.name} was not stopped: {outcome.value!r}"
     )
     error = outcome.error
-    assert_stopped_by(attack, error, folder)
+    assert_stopped_by(attack, error, folder, parent)
     assert error.plugin_id == attack.name and error.hook == HOOK
     if error.type.value == SEC:
         assert error.metadata.get("violations", 0) >= 1, error.metadata
@@ -193,15 +222,16 @@ def test_attack_is_blocked_and_classified(arena: Arena, attack: Attack) -> None:
     bystanders_answer(engine, 2)  # and again, after the attacker's worker is gone
     arena.unchanged(folder, plugin_file)
     engine.unload(attack.name)
+    assert _alive(arena.template_pid), "the template outlived the attack"
 
 
-def assert_stopped_by(attack: Attack, error: Any, folder: Path) -> None:
+def assert_stopped_by(attack: Attack, error: Any, folder: Path, parent: int = 0) -> None:
     """The error shows the mechanism ``attack.stopped_by`` and the attack's ``match``."""
     how = MECHANISMS[attack.stopped_by]
     seen = f"{attack.name} ({attack.stopped_by}): {error} {error.metadata}"
     assert error.type.value == how.type, seen
     assert error.message.startswith(how.opens) and how.says in error.message, seen
-    match = expected_match(attack, folder)
+    match = expected_match(attack, folder, parent)
     assert match.search(error.message), f"{match.pattern!r} not in: {seen}"
     refusals = error.metadata.get("refusals")
     if how.refusals:
