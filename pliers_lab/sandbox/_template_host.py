@@ -1,7 +1,7 @@
 """The host's side of the warm template (``_template``): start it, take children from
 it to become workers, hear how they ended, close it.
 
-One per ``ProcessRuntime``, started with the first worker it needs, never shared with
+One per ``ProcessRuntime``, started once its first worker is ready, never shared with
 another runtime (or another engine on the machine). A thread of its own starts the
 template process and then reads its control socket for as long as it lives: answers to
 ``fork`` requests (the child's pid, a pidfd for it and a socket to it) and each child's
@@ -295,7 +295,7 @@ class Template:
         try:
             child = self.fork(_START_TIMEOUT_S)
             child.group = self._place(child.pid)
-        except (TemplateError, OSError):
+        except Exception:  # no spare this time: the next worker is forked fresh
             pass
         with self._cond:
             if child is not None and self.state == "up" and self._spare is None:
