@@ -59,10 +59,11 @@ class Ledger:
         """An execution that did not simply succeed: count its plain successes now."""
         table, notes = res._table, res._notes
         stats = table.stats
-        for i in range(len(res._answers)):
-            if notes is None or i not in notes:
-                stats[i]._count += 1  # its duration was added as it ran
-        self._odd.append((table, res._trail, notes))
+        with self._lock:  # a settle in another thread writes the same counts
+            for i in range(len(res._answers)):
+                if notes is None or i not in notes:
+                    stats[i]._count += 1  # its duration was added as it ran
+            self._odd.append((table, res._trail, notes))
 
     def settle(self) -> None:
         """Fold every pending trail into its plugins' counters and the store."""
