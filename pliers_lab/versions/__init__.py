@@ -5,8 +5,8 @@ must mean here exactly what it means to ``npm``: ``^0.0.3`` is ``>=0.0.3 <0.0.4-
 prerelease such as ``1.3.0-beta`` satisfies no range unless a comparator of the same set
 names a prerelease of ``1.3.0``. :mod:`pliers_lab.versions._parse` ports node-semver's parser
 literally; each comparator set is compiled, once, into two precomputed tuple keys
-(``lo <= key < hi``, :mod:`pliers_lab.versions._keys`), so the resolver's hot path is a cache
-hit plus a chained comparison. A range seen the first time is mostly one of a few common
+(``lo <= key < hi``, :mod:`pliers_lab.versions._version_keys`), so the resolver's hot path is
+a cache hit plus a chained comparison. A range seen the first time is mostly one of a few common
 shapes, which :mod:`pliers_lab.versions._shortcut` compiles straight from the text, leaving
 the comparator objects and normalized text to be built only if asked for.
 
@@ -31,7 +31,6 @@ from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar, final
 
 from pliers_lab.errors import PliersError
-from pliers_lab.versions._keys import Key, Test, compile_set, ident_key, key_of
 from pliers_lab.versions._parse import (
     ComparatorParts,
     SemverSyntaxError,
@@ -41,6 +40,7 @@ from pliers_lab.versions._parse import (
     parse_version_parts,
 )
 from pliers_lab.versions._shortcut import plain_version_key, range_sets, range_tests
+from pliers_lab.versions._version_keys import Key, Test, compile_set, ident_key, key_of
 
 __all__ = [
     "Comparator",

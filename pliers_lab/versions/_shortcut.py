@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._keys import MAX_KEY, MIN_KEY, NEXT, Key, Test, ident_key
 from ._parse import ComparatorParts, VersionParts, choose_sets
+from ._version_keys import MAX_KEY, MIN_KEY, NEXT, Key, Test, ident_key
 
 __all__ = ["plain_version_key", "range_sets", "range_tests"]
 

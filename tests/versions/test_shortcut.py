@@ -20,7 +20,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pliers_lab.versions import Range, VersionError, parse_range, satisfies
-from pliers_lab.versions._keys import Test, compile_set, key_of
 from pliers_lab.versions._parse import (
     ComparatorParts,
     SemverSyntaxError,
@@ -29,6 +28,7 @@ from pliers_lab.versions._parse import (
     parse_version_parts,
 )
 from pliers_lab.versions._shortcut import plain_version_key, range_sets, range_tests
+from pliers_lab.versions._version_keys import Test, compile_set, key_of
 
 PARTS = ("0", "1", "2", "10", "x", "X", "*")
 OPS = ("", "^", "~", "~>", ">=", "<=", ">", "<", "=")
