@@ -201,10 +201,20 @@ def _marked(namespace: Mapping[str, Any]) -> Iterator[tuple[str, str, Callable[.
             yield hook_name, attr, value
 
 
+def _manifest_file(manifest: Manifest) -> str:
+    root = manifest.root
+    return str(root / "manifest.json") if root is not None else "the manifest"
+
+
 def bind_handlers(
     manifest: Manifest, namespace: Mapping[str, Any], source: str
 ) -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., Any]]]:
-    """Hook handlers and lifecycle handlers; every mismatch with the manifest is listed."""
+    """Hook handlers and lifecycle handlers; every mismatch with the manifest is listed.
+
+    A hook whose manifest entry says ``"async": false`` must have a synchronous handler:
+    an ``async def`` there is a problem naming ``hooks."<hook>".async`` (a sandboxed
+    plugin's stand-ins are ``async def`` exactly when the worker's function is).
+    """
     problems: list[str] = []
     marked: dict[str, list[tuple[str, Callable[..., Any]]]] = {}
     for hook_name, attr, fn in _marked(namespace):
@@ -249,6 +259,12 @@ def bind_handlers(
             )
         except ValueError:  # builtins without a signature: trust them
             pass
+        if not manifest.hooks[hook_name].is_async and inspect.iscoroutinefunction(fn):
+            problems.append(
+                f'hooks."{hook_name}".async is false in {_manifest_file(manifest)}, but its '
+                f"handler {getattr(fn, '__name__', fn)!r} in {source} is an async def "
+                '(make it a plain function, or declare "async": true)'
+            )
     if problems:
         raise PluginError(
             PluginErrorType.LOAD_ERROR,

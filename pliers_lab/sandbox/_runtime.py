@@ -24,9 +24,11 @@ from ._audit import suggest_permissions
 from ._process import WorkerSpec, base_environment
 from ._supervisor import PluginProcess
 from ._template_host import Template
+from ._usage import Sampler
 from .hostapi import HostApi
 from .layers import detect_all
 from .layers.cgroup import WorkerGroup
+from ._limits import NetworkBudget, module_files, plugin_limits
 from .policy import SandboxPolicy, compile_grants
 from .report import REMEDY, IsolationReport, host_report
 
@@ -42,17 +44,35 @@ _spares = itertools.count(1)
 
 
 def _stub(attr: str, info: dict[str, Any]) -> Callable[..., Any]:
-    """A stand-in with the worker function's name, hooks and arity, for ``bind_handlers``."""
-    if info.get("one_arg", True):
-
-        def fn(ctx: Any) -> None: ...
-    else:
-
-        def fn() -> None: ...  # type: ignore[misc]
-
+    """A stand-in with the worker function's name, hooks and arity, for ``bind_handlers``;
+    an ``async def`` when the worker's function is one (``"async": false`` refuses it)."""
+    fn = _shaped(info.get("one_arg", True), info.get("coroutine") is True)
     fn.__name__ = attr
     fn.__pliers_hooks__ = tuple(h for h in info.get("hooks", ()) if isinstance(h, str))  # type: ignore[attr-defined]
     return fn
+
+
+def _shaped(one_arg: bool, coroutine: bool) -> Callable[..., Any]:
+    """A new empty function: one argument or none, ``async def`` or plain."""
+    if coroutine:
+        if one_arg:
+
+            async def one(ctx: Any) -> None: ...
+
+            return one
+
+        async def none() -> None: ...
+
+        return none
+    if one_arg:
+
+        def plain_one(ctx: Any) -> None: ...
+
+        return plain_one
+
+    def plain_none() -> None: ...
+
+    return plain_none
 
 
 def _awaitable(proxy: Callable[[Any], Any]) -> Callable[[Any], Awaitable[Any]]:
@@ -103,6 +123,8 @@ class ProcessRuntime:
         self._lock = threading.Lock()
         self._template: Template | None = None
         self._template_lock = threading.Lock()
+        self.sampler = Sampler(self.policy.usage_sample_s)
+        """Samples each plugin's workers for rates and averages (``_usage``)."""
         self.template_off: str | None = None if self.policy.warm_template else "off by policy"
         """Why workers are not forked from a warm template (None while they are)."""
 
@@ -214,6 +236,7 @@ class ProcessRuntime:
                 metadata={"missing_layers": refused},
             )
         grants = compile_grants(manifest, self.policy)
+        limits = plugin_limits(manifest, self.policy)  # the manifest's, under the host's cap
         if grants.data_dir is not None:
             grants.data_dir.mkdir(parents=True, exist_ok=True)
         spec = WorkerSpec(
@@ -226,7 +249,7 @@ class ProcessRuntime:
                 **{f"endpoint:{n}": n for n in _endpoint_functions(manifest)},
             },
             grants=grants,
-            limits=self.policy.limits,
+            limits=limits,
             layers=tuple(layer for layer in _WORKER_LAYERS if layer not in missing),
             accept_missing=frozenset(missing),
             cgroup_owner=None if "cgroup" in missing else self.cgroup_owner,
@@ -234,12 +257,21 @@ class ProcessRuntime:
             host_spin_s=self.policy.host_spin_us / 1e6,
             worker_spin_s=self.policy.worker_spin_us / 1e6,
             template=self._template_if_started,
+            blocked_files=tuple(f for m in limits.blocked_modules for f in module_files(m)),
         )
         host_api = HostApi(
             manifest, grants, self.policy, self.access_log, lambda: self.modes.get(name, "enforce")
         )
         process = PluginProcess(spec, self.policy, host_api, self.policy.workers_for(name))
+        if limits.network_kbps or limits.network_call_kb:
+            host_api.outbound.budget = NetworkBudget(
+                name,
+                limits.network_kbps and limits.network_kbps * 1024,
+                limits.network_call_kb and limits.network_call_kb * 1024,
+                process.limit_log,
+            )
         worker = process.start({})
+        self.sampler.watch(process.account)
         self.worker_template()  # started once the engine's first worker is ready
         try:
             namespace = {attr: _stub(attr, info) for attr, info in worker.functions.items()}
@@ -251,6 +283,7 @@ class ProcessRuntime:
                 for fn in bind_named(manifest, namespace, f"{manifest.main} (in its worker)")
             }
         except PluginError:
+            self.sampler.forget(process.account)
             process.stop()
             raise
         handlers = {
@@ -276,7 +309,7 @@ class ProcessRuntime:
         self, process: PluginProcess, manifest: Manifest, hook: str, fn: str
     ) -> Callable[[Any], Any]:
         timeout_ms = manifest.hooks[hook].timeout
-        limit_ms = self.policy.limits.execution_time_ms
+        limit_ms = process.spec.limits.execution_time_ms
         timeout_s = min(timeout_ms, limit_ms) / 1000.0
         call = process.call_hook
 
@@ -290,7 +323,7 @@ class ProcessRuntime:
     def _endpoint_proxy(
         self, process: PluginProcess, manifest: Manifest, fn: str
     ) -> Callable[[Any], Any]:
-        timeout_s = self.policy.limits.execution_time_ms / 1000.0
+        timeout_s = process.spec.limits.execution_time_ms / 1000.0
         call = process.call_endpoint
 
         def proxy(request: Any) -> Any:
@@ -313,6 +346,7 @@ class ProcessRuntime:
         """Stop the plugin's worker (killed after the grace period if it lingers)."""
         process = prepared.handle
         if isinstance(process, PluginProcess):
+            self.sampler.forget(process.account)
             process.stop()
             with self._lock:
                 if self.processes.get(plugin.id) is process:
@@ -344,6 +378,7 @@ class ProcessRuntime:
         return self.process(plugin_id).usage()
 
     def close(self) -> None:
+        self.sampler.close()
         for process in list(self.processes.values()):
             process.stop()
         self.processes.clear()

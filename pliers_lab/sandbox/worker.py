@@ -286,6 +286,18 @@ def _one_arg(fn: Any) -> bool:
     return required <= 1 and kw_required == 0 and (positional >= 1 or bool(code.co_flags & 4))
 
 
+def _coroutine(fn: Any) -> bool:
+    """``inspect.iscoroutinefunction`` without importing inspect: an ``async def`` (through
+    bound methods and ``functools.partial``)."""
+    for _ in range(100):
+        inner = getattr(fn, "__func__", None) or getattr(fn, "func", None)
+        if inner is None or inner is fn:
+            break
+        fn = inner
+    code = getattr(fn, "__code__", None)
+    return bool(getattr(code, "co_flags", 0) & 0x80)  # CO_COROUTINE
+
+
 def _functions(namespace: dict[str, Any], handler_names: set[str]) -> dict[str, Any]:
     found = {}
     for attr, value in namespace.items():
@@ -296,6 +308,7 @@ def _functions(namespace: dict[str, Any], handler_names: set[str]) -> dict[str, 
             found[attr] = {
                 "hooks": [h for h in hooks if isinstance(h, str)],
                 "one_arg": _one_arg(value),
+                "coroutine": _coroutine(value),  # the manifest's "async": false refuses it
             }
     return found
 

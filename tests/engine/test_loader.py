@@ -5,9 +5,9 @@ import json
 import textwrap
 
 import pytest
-from support import manifest
+from support import manifest, write_plugin
 
-from pliers_lab import EngineError, PluginState
+from pliers_lab import Engine, EngineError, PluginError, PluginState
 from pliers_lab.engine.loader import API_VERSION, ENTRY_POINT_GROUP, iter_entry_points
 
 
@@ -123,8 +123,6 @@ def test_the_engine_api_version_is_what_example_manifests_ask_for():
 
 
 def test_endpoint_handlers_and_middleware_are_bound_at_load(engine):
-    from pliers_lab import PluginError
-
     endpoints = {
         "endpoints": [
             {
@@ -136,7 +134,7 @@ def test_endpoint_handlers_and_middleware_are_bound_at_load(engine):
         ]
     }
     plugin = engine.add_plugin(
-        manifest("hooks", api=endpoints),
+        manifest("hooks", api=endpoints, permissions={"network": ["inbound"]}),
         {"receive": lambda request: {"status": 200}, "signed": lambda r: r},
     )
     assert set(plugin.prepared.named) == {"receive", "signed"}
@@ -149,6 +147,67 @@ def test_endpoint_handlers_and_middleware_are_bound_at_load(engine):
                 api={
                     "endpoints": [{"path": "/plugins/typo/x", "method": "POST", "handler": "nope"}]
                 },
+                permissions={"network": ["inbound"]},
             ),
             {},
         )
+
+
+# -- hooks.<name>.async: the manifest's promise about the handler ---------------------------
+
+SYNC_OR_NOT = textwrap.dedent("""
+    import asyncio
+    from pliers_lab import hook
+
+    @hook("form.render")
+    async def render(ctx):
+        await asyncio.sleep(0)
+        return {"async": True}
+
+    @hook("form.field.render")
+    def field(ctx):
+        return {"plain": True}
+""")
+
+
+@pytest.mark.parametrize("isolation", ["inline", "process"])
+def test_an_async_def_under_async_false_is_refused_at_load_naming_the_field(tmp_path, isolation):
+    folder = write_plugin(
+        tmp_path,
+        "promised",
+        SYNC_OR_NOT,
+        {"form.render": {"async": False}, "form.field.render": {"async": False}},
+    )
+    with Engine(default_isolation=isolation) as engine:
+        with pytest.raises(PluginError) as caught:
+            engine.load(folder)
+        message = str(caught.value)
+        assert caught.value.plugin_id == "promised"
+        assert f'hooks."form.render".async is false in {folder / "manifest.json"}' in message
+        assert "handler 'render' in plugin.py" in message and "is an async def" in message
+        assert "form.field.render" not in message  # a plain function keeps its promise
+        assert "promised" not in [p.id for p in engine.plugins if p.state.value == "active"]
+
+
+@pytest.mark.parametrize("isolation", ["inline", "process"])
+def test_async_true_takes_an_async_def_and_a_plain_function(tmp_path, isolation):
+    folder = write_plugin(
+        tmp_path,
+        "either",
+        SYNC_OR_NOT,
+        {"form.render": {"async": True}, "form.field.render": {}},  # true is the default
+    )
+    with Engine(default_isolation=isolation) as engine:
+        plugin = engine.load(folder)
+        assert (plugin.state, plugin.isolation) == (PluginState.ACTIVE, isolation)
+        assert engine.fire("form.render", {}).value == {"async": True}
+        assert engine.fire("form.field.render", {}).value == {"plain": True}
+
+
+def test_async_false_refuses_an_async_def_given_as_code_too(engine):
+    async def render(ctx):
+        return None
+
+    render.__pliers_hooks__ = ("form.render",)
+    with pytest.raises(PluginError, match=r'hooks\."form\.render"\.async is false in the manifest'):
+        engine.add_plugin(manifest("coded", {"form.render": {"async": False}}), {"render": render})
