@@ -24,11 +24,9 @@ from ._audit import suggest_permissions
 from ._process import WorkerSpec, base_environment
 from ._supervisor import PluginProcess
 from ._template_host import Template
-from ._usage import Sampler
 from .hostapi import HostApi
 from .layers import detect_all
 from .layers.cgroup import WorkerGroup
-from ._limits import NetworkBudget, module_files, plugin_limits
 from .policy import SandboxPolicy, compile_grants
 from .report import REMEDY, IsolationReport, host_report
 
@@ -123,8 +121,6 @@ class ProcessRuntime:
         self._lock = threading.Lock()
         self._template: Template | None = None
         self._template_lock = threading.Lock()
-        self.sampler = Sampler(self.policy.usage_sample_s)
-        """Samples each plugin's workers for rates and averages (``_usage``)."""
         self.template_off: str | None = None if self.policy.warm_template else "off by policy"
         """Why workers are not forked from a warm template (None while they are)."""
 
@@ -236,7 +232,6 @@ class ProcessRuntime:
                 metadata={"missing_layers": refused},
             )
         grants = compile_grants(manifest, self.policy)
-        limits = plugin_limits(manifest, self.policy)  # the manifest's, under the host's cap
         if grants.data_dir is not None:
             grants.data_dir.mkdir(parents=True, exist_ok=True)
         spec = WorkerSpec(
@@ -249,7 +244,7 @@ class ProcessRuntime:
                 **{f"endpoint:{n}": n for n in _endpoint_functions(manifest)},
             },
             grants=grants,
-            limits=limits,
+            limits=self.policy.limits,
             layers=tuple(layer for layer in _WORKER_LAYERS if layer not in missing),
             accept_missing=frozenset(missing),
             cgroup_owner=None if "cgroup" in missing else self.cgroup_owner,
@@ -257,21 +252,12 @@ class ProcessRuntime:
             host_spin_s=self.policy.host_spin_us / 1e6,
             worker_spin_s=self.policy.worker_spin_us / 1e6,
             template=self._template_if_started,
-            blocked_files=tuple(f for m in limits.blocked_modules for f in module_files(m)),
         )
         host_api = HostApi(
             manifest, grants, self.policy, self.access_log, lambda: self.modes.get(name, "enforce")
         )
         process = PluginProcess(spec, self.policy, host_api, self.policy.workers_for(name))
-        if limits.network_kbps or limits.network_call_kb:
-            host_api.outbound.budget = NetworkBudget(
-                name,
-                limits.network_kbps and limits.network_kbps * 1024,
-                limits.network_call_kb and limits.network_call_kb * 1024,
-                process.limit_log,
-            )
         worker = process.start({})
-        self.sampler.watch(process.account)
         self.worker_template()  # started once the engine's first worker is ready
         try:
             namespace = {attr: _stub(attr, info) for attr, info in worker.functions.items()}
@@ -283,7 +269,6 @@ class ProcessRuntime:
                 for fn in bind_named(manifest, namespace, f"{manifest.main} (in its worker)")
             }
         except PluginError:
-            self.sampler.forget(process.account)
             process.stop()
             raise
         handlers = {
@@ -309,7 +294,7 @@ class ProcessRuntime:
         self, process: PluginProcess, manifest: Manifest, hook: str, fn: str
     ) -> Callable[[Any], Any]:
         timeout_ms = manifest.hooks[hook].timeout
-        limit_ms = process.spec.limits.execution_time_ms
+        limit_ms = self.policy.limits.execution_time_ms
         timeout_s = min(timeout_ms, limit_ms) / 1000.0
         call = process.call_hook
 
@@ -323,7 +308,7 @@ class ProcessRuntime:
     def _endpoint_proxy(
         self, process: PluginProcess, manifest: Manifest, fn: str
     ) -> Callable[[Any], Any]:
-        timeout_s = process.spec.limits.execution_time_ms / 1000.0
+        timeout_s = self.policy.limits.execution_time_ms / 1000.0
         call = process.call_endpoint
 
         def proxy(request: Any) -> Any:
@@ -346,7 +331,6 @@ class ProcessRuntime:
         """Stop the plugin's worker (killed after the grace period if it lingers)."""
         process = prepared.handle
         if isinstance(process, PluginProcess):
-            self.sampler.forget(process.account)
             process.stop()
             with self._lock:
                 if self.processes.get(plugin.id) is process:
@@ -378,7 +362,6 @@ class ProcessRuntime:
         return self.process(plugin_id).usage()
 
     def close(self) -> None:
-        self.sampler.close()
         for process in list(self.processes.values()):
             process.stop()
         self.processes.clear()
