@@ -2,11 +2,14 @@
 plugin folders, and the engine's reload as the consumer.
 
 watchfiles reports changes; a change to ``manifest.json`` or the code reloads the plugin
-(re-validated, dependencies re-checked, swapped in atomically, configuration kept); a
-change to one of its configuration files reloads only the configuration. A broken edit
-leaves the old version serving and is recorded (LOAD_ERROR / CONFIG_ERROR) — the engine's
-``reload`` guarantees that, this module only decides what to call. watchfiles' default
-debounce is 1,600 ms; we use 20 ms (facts/hot-paths.md: median notification 16 ms).
+(re-validated, dependencies re-checked, swapped in atomically, configuration kept; its
+configuration files are read again, as at any load); a change to its configuration files
+alone reloads only the configuration — if its manifest says ``configuration.hotReload:
+true``. Without it (the spec's default) the edit is not applied: the watcher keeps a
+failed "config" record and the plugin's log a warning, both naming the field. A broken
+edit leaves the old version serving and is recorded (LOAD_ERROR / CONFIG_ERROR) — the
+engine's ``reload`` guarantees that, this module only decides what to call. watchfiles'
+default debounce is 1,600 ms; we use 20 ms (facts/hot-paths.md: median notification 16 ms).
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ class ReloadRecord(NamedTuple):
     plugin_id: str
     kind: str  # "code" (code or manifest) or "config"
     files: tuple[str, ...]
-    ok: bool
+    ok: bool  # False: failed, or a config edit not applied (``configuration.hotReload``)
     duration_ms: float
-    error: str | None
+    error: str | None  # why it failed or was not applied
 
 
 class HotReloader:
@@ -157,8 +160,27 @@ class HotReloader:
             if plugin is None:
                 continue
             config_files = _config_files(plugin)
-            kind = "config" if files <= config_files else "code"
-            self._reload(plugin_id, kind, files)
+            if not files <= config_files:
+                self._reload(plugin_id, "code", files)
+            elif plugin.manifest.configuration.hot_reload:
+                self._reload(plugin_id, "config", files)
+            else:
+                self._hold(plugin, files)
+
+    def _hold(self, plugin: Plugin, files: set[Path]) -> None:
+        """A configuration edit the manifest does not allow to apply live: kept, told."""
+        names = ", ".join(sorted(f.name for f in files))
+        why = (
+            f"configuration.hotReload is false in the manifest of {plugin.id!r}: the edit of "
+            f"{names} is not applied (it is when the plugin is reloaded, or by "
+            'engine.reload_config; declare "hotReload": true to apply such edits at once)'
+        )
+        plugin.logger.warning(why)
+        self._record(
+            ReloadRecord(
+                time.time(), plugin.id, "config", tuple(sorted(map(str, files))), False, 0.0, why
+            )
+        )
 
     def _reload(self, plugin_id: str, kind: str, files: set[Path]) -> None:
         started = time.perf_counter()
@@ -179,6 +201,9 @@ class HotReloader:
             (time.perf_counter() - started) * 1000.0,
             error,
         )
+        self._record(record)
+
+    def _record(self, record: ReloadRecord) -> None:
         self.records.append(record)
         for listener in list(self.listeners):
             try:

@@ -4,7 +4,9 @@ one plugin, followed live on the ``/v3/events`` websocket.
 Body ``{enabled, watchPaths, hotReload, debugMode}`` (spec REST API). With ``hotReload``
 the engine's hot reloader watches the plugin's folder and ``watchPaths`` (each inside the
 plugin's folder or ``WebSettings.plugin_roots``): an edit reloads it, a broken edit keeps
-the old version. If dev mode started the reloader it watches dev-mode plugins only, and
+the old version; an edit of its configuration files alone is applied only if its manifest
+says ``configuration.hotReload: true`` (else the watcher records why, see
+``config.hotreload``). If dev mode started the reloader it watches dev-mode plugins only, and
 stops with the last of them; a reloader already watching everything is left as it was.
 ``debugMode`` adds the plugin's debug log entries to its ``plugin.log`` events. The reply
 gives the state and the websocket URL of the plugin's events.

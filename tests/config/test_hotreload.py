@@ -21,19 +21,24 @@ def until(predicate, timeout=5.0):
     return False
 
 
-@pytest.fixture(params=["inline", "process"])
-def watched(tmp_path, request):
+def start(tmp_path, isolation, *, hot_reload):
     folder = write_plugin(
         tmp_path,
         "live",
         CODE % 1,
         {"form.render": {}},
-        configuration={"schema": "schema.json", "default": "default.json"},
+        configuration={"schema": "schema.json", "default": "default.json", "hotReload": hot_reload},
         files={"schema.json": {"type": "object"}, "default.json": {"n": 1}},
     )
-    engine = Engine(default_isolation=request.param)
-    assert engine.load(folder).isolation == request.param
+    engine = Engine(default_isolation=isolation)
+    assert engine.load(folder).isolation == isolation
     reloader = engine.watch(debounce_ms=20, step_ms=10)
+    return engine, folder, reloader
+
+
+@pytest.fixture(params=["inline", "process"])
+def watched(tmp_path, request):
+    engine, folder, reloader = start(tmp_path, request.param, hot_reload=True)
     yield engine, folder, reloader
     engine.close()
 
@@ -80,6 +85,36 @@ def test_a_config_file_change_reloads_only_the_configuration(watched):
     assert until(lambda: engine.plugin("live").config == {"n": 2})
     assert list(reloader.records)[-1].kind == "config"
     assert engine.plugin("live").prepared is code
+
+
+@pytest.mark.parametrize("isolation", ["inline", "process"])
+def test_without_hot_reload_a_config_edit_is_held_and_said_so(tmp_path, isolation):
+    """configuration.hotReload false (the spec's default): the edit is not applied; the
+    watcher's record and the plugin's log say why; code edits still reload, and such a
+    reload reads the configuration files again, as any load does."""
+    engine, folder, reloader = start(tmp_path, isolation, hot_reload=False)
+    try:
+        (folder / "default.json").write_text(json.dumps({"n": 2}))
+        assert until(lambda: len(reloader.records) > 0)
+        for held in reloader.records:  # one write may come as more than one change
+            assert (held.kind, held.ok, held.plugin_id) == ("config", False, "live")
+            assert "configuration.hotReload is false" in held.error
+            assert "default.json" in held.error
+        assert engine.plugin("live").config == {"n": 1}
+        warnings = engine.logs.for_plugin("live", "warning")
+        assert warnings and all(
+            "configuration.hotReload is false" in w.message and "default.json" in w.message
+            for w in warnings
+        )
+
+        (folder / "plugin.py").write_text(CODE % 2)
+        assert until(lambda: value(engine) == {"v": 2})
+        assert until(lambda: any(r.kind == "code" for r in reloader.records))
+        code = [r for r in reloader.records if r.kind == "code"]
+        assert all(r.ok for r in code)
+        assert engine.plugin("live").config == {"n": 2}  # read again with the new version
+    finally:
+        engine.close()
 
 
 def test_a_deleted_manifest_is_an_error_and_the_plugin_keeps_serving(watched):
