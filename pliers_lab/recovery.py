@@ -50,7 +50,8 @@ class RecoveryPolicy:
         backoff: how the wait between attempts grows.
         backoff_ms: the first wait; linear waits n*base, exponential base*2**(n-1).
         fallback_plugin: the plugin whose handler answers instead, for ``fallback``.
-        notify_admin: whether the failure is flagged for an administrator.
+        notify_admin: whether each recovery decision is sent to the administrator (a
+            ``plugin.admin.notified`` event on the engine's activity feed).
         breaker_threshold: consecutive failures of the plugin's own after which its
             circuit breaker opens: its calls are ``skipped`` (with the reason) instead of
             run. Host overloads never count.
@@ -103,7 +104,9 @@ def _value(v: Any) -> str:
 
 
 class RecoveryRecord(NamedTuple):
-    """One recovery decision: when, which plugin, after which error, what was done."""
+    """One recovery decision: when, which plugin, after which error, what was done, and
+    whether the administrator was notified of it (``notify_admin``: the plugin's
+    ``recovery.notifyAdmin``; false means no ``plugin.admin.notified`` event was sent)."""
 
     timestamp: float
     plugin_id: str

@@ -108,15 +108,29 @@ class Journal:
     def recovered(
         self, plugin: Plugin, error: PluginError | None, action: str, detail: str
     ) -> None:
-        """One recovery decision (policy, breaker, sandbox action), as a record."""
-        self.recoveries.append(
-            RecoveryRecord(
-                time.time(),
-                plugin.id,
-                error.id if error else None,
-                error.hook if error else None,
-                action,
-                detail,
-                plugin.policy.notify_admin,
-            )
+        """One recovery decision (policy, breaker, sandbox action), as a record; and, when
+        the plugin's ``recovery.notifyAdmin`` says so (the default), a
+        ``plugin.admin.notified`` event for the administrator on the activity feed. The
+        record's ``notify_admin`` says whether that event was sent."""
+        notify = plugin.policy.notify_admin
+        record = RecoveryRecord(
+            time.time(),
+            plugin.id,
+            error.id if error else None,
+            error.hook if error else None,
+            action,
+            detail,
+            notify,
         )
+        self.recoveries.append(record)
+        if notify:
+            self.activity.emit(
+                "plugin.admin.notified",
+                plugin.id,
+                action=action,
+                detail=detail,
+                errorId=record.error_id,
+                errorType=error.type.value if error else None,
+                message=error.message if error else None,
+                hook=record.hook,
+            )

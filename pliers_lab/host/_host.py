@@ -23,6 +23,8 @@ from . import _exports as exports
 from . import _imports as imports
 from . import _integration as integration
 from . import _plugin_auth as plugin_auth
+from ._admin import EVENT as ADMIN_EVENT
+from ._admin import AdminNotices
 from ._api import HostAPI
 from ._db import Database, default_path
 from ._event_bus import EventBus, Subscription, event_from_row
@@ -63,6 +65,9 @@ class Host:
         on_plugin_error: per-hook error policy overrides, ``{hook or "*": "abort" |
             "continue"}`` (defaults in ``run.py``: veto hooks abort, others continue).
         keep_traces: how many operation traces ``traces`` keeps.
+        admin_recipient: to whom the administrator's notifications are addressed: one row
+            of ``admin_notifications`` per recovery decision of a plugin whose
+            ``recovery.notifyAdmin`` is true (``admin_notifications()``; see ``_admin``).
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class Host:
         max_event_depth: int = 8,
         on_plugin_error: Mapping[str, str | ErrorPolicy] | None = None,
         keep_traces: int = 100,
+        admin_recipient: str = "admin",
     ) -> None:
         from .._version import __version__
 
@@ -100,8 +106,10 @@ class Host:
         self.aio = AsyncRunner()
         self.traces: deque[Trace] = deque(maxlen=keep_traces)
         self.engine.add_api_provider(self.api.provide)
+        self.admin = AdminNotices(self.db, admin_recipient, self.engine.in_loop_thread)
         # An unloaded plugin's event subscriptions go with it: its handlers would run
         # code the engine no longer holds, on events it no longer has the right to.
+        # Recovery decisions for the administrator are queued (written after operations).
         self._stop_watching = self.engine.activity.subscribe(self._plugin_changed)
 
     @classmethod
@@ -162,6 +170,8 @@ class Host:
             raise
         finally:
             self.current_run = outer
+            if self.admin.pending and not self.db.in_operation:
+                self.admin.flush()  # the failures' notices outlive a rollback
         run.trace.finish()
         self.traces.append(run.trace)
 
@@ -419,13 +429,22 @@ class Host:
     def last_trace(self) -> Trace | None:
         return self.traces[-1] if self.traces else None
 
+    def admin_notifications(self, plugin_id: str | None = None) -> list[dict[str, Any]]:
+        """What the administrator was told about plugins' recovery decisions (of one
+        plugin, when given), oldest first: recipient, plugin_id, action, detail, error_id,
+        error_type, hook, message, status, decided_at, created_at."""
+        return self.admin.rows(plugin_id)
+
     def _plugin_changed(self, event: Mapping[str, Any]) -> None:
-        if event["type"] == "plugin.uninstalled" and event["pluginId"]:
+        if event["type"] == ADMIN_EVENT:
+            self.admin.take(event)
+        elif event["type"] == "plugin.uninstalled" and event["pluginId"]:
             self.bus.unsubscribe_plugin(event["pluginId"])
 
     def close(self) -> None:
         """Close the database (and the engine, when the host created it)."""
         self._stop_watching()
+        self.admin.flush()
         self.db.close()
         self.aio.close()
         if self._owns_engine:

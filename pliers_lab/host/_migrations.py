@@ -136,6 +136,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        4,
+        "the administrator's notifications of plugin recovery decisions",
+        """
+        CREATE TABLE admin_notifications (
+            id INTEGER PRIMARY KEY,
+            recipient TEXT NOT NULL,
+            plugin_id TEXT NOT NULL,
+            action TEXT NOT NULL,              -- the recovery decision: restart, circuit_open...
+            detail TEXT NOT NULL,
+            error_id TEXT,
+            error_type TEXT,
+            hook TEXT,
+            message TEXT,
+            status TEXT NOT NULL,              -- queued
+            decided_at REAL NOT NULL,          -- when the engine decided
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX admin_notifications_by_plugin ON admin_notifications (plugin_id);
+        """,
+    ),
 )
 
 

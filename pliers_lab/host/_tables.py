@@ -30,7 +30,9 @@ HOST_TABLES: dict[str, str] = {
     "notifications": "riud",
     "tasks": "riud",
 }
-INTERNAL_TABLES = frozenset({"schema_migrations", "plugin_tables"})
+#: Tables no plugin reaches, whatever its manifest grants (``admin_notifications`` tells
+#: the administrator about plugins' failures: no plugin may read or erase those).
+INTERNAL_TABLES = frozenset({"schema_migrations", "plugin_tables", "admin_notifications"})
 JSON_COLUMNS: dict[str, frozenset[str]] = {
     "forms": frozenset({"definition"}),
     "form_fields": frozenset({"definition"}),

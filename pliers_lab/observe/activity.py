@@ -2,7 +2,9 @@
 
 Event types (REST API document): ``plugin.status.changed`` (old and new status),
 ``plugin.installed``, ``plugin.updated``, ``plugin.uninstalled``, ``plugin.error.occurred``,
-``plugin.config.updated``; the web layer adds ``plugin.metrics.updated`` on a timer and
+``plugin.config.updated``; ours: ``plugin.admin.notified`` (a recovery decision for a
+plugin whose ``recovery.notifyAdmin`` is true: action, detail, errorId, errorType,
+message, hook), and the web layer adds ``plugin.metrics.updated`` on a timer and
 ``plugin.log`` for plugins in dev mode. Each event is ``{type, pluginId, data,
 timestamp}``.
 
@@ -23,7 +25,7 @@ from typing import Any
 
 __all__ = ["EVENT_TYPES", "Activity", "ActivityEvent"]
 
-#: The spec's websocket event types, and ours (``plugin.log``).
+#: The spec's websocket event types, and ours (``plugin.admin.notified``, ``plugin.log``).
 EVENT_TYPES = (
     "plugin.status.changed",
     "plugin.installed",
@@ -31,6 +33,7 @@ EVENT_TYPES = (
     "plugin.uninstalled",
     "plugin.error.occurred",
     "plugin.config.updated",
+    "plugin.admin.notified",
     "plugin.metrics.updated",
     "plugin.log",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from engine_parts import Parts
+from support import manifest
 
 from pliers_lab.errors import HostOverload, PluginError, PluginErrorType
 
@@ -63,3 +64,63 @@ def test_lifecycle_moves_are_kept_and_announced(parts):
     moves = [(t.source.value, t.target.value) for t in parts.journal.transitions]
     assert moves == [("unloaded", "loading"), ("loading", "loaded")]
     assert [e["type"] for e in heard] == ["plugin.status.changed"] * 2
+
+
+# -- recovery.notifyAdmin, through a real engine ---------------------------------------------
+
+
+def _failing(engine, name, recovery):
+    def broken(ctx):
+        raise RuntimeError("the CRM is down")
+
+    broken.__pliers_hooks__ = ("submission.afterSave",)
+    return engine.add_plugin(
+        manifest(name, {"submission.afterSave": {}}, recovery=recovery), {"broken": broken}
+    )
+
+
+def test_each_recovery_decision_is_sent_to_the_admin_by_default(engine):
+    heard = []
+    engine.activity.subscribe(heard.append)
+    _failing(engine, "crm", {"strategy": "disable"})
+    engine.fire("submission.afterSave", {})
+    (error,) = engine.errors.for_plugin("crm")
+    (record,) = engine.recoveries
+    assert (record.action, record.detail, record.notify_admin) == (
+        "disable",
+        "plugin disabled",
+        True,
+    )
+    (notice,) = [e for e in heard if e["type"] == "plugin.admin.notified"]
+    assert notice["pluginId"] == "crm"
+    assert notice["data"] == {
+        "action": "disable",
+        "detail": "plugin disabled",
+        "errorId": error.id,
+        "errorType": "runtime_error",
+        "message": error.message,
+        "hook": "submission.afterSave",
+    }
+    assert "plugin.admin.notified" in [e["type"] for e in engine.activity.recent]
+
+
+def test_a_breaker_move_is_a_decision_the_admin_hears_of_too(engine):
+    heard = []
+    engine.activity.subscribe(heard.append)
+    _failing(engine, "crm", {"circuitBreaker": {"threshold": 2}})
+    for _ in range(2):
+        engine.fire("submission.afterSave", {})
+    actions = [e["data"]["action"] for e in heard if e["type"] == "plugin.admin.notified"]
+    assert actions == ["ignore", "ignore", "circuit_open"]
+    assert [r.action for r in engine.recoveries] == actions
+
+
+def test_notify_admin_false_sends_nothing_and_the_record_says_so(engine):
+    heard = []
+    engine.activity.subscribe(heard.append)
+    _failing(engine, "crm", {"strategy": "disable", "notifyAdmin": False})
+    engine.fire("submission.afterSave", {})
+    (record,) = engine.recoveries
+    assert record.action == "disable" and record.notify_admin is False
+    assert "plugin.admin.notified" not in [e["type"] for e in heard]
+    assert engine.recoveries.frame()["notify_admin"].tolist() == [False]

@@ -53,3 +53,12 @@ def recorder(
 
     add_plugin(name, {h: make(h) for h in hooks})
     return seen
+
+
+def operation_counts(host: Any) -> dict[str, int]:
+    """Rows per table, but ``admin_notifications``: what a host operation may leave
+    behind. A failure's notice to the administrator is written after the rollback, on
+    purpose (it must outlive the operation it is about), so it is compared apart."""
+    counts: dict[str, int] = host.counts()
+    counts.pop("admin_notifications")
+    return counts

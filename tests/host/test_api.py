@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from host.helpers import PluginFactory
+from host.helpers import PluginFactory, operation_counts
 
 from pliers_lab import Plugin, PluginError, PluginErrorType, Veto
 from pliers_lab.host import Host, StepAborted
@@ -270,7 +270,7 @@ def test_a_forbidden_write_during_submit_aborts_it_and_names_the_culprit(
         {"submission.afterSave": sneaky},
         permissions={"database": {"read": ["*"], "write": ["plugin_sneaky_*"]}},
     )
-    before = host.counts()
+    before = operation_counts(host)
     with pytest.raises(StepAborted) as caught:
         host.submit("simple", ADA)
     error = caught.value
@@ -287,7 +287,13 @@ def test_a_forbidden_write_during_submit_aborts_it_and_names_the_culprit(
         "database.update on 'submissions' denied: "
         "the manifest grants database.write on plugin_sneaky_*" in str(error)
     )
-    assert host.counts() == before
+    assert operation_counts(host) == before
+    [told] = host.admin_notifications()
+    assert (told["plugin_id"], told["error_id"], told["error_type"]) == (
+        "sneaky",
+        error.error.id,
+        "security_error",
+    )
 
 
 def test_the_wire_entry_point_speaks_json(

@@ -94,15 +94,18 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_a_failing_migration_leaves_the_schema_where_it_was() -> None:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     migrate(conn)
+    last = MIGRATIONS[-1].version
     broken = (
         *MIGRATIONS,
-        Migration(4, "half broken", "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1)"),
+        Migration(
+            last + 1, "half broken", "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1)"
+        ),
     )
     with pytest.raises(
-        SchemaError, match=r"migration 4 .half broken. failed: no such table: nowhere"
+        SchemaError, match=rf"migration {last + 1} .half broken. failed: no such table: nowhere"
     ):
         migrate(conn, broken)
-    assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == 3
+    assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == last
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchone() is None
     conn.close()
 
@@ -234,5 +237,5 @@ def test_checkpointer_stops_cleanly(tmp_path: Path) -> None:
 
 def test_counts_lists_every_table(db: Database) -> None:
     counts = db.counts()
-    assert counts["schema_migrations"] == 3
+    assert counts["schema_migrations"] == len(MIGRATIONS)
     assert counts["submissions"] == 0

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 import pytest
-from host.helpers import PluginFactory
+from host.helpers import PluginFactory, operation_counts
 
 from pliers_lab import PluginErrorType
 from pliers_lab.host import Host
@@ -59,10 +59,10 @@ def test_sys_exit_in_a_veto_step_fails_closed_like_any_error(
     from pliers_lab.host import StepAborted
 
     add_plugin("quitter", {"submission.beforeSave": exits})
-    before = host.counts()
+    before = operation_counts(host)
     with pytest.raises(StepAborted, match=r"sys.exit\(3\)"):
         host.submit("simple", ADA)
-    assert host.counts() == before
+    assert operation_counts(host) == before
 
 
 def test_sys_exit_in_an_event_subscriber_is_recorded_and_the_others_still_run(

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from host.helpers import SIMPLE_FORM, PluginFactory, recorder
+from host.helpers import SIMPLE_FORM, PluginFactory, operation_counts, recorder
 
 from pliers_lab import PluginErrorType, Veto
 from pliers_lab.host import (
@@ -313,7 +313,7 @@ def test_errors_in_veto_hooks_fail_closed(
         raise KeyError("session")
 
     add_plugin("guard", {"submission.beforeSave": boom})
-    before = host.counts()
+    before = operation_counts(host)
     with pytest.raises(StepAborted) as caught:
         host.submit("simple", ADA)
     error = caught.value
@@ -323,7 +323,7 @@ def test_errors_in_veto_hooks_fail_closed(
         PluginErrorType.RUNTIME_ERROR,
     )
     assert "submit aborted at submission.beforeSave: [runtime_error] plugin 'guard'" in str(error)
-    assert host.counts() == before
+    assert operation_counts(host) == before
     assert (
         error.trace is not None
         and error.trace.steps[-1].note == "guard failed (veto hooks fail closed)"
@@ -339,10 +339,10 @@ def test_the_error_policy_can_be_changed_per_hook(engine: Any, add_plugin: Plugi
             raise ValueError("required step failed")
 
         add_plugin("required-step", {"submission.transform": boom})
-        before = strict.counts()
+        before = operation_counts(strict)
         with pytest.raises(StepAborted, match="required step failed"):
             strict.submit("simple", ADA)
-        assert strict.counts() == before
+        assert operation_counts(strict) == before
     finally:
         strict.close()
 

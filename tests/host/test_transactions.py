@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from host.helpers import PluginFactory
+from host.helpers import PluginFactory, operation_counts
 
 from pliers_lab import Plugin, Veto
 from pliers_lab.host import Host, HostError
@@ -147,12 +147,12 @@ def test_a_thousand_injected_failures_leave_no_partial_rows(host: Host, chaos: C
             rng.choice(list(HOOKS)),
             rng.choice(ACTIONS),
         )
-        before = host.counts()
+        before = operation_counts(host)
         try:
             result = host.submit(form_id, next(answers[form_id]), metadata={"attempt": attempt})
         except HostError as exc:
             assert exc.trace is not None and exc.trace.status == "aborted"
-            assert host.counts() == before, (
+            assert operation_counts(host) == before, (
                 f"attempt {attempt}: {chaos.action} at {chaos.hook} left rows behind"
             )
             aborted.append(attempt)
@@ -210,3 +210,9 @@ def test_a_thousand_injected_failures_leave_no_partial_rows(host: Host, chaos: C
     assert orphan_events[0][0] == 0
     assert q("SELECT COUNT(*) FROM submissions WHERE status = 'hijacked'")[0][0] == 0
     assert q("SELECT COUNT(*) FROM events WHERE type = 'chaos.echo'")[0][0] == 0
+
+    # The administrator heard of every recovery decision, those of the aborted attempts
+    # included: their notices were written after the rollback.
+    told = host.admin_notifications("chaos")
+    assert len(told) == host.engine.recoveries.total > 300
+    assert {n["error_type"] for n in told} == {"runtime_error", "security_error"}

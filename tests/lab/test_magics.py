@@ -373,8 +373,9 @@ def test_metrics_errors_logs_frames(shell: Any) -> None:
     assert list(logs["level"]) == ["error"]
     activity = line(shell, "activity crashy")
     assert "plugin.installed" in set(activity["type"])
-    assert list(activity["type"])[-1] == "plugin.error.occurred"
-    assert activity["data"].iloc[-1]["errorType"] == "runtime_error"
+    assert list(activity["type"])[-2:] == ["plugin.error.occurred", "plugin.admin.notified"]
+    assert activity["data"].iloc[-2]["errorType"] == "runtime_error"
+    assert activity["data"].iloc[-1]["action"] == "ignore"  # recovery.notifyAdmin: true
     errors_only = line(shell, "activity --type plugin.error.occurred")
     assert set(errors_only["plugin_id"]) == {"crashy"}
     assert "unknown type" in usage(shell, "activity --type plugin.nope")

@@ -299,6 +299,7 @@ def test_dashboard_shows_metrics_plots_and_errors(examples: Engine) -> None:
     assert set(dash.frames) == {"metrics", "durations", "error_rates", "errors", "activity"}
     assert "recent activity" in dash.activity.value and "crashy" in dash.activity.value
     assert "runtime_error: " in dash.activity.value  # the error, summarised
+    assert "ignore: error ignored" in dash.activity.value  # the admin's notice, summarised
     assert "→ active" in dash.activity.value  # a status change
     rates = dash.frames["error_rates"].set_index("plugin_id")
     assert rates.loc["crashy", "error_rate"] == 1.0

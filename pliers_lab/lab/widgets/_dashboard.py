@@ -146,4 +146,6 @@ def _summary(kind: str, data: dict[str, Any]) -> str:
         return "; ".join(map(str, data.get("changes") or [])) or "no change"
     if kind == "plugin.updated":
         return f"{data.get('old')} → {data.get('new')}"
+    if kind == "plugin.admin.notified":  # a recovery decision, told to the administrator
+        return f"{data.get('action')}: {str(data.get('detail', ''))[:80]}"
     return ", ".join(f"{k}={v}" for k, v in data.items())
