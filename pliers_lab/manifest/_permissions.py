@@ -12,6 +12,10 @@ and normalized to ``{verb: (resource pattern, ...)}`` per category:
 - resource patterns are fnmatch-style (``plugin_*``, ``*.example.com:443``).
 
 So ``["read"]``, ``{"read": true}`` and ``{"read": ["*"]}`` are the same permission.
+
+``network.inbound`` is what lets a plugin declare ``api.endpoints``: ``true`` for all of
+them, or patterns of their paths (``/plugins/webhook/*``); a manifest whose endpoints it
+does not cover is refused (``Manifest``), and the web layer checks it again.
 """
 
 from __future__ import annotations

@@ -102,7 +102,13 @@ class HookConfig(StrictModel):
     priority: Annotated[int, Strict(), Field(ge=1, le=1000)] = 100
     """1..1000; a higher number runs earlier (see ``HookPriority``)."""
     is_async: Flag = Field(True, alias="async")
-    """Whether the handler is awaited; the spec's default is ``true``."""
+    """Whether the handler may be asynchronous (the spec's default is ``true``).
+
+    ``true``: the handler may be an ``async def`` (awaited; one that never suspends runs
+    as a plain call) or a plain function. ``false`` promises a synchronous handler, which
+    the engine then calls without its event loop: binding an ``async def`` to such a hook
+    is refused at load (``engine.loader.bind_handlers``), naming ``hooks.<name>.async``,
+    the function and the file, inline and in a sandbox worker alike."""
     timeout: Annotated[Number, Field(gt=0)] = 30000.0
     """Wall-clock limit per call, in milliseconds."""
     retries: Annotated[int, Strict(), Field(ge=0, le=5)] = 0
@@ -134,7 +140,12 @@ class Configuration(StrictModel):
     strict: Flag = True
     #: Allow properties the schema does not declare even when strict (spec default false).
     additional_properties: Flag = Field(False, alias="additionalProperties")
-    #: Reload the configuration when its files change (the spec's ``hotReload``).
+    #: Configuration hot reload (the spec's ``hotReload``, default false). With it, a
+    #: watching engine (``engine.watch()``) applies an edit of these files at once. Without
+    #: it the edit is not applied: the watcher records a failed "config" reload and warns in
+    #: the plugin's log, both naming ``configuration.hotReload``; the files are read again
+    #: when the plugin itself is reloaded (a code or manifest edit, ``engine.reload``) or by
+    #: ``engine.reload_config``.
     hot_reload: Flag = Field(False, alias="hotReload")
 
 
@@ -226,6 +237,10 @@ class Recovery(StrictModel):
     """Base delay between retries, in milliseconds."""
     fallback_plugin: PluginName | None = None
     notify_admin: Flag = True
+    """Tell the administrator of every recovery decision (default ``true``): the engine
+    emits ``plugin.admin.notified`` on its activity feed (the ``/v3/events`` websocket; the
+    simulated host keeps each in its ``admin_notifications`` table). With ``false`` nothing
+    is sent, and the decision's ``RecoveryRecord.notify_admin`` says so."""
     circuit_breaker: CircuitBreaker = CircuitBreaker()
 
     @model_validator(mode="after")
@@ -254,8 +269,6 @@ class Manifest(StrictModel):
     license: NonBlank
     main: MainText = DEFAULT_MAIN
     """The plugin's code: ``plugin.py``, ``src/my_plugin`` (package) or ``my_plugin.core``."""
-    types: Text | None = None
-    """Accepted for compatibility with the JavaScript manifest; unused."""
     engines: Engines
     keywords: tuple[Text, ...] = ()
     categories: tuple[Category, ...] = ()
@@ -274,6 +287,12 @@ class Manifest(StrictModel):
     recovery: Recovery = Recovery()
 
     _root: Path | None = PrivateAttr(default=None)
+    _key_hints: ClassVar[dict[str, str]] = {
+        "types": (
+            "the JavaScript manifest's TypeScript declarations have no Python counterpart "
+            "and nothing would read them: type hints live in the plugin's code; remove it"
+        ),
+    }
 
     @field_validator("custom_hooks", mode="wrap")
     @classmethod
@@ -299,6 +318,35 @@ class Manifest(StrictModel):
                 if self.name in deps
             ]
         )
+        return self
+
+    @model_validator(mode="after")
+    def _inbound_for_endpoints(self) -> Self:
+        """Endpoints receive inbound requests: ``permissions.network.inbound`` must allow
+        each one's path (``true`` or a bare ``"inbound"`` allows all; a list of patterns,
+        those paths). The web layer checks it again before serving (``web._routing``)."""
+        for i, endpoint in enumerate(self.api.endpoints):
+            if not self.permissions.allows("network", "inbound", endpoint.path):
+                granted = self.permissions.network.get("inbound")
+                fail(
+                    [
+                        located(
+                            ("permissions", "network", "inbound"),
+                            (
+                                f"api.endpoints[{i}] ({endpoint.method} {endpoint.path}) "
+                                "receives inbound requests, which the manifest does not "
+                                + ("allow on this path" if granted else "allow")
+                            ),
+                            list(granted) if granted else None,
+                            (
+                                f"add {endpoint.path!r} or a pattern matching it to the list"
+                                if granted
+                                else 'add "network": {"inbound": true} to permissions'
+                            )
+                            + ", or remove the endpoint",
+                        )
+                    ]
+                )
         return self
 
     @property

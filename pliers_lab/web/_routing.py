@@ -209,14 +209,15 @@ class Router:
     lifecycle generation moves (see the module docstring).
 
     Problems found while registering (a route clashing with another plugin's, a handler
-    the runtime did not bind, an invalid request schema, a missing ``api.register``
-    permission) leave that route out and are recorded once as a ``PluginError`` in
-    ``engine.errors``, attributed to the plugin whose route was refused.
+    the runtime did not bind, an invalid request schema, a missing ``network.inbound`` or
+    ``api.register`` permission) leave that route out and are recorded once as a
+    ``PluginError`` in ``engine.errors``, attributed to the plugin whose route was refused.
 
     Args:
         engine: the engine whose plugins serve.
         require_permission: serve an endpoint only when the manifest grants
             ``permissions.api.register`` on its path (a bare ``"register"`` grants all).
+            ``permissions.network.inbound`` is always required.
     """
 
     def __init__(self, engine: Engine, *, require_permission: bool = True) -> None:
@@ -277,6 +278,17 @@ class Router:
         for endpoint in plugin.manifest.api.endpoints:
             where = f"endpoint {endpoint.method} {endpoint.path}"
             permissions = plugin.manifest.permissions
+            # The manifest is refused at load without it; a record built around that
+            # check (``model_construct``, a copy) must not serve either.
+            if not permissions.allows("network", "inbound", endpoint.path):
+                self._report(
+                    plugin,
+                    f"{where} is not served: the manifest does not grant permissions.network."
+                    "inbound (receiving inbound requests) on this path",
+                    {"route": f"{endpoint.method} {endpoint.path}"},
+                    PluginErrorType.SECURITY_ERROR,
+                )
+                continue
             if self.require_permission and not permissions.allows("api", "register", endpoint.path):
                 self._report(
                     plugin,

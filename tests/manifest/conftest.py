@@ -22,7 +22,6 @@ MINIMAL: dict[str, Any] = {
 FULL: dict[str, Any] = {
     **MINIMAL,
     "main": "plugin.py",
-    "types": "plugin.pyi",
     "keywords": ["form", "validation"],
     "categories": ["form-processing", "validation"],
     "permissions": {

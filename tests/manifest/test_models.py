@@ -50,7 +50,7 @@ def test_minimal_manifest_gets_the_spec_defaults(minimal: Make) -> None:
     assert m.engines.pliers == "^3.0.0" and m.engines.python == ">=3.11"
     assert m.hooks == {} and m.custom_hooks == {} and m.dependencies == {}
     assert m.permissions.as_rows() == [] and m.api.endpoints == ()
-    assert m.isolation is None and m.types is None and m.root is None
+    assert m.isolation is None and m.root is None
     r = m.recovery
     assert (r.strategy, r.max_retries, r.backoff_strategy, r.backoff_ms) == (
         "ignore",
@@ -193,7 +193,6 @@ CASES: list[tuple[str, Any, str]] = [
         '(got "./dist/index.js") '
         '(hint: e.g. "plugin.py", "src/my_plugin" or "my_plugin.core")',
     ),
-    ("types", 3, "types: expected a string, got 3"),
     (
         "engines/pliers",
         ">=abc",
@@ -409,6 +408,15 @@ def test_engines_node_is_pointed_at_python(minimal: Make) -> None:
     ]
 
 
+def test_types_is_refused_with_the_reason(minimal: Make) -> None:
+    """The JavaScript manifest's ``types`` (a .d.ts file) would be read by nothing here."""
+    assert problems(minimal(types="plugin.pyi")) == [
+        "types: unknown field (hint: the JavaScript manifest's TypeScript declarations have "
+        "no Python counterpart and nothing would read them: type hints live in the plugin's "
+        "code; remove it)"
+    ]
+
+
 def test_invalid_requirement_is_named(minimal: Make) -> None:
     [line] = problems(minimal(requirements=["requests>=2", "not a requirement!!"]))
     assert line.startswith('requirements[1]: invalid PEP 508 requirement "not a requirement!!": ')
@@ -470,6 +478,36 @@ def test_duplicate_routes_are_a_problem(minimal: Make) -> None:
         "api.endpoints[2].path: duplicate route POST /plugins/webhook/receive/:id "
         "(already endpoints[0])"
     ]
+
+
+@pytest.mark.parametrize("inbound", [["inbound"], {"inbound": True}, {"inbound": ["/plugins/*"]}])
+def test_endpoints_are_allowed_by_network_inbound(minimal: Make, inbound: Any) -> None:
+    m = parse_manifest(minimal(api={"endpoints": [ENDPOINT]}, permissions={"network": inbound}))
+    assert m.permissions.allows("network", "inbound", ENDPOINT["path"])
+
+
+@pytest.mark.parametrize(
+    ("permissions", "expected"),
+    [
+        ({}, 'allow (hint: add "network": {"inbound": true} to permissions'),
+        ({"network": {"inbound": False}}, 'allow (hint: add "network": {"inbound": true}'),
+        (
+            {"network": {"inbound": ["/plugins/other/*"]}},
+            "allow on this path (hint: add '/plugins/webhook/receive/:webhookId' or a pattern "
+            "matching it to the list",
+        ),
+    ],
+)
+def test_endpoints_without_network_inbound_are_refused_naming_both(
+    minimal: Make, permissions: dict[str, Any], expected: str
+) -> None:
+    get = {**ENDPOINT, "method": "GET"}
+    [line] = problems(minimal(api={"endpoints": [ENDPOINT, get]}, permissions=permissions))
+    assert line.startswith(
+        "permissions.network.inbound: api.endpoints[0] (POST /plugins/webhook/receive/:webhookId) "
+        f"receives inbound requests, which the manifest does not {expected}"
+    )
+    assert line.endswith(", or remove the endpoint)")
 
 
 # -- hooks: core, custom, known from other plugins ------------------------------------------

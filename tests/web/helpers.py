@@ -6,7 +6,8 @@ from typing import Any
 
 
 def endpoint_manifest(name: str, endpoints: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    """A manifest with ``api.endpoints`` and the permission to register them."""
+    """A manifest with ``api.endpoints`` and the permissions to register them and to
+    receive their requests (``api.register``, ``network.inbound``)."""
     return {
         "name": name,
         "version": extra.pop("version", "1.0.0"),
@@ -14,7 +15,7 @@ def endpoint_manifest(name: str, endpoints: list[dict[str, Any]], **extra: Any) 
         "author": "Tests <tests@example.com>",
         "license": "MIT",
         "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
-        "permissions": extra.pop("permissions", {"api": ["register"]}),
+        "permissions": extra.pop("permissions", {"api": ["register"], "network": ["inbound"]}),
         "api": {"endpoints": endpoints},
         **extra,
     }

@@ -39,7 +39,7 @@ def busy(tmp_path: Path) -> Iterator[tuple[Engine, Server]]:
         "busy",
         CODE,
         {},
-        permissions={"api": {"register": ["/plugins/busy/*"]}},
+        permissions={"api": {"register": ["/plugins/busy/*"]}, "network": ["inbound"]},
         api={"endpoints": ENDPOINTS},
     )
     engine.load(folder)

@@ -300,7 +300,7 @@ def test_served_endpoints(api: Any, add: Callable[..., Any]) -> None:
         "quiet",
         [{"path": "/plugins/quiet/x", "method": "GET", "handler": "h"}],
         {"h": lambda request: None},
-        permissions={},
+        permissions={"network": ["inbound"]},  # but no api.register
     )
     body = api.get("/v3/endpoints").json()
     assert sorted(e["path"] for e in body["endpoints"]) == [

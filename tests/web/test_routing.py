@@ -132,7 +132,9 @@ def test_routes_are_compiled_once_per_loaded_version(engine: Engine) -> None:
 
 def test_endpoint_needs_the_api_register_permission(engine: Engine) -> None:
     manifest = endpoint_manifest(
-        "sneaky", [{"path": "/plugins/sneaky/x", "method": "GET", "handler": "h"}], permissions={}
+        "sneaky",
+        [{"path": "/plugins/sneaky/x", "method": "GET", "handler": "h"}],
+        permissions={"network": ["inbound"]},
     )
     engine.add_plugin(manifest, {"h": lambda request: ok()})
     router = Router(engine)
@@ -144,6 +146,47 @@ def test_endpoint_needs_the_api_register_permission(engine: Engine) -> None:
     )
 
 
+def test_endpoints_need_network_inbound_at_load_and_when_served(engine: Engine) -> None:
+    from pliers_lab.manifest import ManifestError, Permissions
+
+    route = {"path": "/plugins/closed/x", "method": "GET", "handler": "h"}
+    with pytest.raises(ManifestError) as refused:
+        engine.add_plugin(
+            endpoint_manifest("closed", [route], permissions={"api": ["register"]}),
+            {"h": lambda request: ok()},
+        )
+    assert refused.value.plugin_id == "closed"
+    assert str(refused.value).startswith(
+        "<inline manifest>: permissions.network.inbound: api.endpoints[0] "
+        "(GET /plugins/closed/x) receives inbound requests"
+    )
+    # A manifest that got past that check some other way is not served either.
+    plugin = engine.add_plugin(endpoint_manifest("closed", [route]), {"h": lambda request: ok()})
+    assert Router(engine).match("GET", "/plugins/closed/x")[0] is Match.FULL
+    plugin.manifest = plugin.manifest.model_copy(
+        update={"permissions": Permissions.model_validate({"api": ["register"]})}
+    )
+    router = Router(engine, require_permission=False)  # relaxes api.register, not this
+    assert router.match("GET", "/plugins/closed/x")[0] is Match.NONE
+    (error,) = router.problems
+    assert error.type is PluginErrorType.SECURITY_ERROR and error.plugin_id == "closed"
+    assert "permissions.network.inbound" in error.message
+
+
+def test_network_inbound_patterns_are_matched_per_path(engine: Engine) -> None:
+    from pliers_lab.manifest import ManifestError
+
+    routes = [
+        {"path": "/plugins/half/open", "method": "GET", "handler": "h"},
+        {"path": "/plugins/half/shut", "method": "GET", "handler": "h"},
+    ]
+    permissions = {"api": ["register"], "network": {"inbound": ["/plugins/half/open"]}}
+    with pytest.raises(ManifestError, match=r"api.endpoints\[1\] \(GET /plugins/half/shut\)"):
+        engine.add_plugin(
+            endpoint_manifest("half", routes, permissions=permissions), {"h": lambda r: ok()}
+        )
+
+
 def test_register_permission_is_checked_per_path(engine: Engine) -> None:
     manifest = endpoint_manifest(
         "narrow",
@@ -151,7 +194,7 @@ def test_register_permission_is_checked_per_path(engine: Engine) -> None:
             {"path": "/plugins/narrow/ok", "method": "GET", "handler": "h"},
             {"path": "/plugins/elsewhere/no", "method": "GET", "handler": "h"},
         ],
-        permissions={"api": {"register": ["/plugins/narrow/*"]}},
+        permissions={"api": {"register": ["/plugins/narrow/*"]}, "network": ["inbound"]},
     )
     engine.add_plugin(manifest, {"h": lambda request: ok()})
     assert [r.path for r in Router(engine).routes()] == ["/plugins/narrow/ok"]

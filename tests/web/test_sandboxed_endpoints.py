@@ -70,7 +70,7 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, ProcessRuntime, Engin
         textwrap.dedent(CODE),
         {},
         api={"endpoints": ENDPOINTS},
-        permissions={"api": ["register"]},
+        permissions={"api": ["register"], "network": ["inbound"]},
     )
     plugin = engine.load(folder)
     assert plugin.isolation == "process"
@@ -162,7 +162,11 @@ def test_request_scoped_services_cross_the_wire(tmp_path: Path) -> None:
             textwrap.dedent(SUBMITTER),
             {},
             api={"endpoints": [endpoint]},
-            permissions={"api": ["register"], "database": {"write": ["submissions"]}},
+            permissions={
+                "api": ["register"],
+                "network": ["inbound"],
+                "database": {"write": ["submissions"]},
+            },
         )
     )
     server = serve(engine, pliers_host=host, settings=WebSettings())
