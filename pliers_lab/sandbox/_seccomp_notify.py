@@ -86,6 +86,9 @@ class Watch:
     read_roots: tuple[str, ...]
     write_roots: tuple[str, ...]
     denials: list[str] = field(default_factory=list)
+    blocked: tuple[str, ...] = ()
+    """Files of modules the plugin may not import (``limits.blockedModules``): refused and
+    recorded, though a read rule of a folder above them is mirrored here."""
     listening: bool = False
     """True once the worker's listener arrived: refusals are then the host's to see."""
     arrived: threading.Event = field(default_factory=threading.Event)
@@ -161,6 +164,8 @@ class Watch:
             where = _resolve(tid, path, dirfd, follow=last == "follow")
             if where is None:
                 return 0, None
+            if self.blocked and _under(where, self.blocked):
+                return errno.EACCES, f"{name}({where!r}): {BLOCKED_MODULE}"
             roots = self.write_roots if writing else self.read_roots
             if not _under(where, roots):
                 verb = "write" if writing else "read"
@@ -208,6 +213,9 @@ class Watch:
         fds = [fd for fd in (self._mem, self._listener) if fd is not None]
         self._mem = self._listener = None
         return fds
+
+
+BLOCKED_MODULE = "a blocked module's file (limits.blockedModules)"
 
 
 @functools.lru_cache(maxsize=256)

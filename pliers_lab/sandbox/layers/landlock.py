@@ -103,7 +103,9 @@ def _add(ruleset: int, path: str, rights: int, handled: int) -> bool:
     except OSError:
         return False
     try:
-        if not os.path.isdir(path):
+        if path.endswith("/") and len(path) > 1:
+            rights &= READ_DIR  # "dir/": listed only, its files read by rules of their own
+        elif not os.path.isdir(path):
             rights &= _FILE_ONLY  # a directory right on a file is EINVAL
         attr = _PathBeneath(rights & handled, fd)
         syscall("landlock_add_rule", ruleset, _RULE_PATH_BENEATH, ctypes.byref(attr), 0)
@@ -118,7 +120,9 @@ def apply(
     """Restrict this process (and its future threads) to the given paths.
 
     ``read`` and ``write`` may hold directories or files; paths that do not exist are
-    skipped (the host checked the granted ones). ``devices`` get read and write.
+    skipped (the host checked the granted ones). A ``read`` folder written with a
+    trailing ``/`` may be listed only (the host's blocked modules, ``_plugin_limits.carve``).
+    ``devices`` get read and write.
     """
     from ._sys import syscall
 
