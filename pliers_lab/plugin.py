@@ -13,7 +13,14 @@ from .engine._breaker import CircuitBreaker
 from .errors import EngineError, PluginError
 from .lifecycle import Lifecycle, PluginState, Transition
 from .observe.logs import LogStore, PluginLogger
-from .observe.metrics import PluginMetrics, PluginStats, snapshot
+from .observe.metrics import (
+    PluginMetrics,
+    PluginStats,
+    Resources,
+    empty_resources,
+    inline_resources,
+    snapshot,
+)
 from .recovery import RecoveryPolicy
 
 if TYPE_CHECKING:
@@ -139,7 +146,8 @@ class Plugin:
         return list(self.lifecycle.history)
 
     def metrics(self) -> PluginMetrics:
-        """The spec's ``PluginMetrics`` for this plugin, now."""
+        """The spec's ``PluginMetrics`` for this plugin, now (``resources``: what its
+        runtime measured, ``not measured`` with the reason for the rest)."""
         active = self.state is PluginState.ACTIVE
         return snapshot(
             self.id,
@@ -147,7 +155,20 @@ class Plugin:
             state_ok=self.state not in (PluginState.ERROR,),
             active_since=self.activated_at if active else None,
             circuit=self.breaker.state.value,
+            resources=self.resources(),
         )
+
+    def resources(self) -> Resources:
+        """Its resource figures: its runtime's measurements (a sandboxed plugin's workers:
+        ``sandbox/_usage.py``), every figure not measured where the runtime has none."""
+        prepared = self.prepared
+        if prepared is None:
+            return empty_resources()
+        measure = getattr(prepared.handle, "resources", None)
+        if callable(measure):
+            measured: Resources = measure()
+            return measured
+        return inline_resources(self.runtime.name if self.runtime is not None else "inline")
 
     def __repr__(self) -> str:
         warned = f", {len(self.warnings)} warning(s)" if self.warnings else ""

@@ -511,9 +511,17 @@ class Engine:
 
     def isolation(self, plugin_id: str) -> dict[str, Any]:
         """Mode and why (``placement``, ``trusted``: why the host trusts it, or None;
-        ``warnings``: a refused inline request), active layers and worker usage of one
-        plugin (for listings)."""
+        ``warnings``: a refused inline request), active layers, worker usage and the
+        ``limits`` applied (see ``limits``) of one plugin (for listings)."""
         return self._sandbox.isolation(self._plugins.require(plugin_id))
+
+    def limits(self, plugin_id: str) -> dict[str, Any]:
+        """The limits applied to a plugin: a sandboxed one's workers' (memory, address
+        space, CPU per call and per lifetime, threads, file size, open files, data
+        folder, wall clock, workers, queue; read back from the kernel where a worker
+        runs, ``enforcedBy`` saying what applies each), its hooks' timeouts; for an
+        inline plugin ``applied: False`` and why (only its hooks' timeouts bound it)."""
+        return self._sandbox.limits(self._plugins.require(plugin_id))
 
     # ------------------------------------------------------------------ attachments
     @contextmanager
@@ -609,31 +617,39 @@ class Engine:
 
     # ------------------------------------------------------------------ observations
     def metrics(self, plugin_id: str) -> PluginMetrics:
-        """The spec's ``PluginMetrics`` of one plugin (sandboxed: with its worker's memory
-        and CPU in ``resources``)."""
-        plugin = self._plugins.require(plugin_id)
-        return self._sandbox.add_resources(plugin, plugin.metrics())
+        """The spec's ``PluginMetrics`` of one plugin. ``resources`` holds measured figures
+        only (a sandboxed plugin's workers: CPU, memory, disk and network, each with its
+        unit and source); what is not measured is None, the reason in
+        ``resources["notMeasured"]`` (an inline plugin's, mostly)."""
+        return self._plugins.require(plugin_id).metrics()
 
     def metrics_frame(self) -> Any:
         """One row per plugin: state, counts, durations (ms), health, uptime, restarts;
         calls the host did not run (``overloaded``, ``skipped`` by an open breaker) and
-        the breaker's state (``circuit``)."""
+        the breaker's state (``circuit``); then its resource figures, one column each
+        (``RESOURCE_COLUMNS``: the unit in the name; NaN where not measured, and
+        ``not_measured`` lists those figures: ``metrics(id).resources`` says why)."""
         from ..observe.frames import frame
+        from ..observe.metrics import RESOURCE_COLUMNS, RESOURCE_FIGURES
 
         rows = []
         for p in self._plugins:
             m = self.metrics(p.id)
             e, h = m.execution, m.health
+            figures = [(m.resources.get(g) or {}).get(n) for g, n, _u in RESOURCE_FIGURES]
+            missing = sorted(m.resources.get("notMeasured") or {})
             rows.append((
                 p.id, p.version, p.state.value, p.isolation, e.count, e.successCount,
                 e.errorCount, e.avgDuration, e.maxDuration, e.totalDuration, h.status,
                 h.uptime, h.restarts, p.stats.timeouts, ",".join(sorted(p.layers)),
                 e.overloadedCount, e.skippedCount, h.circuit,
+                *(float("nan") if v is None else v for v in figures), ",".join(missing),
             ))  # fmt: skip
         columns = (
             "plugin_id", "version", "state", "isolation", "count", "success_count",
             "error_count", "avg_ms", "max_ms", "total_ms", "health", "uptime_ms",
             "restarts", "timeouts", "layers", "overloaded", "skipped", "circuit",
+            *RESOURCE_COLUMNS, "not_measured",
         )  # fmt: skip
         return frame(rows, columns)
 

@@ -14,7 +14,6 @@ from ._activation import Activation
 from .runtimes import Runtime
 
 if TYPE_CHECKING:
-    from ..observe.metrics import PluginMetrics
     from ..plugin import Plugin
     from ..sandbox import ProcessRuntime
     from ..sandbox.report import IsolationReport
@@ -138,6 +137,7 @@ class SandboxControl:
             "layers": sorted(plugin.layers),
             "missing": self._missing_layers(plugin),
             "quarantined": self._activation.quarantined.get(plugin.id),
+            "limits": self.limits(plugin),
             **(process.usage() if process is not None else {}),
         }
 
@@ -155,15 +155,27 @@ class SandboxControl:
             if name not in plugin.layers
         }
 
-    def add_resources(self, plugin: Plugin, metrics: PluginMetrics) -> PluginMetrics:
-        """Fill the spec's ``resources`` from the plugin's worker (inline: left as is)."""
+    def limits(self, plugin: Plugin) -> dict[str, Any]:
+        """The limits applied to the plugin: its workers' (read back from the kernel where
+        a worker runs) and its hooks' timeouts; ``applied: False`` and why for a plugin
+        without workers, which has only the timeouts."""
+        timeouts = {hook: float(cfg.timeout) for hook, cfg in plugin.manifest.hooks.items()}
         process = self.worker(plugin)
-        if process is None or not isinstance(metrics.resources, dict):
-            return metrics
-        usage = process.usage()
-        memory = metrics.resources.setdefault("memoryUsage", {})
-        memory["current"] = float(usage.get("memory_mb", 0.0))
-        memory["peak"] = float(usage["peak_memory_mb"])
-        cpu = metrics.resources.setdefault("cpuUsage", {})
-        cpu["total"] = float(usage["cpu_ms"])
-        return metrics
+        if process is not None:
+            limits: dict[str, Any] = process.applied_limits()
+            cap = float(limits["executionTimeMs"])
+            limits["hookTimeoutsMs"] = {hook: min(ms, cap) for hook, ms in timeouts.items()}
+            return limits
+        where = plugin.isolation if plugin.isolation != "process" else "inline"
+        return {
+            "applied": False,
+            "reason": (
+                f"runs {where}, in the engine's own process: no per-plugin memory, CPU, "
+                "thread or file limit applies; its hooks' timeouts are its only bounds (a "
+                "sync handler past its timeout is counted as timed out when it returns, an "
+                "async one is cancelled)"
+                if where == "inline"
+                else f"runs in the {where!r} runtime, which applies no per-plugin limits here"
+            ),
+            "hookTimeoutsMs": timeouts,
+        }

@@ -150,30 +150,159 @@ class HealthMetrics:
     """The circuit breaker: ``closed``, ``open`` or ``half_open``."""
 
 
+Resources = dict[str, dict[str, Any]]
+"""``PluginMetrics.resources``: the spec's four groups of figures (a number, or None where
+not measured), then ``units``, ``sources`` and ``notMeasured``, each keyed by
+``"<group>.<field>"`` (``resource_figures`` reads it back as rows)."""
+
+#: Every figure of ``PluginMetrics.resources``: (group, field, unit). The spec's units,
+#: made exact (its MB is 2**20 bytes; its CPU % is of one CPU); the block-I/O pair is ours.
+RESOURCE_FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("memoryUsage", "current", "MiB"),
+    ("memoryUsage", "peak", "MiB"),
+    ("memoryUsage", "average", "MiB"),
+    ("cpuUsage", "current", "% of one CPU"),
+    ("cpuUsage", "peak", "% of one CPU"),
+    ("cpuUsage", "total", "ms"),
+    ("diskIO", "read", "bytes"),
+    ("diskIO", "write", "bytes"),
+    ("diskIO", "blockRead", "bytes"),
+    ("diskIO", "blockWrite", "bytes"),
+    ("networkIO", "bytesIn", "bytes"),
+    ("networkIO", "bytesOut", "bytes"),
+    ("networkIO", "requests", "requests"),
+)
+
+#: ``Engine.metrics_frame``'s column of each figure of ``RESOURCE_FIGURES``, in order.
+RESOURCE_COLUMNS: tuple[str, ...] = (
+    "memory_mib",
+    "memory_peak_mib",
+    "memory_average_mib",
+    "cpu_recent_pct",
+    "cpu_peak_pct",
+    "cpu_total_ms",
+    "fs_read_bytes",
+    "fs_write_bytes",
+    "block_read_bytes",
+    "block_write_bytes",
+    "net_in_bytes",
+    "net_out_bytes",
+    "net_requests",
+)
+
+
 @dataclass(frozen=True)
 class PluginMetrics:
     """The spec's ``PluginMetrics`` (durations in ms, uptime in ms, times in epoch s).
 
-    ``resources`` is filled by the process sandbox; inline plugins share the engine's
-    process, so per-plugin memory and CPU cannot be told apart and stay zero there.
+    ``resources`` holds measured figures only: for a sandboxed plugin its workers' (the
+    kernel's accounting, and what the host did for it); a figure that is not measured is
+    None, with the reason in ``resources["notMeasured"]`` — never a 0 meaning "unknown".
+    Inline plugins share the engine's process, so none of these is theirs alone
+    (``inline_resources``). Units and sources: ``resources["units"]``/``["sources"]``.
     """
 
     pluginId: str
     execution: ExecutionMetrics
     health: HealthMetrics
-    resources: dict[str, dict[str, float]] = field(default_factory=dict)
+    resources: Resources = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def empty_resources() -> dict[str, dict[str, float]]:
-    return {
-        "memoryUsage": {"current": 0.0, "peak": 0.0, "average": 0.0},
-        "cpuUsage": {"current": 0.0, "peak": 0.0, "total": 0.0},
-        "diskIO": {"read": 0.0, "write": 0.0},
-        "networkIO": {"bytesIn": 0.0, "bytesOut": 0.0, "requests": 0.0},
-    }
+class ResourceSheet:
+    """Builds a ``resources`` record one figure at a time, each measured (value and
+    source) or not (the reason); figures never set are not measured, "not reported"."""
+
+    __slots__ = ("_reasons", "_sources", "_values")
+
+    def __init__(self) -> None:
+        self._values: dict[str, float] = {}
+        self._sources: dict[str, str] = {}
+        self._reasons: dict[str, str] = {}
+
+    def measured(self, figure: str, value: float, source: str) -> None:
+        """``figure`` (``"group.field"``) is ``value`` in its unit, read from ``source``."""
+        self._values[figure] = float(value)
+        self._sources[figure] = source
+        self._reasons.pop(figure, None)
+
+    def not_measured(self, figure: str, reason: str) -> None:
+        """``figure`` is not measured, because ``reason``."""
+        self._values.pop(figure, None)
+        self._sources.pop(figure, None)
+        self._reasons[figure] = reason
+
+    def to_dict(self) -> Resources:
+        out: Resources = {}
+        units: dict[str, Any] = {}
+        sources: dict[str, Any] = {}
+        missing: dict[str, Any] = {}
+        for group, name, unit in RESOURCE_FIGURES:
+            figure = f"{group}.{name}"
+            value = self._values.get(figure)
+            out.setdefault(group, {})[name] = value
+            units[figure] = unit
+            if value is None:
+                missing[figure] = self._reasons.get(figure, "not reported by its runtime")
+            else:
+                sources[figure] = self._sources[figure]
+        out["units"], out["sources"], out["notMeasured"] = units, sources, missing
+        return out
+
+
+#: Why an inline plugin's figures are not measured (it runs in the engine's own process).
+INLINE_NOT_MEASURED = {
+    "memoryUsage": "runs inline, in the engine's process: its memory cannot be told apart "
+    "from the host's and the other inline plugins'",
+    "cpuUsage": "runs inline, in the engine's process: per-call attribution "
+    "(time.thread_time() around each handler) costs two system calls, ~2 µs each here, more "
+    "than an inline hook call itself, and misses the threads and awaits a handler starts",
+    "diskIO": "runs inline, in the engine's process: its file I/O cannot be told apart from "
+    "the host's",
+    "networkIO": "runs inline: it reaches the network directly, not through the host's "
+    "fetch capability, so no one counts its bytes",
+}
+
+
+def inline_resources(where: str = "inline") -> Resources:
+    """The ``resources`` of a plugin whose runtime measures nothing for it: every figure
+    not measured, with the reason (``where``: the runtime's name)."""
+    sheet = ResourceSheet()
+    for group, name, _unit in RESOURCE_FIGURES:
+        reason = INLINE_NOT_MEASURED[group]
+        if where != "inline":
+            reason = f"runs in the {where!r} runtime, which reports no figures for it"
+        sheet.not_measured(f"{group}.{name}", reason)
+    return sheet.to_dict()
+
+
+def empty_resources() -> Resources:
+    """Every figure not measured (a plugin not loaded: no runtime holds it)."""
+    sheet = ResourceSheet()
+    for group, name, _unit in RESOURCE_FIGURES:
+        sheet.not_measured(f"{group}.{name}", "the plugin has no runtime (not loaded)")
+    return sheet.to_dict()
+
+
+def resource_figures(resources: Resources) -> list[tuple[str, float | None, str, str]]:
+    """``resources`` as rows ``(figure, value or None, unit, source or why not)``, in
+    ``RESOURCE_FIGURES`` order (figures a record lacks are reported as not measured)."""
+    units = resources.get("units") or {}
+    sources = resources.get("sources") or {}
+    missing = resources.get("notMeasured") or {}
+    rows: list[tuple[str, float | None, str, str]] = []
+    for group, name, unit in RESOURCE_FIGURES:
+        figure = f"{group}.{name}"
+        value = (resources.get(group) or {}).get(name)
+        if value is None:
+            why = str(missing.get(figure, "not in this record"))
+            rows.append((figure, None, str(units.get(figure, unit)), why))
+        else:
+            source = str(sources.get(figure, ""))
+            rows.append((figure, float(value), str(units.get(figure, unit)), source))
+    return rows
 
 
 def health_status(stats: PluginStats, state_ok: bool, circuit: str = "closed") -> str:
@@ -196,8 +325,9 @@ def snapshot(
     state_ok: bool,
     active_since: float | None,
     circuit: str = "closed",
+    resources: Resources | None = None,
 ) -> PluginMetrics:
-    """Build the spec's record from the plugin's counters."""
+    """Build the spec's record from the plugin's counters (and its runtime's figures)."""
     now = time.time()
     count = stats.count
     total, peak = stats.total, stats.max
@@ -220,5 +350,5 @@ def snapshot(
             restarts=stats.restarts,
             circuit=circuit,
         ),
-        resources=empty_resources(),
+        resources=resources if resources is not None else empty_resources(),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -57,6 +58,20 @@ class Outbound:
         self.timeout_s = timeout_s
         self.max_redirects = max_redirects
         self.max_bytes = max_bytes
+        self._moved = [0, 0, 0]  # body bytes sent, received; requests sent
+        self._counting = threading.Lock()  # several workers' calls may run at once
+
+    def _count(self, sent: int = 0, received: int = 0, requests: int = 0) -> None:
+        with self._counting:
+            self._moved[0] += sent
+            self._moved[1] += received
+            self._moved[2] += requests
+
+    def moved(self) -> tuple[int, int, int]:
+        """Request-body bytes sent, response-body bytes received and HTTP requests sent
+        for this plugin so far (the plugin's network figures: it has no other way out)."""
+        with self._counting:
+            return self._moved[0], self._moved[1], self._moved[2]
 
     def granted(self, host: str, port: int) -> bool:
         """Whether the manifest allows ``host:port`` (before the deny list)."""
@@ -118,10 +133,15 @@ class Outbound:
                 if not outbound.granted(host, port):
                     raise NetworkRefused(f"redirect to {newurl} is not in the allow-list")
                 outbound.check(newurl)
-                return super().redirect_request(req, fp, code, msg, hdrs_, newurl)
+                followed = super().redirect_request(req, fp, code, msg, hdrs_, newurl)
+                if followed is not None:
+                    outbound._count(requests=1)
+                return followed
 
         opener = urllib.request.build_opener(_Redirects())
         req = urllib.request.Request(url, data=data, headers=hdrs, method=method.upper())
+        sent = len(data) if data is not None else 0
+        self._count(requests=1)
         try:
             with opener.open(req, timeout=self.timeout_s) as resp:
                 raw = resp.read(self.max_bytes + 1)
@@ -132,6 +152,8 @@ class Outbound:
                 exc.code,
                 dict(exc.headers.items()),
             )
+        # Counted once an answer came: the body was sent (a redirect drops it).
+        self._count(sent=sent, received=len(raw))
         if len(raw) > self.max_bytes:
             raise ValueError(f"response larger than {self.max_bytes} bytes")
         return {"status": status, "headers": headers_out, "text": raw.decode("utf-8", "replace")}

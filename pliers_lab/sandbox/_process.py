@@ -25,7 +25,8 @@ from typing import Any
 
 from ..errors import PluginErrorType
 from ._seccomp_notify import Watch, listener_service
-from ._template_host import BOOT, FLAGS, Child, Template, TemplateError
+from ._template_host import BOOT, FLAGS, Child, Exit, Template, TemplateError
+from ._usage import IoCounters, Measured, Meter, Reading, read_io
 from .layers.cgroup import GroupOwner, WorkerGroup
 from .policy import Grants, Limits, interpreter_paths, worker_sys_path
 from .procinfo import StatReader
@@ -187,7 +188,15 @@ class Worker:
         self.exit: tuple[int, Any] | None = None
         self.last_attempt: str | None = None
         self._stat: StatReader | None = None
-        self._peak_seen = 0
+        self.meter: Meter | None = None
+        """The kernel's figures of the live worker (``_usage``); closed once it is gone."""
+        self.last: Reading | None = None
+        """Its latest figures while it ran (peak memory kept as the highest seen)."""
+        self.exit_io: IoCounters | None = None
+        """A spawned worker's I/O counters, read from its zombie before the host reaped it
+        (a forked one's come with the template's ``Exit``)."""
+        self.io_error: str | None = None
+        self._wire = (0, 0)  # bytes host → worker, worker → host, once the wire is closed
         self._seq = 0
         self.oom_before = 0
         self.watch: Watch | None = None
@@ -319,6 +328,9 @@ class Worker:
             if isinstance(v, float)
         }
         self._stat = StatReader(self.pid)
+        self.meter = Meter(self.pid)
+        self.io_error = self.meter.io_error
+        self.reading()
         if self.group is not None:
             self.oom_before = self.group.oom_kills()
         self.spawn_ms = (time.perf_counter() - t0) * 1000
@@ -579,6 +591,7 @@ class Worker:
         if reason and not self.killed_by_us:
             self.killed_by_us = reason
         if self.pid and self.exit is None:
+            self.reading()  # its last figures: memory is gone with it
             with contextlib.suppress(ProcessLookupError):
                 self.signal(signal.SIGKILL)
             if self.group is not None:
@@ -617,11 +630,14 @@ class Worker:
         end = time.monotonic() + timeout
         while True:
             try:
-                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+                # Exited, not yet reaped: its I/O counters are final and still readable.
+                exited = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 self.exit = (0, None)
                 return 0
-            if pid:
+            if exited is not None:
+                self.exit_io = read_io(self.pid)
+                _pid, status, usage = os.wait4(self.pid, 0)
                 self.exit = (status, usage)
                 self.proc.returncode = os.waitstatus_to_exitcode(status)
                 return status
@@ -637,6 +653,7 @@ class Worker:
     def stop(self, grace_s: float) -> None:
         """Ask the worker to stop, kill it after ``grace_s`` (it may ignore SIGTERM)."""
         if self.alive and self.channel is not None:
+            self.reading()  # its last figures before it goes
             with contextlib.suppress(Exception):
                 self.channel.send(encode({"t": "stop"}), time.monotonic() + 0.2)
             if self.reap(timeout=grace_s) is None:
@@ -648,36 +665,71 @@ class Worker:
         if self.watch is not None:
             listener_service().forget(self.watch)
         if self.channel is not None:
+            self._wire = (self.channel.sent, self.channel.received)
             self.channel.close()
             self.channel = None
         if self._stat is not None:
             self._stat.close()
             self._stat = None
+        if self.meter is not None:
+            self.meter.close()
         if self.group is not None and (self.exit is not None or not self.pid):
             self.group.remove()
 
     # ------------------------------------------------------------------ usage
+    def reading(self) -> Reading | None:
+        """Its figures now while it runs (``last`` is updated), its final ones once it has
+        ended (``_final``); None before it started."""
+        if self.exit is not None:
+            return self._final()
+        meter = self.meter
+        now = meter.read() if meter is not None else None
+        if now is None:
+            return self.last
+        if meter is not None and meter.io_error:
+            self.io_error = meter.io_error
+        last = self.last
+        if last is not None and last.hwm > now.hwm:
+            now = now._replace(hwm=last.hwm)
+        self.last = now
+        return now
+
+    def _final(self) -> Reading:
+        """Its figures at its end: CPU and I/O from its parent's report (the ``wait4``
+        usage; the counters read from its zombie), else the last ones seen; the peak is
+        the highest seen, and a forked worker's ``ru_maxrss`` (its pages are the
+        template's: not a spawned one's, which counts the host's pages before exec)."""
+        last = self.last
+        cpu_s = last.cpu_s if last is not None else 0.0
+        hwm = last.hwm if last is not None else 0
+        io = last.io if last is not None else None
+        usage = self.exit[1] if self.exit is not None else None
+        if isinstance(usage, Exit):
+            cpu_s = max(cpu_s, usage.ru_utime + usage.ru_stime)
+            hwm = max(hwm, usage.ru_maxrss << 10)
+            if usage.io is not None:
+                io = IoCounters(*usage.io)
+        elif usage is not None:
+            cpu_s = max(cpu_s, float(usage.ru_utime + usage.ru_stime))
+            io = self.exit_io or io
+        return Reading(cpu_s, 0, hwm, io)
+
+    def measured(self) -> Measured | None:
+        """What it contributes to its plugin's figures: its reading and the bytes of its
+        wire (in its I/O counters, not its file system's); None before it started."""
+        reading = self.reading()
+        if reading is None:
+            return None
+        channel = self.channel
+        wire = (channel.sent, channel.received) if channel is not None else self._wire
+        return Measured(reading, wire[0], wire[1])
+
     def cpu_ms(self) -> float:
         """CPU time used so far (live) or in total (reaped)."""
-        if self.exit is not None and self.exit[1] is not None:
-            usage = self.exit[1]
-            return float(usage.ru_utime + usage.ru_stime) * 1000.0
-        value = self._stat.cpu_ms() if self._stat else None
-        return value or 0.0
+        reading = self.reading()
+        return reading.cpu_s * 1000.0 if reading is not None else 0.0
 
     def peak_memory_bytes(self) -> int:
-        """Peak memory since the worker's exec, remembered after it is gone.
-
-        The larger of the kernel's VmHWM and the cgroup's high-water mark (the group
-        only sees pages charged after the worker joined it). Not ``ru_maxrss`` after
-        death: it counts the parent's pages the child held between fork and exec.
-        Sampled when read and when the worker is retired.
-        """
-        if self.exit is None and self.pid:
-            from .procinfo import memory_kb
-
-            peak = memory_kb(self.pid).get("hwm", 0) * 1024
-            if self.group is not None:
-                peak = max(peak, self.group.peak_memory())
-            self._peak_seen = max(self._peak_seen, peak)
-        return self._peak_seen
+        """Peak resident memory of the worker (``reading``'s), remembered after it is gone."""
+        reading = self.reading()
+        return reading.hwm if reading is not None else 0

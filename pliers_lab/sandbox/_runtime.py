@@ -24,6 +24,7 @@ from ._audit import suggest_permissions
 from ._process import WorkerSpec, base_environment
 from ._supervisor import PluginProcess
 from ._template_host import Template
+from ._usage import Sampler
 from .hostapi import HostApi
 from .layers import detect_all
 from .layers.cgroup import WorkerGroup
@@ -121,6 +122,8 @@ class ProcessRuntime:
         self._lock = threading.Lock()
         self._template: Template | None = None
         self._template_lock = threading.Lock()
+        self.sampler = Sampler(self.policy.usage_sample_s)
+        """Samples each plugin's workers for rates and averages (``_usage``)."""
         self.template_off: str | None = None if self.policy.warm_template else "off by policy"
         """Why workers are not forked from a warm template (None while they are)."""
 
@@ -258,6 +261,7 @@ class ProcessRuntime:
         )
         process = PluginProcess(spec, self.policy, host_api, self.policy.workers_for(name))
         worker = process.start({})
+        self.sampler.watch(process.account)
         self.worker_template()  # started once the engine's first worker is ready
         try:
             namespace = {attr: _stub(attr, info) for attr, info in worker.functions.items()}
@@ -269,6 +273,7 @@ class ProcessRuntime:
                 for fn in bind_named(manifest, namespace, f"{manifest.main} (in its worker)")
             }
         except PluginError:
+            self.sampler.forget(process.account)
             process.stop()
             raise
         handlers = {
@@ -331,6 +336,7 @@ class ProcessRuntime:
         """Stop the plugin's worker (killed after the grace period if it lingers)."""
         process = prepared.handle
         if isinstance(process, PluginProcess):
+            self.sampler.forget(process.account)
             process.stop()
             with self._lock:
                 if self.processes.get(plugin.id) is process:
@@ -362,6 +368,7 @@ class ProcessRuntime:
         return self.process(plugin_id).usage()
 
     def close(self) -> None:
+        self.sampler.close()
         for process in list(self.processes.values()):
             process.stop()
         self.processes.clear()

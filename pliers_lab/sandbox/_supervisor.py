@@ -37,11 +37,13 @@ from typing import TYPE_CHECKING, Any, final
 
 from ..errors import HostOverload, NotRun, PluginError, PluginErrorType
 from ._process import Failure, Worker, WorkerSpec
+from ._usage import Measured, PluginUsage
 from .guest import BYTES_KEY
-from .procinfo import memory_kb
+from .procinfo import rlimits
 from .wire import make_encoder
 
 if TYPE_CHECKING:
+    from ..observe.metrics import Resources
     from .hostapi import HostApi
     from .policy import SandboxPolicy
 
@@ -144,8 +146,10 @@ class PluginProcess:
         self.debug_sink: Callable[[dict[str, Any], str | None, str | None, float], None] | None
         self.debug_sink = None
         host_api.deliver = self._event_handler
-        self._cpu_dead_ms = 0.0
-        self._peak_dead = 0
+        self.account = PluginUsage(
+            self._measure, host_api.files, host_api.outbound, policy.usage_sample_s
+        )
+        """Its workers' resource figures, across restarts (``_usage``)."""
         self._last_disk_check = 0.0
         grants = spec.grants
         self._writes_data = grants.data_dir is not None and grants.data_access == "write"
@@ -234,11 +238,12 @@ class PluginProcess:
         if worker is not None:
             # Its event handlers died with it; a replayed on_activate subscribes again.
             self.host_api.drop_subscriptions(slot.index)
-            peak = worker.peak_memory_bytes()  # before the kill: /proc is gone after it
-            worker.kill()
-            self._cpu_dead_ms += worker.cpu_ms()
-            self._peak_dead = max(self._peak_dead, peak)
-            slot.worker = None
+            worker.kill()  # its last figures are read first (memory is gone after it)
+            ended = worker.measured()
+            with self.account.lock:  # its figures move to the totals in one step
+                if ended is not None:
+                    self.account.retire(ended, worker.io_error)
+                slot.worker = None
 
     def _stop_slot(self, slot: _Slot) -> None:
         worker = slot.worker
@@ -855,21 +860,35 @@ class PluginProcess:
             return False
         return all([g.throttle(cpu_fraction) for g in groups if g is not None])
 
+    def _measure(self) -> list[tuple[Measured, str | None]]:
+        """What each worker in a slot contributes to the figures now (``PluginUsage``)."""
+        out = []
+        for slot in self.slots:
+            worker = slot.worker
+            measured = worker.measured() if worker is not None else None
+            if worker is not None and measured is not None:
+                out.append((measured, worker.io_error))
+        return out
+
+    def resources(self) -> Resources:
+        """The spec's ``resources`` of the plugin: measured figures, or not measured with
+        the reason (``_usage`` says where each comes from)."""
+        return self.account.resources()
+
     def usage(self) -> dict[str, Any]:
-        """Memory (MB: current summed, peak of one worker), CPU time (ms), restarts,
-        crashes, the primary's pid and every worker's, the queue and the layers."""
+        """Memory (MiB: resident now summed over the workers, and the peak), CPU time
+        (ms, every worker since the plugin loaded), restarts, crashes, the primary's pid
+        and every worker's, the queue and the layers."""
         live = self._live()
         primary = self.slots[0].worker
-        current_kb = [memory_kb(w.pid).get("rss", 0) for w in live]
-        peaks = [w.peak_memory_bytes() for w in live]
         pid = primary.pid if primary is not None and primary.alive else None
+        figures = self.resources()
         return {
             "pid": pid if pid is not None or not live else live[0].pid,
             "pids": [w.pid for w in live],
-            "memory_mb": sum(current_kb) / 1024,
-            "peak_memory_mb": max([*peaks, self._peak_dead, *(kb * 1024 for kb in current_kb)])
-            / (1 << 20),
-            "cpu_ms": self._cpu_dead_ms + sum(w.cpu_ms() for w in live),
+            "memory_mb": figures["memoryUsage"]["current"],
+            "peak_memory_mb": figures["memoryUsage"]["peak"],
+            "cpu_ms": figures["cpuUsage"]["total"],
             "restarts": self.restarts,
             "crashes": len(self.crashes),
             "overloads": self.overloads,
@@ -880,6 +899,89 @@ class PluginProcess:
             "disabled_reason": self.disabled_reason,
             "layers": dict(self.layers),
         }
+
+    def applied_limits(self) -> dict[str, Any]:
+        """The limits the plugin's workers run under. Read back from the kernel for a
+        running worker (its cgroup files, ``/proc/<pid>/limits``); with none running, the
+        ones its next worker gets. Limits the host enforces itself (CPU per call, wall
+        clock, the data folder's size, the queue) are the policy's: nothing else holds
+        them. ``enforcedBy`` says what applies each; ``notApplied`` why one is None."""
+        lim = self.spec.limits
+        live = self._live()
+        worker = live[0] if live else None
+        planned = self.spec.init_frame({})["rlimits"]
+        kernel = rlimits(worker.pid) if worker is not None else {}
+        used = kernel or {
+            "as": planned["as"],
+            "cpu": planned["cpu"],
+            "fsize": planned["fsize"],
+            "nofile": planned["nofile"],
+        }
+        where = f"/proc/{worker.pid}/limits" if kernel and worker is not None else "the policy"
+        out: dict[str, Any] = {
+            "applied": True,
+            "source": (
+                f"worker {worker.pid}: its cgroup files and /proc/{worker.pid}/limits"
+                if worker is not None
+                else "no worker running: the limits its next worker gets"
+            ),
+            "memoryBytes": None,
+            "addressSpaceBytes": used.get("as"),
+            "cpuMsPerCall": lim.cpu_ms,
+            "cpuSecondsLifetime": used.get("cpu"),
+            "cpuQuota": None,
+            "pids": None,
+            "fileSizeBytes": used.get("fsize"),
+            "openFiles": used.get("nofile"),
+            "dataFolderBytes": lim.disk_mb << 20,
+            "executionTimeMs": lim.execution_time_ms,
+            "workers": len(self.slots),
+            "waitingCallers": lim.concurrency,
+        }
+        enforced = {
+            "addressSpaceBytes": f"RLIMIT_AS ({where}): allocations past it fail",
+            "cpuMsPerCall": "the host, polling the worker's CPU time during a call "
+            "(first at 50 ms, then every 100 ms): killed past it",
+            "cpuSecondsLifetime": f"RLIMIT_CPU ({where}): SIGXCPU",
+            "fileSizeBytes": f"RLIMIT_FSIZE ({where}): SIGXFSZ",
+            "openFiles": f"RLIMIT_NOFILE ({where})",
+            "dataFolderBytes": "the host, measuring the data folder at most once a second "
+            "after a call (accounted, not enforced by the kernel)",
+            "executionTimeMs": "the host: the worker is killed at the wall-clock limit (a "
+            "hook's own lower timeout wins)",
+            "workers": "the host's policy (Limits.workers, SandboxPolicy.plugin_workers)",
+            "waitingCallers": "the host's queue (Limits.concurrency): one more is refused",
+        }
+        missing: dict[str, str] = {}
+        group = worker.group if worker is not None else None
+        if group is not None:
+            applied = group.applied()
+            kind = f"cgroup {group.kind}"
+            for key, value, file in (
+                ("memoryBytes", applied.get("memory"), "memory limit (OOM kill)"),
+                ("pids", applied.get("pids"), "pids.max (threads)"),
+                ("cpuQuota", applied.get("cpu_quota"), "CPU quota (throttle)"),
+            ):
+                out[key] = value
+                if value is not None:
+                    enforced[key] = f"{kind} {file} of the worker's group"
+            if out["cpuQuota"] is None:
+                missing["cpuQuota"] = "not throttled (engine.throttle sets a quota)"
+        else:
+            if self.spec.cgroup_owner is None:
+                why = (
+                    "no cgroup on this host for the workers: memory is capped by RLIMIT_AS "
+                    "only, threads are not capped"
+                )
+            elif worker is None:
+                why = "no worker running: its cgroup is made when it starts"
+            else:
+                why = f"worker {worker.pid} runs without a cgroup (its placement failed)"
+            for key in ("memoryBytes", "pids", "cpuQuota"):
+                missing[key] = why
+        out["enforcedBy"] = {k: v for k, v in enforced.items() if out.get(k) is not None}
+        out["notApplied"] = missing
+        return out
 
 
 def _folder_size(path: str) -> int:

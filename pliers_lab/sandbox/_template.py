@@ -15,9 +15,10 @@ along as SCM_RIGHTS):
   a spawned worker does: the same lockdown, in the same order, before any plugin code.
   Until then it has run nothing but this module, so the host may fork one ahead (a
   *spare*) and place it in its cgroups while no one waits for it;
-- template → host ``exit`` (pid, wait status, CPU and peak RSS from ``wait4``) when a
-  child ends: the template is the parent that reaps it, so it reports what the host's
-  death classification reads.
+- template → host ``exit`` (pid, wait status, CPU and peak RSS from ``wait4``, and the
+  I/O counters read from the zombie just before) when a child ends: the template is the
+  parent that reaps it, so it reports what the host's death classification and the
+  plugin's resource totals read.
 
 Its lifetime is the engine's: ``PR_SET_PDEATHSIG`` (the host thread that started it
 lives as long as the template is in use) and end-of-file on the control socket each
@@ -123,7 +124,32 @@ def _become(me: int, own: Any) -> list[str]:
     return argv
 
 
+def _io_counters(pid: int) -> list[int] | None:
+    """rchar, wchar, read_bytes, write_bytes of the exited child ``pid`` (a zombie until
+    we reap it: its counters are final, and it is ours alone); None where unreadable (an
+    ordinary user may not read a non-dumpable process's, zombie or not)."""
+    try:
+        fd = os.open(f"/proc/{pid}/io", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        text = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    found = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(b":")
+        found[key] = value.strip()
+    try:
+        return [int(found[k]) for k in (b"rchar", b"wchar", b"read_bytes", b"write_bytes")]
+    except (KeyError, ValueError):
+        return None
+
+
 def _reaped(ctl: Any, pid: int) -> None:
+    io = _io_counters(pid)  # before wait4: the reaped child's /proc entry is gone
     _pid, status, usage = os.wait4(pid, 0)
     _send(
         ctl,
@@ -134,6 +160,7 @@ def _reaped(ctl: Any, pid: int) -> None:
             "utime": usage.ru_utime,
             "stime": usage.ru_stime,
             "maxrss": usage.ru_maxrss,
+            "io": io,
         },
     )
 

@@ -5,7 +5,8 @@ One per ``ProcessRuntime``, started once its first worker is ready, never shared
 another runtime (or another engine on the machine). A thread of its own starts the
 template process and then reads its control socket for as long as it lives: answers to
 ``fork`` requests (the child's pid, a pidfd for it and a socket to it) and each child's
-end (its wait status and CPU time, which only the template, its parent, can read).
+end (its wait status, CPU time and I/O counters, which only the template, its parent,
+can read at its end).
 Starting it from that thread matters: ``PR_SET_PDEATHSIG`` fires when the *thread* that
 forked a process ends, so a template started from a short-lived caller thread would die
 with it.
@@ -57,12 +58,15 @@ class TemplateError(Exception):
 
 
 class Exit(NamedTuple):
-    """How a child of the template ended: its wait status and ``wait4``'s usage."""
+    """How a child of the template ended: its wait status, ``wait4``'s usage and its I/O
+    counters (rchar, wchar, read_bytes, write_bytes) read just before it was reaped."""
 
     status: int
     ru_utime: float
     ru_stime: float
     ru_maxrss: int
+    io: tuple[int, int, int, int] | None = None
+    """None where the template could not read them (an ordinary user's worker)."""
 
 
 class Child:
@@ -202,11 +206,15 @@ class Template:
             if pid in self._ignored:
                 self._ignored.discard(pid)
             else:
+                io = message.get("io")
                 self._exits[pid] = Exit(
                     int(message["status"]),
                     float(message["utime"]),
                     float(message["stime"]),
                     int(message["maxrss"]),
+                    (int(io[0]), int(io[1]), int(io[2]), int(io[3]))
+                    if isinstance(io, list) and len(io) == 4
+                    else None,
                 )
         elif kind in ("forked", "failed"):
             self._replies[int(message["id"])] = (message, fds)

@@ -139,6 +139,10 @@ class SandboxPolicy:
     stop_grace_s: float = 1.0
     """How long a stopping worker may take before it is killed."""
     disk_check_interval_s: float = 1.0
+    usage_sample_s: float = 1.0
+    """How often each plugin's workers are sampled for the figures that need time: the
+    recent and peak CPU rates, the memory average and the peak of all workers together
+    (totals are read when asked). One thread per runtime; a few /proc reads per worker."""
     inherit_stderr: bool = False
     """Debugging: let the worker's fd 2 reach the host's stderr."""
     warm_template: bool = True

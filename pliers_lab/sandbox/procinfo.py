@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["StatReader", "memory_kb"]
+__all__ = ["StatReader", "memory_kb", "rlimits"]
 
 _TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
 
@@ -66,4 +66,36 @@ def memory_kb(pid: int) -> dict[str, int]:
             out["uss"] = private
     except OSError:
         pass
+    return out
+
+
+#: ``/proc/<pid>/limits`` rows by the ``setrlimit`` name the worker's init frame uses.
+_LIMIT_ROWS = {
+    "Max address space": "as",
+    "Max cpu time": "cpu",
+    "Max file size": "fsize",
+    "Max open files": "nofile",
+    "Max core file size": "core",
+    "Max locked memory": "memlock",
+    "Max msgqueue size": "msgqueue",
+}
+
+
+def rlimits(pid: int) -> dict[str, int | None]:
+    """The soft resource limits the kernel applies to ``pid`` (``/proc/<pid>/limits``,
+    readable by every user), by ``setrlimit`` name; None for unlimited. Empty when the
+    process is gone."""
+    try:
+        with open(f"/proc/{pid}/limits") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return {}
+    out: dict[str, int | None] = {}
+    for line in lines[1:]:
+        name = line[:26].strip()
+        key = _LIMIT_ROWS.get(name)
+        fields = line[26:].split()
+        if key is None or not fields:
+            continue
+        out[key] = None if fields[0] == "unlimited" else int(fields[0])
     return out

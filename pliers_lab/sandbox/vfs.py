@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,6 +42,18 @@ class DataFiles:
     def __init__(self, root: Path, max_read: int = 4 << 20) -> None:
         self.root = Path(root)
         self.max_read = max_read
+        self._moved = [0, 0]  # bytes read, written: part of the plugin's disk figures
+        self._counting = threading.Lock()  # several workers' calls may run at once
+
+    def _count(self, read: int, written: int) -> None:
+        with self._counting:
+            self._moved[0] += read
+            self._moved[1] += written
+
+    def moved(self) -> tuple[int, int]:
+        """Bytes read and written for the plugin so far (file contents)."""
+        with self._counting:
+            return self._moved[0], self._moved[1]
 
     @contextlib.contextmanager
     def _dir(self, parts: list[str], create: bool = False) -> Any:
@@ -82,6 +95,7 @@ class DataFiles:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 raise PathRefused(f"{path!r} is not a regular file")
             data = f.read(self.max_read + 1)
+        self._count(len(data), 0)
         if len(data) > self.max_read:
             raise ValueError(f"{path!r} is larger than {self.max_read} bytes")
         return data.decode("utf-8")
@@ -92,14 +106,21 @@ class DataFiles:
     def write_text(self, path: str, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError("write_text takes a string")
+        data = text.encode("utf-8")
         fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, create_dirs=True)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            return f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        self._count(0, len(data))
+        return len(text)
 
     def append_text(self, path: str, text: str) -> int:
+        text = str(text)
+        data = text.encode("utf-8")
         fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, create_dirs=True)
-        with os.fdopen(fd, "a", encoding="utf-8") as f:
-            return f.write(str(text))
+        with os.fdopen(fd, "ab") as f:
+            f.write(data)
+        self._count(0, len(data))
+        return len(text)
 
     def write_json(self, path: str, value: Any) -> int:
         return self.write_text(path, json.dumps(value))

@@ -192,6 +192,8 @@ class Channel:
         "fd",
         "max_frame",
         "out_fd",
+        "received",
+        "sent",
         "spin_s",
     )
 
@@ -211,6 +213,10 @@ class Channel:
         os.set_blocking(fd, False)
         os.set_blocking(self.out_fd, False)
         self._buf = bytearray()
+        self.sent = 0
+        """Bytes written to the worker (its rchar counts them: the usage figures less them)."""
+        self.received = 0
+        """Bytes read from the worker (in its wchar)."""
         self._poll_in = select.poll()
         self._poll_in.register(fd, select.POLLIN)
         self._poll_out = select.poll()
@@ -226,6 +232,7 @@ class Channel:
                 n = 0
             except (BrokenPipeError, ConnectionResetError):
                 raise WireClosed("the worker closed the wire") from None
+            self.sent += n
             view = view[n:]
             if view:
                 wait = deadline - time.monotonic()
@@ -261,6 +268,7 @@ class Channel:
                     chunk = b""
                 if not chunk:
                     raise WireClosed("the worker closed the wire")
+                self.received += len(chunk)
                 buf += chunk
                 continue
             if not self._poll_in.poll(max(deadline - now, 0.0) * 1000):
@@ -275,6 +283,7 @@ class Channel:
                 chunk = b""
             if not chunk:
                 raise WireClosed("the worker closed the wire")
+            self.received += len(chunk)
             buf += chunk
 
     def close(self) -> None:

@@ -203,13 +203,29 @@ def test_handshake_version_mismatch_is_clear(tmp_path: Path, make_plugin: MakePl
     assert worker.exit is not None
 
 
+BURNER = """
+import time
+from pliers_lab import hook
+@hook("submission.afterSave")
+def burn(ctx):
+    end = time.process_time() + ctx.data.get("seconds", 0)
+    while time.process_time() < end:
+        pass
+    return bytearray(ctx.data.get("hold", 0))[:1].hex()
+"""
+
+
 def test_listing_reports_mode_and_layers(sandbox: Engine, make_plugin: MakePlugin) -> None:
-    sandbox.load(make_plugin("listed", CRASHER))
+    sandbox.load(make_plugin("listed", BURNER))
+    sandbox.fire(HOOK, {"seconds": 0.2})
     frame = sandbox.metrics_frame()
     row = frame[frame["plugin_id"] == "listed"].iloc[0]
     assert row["isolation"] == "process" and "seccomp" in row["layers"]
+    assert row["cpu_total_ms"] >= 190  # the 0.2 s it burnt (10 ms ticks), and its start
     info = sandbox.isolation("listed")
-    assert info["pid"] and "landlock" in info["layers"] and info["cpu_ms"] >= 0
+    assert info["pid"] and "landlock" in info["layers"]
+    assert info["cpu_ms"] >= 190 and info["memory_mb"] > 1
+    assert info["limits"]["applied"] is True and info["limits"]["cpuMsPerCall"] == 1000
     assert os.getpid() != info["pid"]
 
 
@@ -220,8 +236,13 @@ def test_runtime_errors_name_the_plugin() -> None:
 
 
 def test_metrics_carry_peak_memory_and_cpu(sandbox: Engine, make_plugin: MakePlugin) -> None:
-    sandbox.load(make_plugin("measured", CRASHER))
-    sandbox.fire(HOOK, {})
+    sandbox.load(make_plugin("measured", BURNER))
+    before = sandbox.metrics("measured").resources
+    sandbox.fire(HOOK, {"seconds": 0.3, "hold": 40 << 20})
     resources = sandbox.metrics("measured").resources
-    assert resources["memoryUsage"]["peak"] > 1 and resources["memoryUsage"]["current"] > 1
-    assert resources["cpuUsage"]["total"] >= 0
+    memory, cpu = resources["memoryUsage"], resources["cpuUsage"]
+    assert memory["peak"] - before["memoryUsage"]["peak"] >= 35  # the 40 MiB it held
+    assert memory["peak"] >= memory["current"] > 1
+    assert 280 <= cpu["total"] - before["cpuUsage"]["total"] <= 400  # the 0.3 s it burnt
+    assert resources["units"]["cpuUsage.total"] == "ms"
+    assert resources["units"]["memoryUsage.peak"] == "MiB"

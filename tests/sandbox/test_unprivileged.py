@@ -62,6 +62,7 @@ for attempt in ("nothing", "file", "socket", "process"):
 owner = os.stat(Path(engine.sandbox.policy.data_root) / "curious" / "mine.txt").st_uid
 engine.release("curious")
 first = engine.fire("submission.afterSave", {"try": "nothing"}).outcome("curious")
+resources = engine.metrics("curious").resources  # what this user can measure, and not
 worker = engine.worker("curious").worker
 forked = {"up": template_up, "off": engine.sandbox.template_off,
           "by_template": worker.template is not None, "layers": sorted(worker.layers)}
@@ -80,6 +81,7 @@ print(json.dumps({
     "uid": os.getuid(), "layers": layers, "answers": answers,
     "report": {s.layer: s.verdict for s in report}, "netns": report["netns"].detail,
     "summary": report.summary(), "owner": owner, "forked": forked,
+    "resources": resources,
 }))
 '''
 
@@ -114,6 +116,19 @@ def test_an_ordinary_user_gets_the_required_layers_and_host_verdicts(
     assert forked["up"] and forked["by_template"], forked
     assert forked["layers"] == seen["layers"], forked
     assert forked["worker_died_with_template"] and forked["answers_after"], forked
+    # Issue 18 §1: the worker is non-dumpable, so its /proc/<pid>/io is root's: the disk
+    # figures are not measured (saying why), never 0; the rest is measured all the same.
+    resources = seen["resources"]
+    for name in ("read", "write", "blockRead", "blockWrite"):
+        assert resources["diskIO"][name] is None, resources
+        assert "not readable by this user" in resources["notMeasured"][f"diskIO.{name}"]
+    assert resources["cpuUsage"]["total"] is not None and resources["memoryUsage"]["current"] > 1
+    assert resources["memoryUsage"]["peak"] >= resources["memoryUsage"]["current"]
+    assert resources["networkIO"]["requests"] == 0  # counted by the host: none were made
+    assert set(resources["notMeasured"]) <= {
+        "diskIO.read", "diskIO.write", "diskIO.blockRead", "diskIO.blockWrite",
+        "cpuUsage.current", "cpuUsage.peak",  # a rate needs two samples, 1 s apart
+    }, resources["notMeasured"]  # fmt: skip
     for attempt, shown in (("file", "'/etc/passwd'"), ("socket", "socket(AF_INET"),
                            ("process", "the worker was killed")):  # fmt: skip
         answer = answers[attempt]

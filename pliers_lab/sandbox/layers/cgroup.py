@@ -197,6 +197,33 @@ class WorkerGroup:
             _write(mem / "pids.max", str(max_tasks))
         self.memory_bytes, self.max_tasks = memory_bytes, max_tasks
 
+    def applied(self) -> dict[str, int | float | None]:
+        """The limits the kernel holds for this group, read back from its files:
+        ``memory`` (bytes), ``pids`` and ``cpu_quota`` (a fraction of one CPU while
+        throttled), each None where no limit is set (or the file is missing)."""
+        mem = self.dirs["memory"]
+        v1 = self.kind == "v1"
+        memory = _read(mem / ("memory.limit_in_bytes" if v1 else "memory.max")).strip()
+        pids = _read(self.dirs.get("pids", mem) / "pids.max").strip()
+        quota: float | None = None
+        if v1 and "cpu" in self.dirs:
+            cpu = self.dirs["cpu"]
+            value = _read(cpu / "cpu.cfs_quota_us").strip()
+            period = _read(cpu / "cpu.cfs_period_us").strip()
+            if value.isdigit() and period.isdigit() and int(period):
+                quota = int(value) / int(period)
+        elif not v1:
+            value, _, period = _read(mem / "cpu.max").strip().partition(" ")
+            if value.isdigit() and period.isdigit() and int(period):
+                quota = int(value) / int(period)
+        # v1 writes "no limit" as the largest page-aligned number, v2 as "max".
+        unlimited = memory.isdigit() and int(memory) >= 1 << 62
+        return {
+            "memory": int(memory) if memory.isdigit() and not unlimited else None,
+            "pids": int(pids) if pids.isdigit() else None,
+            "cpu_quota": quota,
+        }
+
     def describe(self) -> str:
         return f"cgroup {self.kind}: memory {self.memory_bytes >> 20}MB, pids {self.max_tasks}"
 
