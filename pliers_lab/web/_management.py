@@ -64,8 +64,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BODY_KINDS", "management_routes", "route_limits"]
 
-#: The specification's resource limits, shown by ``/status`` (memory MB, CPU ms).
-DEFAULT_LIMITS = {"memory": 128, "cpu": 1000}
 _STATUSES = ("active", "inactive", "error")
 _SORTS = ("name", "version", "installed", "status")
 Handler = Callable[[Request, "WebState"], Awaitable[Any]]
@@ -114,8 +112,9 @@ def endpoint(
     """Wrap a handler: request id, rate limit, authentication, body limit, error envelope.
 
     ``body`` is the route's body kind (``BODY_KINDS``; ``"install"``: an upload when the
-    request is multipart, else ``"json"``). The handler returns a body (200) or
-    ``(status, body)``; it raises ``ApiError``.
+    request is multipart, else ``"json"``). The handler returns a body (200),
+    ``(status, body)`` or a ``Response`` of its own (the Prometheus text, say); it raises
+    ``ApiError``.
     """
     if body not in (*BODY_KINDS, "install"):
         raise ValueError(f"unknown body kind {body!r}")
@@ -151,6 +150,9 @@ def endpoint(
             except PliersError as exc:
                 error = engine_error(exc)
                 return _reply(error.status, error.body(rid, now), [*headers, *error.headers])
+            if isinstance(answer, Response):
+                answer.headers.update(dict(headers))
+                return answer
             status, reply = answer if isinstance(answer, tuple) else (200, answer)
             return _reply(status, reply, headers)
 
@@ -581,10 +583,9 @@ async def validate_config(request: Request, state: WebState) -> Any:
 async def plugin_status(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
     m = plugin.metrics()
+    limits = state.engine.limits(plugin.id)
     errors = state.engine.errors.for_plugin(plugin.id)
     hour_ago = time.time() - 3600
-    memory = m.resources.get("memoryUsage", {})
-    cpu = m.resources.get("cpuUsage", {})
     return {
         "pluginId": plugin.id,
         "status": status_of(plugin),
@@ -597,15 +598,44 @@ async def plugin_status(request: Request, state: WebState) -> Any:
             "recent": sum(1 for e in errors if e.timestamp >= hour_ago),
             "total": len(errors),
         },
-        "resources": {
-            "memory": {"current": memory.get("current", 0.0), "limit": DEFAULT_LIMITS["memory"]},
-            "cpu": {"current": cpu.get("current", 0.0), "limit": DEFAULT_LIMITS["cpu"]},
-        },
+        "resources": _with_limits(m.resources, limits),
+        "limits": limits,
         "inFlight": state.dispatcher.inflight.get(plugin.id, 0),
         "disabledReason": plugin.disabled_reason,
         "isolation": plugin.isolation,
         "warnings": list(plugin.warnings),
     }
+
+
+def _with_limits(resources: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
+    """The status's ``resources``: the spec's ``memory``/``cpu`` pairs (now, limit) over
+    the measured figures and the limits applied, then every figure (None: not measured,
+    the reason in ``notMeasured``). A limit is None where none applies (``limits`` says
+    why: inline, or no cgroup on this host)."""
+    memory_limit = limits.get("memoryBytes")
+    return {
+        "memory": {
+            "current": (resources.get("memoryUsage") or {}).get("current"),
+            "limit": memory_limit / (1 << 20) if memory_limit is not None else None,
+            "unit": "MiB",
+        },
+        "cpu": {
+            "current": (resources.get("cpuUsage") or {}).get("current"),
+            "currentUnit": "% of one CPU",
+            "limit": limits.get("cpuMsPerCall"),
+            "limitUnit": "ms of CPU per call",
+        },
+        **resources,
+    }
+
+
+@endpoint()
+async def prometheus_metrics(request: Request, state: WebState) -> Any:
+    """Every plugin's figures in Prometheus' text format (``_prometheus``)."""
+    from ._prometheus import exposition
+
+    body, content_type = await _in_thread(exposition, state.engine, request.headers.get("accept"))
+    return Response(body, headers={"content-type": content_type})
 
 
 def _action(action: str) -> Handler:
@@ -813,6 +843,7 @@ def management_routes() -> list[Route | WebSocketRoute]:
         Route(base, install_plugin, methods=["POST"]),
         Route(base + "/validate", validate_package, methods=["POST"]),
         Route("/v3/endpoints", served_endpoints, methods=["GET"]),
+        Route("/v3/metrics", prometheus_metrics, methods=["GET"]),
         Route("/v3/marketplace/search", marketplace_search, methods=["GET"]),
         Route("/v3/marketplace/plugins/{id}", marketplace_plugin, methods=["GET"]),
         Route(base + "/{id}", plugin_details, methods=["GET"]),

@@ -39,6 +39,7 @@ MANAGEMENT_LIMITS = {
     ("POST", "/v3/plugins"): 256 * KIB,  # JSON; a multipart upload: the upload limit
     ("POST", "/v3/plugins/validate"): 64 * MIB + 64 * KIB,
     ("GET", "/v3/endpoints"): 0,
+    ("GET", "/v3/metrics"): 0,
     ("GET", "/v3/marketplace/search"): 0,
     ("GET", "/v3/marketplace/plugins/{id}"): 0,
     ("GET", "/v3/plugins/{id}"): 0,

@@ -212,7 +212,12 @@ def test_start_stop_restart_and_status(api: Any) -> None:
     r = api.post("/v3/plugins/greeter/restart", json={"timeout": 5000})
     assert r.json()["currentStatus"] == "active"
     status = api.get("/v3/plugins/greeter/status").json()
-    assert status["restarts"] == 1 and status["resources"]["memory"]["limit"] == 128
+    assert status["restarts"] == 1
+    # Inline: no per-plugin limit applies and nothing is its own to measure (issue 18 §1)
+    assert status["resources"]["memory"] == {"current": None, "limit": None, "unit": "MiB"}
+    assert status["resources"]["cpu"]["limit"] is None
+    assert status["limits"]["applied"] is False and "inline" in status["limits"]["reason"]
+    assert "runs inline" in status["resources"]["notMeasured"]["memoryUsage.current"]
     assert api.post("/v3/plugins/greeter/restart", json={"timeout": -1}).status_code == 400
 
 
