@@ -34,6 +34,7 @@ __all__ = [
     "json_html",
     "outcomes_html",
     "plugin_html",
+    "resources_html",
     "result_html",
     "show_rich",
     "state_html",
@@ -300,7 +301,8 @@ def hooks_html(plugin: Plugin) -> str:
 
 
 def metrics_html(plugin: Plugin) -> str:
-    """The spec's execution and health metrics of one plugin."""
+    """The spec's execution and health metrics of one plugin, then its resource figures
+    (``resources_html``)."""
     m = plugin.metrics()
     e, h = m.execution, m.health
     rows = [
@@ -318,7 +320,40 @@ def metrics_html(plugin: Plugin) -> str:
         ("skipped (breaker open)", str(e.skippedCount)),
         ("host overloads", str(e.overloadedCount)),
     ]
-    return table_html(("metric", "value"), rows, "pliers-metrics", numeric=("value",))
+    return table_html(
+        ("metric", "value"), rows, "pliers-metrics", numeric=("value",)
+    ) + resources_html(m.resources)
+
+
+def resources_html(resources: Mapping[str, Any]) -> str:
+    """A plugin's resource figures: value and unit, and where it comes from, or *not
+    measured* and why (``PluginMetrics.resources``); rows carry ``data-figure`` and
+    ``data-measured`` (``yes``/``no``)."""
+    from ..observe.metrics import resource_figures
+
+    rows, attrs = [], []
+    for figure, value, unit, note in resource_figures(dict(resources)):
+        shown = (
+            '<span class="pliers-muted">not measured</span>'
+            if value is None
+            else esc(_figure_text(value, unit))
+        )
+        rows.append((esc(figure), shown, esc(unit), esc(note)))
+        attrs.append({"data-figure": figure, "data-measured": "no" if value is None else "yes"})
+    return table_html(
+        ("figure", "value", "unit", "source, or why not measured"),
+        rows,
+        "pliers-resources",
+        row_attrs=attrs,
+        numeric=("value",),
+    )
+
+
+def _figure_text(value: float, unit: str) -> str:
+    """A figure for reading: bytes grouped by thousands, the rest to 1 decimal place."""
+    if unit in ("bytes", "requests"):
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
 
 
 _HEALTH = {"healthy": "#2e7d32", "warning": "#ef6c00", "critical": "#c62828"}

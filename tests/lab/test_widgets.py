@@ -159,6 +159,8 @@ def test_inspector_shows_a_plugin(examples: Engine) -> None:
     assert '"name": "submission-guard"' in unescape(ins.pages["manifest"].value)
     assert "events" in ins.pages["permissions"].value
     assert 'class="pliers-metrics"' in ins.pages["metrics"].value
+    assert 'class="pliers-resources"' in ins.pages["metrics"].value
+    assert 'data-figure="cpuUsage.total" data-measured="no"' in ins.pages["metrics"].value
     assert 'data-target="active"' in ins.pages["lifecycle"].value
     assert ins.enable_button.disabled and not ins.disable_button.disabled
     assert list(ins.tabs.titles) == [
@@ -296,7 +298,22 @@ def test_dashboard_shows_metrics_plots_and_errors(examples: Engine) -> None:
     assert 'class="dataframe pliers-metrics-table"' in dash.table.value
     assert "crashy" in dash.errors.value and "kaboom" in dash.errors.value
     assert bytes(dash.durations.value[:4]) == bytes(dash.error_rates.value[:4]) == b"\x89PNG"
-    assert set(dash.frames) == {"metrics", "durations", "error_rates", "errors", "activity"}
+    assert set(dash.frames) == {
+        "metrics",
+        "resources",
+        "durations",
+        "error_rates",
+        "errors",
+        "activity",
+    }
+    # inline plugins share the engine's process: each figure says "not measured", and why
+    resources = dash.frames["resources"]
+    crashy = resources[resources["plugin_id"] == "crashy"]
+    assert len(crashy) == 13 and not crashy["measured"].any() and crashy["value"].isna().all()
+    assert crashy["source"].str.contains("inline").all()
+    assert 'class="pliers-resources-table"' in dash.resources.value
+    assert 'data-plugin="crashy"' in dash.resources.value
+    assert "not measured</td>" in dash.resources.value and ">0<" not in dash.resources.value
     assert "recent activity" in dash.activity.value and "crashy" in dash.activity.value
     assert "runtime_error: " in dash.activity.value  # the error, summarised
     assert "ignore: error ignored" in dash.activity.value  # the admin's notice, summarised

@@ -1,5 +1,6 @@
-"""The metrics dashboard: per-plugin metrics, durations and error-rate plots, recent errors
-and recent activity (status changes, installs, config updates).
+"""The metrics dashboard: per-plugin metrics, resource figures (measured, or *not
+measured* and why), durations and error-rate plots, recent errors and recent activity
+(status changes, installs, config updates).
 
 Every table and picture comes from a DataFrame kept in ``dashboard.frames`` after each
 refresh, so what you see is what you can analyse further.
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from .._displays import esc
 from ._common import engine_or_default, message, panel
 
 if TYPE_CHECKING:
@@ -37,11 +39,13 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
 
     Attributes:
         refresh_button: redraws everything from the engine.
-        summary, table, errors, activity: HTML; ``table`` has CSS class
-            ``pliers-metrics-table``.
+        summary, table, resources, errors, activity: HTML; ``table`` has CSS class
+            ``pliers-metrics-table``, ``resources`` ``pliers-resources-table`` (a cell not
+            measured says so, the reason in its title).
         durations, error_rates: Image widgets (PNG) of the two plots.
-        frames: ``metrics``, ``durations``, ``error_rates``, ``errors`` and ``activity``
-            DataFrames.
+        frames: ``metrics``, ``resources`` (one row per plugin and figure: value, unit,
+            measured, source or why not), ``durations``, ``error_rates``, ``errors`` and
+            ``activity`` DataFrames.
     """
 
     def __init__(self, engine: Engine | None = None, *, plots: bool = True) -> None:
@@ -51,12 +55,17 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.summary = w.HTML()
         self.table = w.HTML()
+        self.resources = w.HTML()
         self.durations = w.Image(format="png", layout=_plot_layout())
         self.error_rates = w.Image(format="png", layout=_plot_layout())
         self.errors = w.HTML()
         self.activity = w.HTML()
         self.refresh_button.on_click(lambda _b: self.refresh())
-        children: list[w.Widget] = [w.HBox([self.refresh_button, self.summary]), self.table]
+        children: list[w.Widget] = [
+            w.HBox([self.refresh_button, self.summary]),
+            self.table,
+            self.resources,
+        ]
         if plots:
             # A flex row stretches its children to the tallest: the two plots differ in
             # height, so each keeps its own at the top of the row instead.
@@ -77,6 +86,7 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         metrics = engine.metrics_frame()
         self.frames = {
             "metrics": metrics,
+            "resources": resources_frame(engine),
             "durations": durations_frame(engine),
             "error_rates": error_rates_frame(engine),
             "errors": engine.errors.frame(),
@@ -95,6 +105,11 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
             shown.to_html(
                 index=False, classes="pliers-metrics-table", float_format="{:.3f}".format, border=0
             )
+        )
+        self.resources.value = panel(
+            "<b>resources</b> (sandboxed plugins: their workers, as the kernel and the "
+            "host count them; inline plugins share the engine's process)"
+            + _resources_html(self.frames["resources"])
         )
         if self.plots:
             self.durations.value = plot_durations(self.frames["durations"]).png(dpi=80)
@@ -116,6 +131,58 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         self.activity.value = panel(
             "<b>recent activity</b>" + _activity_html(self.frames["activity"])
         )
+
+
+def resources_frame(engine: Engine) -> Any:
+    """One row per plugin and resource figure: ``value`` (NaN: not measured), ``unit``,
+    ``measured`` and ``source`` (where it comes from, or why it is not measured)."""
+    from ...observe.frames import frame
+    from ...observe.metrics import resource_figures
+
+    rows = []
+    for plugin in list(engine.plugins):
+        try:
+            resources = engine.metrics(plugin.id).resources
+        except Exception:  # unloaded meanwhile
+            continue
+        for figure, value, unit, note in resource_figures(resources):
+            measured = value is not None
+            rows.append(
+                (plugin.id, figure, value if measured else float("nan"), unit, measured, note)
+            )
+    return frame(rows, ("plugin_id", "figure", "value", "unit", "measured", "source"))
+
+
+def _resources_html(frame: Any) -> str:
+    """Plugins by rows, figures by columns; a figure not measured reads *not measured*,
+    with the reason as the cell's title."""
+    if not len(frame):
+        return " <span class='pliers-muted'>no plugins</span>"
+    figures = list(dict.fromkeys(frame["figure"]))
+    units = dict(zip(frame["figure"], frame["unit"], strict=True))
+    head = "".join(f"<th>{esc(f)}<br><small>{esc(units[f])}</small></th>" for f in figures)
+    body = []
+    for plugin_id, rows in frame.groupby("plugin_id", sort=True):
+        cells = []
+        for row in rows.itertuples(index=False):
+            if row.measured:
+                text = (
+                    f"{row.value:,.0f}"
+                    if row.unit in ("bytes", "requests")
+                    else f"{row.value:,.1f}"
+                )
+                cells.append(f'<td class="num" title="{esc(row.source)}">{text}</td>')
+            else:
+                cells.append(
+                    f'<td class="pliers-muted pliers-not-measured" title="{esc(row.source)}">'
+                    "not measured</td>"
+                )
+        name = esc(str(plugin_id))
+        body.append(f'<tr data-plugin="{name}"><th>{name}</th>{"".join(cells)}</tr>')
+    return (
+        '<table class="pliers-resources-table"><thead><tr><th>plugin</th>'
+        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _plot_layout() -> w.Layout:
