@@ -383,8 +383,9 @@ class PluginUsage:
 class Sampler:
     """One thread per process runtime sampling its plugins' usage every ``interval_s``.
 
-    Started with the first plugin it watches, ended by ``close``; a process forked from
-    the host has no sampler thread, and starts its own when it watches a plugin.
+    Started with the first plugin it watches, ended by ``close`` (or once it watches none);
+    a process forked from the host has no sampler thread, and starts its own when it
+    watches a plugin.
     """
 
     def __init__(self, interval_s: float) -> None:
@@ -420,6 +421,9 @@ class Sampler:
         while not self._stop.wait(self.interval_s):
             with self._lock:
                 watched = list(self._watched)
+                if not watched:  # nothing left (a runtime never closed): the next watch
+                    self._thread = None  # starts another
+                    return
             now = time.monotonic()
             for usage in watched:
                 try:
