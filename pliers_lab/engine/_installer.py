@@ -288,6 +288,10 @@ class Installer:
             for name, service in provider(plugin).items():
                 plugin.api.attach(name, service)
 
+    def _limit_listener(self, hit: Any) -> None:
+        """A sandboxed plugin hit a limit (``sandbox._plugin_limits.LimitHit``): on the feed."""
+        self._journal.activity.emit("plugin.limit.exceeded", hit.plugin, **hit.to_dict())
+
     def _build(
         self,
         manifest: Manifest,
@@ -315,6 +319,14 @@ class Installer:
         if placement.warning is not None:
             plugin.warnings.append(placement.warning)
             plugin.logger.warning(placement.warning)
+        if runtime.name != "process" and manifest.limits.model_fields_set:
+            unlimited = (  # limits are the sandbox's: trusted code runs with the host's
+                f"manifest.json: limits: not applied to {manifest.name!r}, which runs "
+                f"{runtime.name} (trusted by the host): a worker of the process sandbox "
+                "applies them"
+            )
+            plugin.warnings.append(unlimited)
+            plugin.logger.warning(unlimited)
         plugin.api = PluginAPI(plugin)
         for provider in self._api_providers:
             for name, service in provider(plugin).items():
@@ -328,6 +340,9 @@ class Installer:
             self._check_dependencies(manifest)
             plugin.runtime = runtime
             plugin.prepared = prepared = prepare()
+            limits = getattr(prepared.handle, "limit_log", None)  # a sandboxed plugin's
+            if limits is not None:
+                limits.listener = self._limit_listener
             plugin.module = prepared.module
             plugin.handlers = prepared.handlers
             plugin.lifecycle_handlers = prepared.lifecycle_handlers

@@ -35,6 +35,7 @@ from pydantic import (
 from ..catalog import ResultMode
 from ..recovery import DEFAULT_BREAKER_RESET_MS, DEFAULT_BREAKER_THRESHOLD
 from ._permissions import Permissions
+from ._resource_limits import ResourceLimits
 from .fields import (
     DEFAULT_MAIN,
     Flag,
@@ -70,6 +71,7 @@ __all__ = [
     "Permissions",
     "RateLimit",
     "Recovery",
+    "ResourceLimits",
 ]
 
 
@@ -285,6 +287,9 @@ class Manifest(StrictModel):
     isolation: Literal["inline", "process"] | None = None
     """``None`` lets the engine decide (third-party plugins default to ``process``)."""
     recovery: Recovery = Recovery()
+    limits: ResourceLimits = ResourceLimits()
+    """Resources the plugin asks for in its sandbox, each capped by the host's policy
+    (``sandbox._plugin_limits``)."""
 
     _root: Path | None = PrivateAttr(default=None)
     _key_hints: ClassVar[dict[str, str]] = {

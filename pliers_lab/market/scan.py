@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._blocked import blocked_imports
 from ._pyscan import Finding, scan_python
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ _TEMPLATE_RULES = (
 #: One recommendation per issue type (the spec's ``SecurityIssue.recommendation``).
 RECOMMENDATIONS: dict[str, str] = {
     "process-execution": "Do not start processes; do the work in Python or ask the host for it.",
+    "blocked-module": "Remove the import, or the module from limits.blockedModules.",
     "native-code": "Do not load native code; it runs outside every Python-level check.",
     "unsafe-deserialization": "Use json (or yaml.safe_load); unpickling runs arbitrary code.",
     "dynamic-code": "Remove eval/exec/compile; call the code you mean directly.",
@@ -402,6 +404,16 @@ def scan_files(files: Mapping[str, bytes], manifest: Manifest | None = None) -> 
                 used.add(f.capability)
             if f.host:
                 hosts[f.host] = None
+    issues += [
+        _issue(
+            "blocked-module",
+            "high",
+            f"imports {module}, which the manifest's limits.blockedModules blocks: the "
+            "import fails in its sandbox (the module's files are unreadable there)",
+            where,
+        )
+        for module, where in blocked_imports(files, manifest)
+    ]
     issues.sort(key=lambda i: (_ORDER[i.severity], i.location or "", i.type))
     recommendations = list(dict.fromkeys(i.recommendation for i in issues))
     recommendations += _unused(manifest, used)

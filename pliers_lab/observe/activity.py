@@ -34,6 +34,7 @@ EVENT_TYPES = (
     "plugin.error.occurred",
     "plugin.config.updated",
     "plugin.admin.notified",
+    "plugin.limit.exceeded",
     "plugin.metrics.updated",
     "plugin.log",
 )

@@ -16,7 +16,10 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._plugin_limits import NetworkBudget
 
 __all__ = ["NetworkRefused", "Outbound"]
 
@@ -58,6 +61,8 @@ class Outbound:
         self.timeout_s = timeout_s
         self.max_redirects = max_redirects
         self.max_bytes = max_bytes
+        self.budget: NetworkBudget | None = None
+        """The plugin's bandwidth and bytes per call (``limits.network*``), if limited."""
         self._moved = [0, 0, 0]  # body bytes sent, received; requests sent
         self._counting = threading.Lock()  # several workers' calls may run at once
 
@@ -121,6 +126,9 @@ class Outbound:
             hdrs.setdefault("Content-Type", "application/json")
         elif body is not None:
             data = str(body).encode()
+        call = self.budget.call() if self.budget is not None else None
+        if call is not None and data:
+            call.charge(len(data))
         outbound = self
 
         class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -144,14 +152,21 @@ class Outbound:
         self._count(requests=1)
         try:
             with opener.open(req, timeout=self.timeout_s) as resp:
-                raw = resp.read(self.max_bytes + 1)
+                raw = (
+                    resp.read(self.max_bytes + 1)
+                    if call is None
+                    else call.read(resp, self.max_bytes)
+                )
                 status, headers_out = resp.status, dict(resp.headers.items())
         except urllib.error.HTTPError as exc:
             raw, status, headers_out = (
-                exc.read(self.max_bytes + 1),
+                exc.read(self.max_bytes + 1) if call is None else call.read(exc, self.max_bytes),
                 exc.code,
                 dict(exc.headers.items()),
             )
+        finally:
+            if call is not None:
+                call.done()
         # Counted once an answer came: the body was sent (a redirect drops it).
         self._count(sent=sent, received=len(raw))
         if len(raw) > self.max_bytes:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PluginErrorType
+from ._plugin_limits import carve
 from ._seccomp_notify import Watch, listener_service
 from ._template_host import BOOT, FLAGS, Child, Exit, Template, TemplateError
 from ._usage import IoCounters, Measured, Meter, Reading, read_io
@@ -99,12 +100,18 @@ class WorkerSpec:
     template: Callable[[], Template | None] | None = None
     """The runtime's warm template (``_template``), started on first use; None (or a
     provider answering None) spawns the worker's interpreter directly."""
+    blocked_files: tuple[str, ...] = ()
+    """Files and folders of the blocked modules (``_plugin_limits.module_files``): left out of
+    the read rules, and refused (recorded) by the host's path check."""
 
     def init_frame(self, config: dict[str, Any]) -> dict[str, Any]:
         g, lim = self.grants, self.limits
         read = [*interpreter_paths(), *g.read_paths, *self.extra_read]
         if self.root:
             read.append(self.root)
+        if self.blocked_files:  # folders on the way to them are listed only ("dir/")
+            rules, listed = carve(read, self.blocked_files)
+            read = [*rules, *(f"{d.rstrip('/')}/" for d in listed)]
         write = list(g.write_paths)
         if g.data_dir is not None:
             (read if g.data_access == "read" else write).append(str(g.data_dir))
@@ -256,6 +263,7 @@ class Worker:
                 handoff[1].close()
         if handoff is not None:
             self.watch = Watch.for_worker(self.pid, frame["read"], frame["write"])
+            self.watch.blocked = spec.blocked_files
             listener_service().watch(handoff[0], self.watch)
         self.channel = Channel(worker_out, worker_in, spin_s=spec.host_spin_s)
         deadline = time.monotonic() + _SPAWN_TIMEOUT_S

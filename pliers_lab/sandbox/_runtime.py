@@ -21,6 +21,7 @@ from ..engine.runtimes import Prepared
 from ..errors import PluginError, PluginErrorType
 from ._access import AccessLog
 from ._audit import suggest_permissions
+from ._plugin_limits import NetworkBudget, module_files, plugin_limits
 from ._process import WorkerSpec, base_environment
 from ._supervisor import PluginProcess
 from ._template_host import Template
@@ -235,6 +236,7 @@ class ProcessRuntime:
                 metadata={"missing_layers": refused},
             )
         grants = compile_grants(manifest, self.policy)
+        limits = plugin_limits(manifest, self.policy)  # the manifest's, under the host's cap
         if grants.data_dir is not None:
             grants.data_dir.mkdir(parents=True, exist_ok=True)
         spec = WorkerSpec(
@@ -247,7 +249,7 @@ class ProcessRuntime:
                 **{f"endpoint:{n}": n for n in _endpoint_functions(manifest)},
             },
             grants=grants,
-            limits=self.policy.limits,
+            limits=limits,
             layers=tuple(layer for layer in _WORKER_LAYERS if layer not in missing),
             accept_missing=frozenset(missing),
             cgroup_owner=None if "cgroup" in missing else self.cgroup_owner,
@@ -255,11 +257,19 @@ class ProcessRuntime:
             host_spin_s=self.policy.host_spin_us / 1e6,
             worker_spin_s=self.policy.worker_spin_us / 1e6,
             template=self._template_if_started,
+            blocked_files=tuple(f for m in limits.blocked_modules for f in module_files(m)),
         )
         host_api = HostApi(
             manifest, grants, self.policy, self.access_log, lambda: self.modes.get(name, "enforce")
         )
         process = PluginProcess(spec, self.policy, host_api, self.policy.workers_for(name))
+        if limits.network_kbps or limits.network_call_kb:
+            host_api.outbound.budget = NetworkBudget(
+                name,
+                limits.network_kbps and limits.network_kbps * 1024,
+                limits.network_call_kb and limits.network_call_kb * 1024,
+                process.limit_log,
+            )
         worker = process.start({})
         self.sampler.watch(process.account)
         self.worker_template()  # started once the engine's first worker is ready
@@ -299,7 +309,7 @@ class ProcessRuntime:
         self, process: PluginProcess, manifest: Manifest, hook: str, fn: str
     ) -> Callable[[Any], Any]:
         timeout_ms = manifest.hooks[hook].timeout
-        limit_ms = self.policy.limits.execution_time_ms
+        limit_ms = process.spec.limits.execution_time_ms
         timeout_s = min(timeout_ms, limit_ms) / 1000.0
         call = process.call_hook
 
@@ -313,7 +323,7 @@ class ProcessRuntime:
     def _endpoint_proxy(
         self, process: PluginProcess, manifest: Manifest, fn: str
     ) -> Callable[[Any], Any]:
-        timeout_s = self.policy.limits.execution_time_ms / 1000.0
+        timeout_s = process.spec.limits.execution_time_ms / 1000.0
         call = process.call_endpoint
 
         def proxy(request: Any) -> Any:

@@ -36,6 +36,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, final
 
 from ..errors import HostOverload, NotRun, PluginError, PluginErrorType
+from ._plugin_limits import LimitHit, LimitLog
 from ._process import Failure, Worker, WorkerSpec
 from ._usage import Measured, PluginUsage
 from .guest import BYTES_KEY
@@ -151,6 +152,8 @@ class PluginProcess:
         )
         """Its workers' resource figures, across restarts (``_usage``)."""
         self._last_disk_check = 0.0
+        self.limit_log = LimitLog()
+        """The limits this plugin hit (``_plugin_limits``): counted, kept, told to the engine."""
         grants = spec.grants
         self._writes_data = grants.data_dir is not None and grants.data_access == "write"
         self.disk_bytes = 0
@@ -694,6 +697,7 @@ class PluginProcess:
         timeout = timeout_s if timeout_s is not None else limits.execution_time_ms / 1000
         started = time.perf_counter()
         marks = (len(worker.denials), len(slot.refusals))
+        hits = self.limit_log.total
         try:
             reply = worker.exchange(msg, timeout, limits.cpu_ms, on_frame, HOST_ENCODER)
         except (TypeError, ValueError) as exc:
@@ -701,7 +705,8 @@ class PluginProcess:
                 T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}"
             ) from None
         except Failure as exc:
-            raise self._overruled(exc, worker.denials[marks[0] :]) or exc from None
+            failed = self._overruled(exc, worker.denials[marks[0] :]) or exc
+            raise self._limited(failed, hits, worker.denials[marks[0] :]) from None
         recorded = reply.get("debug")
         if isinstance(recorded, dict) and self.debug_sink is not None:
             self.debug_sink(recorded, hook, execution_id, started)
@@ -714,8 +719,27 @@ class PluginProcess:
         failure = None if reply.get("ok") else self._reported_failure(worker, reply, refused)
         failure = self._overruled(failure, denied)
         if failure is not None:
-            raise failure
+            raise self._limited(failure, hits, denied)
         return reply
+
+    def _limited(self, failure: Failure, hits: int, denied: list[str]) -> Failure:
+        """``failure`` carrying the limit the plugin hit in this call, if one: the host's
+        record (``limit_log``), or a blocked module's file the kernel refused."""
+        from ._seccomp_notify import BLOCKED_MODULE
+
+        for refusal in denied:
+            if BLOCKED_MODULE in refusal:
+                action = "refused (a security violation: the plugin is quarantined)"
+                self.limit_log.record(
+                    LimitHit(self.spec.plugin, "blockedModules", refusal, "", "", action)
+                )
+        new = self.limit_log.since(hits)
+        if new:  # the one that stopped the call rather than one that slowed it
+            stopped = [h for h in new if not h.action.startswith("throttled")]
+            failure.detail["limit"] = (stopped or new)[-1].to_dict()
+            if not failure.violation:
+                failure.kind = T.RESOURCE_ERROR
+        return failure
 
     def _reported_failure(
         self, worker: Worker, reply: dict[str, Any], refused: list[str]
@@ -785,10 +809,21 @@ class PluginProcess:
         self.disk_bytes = _folder_size(str(data_dir))
         limit = self.spec.limits.disk_mb << 20
         if self.disk_bytes > limit:
+            hit = self.limit_log.record(
+                LimitHit(
+                    self.spec.plugin,
+                    "disk",
+                    self.disk_bytes,
+                    limit,
+                    "bytes",
+                    "refused (the call failed after the data folder was measured)",
+                )
+            )
             raise Failure(
                 T.RESOURCE_ERROR,
                 f"disk limit: the data folder holds "
                 f"{self.disk_bytes / 1e6:.1f} MB, over {self.spec.limits.disk_mb} MB",
+                detail={"limit": hit.to_dict()},
             )
 
     def _log(
@@ -898,6 +933,7 @@ class PluginProcess:
             "disk_mb": self.disk_bytes / (1 << 20),
             "disabled_reason": self.disabled_reason,
             "layers": dict(self.layers),
+            "limits_exceeded": self.limit_log.summary(),
         }
 
     def applied_limits(self) -> dict[str, Any]:

@@ -71,6 +71,15 @@ class Limits:
     """Log frames accepted per call before the worker is stopped for flooding."""
     cpu_lifetime_s: int = 3600
     """RLIMIT_CPU of the worker process: a backstop against threads spinning between calls."""
+    network_kbps: int | None = None
+    """Bandwidth of a plugin's ``api.http``, KB/s (request and response bodies; calls are
+    slowed to it); None: not limited unless the manifest asks (``limits.network``)."""
+    network_call_kb: int | None = None
+    """KB one ``api.http`` call may move (bodies, both ways; more is refused); None:
+    ``SandboxPolicy.http_max_bytes`` only."""
+    blocked_modules: tuple[str, ...] = ()
+    """Modules no plugin's worker can read (the manifest's ``limits.blockedModules`` add
+    to these); see ``sandbox._plugin_limits``."""
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.concurrency < 0:

@@ -211,6 +211,20 @@ CONSUMERS: dict[str, tuple[str, ...]] = {
         "pliers_lab/recovery.py:reset_after_ms",
         "pliers_lab/plugin.py:breaker_reset_ms",
     ),
+    "limits": (
+        "pliers_lab/sandbox/_plugin_limits.py:limits",
+        "pliers_lab/engine/_installer.py:limits",
+    ),
+    "limits.memory": ("pliers_lab/sandbox/_plugin_limits.py:'memory'",),
+    "limits.cpu": ("pliers_lab/sandbox/_plugin_limits.py:'cpu'",),
+    "limits.disk": ("pliers_lab/sandbox/_plugin_limits.py:'disk'",),
+    "limits.network": ("pliers_lab/sandbox/_plugin_limits.py:'network'",),
+    "limits.networkPerCall": ("pliers_lab/sandbox/_plugin_limits.py:'networkPerCall'",),
+    "limits.executionTime": ("pliers_lab/sandbox/_plugin_limits.py:'executionTime'",),
+    "limits.blockedModules": (
+        "pliers_lab/sandbox/_plugin_limits.py:blocked_modules",
+        "pliers_lab/market/_blocked.py:blocked_modules",
+    ),
 }
 
 #: The fields issue 18 §3 found ignored, and the tests that show each one honoured
