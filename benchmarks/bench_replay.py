@@ -162,7 +162,7 @@ def on_cluster(
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port (None means 8787)
                 silence_logs=40,
             ) as cluster,
             distributed.Client(cluster, set_as_default=False) as client,

@@ -55,7 +55,7 @@ def cluster() -> Iterator[Any]:
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: None means 8787, and two runs would collide
         silence_logs=40,  # only errors: a worker's start-up chatter is not the test's
     ) as local:
         yield local
