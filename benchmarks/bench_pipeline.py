@@ -11,8 +11,9 @@ Floor: the same writes with no plugins and no host: one transaction per submissi
 ``synchronous=NORMAL``, checkpoints from a thread as the host does them
 (facts/hot-paths.md: about 32,000/s on this kind of machine).
 
-Both run interleaved, medians of several repeats. The slowdown target, 16x, is that
-floor over the 2,000/s throughput target. A second table attributes the pipeline's time
+Both run interleaved, medians of several repeats. Targets (issue 17): 5,000/s and 5x the
+floor's time (before, 2,000/s and 16x: the floor's 32,000/s over 2,000/s). A second
+table attributes the pipeline's time
 (from the traces of the last batch): plugin code, engine dispatch around it, the host's
 own steps and event delivery.
 Run: ``python benchmarks/bench_pipeline.py``
@@ -48,7 +49,9 @@ FORMS = ("contact", "job-application", "expense-claim")
 BATCH = 300
 FLOOR_BATCH = 3000
 REPEATS = 15
-TARGET = 2000.0
+#: Issue 17: at least 5,000 submissions/s, at most 5x the bare inserts' time.
+TARGET = 5000.0
+SLOWDOWN = 5.0
 FLOOR_FACT = 32_000.0
 
 
@@ -222,7 +225,7 @@ def main() -> int:
     print()
     lines = [
         result_line("pipeline_throughput", "submissions_per_s", ours_rate, ">=", TARGET),
-        result_line("pipeline_vs_floor", "slowdown_x", slowdown, "<=", FLOOR_FACT / TARGET),
+        result_line("pipeline_vs_floor", "slowdown_x", slowdown, "<=", SLOWDOWN),
     ]
     print("\n".join(lines))
     return 0 if all(line.endswith("PASS") for line in lines) else 1
