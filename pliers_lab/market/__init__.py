@@ -15,16 +15,23 @@ signatures), ``scan`` (static security scan; ``_pyscan`` reads Python), ``regist
 (publish, tags, maintainers, counts; ``records`` are what it returns), ``store``
 (installed versions side by side, trusted keys), ``query`` (search), ``install`` (the
 undoable install steps), ``marketplace`` (the facade), ``results`` (result records),
-``validate`` (the REST validation report), ``errors`` (refusals with REST codes).
+``validate`` (the REST validation report), ``errors`` (refusals with REST codes),
+``advisories`` (security reports, advisories), ``trust_score`` (a version's trust score
+and its signals), ``verification`` (the spec's ``PluginVerification``), ``advisory_watch``
+(an engine's advisories, the fixing update, the warn/disable policy).
 Nothing here is imported by ``import pliers_lab``; ``cryptography`` loads when a key is
 first used.
 """
 
+from ._advisories import Advisories, Advisory, AdvisoryError, SecurityReport
+from ._advisory_watch import AdvisoryWatch, AffectedPlugin
 from ._listings import PluginRecord, PublishResult, VersionRecord
 from ._marketplace import PluginMarketplace
 from ._package import Limits, PackageMetadata, build_bundle
 from ._registry import Registry
 from ._store import InstalledPlugin, PluginStore
+from ._trust_score import TrustScore, TrustSignal, trust_score
+from ._verification import PluginVerification
 from .bundle import Bundle, open_bundle
 from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult
 from .refusals import (
@@ -53,6 +60,11 @@ from .signing import PublicKey, SigningKey, VerificationResult, sign_bundle, ver
 
 __all__ = [
     "CATEGORIES",
+    "Advisories",
+    "Advisory",
+    "AdvisoryError",
+    "AdvisoryWatch",
+    "AffectedPlugin",
     "AlreadyExistsError",
     "Bundle",
     "BundleError",
@@ -70,16 +82,20 @@ __all__ = [
     "PluginMarketplace",
     "PluginRecord",
     "PluginStore",
+    "PluginVerification",
     "PublicKey",
     "PublishResult",
     "Registry",
     "RegistryAccessError",
     "SearchResult",
     "SecurityIssue",
+    "SecurityReport",
     "SecurityScanResult",
     "SignatureError",
     "SigningKey",
     "StartupError",
+    "TrustScore",
+    "TrustSignal",
     "UninstallResult",
     "UnsafePluginError",
     "UpdatePlan",
@@ -93,5 +109,6 @@ __all__ = [
     "scan_bundle",
     "scan_folder",
     "sign_bundle",
+    "trust_score",
     "verify_bundle",
 ]

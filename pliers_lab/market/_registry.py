@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..storage.sqlite import dumps, loads, migrate_file, now, numbered, transaction
 from ..versions import VersionError, max_satisfying, parse_version
+from ._advisories import ADVISORY_SCHEMA
 from ._listings import PluginRecord, PublishResult, VersionRecord
 from ._package import DEFAULT_LIMITS, Limits
 from .bundle import open_bundle
@@ -127,7 +128,8 @@ SCHEMA = [
     )
     """,
 ]
-MIGRATIONS = numbered(SCHEMA, "registry")
+#: The advisory tables (``_advisories``) are schema steps of the same file.
+MIGRATIONS = numbered([*SCHEMA, *ADVISORY_SCHEMA], "registry")
 
 #: Who may do what to a plugin unless ``set_permissions`` says otherwise. Owners may
 #: always (a plugin cannot lock its owners out); managing maintainers and permissions is

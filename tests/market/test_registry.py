@@ -271,11 +271,14 @@ def test_the_catalog_holds_every_live_version(registry: Registry, publish) -> No
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     import sqlite3
 
+    from pliers_lab.market._registry import MIGRATIONS
+
     Registry(tmp_path / "r")
     conn = sqlite3.connect(tmp_path / "r/registry.db")
     conn.execute("PRAGMA user_version = 99")
     conn.close()
     with pytest.raises(
-        RuntimeError, match=r"schema version 99, newer than this pliers_lab knows \(2\)"
+        RuntimeError,
+        match=rf"schema version 99, newer than this pliers_lab knows \({len(MIGRATIONS)}\)",
     ):
         Registry(tmp_path / "r")
