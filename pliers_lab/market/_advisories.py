@@ -87,7 +87,7 @@ ADVISORY_SCHEMA = [
 class AdvisoryError(MarketError):
     """A report or advisory that cannot be stored as given (the message names the field)."""
 
-    code: ClassVar[str] = "INVALID_ADVISORY"
+    code: ClassVar[str] = "VALIDATION_FAILED"
     status: ClassVar[int] = 400
 
 

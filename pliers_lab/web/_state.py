@@ -32,6 +32,9 @@ class WebState:
     dispatcher: Dispatcher
     marketplace: Any = None
     """A ``pliers_lab.market.PluginMarketplace`` serving installs, updates and search."""
+    advisories: Any = None
+    """A ``pliers_lab.market.AdvisoryWatch`` (its policy: warn or disable); ``GET
+    /v3/advisories`` makes a warning one over ``marketplace`` when none is set."""
     dev_modes: dict[str, DevMode] = field(default_factory=dict)
     """Plugins in dev mode (``POST /v3/plugins/{id}/dev-mode``)."""
     dev_owns_reloader: bool = False
