@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from ..observe.optimize import ResourceOptimizer
     from ..sandbox import ProcessRuntime
     from ..sandbox.report import IsolationReport
+    from ..security import SecurityMonitor
     from .attachments import PluginDebugger
     from .hook_results import HookResult
 
@@ -80,6 +81,9 @@ class Engine:
             trust itself: its manifest's ``isolation: inline`` is only a request.
         resolution_strategy: how ``load_all`` resolves dependencies (``manual``,
             ``strict`` or ``latest``; see ``pliers_lab.dependencies``).
+        security_store: a SQLite file where quarantines (and the record of quarantines
+            and releases) outlast this engine: an engine started on the same file keeps
+            those plugins quarantined, loaded but not activated, until released.
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class Engine:
         default_isolation: str = "process",
         resolution_strategy: str = "manual",
         trust: TrustPolicy | None = None,
+        security_store: str | Path | None = None,
     ) -> None:
         from ..config import ENVIRONMENTS
 
@@ -120,7 +125,14 @@ class Engine:
             self._loop,
             default_timeout_ms=default_timeout_ms,
         )
-        self._sandbox = SandboxControl(self._activation, InlineRuntime(CodeCache()))
+        store = None
+        if security_store is not None:
+            from ..security import QuarantineStore
+
+            store = QuarantineStore(security_store)
+        self._sandbox = SandboxControl(
+            self._activation, InlineRuntime(CodeCache()), self._journal, store
+        )
         self._recoverer = Recoverer(
             self._plugins,
             self._journal,
@@ -149,6 +161,7 @@ class Engine:
         self._reloader: HotReloader | None = None
         self._debugger: PluginDebugger | None = None
         self._optimizer: ResourceOptimizer | None = None
+        self._security: SecurityMonitor | None = None
         #: Identifies this engine in execution ids (several engines may share a machine).
         self.tag = self._dispatcher.tag
         #: The engine's records (``pliers_lab.observe``): bounded, newest last.
@@ -478,13 +491,53 @@ class Engine:
         """Why ``plugin_id`` is quarantined, or None."""
         return self._activation.quarantined.get(plugin_id)
 
-    def quarantine(self, plugin_id: str, reason: str) -> Plugin:
-        """Stop the plugin and keep it stopped (no enable/restart) until ``release``."""
-        return self._sandbox.quarantine(self._plugins.require(plugin_id), reason)
+    def quarantine(
+        self,
+        plugin_id: str,
+        reason: str,
+        *,
+        source: str = "engine",
+        evidence: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+    ) -> Plugin:
+        """Stop the plugin and keep it stopped (no enable/restart) until ``release``.
 
-    def release(self, plugin_id: str, *, activate: bool = True) -> Plugin:
-        """Lift a quarantine; the plugin is activated again (a fresh worker) by default."""
-        return self._sandbox.release(self._plugins.require(plugin_id), activate=activate)
+        ``source`` says who decided (``lab``, ``cli``, ``api``, ``policy``...) and
+        ``evidence`` why (the threat's records); both go to the activity feed
+        (``plugin.quarantined``) and, with ``security_store``, to its file."""
+        return self._sandbox.quarantine(
+            self._plugins.require(plugin_id), reason, source=source, evidence=evidence
+        )
+
+    def release(
+        self,
+        plugin_id: str,
+        *,
+        activate: bool = True,
+        source: str = "engine",
+        reason: str = "released",
+    ) -> Plugin:
+        """Lift a quarantine; the plugin is activated again (a fresh worker) by default.
+        Recorded like ``quarantine`` (``plugin.released``)."""
+        return self._sandbox.release(
+            self._plugins.require(plugin_id), activate=activate, source=source, reason=reason
+        )
+
+    def security_actions(self, plugin_id: str | None = None) -> list[dict[str, Any]]:
+        """Quarantines and releases, oldest first: from ``security_store`` (across
+        restarts) when there is one, else from the activity feed's kept events."""
+        if self._sandbox.store is not None:
+            return self._sandbox.store.actions(plugin_id)
+        kinds = {"plugin.quarantined": "quarantine", "plugin.released": "release"}
+        return [
+            {
+                "at": e["timestamp"],
+                "action": kinds[e["type"]],
+                "plugin_id": e["pluginId"],
+                **e["data"],
+            }
+            for e in list(self.activity.recent)
+            if e["type"] in kinds and (plugin_id is None or e["pluginId"] == plugin_id)
+        ]
 
     def suspend(self, plugin_id: str, reason: str = "suspended") -> Plugin:
         """Take the plugin out of dispatch and freeze its worker (SIGSTOP)."""
@@ -605,6 +658,17 @@ class Engine:
         return self._optimizer
 
     @property
+    def security(self) -> SecurityMonitor:
+        """The spec's SecurityMonitor (``pliers_lab.security``): behaviour baselines,
+        anomalies, threats, quarantine and release. Made on first use; its policy is
+        ``engine.security.policy``."""
+        if self._security is None:
+            from ..security import SecurityMonitor
+
+            self._security = SecurityMonitor(self)
+        return self._security
+
+    @property
     def debugger(self) -> PluginDebugger:
         """Trace, step, profile, explain errors, replay: the spec's PluginDebugger, made
         by the installed ``debugger`` tool (``engine.attachments``; pliers-lab's own is
@@ -664,6 +728,8 @@ class Engine:
                 self.unload(plugin.id, cascade=True)
             except PliersError:
                 self._installer.forget(plugin)
+        if self._security is not None:
+            self._security.close()
         self._sandbox.close()
         self._loop.close()
 

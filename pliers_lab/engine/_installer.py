@@ -397,8 +397,8 @@ class Installer:
             isolation=plugin.isolation,
             warnings=list(plugin.warnings),
         )
-        if activate:
-            self._activation.activate(plugin)
+        if activate and plugin.id not in self._activation.quarantined:
+            self._activation.activate(plugin)  # a quarantined plugin stays LOADED
         return plugin
 
     def _check_dependencies(self, manifest: Manifest) -> None:

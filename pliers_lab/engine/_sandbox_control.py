@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PluginError
 from ..lifecycle import PluginState as S
 from ._activation import Activation
+from ._journal import Journal
 from .runtimes import Runtime
 
 if TYPE_CHECKING:
     from ..plugin import Plugin
     from ..sandbox import ProcessRuntime
     from ..sandbox.report import IsolationReport
+    from ..security import QuarantineStore
 
 __all__ = ["SandboxControl"]
 
@@ -24,10 +26,21 @@ __all__ = ["SandboxControl"]
 class SandboxControl:
     """The engine's runtimes and the verbs that act on a plugin's worker."""
 
-    def __init__(self, activation: Activation, inline: Runtime) -> None:
+    def __init__(
+        self,
+        activation: Activation,
+        inline: Runtime,
+        journal: Journal | None = None,
+        store: QuarantineStore | None = None,
+    ) -> None:
         self._activation = activation
+        self._journal = journal
         self.runtimes: dict[str, Runtime] = {inline.name: inline}
         self._own: Runtime | None = None  # the process runtime this engine created
+        #: Where quarantines outlast the engine (``Engine(security_store=...)``), if set.
+        self.store = store
+        if store is not None:
+            activation.quarantined.update(store.reasons())
 
     # ------------------------------------------------------------------ runtimes
     @property
@@ -55,6 +68,8 @@ class SandboxControl:
             runtime.close()  # type: ignore[attr-defined]
             if self.runtimes.get("process") is runtime:
                 del self.runtimes["process"]
+        if self.store is not None:
+            self.store.close()
 
     # ------------------------------------------------------------------ workers
     def worker(self, plugin: Plugin) -> Any:
@@ -62,19 +77,60 @@ class SandboxControl:
         handle = getattr(plugin.prepared, "handle", None)
         return handle if hasattr(handle, "set_stopped") else None
 
-    def quarantine(self, plugin: Plugin, reason: str) -> Plugin:
-        """Stop the plugin and keep it stopped (no enable/restart) until ``release``."""
+    def quarantine(
+        self,
+        plugin: Plugin,
+        reason: str,
+        *,
+        source: str = "engine",
+        evidence: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+    ) -> Plugin:
+        """Stop the plugin and keep it stopped (no enable/restart) until ``release``;
+        kept in the store (when there is one) and told to the activity feed
+        (``plugin.quarantined``: reason, source, version, evidence)."""
         self._activation.quarantined[plugin.id] = reason
+        if self.store is not None:
+            self.store.quarantine(
+                plugin.id, reason, version=plugin.version, source=source, evidence=evidence
+            )
         if plugin.state is S.ACTIVE:
             self._activation.disable(plugin, f"quarantined: {reason}")
         process = self.worker(plugin)
         if process is not None:
             process.stop()
+        if self._journal is not None:
+            self._journal.activity.emit(
+                "plugin.quarantined",
+                plugin.id,
+                version=plugin.version,
+                reason=reason,
+                source=source,
+                evidence=list(evidence),
+            )
         return plugin
 
-    def release(self, plugin: Plugin, *, activate: bool = True) -> Plugin:
-        """Lift a quarantine; the plugin is activated again (a fresh worker) by default."""
-        self._activation.quarantined.pop(plugin.id, None)
+    def release(
+        self,
+        plugin: Plugin,
+        *,
+        activate: bool = True,
+        source: str = "engine",
+        reason: str = "released",
+    ) -> Plugin:
+        """Lift a quarantine; the plugin is activated again (a fresh worker) by default.
+        Recorded like ``quarantine`` (``plugin.released``)."""
+        was = self._activation.quarantined.pop(plugin.id, None)
+        if self.store is not None:
+            self.store.release(plugin.id, version=plugin.version, source=source, reason=reason)
+        if was is not None and self._journal is not None:
+            self._journal.activity.emit(
+                "plugin.released",
+                plugin.id,
+                version=plugin.version,
+                reason=reason,
+                source=source,
+                quarantinedFor=was,
+            )
         if activate and plugin.state is not S.ACTIVE:
             self._activation.activate(plugin)
         return plugin
@@ -109,7 +165,22 @@ class SandboxControl:
         """Apply what the sandbox asked for after a violation; the action taken, if any."""
         action = error.metadata.get("sandbox_action")
         if action == "quarantine" and plugin.state is S.ACTIVE:
-            self.quarantine(plugin, f"{error.type.value}: {error.message[:200]}")
+            self.quarantine(
+                plugin,
+                f"{error.type.value}: {error.message[:200]}",
+                source="sandbox",
+                evidence=[
+                    {
+                        "source": "errors",
+                        "timestamp": error.timestamp,
+                        "errorId": error.id,
+                        "type": error.type.value,
+                        "hook": error.hook,
+                        "executionId": error.execution_id,
+                        "message": error.message[:300],
+                    }
+                ],
+            )
             return "quarantine"
         if action == "disable" and plugin.state is S.ACTIVE:
             self._activation.disable(plugin, error.message[:300])

@@ -4,7 +4,8 @@ Event types (REST API document): ``plugin.status.changed`` (old and new status),
 ``plugin.installed``, ``plugin.updated``, ``plugin.uninstalled``, ``plugin.error.occurred``,
 ``plugin.config.updated``; ours: ``plugin.admin.notified`` (a recovery decision for a
 plugin whose ``recovery.notifyAdmin`` is true: action, detail, errorId, errorType,
-message, hook), and the web layer adds ``plugin.metrics.updated`` on a timer and
+message, hook), ``plugin.quarantined`` and ``plugin.released`` (reason, source, version,
+evidence: ``pliers_lab.security``), and the web layer adds ``plugin.metrics.updated`` on a timer and
 ``plugin.log`` for plugins in dev mode. Each event is ``{type, pluginId, data,
 timestamp}``.
 
@@ -35,6 +36,8 @@ EVENT_TYPES = (
     "plugin.config.updated",
     "plugin.admin.notified",
     "plugin.limit.exceeded",
+    "plugin.quarantined",
+    "plugin.released",
     "plugin.metrics.updated",
     "plugin.log",
 )
