@@ -5,8 +5,10 @@ Event types (REST API document): ``plugin.status.changed`` (old and new status),
 ``plugin.config.updated``; ours: ``plugin.admin.notified`` (a recovery decision for a
 plugin whose ``recovery.notifyAdmin`` is true: action, detail, errorId, errorType,
 message, hook), ``plugin.quarantined`` and ``plugin.released`` (reason, source, version,
-evidence: ``pliers_lab.security``), and the web layer adds ``plugin.metrics.updated`` on a timer and
-``plugin.log`` for plugins in dev mode. Each event is ``{type, pluginId, data,
+evidence: ``pliers_lab.security``), ``plugin.advisory`` (an advisory affecting the
+plugin: advisoryId, severity, affected, fixedVersion, action: ``pliers_lab.market``),
+and the web layer adds ``plugin.metrics.updated`` on a timer and ``plugin.log`` for
+plugins in dev mode. Each event is ``{type, pluginId, data,
 timestamp}``.
 
 Listeners run on the thread that made the change (a hook call, a reload, a web request),
@@ -38,6 +40,7 @@ EVENT_TYPES = (
     "plugin.limit.exceeded",
     "plugin.quarantined",
     "plugin.released",
+    "plugin.advisory",
     "plugin.metrics.updated",
     "plugin.log",
 )
