@@ -508,14 +508,21 @@ def show_rich(ipython: Any) -> None:
         formatter.for_type(cls, draw)
     for name in _FRAME_TYPES:
         formatter.for_type_by_name(*name.rsplit(".", 1), frame_html)
+    from ._advisory_displays import NAMED  # the marketplace's trust records, by name
+
+    for (module, name), draw in NAMED.items():
+        formatter.for_type_by_name(module, name, draw)
 
 
 def forget_rich(ipython: Any) -> None:
     """Give the engine's objects their plain repr and DataFrames pandas' own HTML back
     (``%unload_ext pliers_lab``); a printer someone else registered stays."""
+    from ._advisory_displays import NAMED
+
     formatter = ipython.display_formatter.formatters["text/html"]
-    ours = {frame_html, *_rich_types().values()}
-    for key in (*_rich_types(), *_FRAME_TYPES):
+    ours = {frame_html, *_rich_types().values(), *NAMED.values()}
+    named = tuple(".".join(key) for key in NAMED)
+    for key in (*_rich_types(), *_FRAME_TYPES, *named):
         try:
             printer = formatter.lookup_by_type(key)
         except KeyError:
