@@ -16,9 +16,9 @@ EXPECTED = {
     "submission.beforeValidate": ["advanced-validation"],
     "submission.sanitize": ["submission-sanitizer"],
     "submission.transform": ["submission-sanitizer", "data-transform-chain"],
-    "submission.enrich": ["data-transform-chain"],
+    "submission.enrich": ["data-transform-chain", "crm-integration"],
     "submission.beforeSave": ["submission-guard"],
-    "submission.afterSave": ["audit-log"],
+    "submission.afterSave": ["crm-integration", "audit-log"],
     "workflow.afterTransition": ["audit-log"],
     "submission.afterProcess": ["audit-log"],
 }
@@ -62,6 +62,7 @@ def test_every_example_plugin_works_through_the_host(ext_host: Host) -> None:
     for name in (
         "advanced-validation",
         "audit-log",
+        "crm-integration",
         "csv-export",
         "data-transform-chain",
         "submission-guard",

@@ -320,7 +320,11 @@ def test_dashboard_shows_metrics_plots_and_errors(examples: Engine) -> None:
     assert "→ active" in dash.activity.value  # a status change
     rates = dash.frames["error_rates"].set_index("plugin_id")
     assert rates.loc["crashy", "error_rate"] == 1.0
-    assert len(dash.frames["durations"]) == 4
+    # a row per handler fired: crashy and submission-sanitizer, data-transform-chain,
+    # crm-integration, audit-log
+    fired = ("submission.transform", "submission.afterSave")
+    handlers = [h for p in examples.plugins for h in p.manifest.hooks if h in fired]
+    assert len(dash.frames["durations"]) == len(handlers) == 5
 
 
 def test_widgets_are_vboxes_with_css_classes(examples: Engine) -> None:
