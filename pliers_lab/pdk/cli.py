@@ -596,6 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-host", action="store_true", help="attach a simulated Pliers host")
     p.add_argument("--db", default=None, help="the host's SQLite file (default: in memory)")
     p.add_argument(
+        "--security-store",
+        default=None,
+        help="a SQLite file where quarantines outlast the server (pliers quarantine --store)",
+    )
+    p.add_argument(
         "--isolation",
         choices=("inline", "process"),
         default=None,
@@ -613,6 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(exit 1 when untrusted plugins cannot run isolated here)",
     )
     p.set_defaults(run=cmd_doctor)
+    from ._security_cli import add_commands as add_security_commands
+
+    add_security_commands(sub)
+    from ._advisory_cli import add_commands as add_advisory_commands
+
+    add_advisory_commands(sub)
     return parser
 
 

@@ -600,6 +600,7 @@ async def plugin_status(request: Request, state: WebState) -> Any:
         },
         "resources": _with_limits(m.resources, limits),
         "limits": limits,
+        "limitsExceeded": m.limitsExceeded,
         "inFlight": state.dispatcher.inflight.get(plugin.id, 0),
         "disabledReason": plugin.disabled_reason,
         "isolation": plugin.isolation,
@@ -836,6 +837,9 @@ def route_limits(state: WebState) -> list[tuple[str, str, int]]:
 
 def management_routes() -> list[Route | WebSocketRoute]:
     """The ``/v3`` routes (the ``/v3/events`` websocket too) and ``/healthz``."""
+    from ._advisory_api import advisory_routes  # it builds on this module's ``endpoint``
+    from ._security_routes import security_routes  # it builds on this module's helpers
+
     base = "/v3/plugins"
     return [
         Route("/healthz", health, methods=["GET"]),
@@ -862,4 +866,6 @@ def management_routes() -> list[Route | WebSocketRoute]:
         Route(base + "/{id}/metrics", plugin_metrics, methods=["GET"]),
         Route(base + "/{id}/logs", plugin_logs, methods=["GET"]),
         Route(base + "/{id}/errors", plugin_errors, methods=["GET"]),
+        *security_routes(base),
+        *advisory_routes(),
     ]

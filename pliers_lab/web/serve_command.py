@@ -22,7 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from ._server import serve
     from ._settings import WebSettings
 
-    options = {"default_isolation": args.isolation} if args.isolation else {}
+    options: dict[str, Any] = {"default_isolation": args.isolation} if args.isolation else {}
+    if getattr(args, "security_store", None):
+        options["security_store"] = args.security_store
     engine = Engine(trust=trust_policy(args), **options)
     host: Any = None
     try:

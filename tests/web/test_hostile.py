@@ -56,6 +56,16 @@ MANAGEMENT_LIMITS = {
     ("GET", "/v3/plugins/{id}/metrics"): 0,
     ("GET", "/v3/plugins/{id}/logs"): 0,
     ("GET", "/v3/plugins/{id}/errors"): 0,
+    ("GET", "/v3/plugins/{id}/behavior"): 0,
+    ("GET", "/v3/plugins/{id}/anomalies"): 0,
+    ("GET", "/v3/plugins/{id}/threats"): 0,
+    ("POST", "/v3/plugins/{id}/quarantine"): 16 * KIB,
+    ("POST", "/v3/plugins/{id}/release"): 16 * KIB,
+    ("GET", "/v3/security/threats"): 0,
+    ("GET", "/v3/security/actions"): 0,
+    ("GET", "/v3/advisories"): 0,
+    ("GET", "/v3/plugins/{id}/advisories"): 0,
+    ("GET", "/v3/plugins/{id}/trust"): 0,
 }
 #: Management routes that parse a JSON body.
 JSON_ROUTES = [
