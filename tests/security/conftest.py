@@ -30,6 +30,19 @@ def fetch(ctx):
     return out
 """
 
+#: Keeps 80 MiB more each call whose data says ``grow``.
+GROWER = """
+from pliers_lab import hook
+
+KEPT = []
+
+@hook("submission.afterSave")
+def grow(ctx):
+    if ctx.data.get("grow"):
+        KEPT.append(b"x" * (80 << 20))  # written, so resident
+    return len(KEPT)
+"""
+
 
 def _serve(address: str) -> tuple[http.server.ThreadingHTTPServer, str]:
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -70,5 +83,15 @@ def fetcher(tmp_path: Path) -> Callable[..., Path]:
             version=version,
             permissions={"network": {"outbound": hosts}},
         )
+
+    return make
+
+
+@pytest.fixture
+def make_grower(tmp_path: Path) -> Callable[..., Path]:
+    """``make_grower()`` → a plugin that keeps 80 MiB more each call asked to grow."""
+
+    def make() -> Path:
+        return write_plugin(tmp_path / "grower", "grower", GROWER, {HOOK: {}})
 
     return make

@@ -136,3 +136,27 @@ def test_a_new_version_fetching_a_new_host_and_denied_is_a_threat_and_quarantine
     finally:
         engine.close()
         runtime.close()
+
+
+def test_a_sharp_rise_in_a_workers_memory_is_an_anomaly(
+    tmp_path: Path, make_grower: Callable[..., Path]
+) -> None:
+    engine, runtime = _engine(tmp_path, tmp_path / "security.db")
+    try:
+        engine.load(make_grower())
+        monitor = engine.security
+        for _ in range(4):  # the baseline: a small worker
+            engine.fire(HOOK, {})
+            assert monitor.sample("grower") is not None
+        assert [a for a in monitor.detect_anomalies("grower") if a.kind == "resource_change"] == []
+        assert engine.fire(HOOK, {"grow": True}).value == [1]
+        monitor.sample("grower")
+        jumps = {
+            a.subject: a for a in monitor.detect_anomalies("grower") if a.kind == "resource_change"
+        }
+        assert jumps["memory"].evidence[0]["memoryMiB"] >= 80  # (and CPU per call, likely)
+        base = monitor.analyze_behavior("grower").current
+        assert base.memory_mib is not None and base.memory_mib >= 80
+    finally:
+        engine.close()
+        runtime.close()
