@@ -131,6 +131,27 @@ class SecurityReport:
             "advisoryId": self.advisory_id,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SecurityReport:
+        """The record back from ``to_dict`` (what the registry service sends)."""
+        return cls(
+            id=int(data["id"]),
+            plugin_id=str(data["pluginId"]),
+            version=str(data["version"]),
+            reporter=str(data["reporter"]),
+            severity=str(data["severity"]),
+            type=str(data["type"]),
+            description=str(data["description"]),
+            location=data.get("location"),
+            recommendation=str(data.get("recommendation") or ""),
+            reported_at=str(data.get("reportedAt") or ""),
+            status=str(data["status"]),
+            decided_by=data.get("decidedBy"),
+            decided_at=data.get("decidedAt"),
+            decision=data.get("decision"),
+            advisory_id=data.get("advisoryId"),
+        )
+
 
 @dataclass(frozen=True)
 class Advisory:
@@ -261,7 +282,7 @@ class Advisories:
     def dismiss(self, report_id: int, *, user: str, reason: str) -> SecurityReport:
         """Close an open report as not a problem (maintainers only), saying why."""
         report = self.get_report(report_id)
-        self._check_maintainer(report.plugin_id, user, "dismiss reports on")
+        self.require_maintainer(report.plugin_id, user, "dismiss reports on")
         if report.status != "open":
             raise AdvisoryError(
                 f"report {report_id} on {report.plugin_id} is {report.status}, not open",
@@ -335,7 +356,7 @@ class Advisories:
     ) -> Advisory:
         """Publish an advisory (maintainers only); the reports named are confirmed into it."""
         where = f"advisory on {plugin_id}"
-        self._check_maintainer(plugin_id, user, "publish advisories on")
+        self.require_maintainer(plugin_id, user, "publish advisories on")
         affected = _affected(affected, where)
         if severity not in SEVERITIES:
             raise AdvisoryError(
@@ -378,7 +399,7 @@ class Advisories:
         """Take back an advisory published by mistake (maintainers only); it stays listed,
         marked withdrawn, and affects nothing any more."""
         advisory = self.get(advisory_id)
-        self._check_maintainer(advisory.plugin_id, user, "withdraw advisories on")
+        self.require_maintainer(advisory.plugin_id, user, "withdraw advisories on")
         with transaction(self.db, write=True) as db:
             db.execute(
                 "UPDATE advisories SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
@@ -429,7 +450,8 @@ class Advisories:
             for row in rows
         ]
 
-    def _check_maintainer(self, plugin_id: str, user: str, wording: str) -> None:
+    def require_maintainer(self, plugin_id: str, user: str, wording: str) -> None:
+        """``RegistryAccessError`` unless ``user`` owns or maintains ``plugin_id``."""
         maintainers = self.registry.maintainers(plugin_id)  # NotFoundError if unknown
         if user not in maintainers:
             raise RegistryAccessError(
