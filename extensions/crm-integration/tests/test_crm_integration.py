@@ -368,3 +368,13 @@ def test_without_an_api_key_nothing_is_sent(host: Host, plugin_dir: Path, crm: C
     meta = host.get_submission(saved["id"])["metadata"]["crm"]
     assert meta["status"] == "error" and "apiKey is empty" in meta["error"]
     assert crm.requests == [] and tasks(host) == []
+
+
+def test_retry_tasks_of_another_plugin_are_left_alone(
+    host: Host, plugin_dir: Path, crm: Crm
+) -> None:
+    load(host, plugin_dir, crm)
+    record = {"email": "eve@example.org", "submissionId": "s-x", "formId": "lead"}
+    other = host.tasks.schedule("someone-else", "crm-sync-retry", {"record": record, "attempt": 1})
+    assert host.run_due_tasks().value == [other]
+    assert crm.requests == []
