@@ -77,9 +77,7 @@ class RemoteAdvisories:
         record replaces the unknown runtime signal."""
         from ._trust_score import TrustScore, runtime_signal
 
-        path = f"/plugins/{_quote(plugin_id)}" + (
-            f"/versions/{_quote(version)}/trust" if version else "/trust"
-        )
+        path = f"/trust/{_quote(plugin_id)}" + (f"/{_quote(version)}" if version else "")
         score = TrustScore.from_dict(self._call("GET", path))
         if engine is not None:
             score = score.with_signal(runtime_signal(engine, plugin_id, score.version))
@@ -87,8 +85,8 @@ class RemoteAdvisories:
 
     def reports(self, plugin_id: str, *, status: str | None = None) -> list[SecurityReport]:
         """Reports on ``plugin_id`` (its maintainers only)."""
-        query = "" if status is None else "?" + urllib.parse.urlencode({"status": status})
-        found = self._call("GET", f"/plugins/{_quote(plugin_id)}/reports{query}")["reports"]
+        query = {"plugin": plugin_id} | ({} if status is None else {"status": status})
+        found = self._call("GET", f"/reports?{urllib.parse.urlencode(query)}")["reports"]
         return [SecurityReport.from_dict(r) for r in found]
 
     # ------------------------------------------------------------------ writes
@@ -100,10 +98,10 @@ class RemoteAdvisories:
         version: str | None = None,
     ) -> SecurityReport:
         """``reportSecurity`` as the token's user."""
-        body = dict(issue if isinstance(issue, Mapping) else issue.to_dict())
+        body = {"pluginId": plugin_id, **(issue if isinstance(issue, Mapping) else issue.to_dict())}
         if version is not None:
             body["version"] = version
-        reply = self._call("POST", f"/plugins/{_quote(plugin_id)}/reports", body)
+        reply = self._call("POST", "/reports", body)
         return SecurityReport.from_dict(reply)
 
     def confirm(self, report_id: int, *, affected: str, **fields: str | None) -> Advisory:
@@ -119,8 +117,9 @@ class RemoteAdvisories:
     def publish(
         self, plugin_id: str, *, affected: str, severity: str, title: str, **fields: str | None
     ) -> Advisory:
-        body = {"affected": affected, "severity": severity, "title": title, **_camel(fields)}
-        reply = self._call("POST", f"/plugins/{_quote(plugin_id)}/advisories", body)
+        body = {"pluginId": plugin_id, "affected": affected, "severity": severity,
+                "title": title, **_camel(fields)}  # fmt: skip
+        reply = self._call("POST", "/advisories", body)
         return Advisory.from_dict(reply)
 
     def withdraw(self, advisory_id: str) -> Advisory:

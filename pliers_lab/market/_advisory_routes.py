@@ -1,18 +1,22 @@
 """The registry service's reports, advisories and trust scores over HTTP (issue 19 §2):
-``advisory_routes(registry, authenticate)`` returns Starlette routes the service mounts.
+``advisory_routes(registry, authenticate)`` returns Starlette routes the service mounts
+(``advisory_route_set`` is the same as one of the service's ``ROUTE_SETS``).
 
 Reads need no one: ``GET /advisories`` (``?plugin=a,b`` or every one),
-``/advisories/{id}``, ``/plugins/{name}/advisories``, ``/plugins/{name}/trust`` and
-``/plugins/{name}/versions/{version}/trust`` (the registry's signals; an engine adds its
-runtime record itself). Writes need an authenticated user (``authenticate(request)``
-gives the user id, or None): anyone signed in may ``POST /plugins/{name}/reports``;
-reading reports and deciding them (``POST /reports/{id}/confirm``, ``/dismiss``,
-``POST /plugins/{name}/advisories``, ``POST /advisories/{id}/withdraw``) is for the
-plugin's maintainers, as in ``Advisories`` — reports may describe a hole not fixed yet.
+``GET /advisories/{id}``, ``GET /trust/{name}`` and ``/trust/{name}/{version}`` (the
+registry's signals; an engine adds its runtime record itself). Writes need an
+authenticated user (``authenticate(request)`` gives the user id, or None): anyone signed
+in may report (``POST /reports {pluginId, version?, severity, type, description,
+location?, recommendation?}``); reading reports (``GET /reports?plugin=``) and deciding
+them (``POST /reports/{id}/confirm``, ``/reports/{id}/dismiss``), publishing
+(``POST /advisories {pluginId, affected, severity, title, ...}``) and withdrawing
+(``POST /advisories/{id}/withdraw``) are for the plugin's maintainers, as in
+``Advisories`` — a report may describe a hole not fixed yet. The paths stay clear of the
+service's ``/plugins/...`` ones.
 
 Replies are JSON; refusals are ``{"error": {code, message, details}}`` with a 4xx status
-(a body that is not a JSON object, too large, or with a wrong field is a 400 naming the
-field), never a 500.
+(a body that is not a JSON object, too large, or with a wrong field is a 400 or 413
+naming the field), never a 500.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from .refusals import MarketError
 if TYPE_CHECKING:
     from ._registry import Registry
 
-__all__ = ["MAX_BODY", "advisory_routes"]
+__all__ = ["MAX_BODY", "advisory_route_set", "advisory_routes"]
 
 #: The largest request body these routes read.
 MAX_BODY = 64 << 10
@@ -72,10 +76,19 @@ async def _body(request: Request) -> dict[str, Any]:
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
         raise _Refused(413, "PAYLOAD_TOO_LARGE", f"{where}: the body is over {MAX_BODY} bytes")
     raw = b""
-    async for chunk in request.stream():
-        raw += chunk
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY:
+                raise _Refused(
+                    413, "PAYLOAD_TOO_LARGE", f"{where}: the body is over {MAX_BODY} bytes"
+                )
+    except RuntimeError:  # the authenticator read it already (a signed request's body)
+        raw = await request.body()
         if len(raw) > MAX_BODY:
-            raise _Refused(413, "PAYLOAD_TOO_LARGE", f"{where}: the body is over {MAX_BODY} bytes")
+            raise _Refused(
+                413, "PAYLOAD_TOO_LARGE", f"{where}: the body is over {MAX_BODY} bytes"
+            ) from None
     try:
         data = json.loads(raw or b"{}")
     except (ValueError, RecursionError):
@@ -130,12 +143,6 @@ def advisory_routes(
     async def one(request: Request) -> Any:
         return (await run_in_threadpool(advisories.get, request.path_params["id"])).to_dict()
 
-    async def of_plugin(request: Request) -> Any:
-        name = request.path_params["name"]
-        await run_in_threadpool(registry.plugin, name)  # 404 for an unknown plugin
-        found = await run_in_threadpool(advisories.advisories, name)
-        return {"pluginId": name, "advisories": [a.to_dict() for a in found]}
-
     async def trust(request: Request) -> Any:
         from ._trust_score import trust_score
 
@@ -148,7 +155,7 @@ def advisory_routes(
         version = _field(body, "version", required=False)
         issue = {k: body.get(k) for k in ("severity", "type", "description", "location",
                                           "recommendation")}  # fmt: skip
-        name = request.path_params["name"]
+        name = _field(body, "pluginId")
         found = await run_in_threadpool(
             lambda: advisories.report(name, issue, version=version, reporter=user)
         )
@@ -156,7 +163,9 @@ def advisory_routes(
 
     async def reports(request: Request) -> Any:
         user = await user_of(request)
-        name = request.path_params["name"]
+        name = request.query_params.get("plugin")
+        if not name:
+            raise _Refused(400, "VALIDATION_FAILED", "query.plugin is required (whose reports)")
         status = request.query_params.get("status")
         await run_in_threadpool(advisories.require_maintainer, name, user, "read reports on")
         found = await run_in_threadpool(lambda: advisories.reports(name, status=status))
@@ -189,7 +198,7 @@ def advisory_routes(
     async def publish(request: Request) -> Any:
         user = await user_of(request)
         body = await _body(request)
-        name = request.path_params["name"]
+        name = _field(body, "pluginId")
         fields = {
             "affected": _field(body, "affected"),
             "severity": _field(body, "severity"),
@@ -209,14 +218,19 @@ def advisory_routes(
     p = prefix.rstrip("/")
     return [
         Route(f"{p}/advisories", _reply(list_all), methods=["GET"]),
+        Route(f"{p}/advisories", _reply(publish), methods=["POST"]),
         Route(f"{p}/advisories/{{id}}", _reply(one), methods=["GET"]),
         Route(f"{p}/advisories/{{id}}/withdraw", _reply(withdraw), methods=["POST"]),
-        Route(f"{p}/plugins/{{name}}/advisories", _reply(of_plugin), methods=["GET"]),
-        Route(f"{p}/plugins/{{name}}/advisories", _reply(publish), methods=["POST"]),
-        Route(f"{p}/plugins/{{name}}/reports", _reply(report), methods=["POST"]),
-        Route(f"{p}/plugins/{{name}}/reports", _reply(reports), methods=["GET"]),
+        Route(f"{p}/reports", _reply(report), methods=["POST"]),
+        Route(f"{p}/reports", _reply(reports), methods=["GET"]),
         Route(f"{p}/reports/{{id}}/confirm", _reply(confirm), methods=["POST"]),
         Route(f"{p}/reports/{{id}}/dismiss", _reply(dismiss), methods=["POST"]),
-        Route(f"{p}/plugins/{{name}}/trust", _reply(trust), methods=["GET"]),
-        Route(f"{p}/plugins/{{name}}/versions/{{version}}/trust", _reply(trust), methods=["GET"]),
+        Route(f"{p}/trust/{{name}}", _reply(trust), methods=["GET"]),
+        Route(f"{p}/trust/{{name}}/{{version}}", _reply(trust), methods=["GET"]),
     ]
+
+
+def advisory_route_set(service: Any) -> list[Route]:
+    """The routes as a route set of the registry service (``service.ROUTE_SETS``): its
+    registry, its signed-request authentication, under ``/v1``."""
+    return advisory_routes(service.registry, service.authenticate, prefix="/v1")

@@ -74,7 +74,7 @@ def test_report_confirm_and_read_over_http(service: str, registry: Registry, pub
 
 def test_refusals_are_4xx_naming_the_problem(service: str, publish) -> None:
     publish("csvx")
-    with pytest.raises(RegistryAccessError, match="401 POST /api/plugins/csvx/reports needs"):
+    with pytest.raises(RegistryAccessError, match="401 POST /api/reports needs"):
         RemoteAdvisories(service).report("csvx", ISSUE)
     bob = RemoteAdvisories(service, token="t-bob")
     with pytest.raises(AdvisoryError, match="400 report on csvx: severity must be one of"):
@@ -85,29 +85,28 @@ def test_refusals_are_4xx_naming_the_problem(service: str, publish) -> None:
         bob.get("PLA-0")
     auth = {"authorization": "Bearer t-ann"}
     hostile: list[tuple[str, str, Any, int]] = [
-        ("POST", "/plugins/csvx/reports", b"{not json", 400),
-        ("POST", "/plugins/csvx/reports", b"[1, 2]", 400),
-        ("POST", "/plugins/csvx/reports", b"[" * 100_000 + b"]" * 100_000, 413),
+        ("POST", "/reports", b"{not json", 400),
+        ("POST", "/reports", b"[1, 2]", 400),
+        ("POST", "/reports", b"[" * 100_000 + b"]" * 100_000, 413),
+        ("POST", "/reports", b'{"pluginId": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400),
+        ("POST", "/reports", b" " * (MAX_BODY + 1), 413),
+        ("POST", "/reports", b'{"pluginId": 7}', 400),
+        ("POST", "/reports", b'{"severity": "low"}', 400),
+        ("POST", "/advisories", b'{"pluginId": "csvx", "affected": 7, "severity": "low"}', 400),
+        ("POST", "/advisories", b'{"pluginId": "csvx", "affected": "^1", "severity": "low"}', 400),
         (
             "POST",
-            "/plugins/csvx/reports",
-            b'{"description": ' + b"[" * 5000 + b"]" * 5000 + b"}",
-            400,
+            "/advisories",
+            b'{"pluginId": "nothing", "affected": "^1", "severity": "low", "title": "t"}',
+            404,
         ),
-        ("POST", "/plugins/csvx/reports", b" " * (MAX_BODY + 1), 413),
-        (
-            "POST",
-            "/plugins/csvx/advisories",
-            b'{"affected": 7, "severity": "low", "title": "t"}',
-            400,
-        ),
-        ("POST", "/plugins/csvx/advisories", b'{"affected": "^1", "severity": "low"}', 400),
         ("POST", "/reports/abc/confirm", b'{"affected": "^1"}', 400),
         ("POST", "/reports/99999999999999999999999/confirm", b'{"affected": "^1"}', 400),
         ("POST", "/reports/12345/confirm", b'{"affected": "^1"}', 404),
-        ("GET", "/plugins/nothing/trust", None, 404),
-        ("GET", "/plugins/csvx/versions/9.9.9/trust", None, 404),
-        ("GET", "/plugins/csvx/reports?status=weird", None, 400),
+        ("GET", "/trust/nothing", None, 404),
+        ("GET", "/trust/csvx/9.9.9", None, 404),
+        ("GET", "/reports?plugin=csvx&status=weird", None, 400),
+        ("GET", "/reports", None, 400),
     ]
     with httpx.Client(base_url=service, headers=auth, timeout=30) as client:
         for method, path, body, status in hostile:
