@@ -527,3 +527,6 @@ def _simulate(call: Call) -> Any:
         user_id=call.args.user,
         session_id=call.args.session,
     )
+
+
+from . import _security_commands  # noqa: E402, F401  (registers security, quarantine, release)

@@ -82,6 +82,10 @@ class PliersMagics(Magics):
           logs [ID] [--level LEVEL]      plugin log entries
           activity [ID] [--type TYPE]    status changes, installs, errors, config updates
           config ID [KEY=VALUE ...]      show or set (validated) a plugin's configuration
+          security [ID] [--show WHAT]    behaviour per version, anomalies, threats, actions
+                                         (DataFrames) or a plot of them over time
+          quarantine ID REASON           stop a plugin until released (recorded)
+          release ID [REASON]            lift its quarantine and start it again
           reset                          close the default engine and start a fresh one
 
         Cell form: ``%%pliers plugin NAME`` defines an inline plugin from the cell (handlers

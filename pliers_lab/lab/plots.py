@@ -25,7 +25,9 @@ __all__ = [
     "error_rates_frame",
     "plot_durations",
     "plot_error_rates",
+    "plot_security",
     "plot_timeline",
+    "security_frame",
     "timeline_frame",
 ]
 
@@ -219,4 +221,62 @@ def plot_timeline(
             borderaxespad=0.0,
             frameon=False,
         )
+    return Picture(figure, frame, title)
+
+
+# ---------------------------------------------------------------------- security
+#: How each kind of security event is drawn: marker, colour, legend label.
+_SECURITY_MARKS = {
+    "allowed": ("o", "#2e7d32", "request allowed"),
+    "audit": ("o", "#f9a825", "request let through (audit)"),
+    "denied": ("x", "#c62828", "request denied"),
+    "anomaly": ("^", "#ef6c00", "anomaly"),
+    "quarantine": ("s", "#000000", "quarantined"),
+    "release": ("D", "#0277bd", "released"),
+}
+
+
+def security_frame(engine: Engine, plugin_id: str | None = None) -> Any:
+    """The monitor's events over time (``engine.security.events_frame``): requests and
+    their verdicts, anomalies, quarantines and releases, each with the plugin version."""
+    return engine.security.events_frame(plugin_id)
+
+
+def plot_security(source: Engine | Any, plugin_id: str | None = None) -> Picture:
+    """One lane per plugin over time: requests (allowed, denied), anomalies, quarantines
+    and releases; a dotted line and the version where a new version started.
+
+    ``source`` is an engine or a frame with ``timestamp``, ``plugin_id``, ``version``,
+    ``kind`` and ``detail`` columns (``security_frame``).
+    """
+    from ..engine import Engine as _Engine
+
+    frame = security_frame(source, plugin_id) if isinstance(source, _Engine) else source
+    lanes = list(dict.fromkeys(frame["plugin_id"])) if len(frame) else []
+    figure, ax = new_figure(8, 1.4 + 0.5 * max(1, len(lanes)))
+    title = "Security events" + (f" of {plugin_id}" if plugin_id else "")
+    if not len(frame):
+        _empty(ax, "no security events recorded yet")
+        return Picture(figure, frame, title)
+    index = {name: i for i, name in enumerate(lanes)}
+    kinds = frame["kind"].astype(str).str.split(":").str[0]
+    for kind, (marker, colour, label) in _SECURITY_MARKS.items():
+        rows = frame[kinds == kind]
+        if len(rows):
+            ax.scatter(rows["timestamp"], rows["plugin_id"].map(index), marker=marker,
+                       color=colour, label=f"{label} ({len(rows)})", s=36, zorder=3)  # fmt: skip
+    for lane, rows in frame.groupby("plugin_id", sort=False):
+        versions = rows[rows["version"].notna()]
+        changed = versions[versions["version"] != versions["version"].shift()]
+        for row in changed.itertuples(index=False):
+            y = index[lane]
+            ax.vlines(row.timestamp, y - 0.4, y + 0.4, colors="#9e9e9e", linestyles="dotted")
+            ax.annotate(str(row.version), (row.timestamp, y + 0.42), fontsize=7, color="#616161")
+    ax.set_yticks(range(len(lanes)), labels=lanes, fontsize=8)
+    ax.set_ylim(-0.7, len(lanes) - 0.2)
+    ax.invert_yaxis()
+    ax.set_xlabel("time (UTC)")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return Picture(figure, frame, title)
