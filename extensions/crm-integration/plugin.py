@@ -326,7 +326,12 @@ def _retry_handler(plugin: Any) -> Any:
 
 
 def _subscribe(plugin: Any) -> None:
-    """Receive due ``crm-sync-retry`` tasks; without a host there are none to receive."""
+    """Receive due ``crm-sync-retry`` tasks; without a host there are none to receive.
+
+    Called at activation and again by each sync until it succeeds: a host attached after
+    the plugin loaded (``pliers serve --extensions … --with-host``) still runs retries."""
+    if plugin.id in _subscribed:
+        return
     try:
         _subscribed[plugin.id] = plugin.api.events.subscribe(
             f"task.{RETRY_TASK}", _retry_handler(plugin)
@@ -343,6 +348,7 @@ def sync_submission(ctx: HookContext) -> Data | None:
     form, submission = ctx.data["form"], ctx.data["submission"]
     if crm_settings(form) is None:
         return None
+    _subscribe(ctx.plugin)
     sync(ctx.api, ctx.config, ctx.logger, record_for(ctx.config, form, submission), 0)
     return None
 

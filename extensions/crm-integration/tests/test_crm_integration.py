@@ -378,3 +378,25 @@ def test_retry_tasks_of_another_plugin_are_left_alone(
     other = host.tasks.schedule("someone-else", "crm-sync-retry", {"record": record, "attempt": 1})
     assert host.run_due_tasks().value == [other]
     assert crm.requests == []
+
+
+def test_retries_run_when_the_host_came_after_the_plugin(
+    tmp_path: Path, plugin_dir: Path, crm: Crm
+) -> None:
+    """As ``pliers serve --extensions … --with-host`` does it: load, then attach the host."""
+    runtime = ProcessRuntime(
+        SandboxPolicy(data_root=tmp_path / "data", network_deny=(), http_timeout_s=1.0)
+    )
+    engine = Engine(default_isolation="process")
+    engine.register_runtime(runtime)
+    engine.load(plugin_dir, config={"crmApiUrl": crm.url, "apiKey": "k-123"})
+    with Host(engine, tmp_path / "host.sqlite3") as host:
+        host.create_form(json.loads(json.dumps(FORM)))
+        crm.status = 500
+        saved = host.submit("lead", ANSWERS).value
+        crm.status = 201
+        host.run_due_tasks(now=time.time() + RETRY_DELAY_S + 1)
+        assert len(crm.posts()) == 2
+        assert host.get_submission(saved["id"])["metadata"]["crm"]["status"] == "synced"
+    engine.close()
+    runtime.close()
