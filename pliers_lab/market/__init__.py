@@ -24,6 +24,7 @@ first used.
 """
 
 from ._advisories import Advisories, Advisory, AdvisoryError, SecurityReport
+from ._advisory_client import RemoteAdvisories
 from ._advisory_watch import AdvisoryWatch, AffectedPlugin
 from ._listings import PluginRecord, PublishResult, VersionRecord
 from ._marketplace import PluginMarketplace
@@ -87,6 +88,7 @@ __all__ = [
     "PublishResult",
     "Registry",
     "RegistryAccessError",
+    "RemoteAdvisories",
     "SearchResult",
     "SecurityIssue",
     "SecurityReport",

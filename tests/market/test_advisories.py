@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 import pytest
 
@@ -226,3 +227,26 @@ def test_no_fix_offered_when_every_newer_version_is_affected(
 def test_the_policy_is_checked() -> None:
     with pytest.raises(ValueError, match="advisory policy must be one of warn, disable"):
         AdvisoryWatch(policy="quarantine", source=object())  # type: ignore[arg-type]
+
+
+def test_started_the_watch_learns_of_a_new_advisory_on_its_own(
+    market: PluginMarketplace, registry: Registry, publish, engine: Engine
+) -> None:
+    publish("csvx", "1.0.0")
+    market.install("csvx")
+    watch = AdvisoryWatch(market, policy="disable")
+    watch.start(interval_s=0.05)
+    try:
+        advisory = Advisories(registry).publish(
+            "csvx", user="ann", affected="1.0.0", severity="medium", title="late news"
+        )
+        deadline = time.monotonic() + 10
+        while engine.plugin("csvx").state is not PluginState.STOPPED:
+            assert time.monotonic() < deadline, "the watch did not disable csvx within 10 s"
+            time.sleep(0.02)
+    finally:
+        watch.stop()
+    assert [f.advisory.id for f in watch.last] == [advisory.id]
+    assert watch.last[0].fixed_by is None and "no published version is free" in watch.last[0].note
+    with pytest.raises(ValueError, match="interval_s must be positive"):
+        watch.start(0)
