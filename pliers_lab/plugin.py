@@ -156,7 +156,18 @@ class Plugin:
             active_since=self.activated_at if active else None,
             circuit=self.breaker.state.value,
             resources=self.resources(),
+            limits_exceeded=self.limits_exceeded(),
         )
+
+    def limits_exceeded(self) -> dict[str, dict[str, Any]]:
+        """The limits it hit, per limit (its runtime's record: a sandboxed plugin's
+        ``LimitLog``); empty where its runtime applies no per-plugin limits."""
+        prepared = self.prepared
+        read = getattr(prepared.handle, "limits_exceeded", None) if prepared else None
+        if callable(read):
+            hits: dict[str, dict[str, Any]] = read()
+            return hits
+        return {}
 
     def resources(self) -> Resources:
         """Its resource figures: its runtime's measurements (a sandboxed plugin's workers:

@@ -206,6 +206,12 @@ class PluginMetrics:
     execution: ExecutionMetrics
     health: HealthMetrics
     resources: Resources = field(default_factory=dict)
+    limitsExceeded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The limits the plugin hit, per limit as the manifest names it (``memory``, ``cpu``,
+    ``executionTime``, ``disk``, ``network``...): ``count``, ``actions`` (count per thing
+    the engine did: ``killed``, ``timed out``, ``throttled``...) and ``last`` (plugin,
+    limit, value, cap, unit, action, at, detail). Only a runtime that applies per-plugin
+    limits (a sandboxed plugin's workers) can record hits: empty for the others."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -326,6 +332,7 @@ def snapshot(
     active_since: float | None,
     circuit: str = "closed",
     resources: Resources | None = None,
+    limits_exceeded: dict[str, dict[str, Any]] | None = None,
 ) -> PluginMetrics:
     """Build the spec's record from the plugin's counters (and its runtime's figures)."""
     now = time.time()
@@ -351,4 +358,5 @@ def snapshot(
             circuit=circuit,
         ),
         resources=resources if resources is not None else empty_resources(),
+        limitsExceeded=limits_exceeded or {},
     )

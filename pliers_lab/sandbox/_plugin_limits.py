@@ -117,14 +117,18 @@ class LimitHit:
     cap: float | str
     unit: str
     action: str
-    """``throttled``, ``refused`` (the call or the request), ``killed``, ``quarantined``."""
+    """``throttled``, ``refused`` (the call or the request), ``killed``, ``timed out``,
+    ``quarantined``; a short phrase, the same for every hit of its kind (counted by it)."""
     at: float = dataclasses.field(default_factory=time.time)
+    detail: str = ""
+    """What varies from hit to hit (how it was measured, what else was seen)."""
 
     @property
     def message(self) -> str:
         return (
             f"plugin {self.plugin!r} exceeded its {self.limit} limit: {self.value} "
             f"{self.unit} against {self.cap} {self.unit}; {self.action}"
+            + (f" ({self.detail})" if self.detail else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,6 +140,7 @@ class LimitHit:
             "unit": self.unit,
             "action": self.action,
             "at": self.at,
+            "detail": self.detail,
         }
 
 
@@ -147,6 +152,8 @@ class LimitLog:
         self.hits: list[LimitHit] = []
         self.total = 0
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.last: dict[str, LimitHit] = {}
+        """The newest hit of each limit."""
         self.listener: Callable[[LimitHit], None] | None = None
         self._keep = keep
         self._lock = threading.Lock()
@@ -155,6 +162,7 @@ class LimitLog:
         with self._lock:
             self.total += 1
             self.counts[hit.limit, hit.action] += 1
+            self.last[hit.limit] = hit
             self.hits.append(hit)
             del self.hits[: -self._keep]
         listener = self.listener
@@ -168,6 +176,19 @@ class LimitLog:
         with self._lock:
             n = self.total - total
             return list(self.hits[-n:]) if n > 0 else []
+
+    def by_limit(self) -> dict[str, dict[str, Any]]:
+        """``PluginMetrics.limitsExceeded``: per limit, how many hits (``count``, and by
+        ``actions``) and the newest (``last``, a ``LimitHit.to_dict``)."""
+        with self._lock:
+            out: dict[str, dict[str, Any]] = {}
+            for (limit, action), n in sorted(self.counts.items()):
+                entry = out.setdefault(limit, {"count": 0, "actions": {}, "last": None})
+                entry["count"] += n
+                entry["actions"][action] = n
+            for limit, hit in self.last.items():
+                out[limit]["last"] = hit.to_dict()
+            return out
 
     def summary(self) -> dict[str, int]:
         """``{"network:throttled": 3, ...}``."""

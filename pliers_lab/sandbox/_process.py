@@ -100,6 +100,9 @@ class WorkerSpec:
     template: Callable[[], Template | None] | None = None
     """The runtime's warm template (``_template``), started on first use; None (or a
     provider answering None) spawns the worker's interpreter directly."""
+    data_fs: str | None = None
+    """Where the worker finds its plugin's data file system to mount on the data folder
+    (``layers.datafs``); None: the folder itself, measured by the host."""
     blocked_files: tuple[str, ...] = ()
     """Files and folders of the blocked modules (``_plugin_limits.module_files``): left out of
     the read rules, and refused (recorded) by the host's path check."""
@@ -141,9 +144,35 @@ class WorkerSpec:
                 "msgqueue": 0,
             },
             "max_output": lim.max_output_bytes,
+            **(
+                {"datafs": {"source": self.data_fs, "target": str(g.data_dir)}}
+                if self.data_fs and g.data_dir is not None
+                else {}
+            ),
             "spin_s": self.worker_spin_s,
             "config": config,
         }
+
+
+def _timed_out(elapsed_s: float, timeout_s: float, cpu_ms: float | None) -> dict[str, Any]:
+    """The limit record of a call killed at its wall-clock limit. The CPU the worker used
+    in the call says whether it computed or waited (for I/O, the host, a loaded machine):
+    a timeout is never reported as the CPU limit."""
+    if cpu_ms is None:
+        spent = "its CPU time in the call was not measured"
+    else:
+        spent = (
+            f"it used {cpu_ms:.0f} ms of CPU in the call; the rest of the wall clock it "
+            "waited (for I/O, the host or a loaded machine)"
+        )
+    return {
+        "limit": "executionTime",
+        "value": round(elapsed_s * 1000, 1),
+        "cap": round(timeout_s * 1000, 1),
+        "unit": "ms",
+        "action": "timed out",
+        "detail": f"the worker was killed at the wall-clock limit; {spent}",
+    }
 
 
 def _environment(grants: Grants | None) -> dict[str, str]:
@@ -452,14 +481,16 @@ class Worker:
                 frame = channel.recv(min(deadline, check_at))
                 if frame is None:
                     now = time.monotonic()
+                    cpu = self._stat.cpu_ms() if self._stat else None
                     if now >= deadline:
+                        used = cpu - cpu_base if cpu is not None and cpu_base is not None else None
                         self.kill("timeout")
                         raise Failure(
                             T.TIMEOUT_ERROR,
                             f"no answer within {timeout_s * 1000:.0f} ms; "
                             "the worker was killed (threads included)",
+                            detail={"limit_kill": _timed_out(now - start, timeout_s, used)},
                         )
-                    cpu = self._stat.cpu_ms() if self._stat else None
                     if cpu is not None:
                         if cpu_base is None:
                             cpu_base = cpu
@@ -470,6 +501,17 @@ class Worker:
                                 f"CPU limit: used over "
                                 f"{cpu_limit_ms:.0f} ms of CPU in one call; the worker "
                                 "was killed",
+                                detail={
+                                    "limit_kill": {
+                                        "limit": "cpu",
+                                        "value": round(cpu - cpu_base, 1),
+                                        "cap": cpu_limit_ms,
+                                        "unit": "ms",
+                                        "action": "killed",
+                                        "detail": "CPU time the worker used in the "
+                                        "call, read from /proc/<pid>/stat",
+                                    }
+                                },
                             )
                     check_at = now + _CPU_CHECK_EVERY_S
                     continue
@@ -513,6 +555,7 @@ class Worker:
             raise Failure(
                 T.TIMEOUT_ERROR,
                 f"the worker stopped reading its wire; killed after {timeout_s * 1000:.0f} ms",
+                detail={"limit_kill": _timed_out(time.monotonic() - start, timeout_s, None)},
             ) from None
 
     def reply(self, frame: dict[str, Any], encoder: Any = None) -> None:
@@ -572,16 +615,21 @@ class Worker:
                     f"{self.spec.limits.memory_mb} MB and the kernel's OOM killer "
                     "ended it",
                     crashed=True,
+                    detail={"limit_kill": self._death_limit("memory")},
                 )
             if sig == signal.SIGXCPU:
                 return Failure(
                     T.RESOURCE_ERROR,
                     "CPU limit: the worker exhausted its lifetime CPU budget (RLIMIT_CPU)",
                     crashed=True,
+                    detail={"limit_kill": self._death_limit("cpuLifetime")},
                 )
             if sig == signal.SIGXFSZ:
                 return Failure(
-                    T.RESOURCE_ERROR, "disk limit: file size limit exceeded", crashed=True
+                    T.RESOURCE_ERROR,
+                    "disk limit: file size limit exceeded",
+                    crashed=True,
+                    detail={"limit_kill": self._death_limit("disk")},
                 )
             return Failure(
                 T.RUNTIME_ERROR,
@@ -593,6 +641,38 @@ class Worker:
             f"the worker exited {when} with status {code}{attempted}",
             crashed=True,
         )
+
+    def _death_limit(self, limit: str) -> dict[str, Any]:
+        """The limit record of a worker the kernel ended for ``limit`` (its figures are
+        its last: the peak memory seen, its CPU time from its parent's report)."""
+        lim = self.spec.limits
+        if limit == "memory":
+            return {
+                "limit": "memory",
+                "value": self.peak_memory_bytes() or None,
+                "cap": lim.memory_mb << 20,
+                "unit": "bytes",
+                "action": "killed",
+                "detail": "by the kernel's OOM killer, in the worker's cgroup; the value is "
+                "the peak resident memory the host saw",
+            }
+        if limit == "cpuLifetime":
+            return {
+                "limit": "cpuLifetime",
+                "value": round(self.cpu_ms(), 1),
+                "cap": lim.cpu_lifetime_s * 1000,
+                "unit": "ms",
+                "action": "killed",
+                "detail": "RLIMIT_CPU: SIGXCPU at the worker's lifetime CPU budget",
+            }
+        return {
+            "limit": "disk",
+            "value": lim.disk_mb << 20,
+            "cap": lim.disk_mb << 20,
+            "unit": "bytes",
+            "action": "killed",
+            "detail": "RLIMIT_FSIZE: SIGXFSZ when one file reached the cap",
+        }
 
     def kill(self, reason: str | None = None) -> None:
         """SIGKILL the worker (and anything in its cgroup), reap it, close the wire."""

@@ -21,6 +21,7 @@ from ..engine.runtimes import Prepared
 from ..errors import PluginError, PluginErrorType
 from ._access import AccessLog
 from ._audit import suggest_permissions
+from ._data_quota import DataQuota, DataQuotas
 from ._plugin_limits import NetworkBudget, module_files, plugin_limits
 from ._process import WorkerSpec, base_environment
 from ._supervisor import PluginProcess
@@ -29,7 +30,7 @@ from ._usage import Sampler
 from .hostapi import HostApi
 from .layers import detect_all
 from .layers.cgroup import WorkerGroup
-from .policy import SandboxPolicy, compile_grants
+from .policy import Grants, Limits, SandboxPolicy, compile_grants
 from .report import REMEDY, IsolationReport, host_report
 
 if TYPE_CHECKING:
@@ -123,6 +124,8 @@ class ProcessRuntime:
         self._lock = threading.Lock()
         self._template: Template | None = None
         self._template_lock = threading.Lock()
+        self.quotas = DataQuotas(self.policy.data_quota)
+        """Each plugin's data file system, where the kernel keeps the folder's size."""
         self.sampler = Sampler(self.policy.usage_sample_s)
         """Samples each plugin's workers for rates and averages (``_usage``)."""
         self.template_off: str | None = None if self.policy.warm_template else "off by policy"
@@ -239,6 +242,23 @@ class ProcessRuntime:
         limits = plugin_limits(manifest, self.policy)  # the manifest's, under the host's cap
         if grants.data_dir is not None:
             grants.data_dir.mkdir(parents=True, exist_ok=True)
+        quota = self.quotas.acquire(name, grants, limits.disk_mb << 20)
+        try:
+            return self._prepare(manifest, root, name, grants, limits, missing, quota)
+        except BaseException:
+            self.quotas.release(quota)
+            raise
+
+    def _prepare(
+        self,
+        manifest: Manifest,
+        root: Path,
+        name: str,
+        grants: Grants,
+        limits: Limits,
+        missing: dict[str, str],
+        quota: DataQuota,
+    ) -> Prepared:
         spec = WorkerSpec(
             plugin=name,
             version=str(manifest.version),
@@ -258,11 +278,15 @@ class ProcessRuntime:
             worker_spin_s=self.policy.worker_spin_us / 1e6,
             template=self._template_if_started,
             blocked_files=tuple(f for m in limits.blocked_modules for f in module_files(m)),
+            data_fs=quota.image.source if quota.image is not None else None,
         )
         host_api = HostApi(
             manifest, grants, self.policy, self.access_log, lambda: self.modes.get(name, "enforce")
         )
+        if host_api.files is not None and quota.image is not None:
+            host_api.files.root_fd = quota.image.fd
         process = PluginProcess(spec, self.policy, host_api, self.policy.workers_for(name))
+        process.quota = quota
         if limits.network_kbps or limits.network_call_kb:
             host_api.outbound.budget = NetworkBudget(
                 name,
@@ -351,6 +375,7 @@ class ProcessRuntime:
             with self._lock:
                 if self.processes.get(plugin.id) is process:
                     del self.processes[plugin.id]
+            self.quotas.release(process.quota)
 
     # ------------------------------------------------------------------ control
     def process(self, plugin_id: str) -> PluginProcess:
@@ -377,11 +402,23 @@ class ProcessRuntime:
         """Peak memory, CPU time, restarts and layers of a plugin's worker(s)."""
         return self.process(plugin_id).usage()
 
+    def data_path(self, plugin_id: str) -> Path | None:
+        """Where the host reaches the plugin's data now: its data file system (through the
+        host's descriptor, ``/proc/<pid>/fd/<n>``) while the plugin is loaded with one, else
+        its data folder; None when it has no data folder."""
+        path = self.quotas.path(plugin_id)
+        if path is not None:
+            return path
+        with self._lock:
+            process = self.processes.get(plugin_id)
+        return process.spec.grants.data_dir if process is not None else None
+
     def close(self) -> None:
         self.sampler.close()
         for process in list(self.processes.values()):
             process.stop()
         self.processes.clear()
+        self.quotas.close()
         with self._template_lock:
             template, self._template = self._template, None
         if template is not None:

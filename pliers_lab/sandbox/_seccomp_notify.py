@@ -237,10 +237,39 @@ def _resolve(tid: int, path: str, dirfd: int | None, *, follow: bool) -> str | N
     for own in ("/proc/self", "/proc/thread-self"):
         if path == own or path.startswith(own + "/"):
             path = f"/proc/{tid}" + path[len(own) :]
+    root = f"/proc/{tid}/root"
     if follow:
-        return os.path.realpath(path)
+        return _realpath_in(root, path)
     head, tail = os.path.split(os.path.normpath(path))
-    return os.path.join(os.path.realpath(head), tail)
+    return os.path.join(_realpath_in(root, head), tail)
+
+
+def _realpath_in(root: str, path: str) -> str:
+    """``os.path.realpath`` of ``path`` as the worker sees it: each link read through
+    ``root`` (``/proc/<tid>/root``), its mount namespace — its data folder may be a file
+    system of its own (``layers.datafs``), whose links the host's view does not hold.
+    (``realpath`` itself would read ``root`` as the link it is, and land in the host's.)"""
+    resolved = "/"
+    todo = [p for p in reversed(path.split("/")) if p and p != "."]
+    hops = 0
+    while todo:
+        part = todo.pop()
+        if part == "..":
+            resolved = os.path.dirname(resolved)
+            continue
+        candidate = os.path.join(resolved, part)
+        try:
+            target = os.readlink(root + candidate)
+        except OSError:  # not a link, or not there: taken as named
+            resolved = candidate
+            continue
+        hops += 1
+        if hops > 40:  # ELOOP for the kernel too
+            return candidate
+        if target.startswith("/"):
+            resolved = "/"
+        todo += [p for p in reversed(target.split("/")) if p and p != "."]
+    return resolved
 
 
 def _under(path: str, roots: tuple[str, ...]) -> bool:

@@ -26,6 +26,7 @@ import contextlib
 import datetime
 import decimal
 import enum
+import errno
 import os
 import signal
 import threading
@@ -36,6 +37,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, final
 
 from ..errors import HostOverload, NotRun, PluginError, PluginErrorType
+from ._data_quota import DataQuota
 from ._plugin_limits import LimitHit, LimitLog
 from ._process import Failure, Worker, WorkerSpec
 from ._usage import Measured, PluginUsage
@@ -157,6 +159,8 @@ class PluginProcess:
         grants = spec.grants
         self._writes_data = grants.data_dir is not None and grants.data_access == "write"
         self.disk_bytes = 0
+        self.quota = DataQuota(spec.plugin, None, "the runtime gave it none")
+        """Its data folder's quota: the kernel's (a file system of its own) or measured."""
         self.layers: dict[str, str] = {}
         self.violations = 0
         """Security violations the host established (refusals, SIGSYS, protocol abuse)."""
@@ -705,22 +709,61 @@ class PluginProcess:
                 T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}"
             ) from None
         except Failure as exc:
+            self._record_kill(exc)
             failed = self._overruled(exc, worker.denials[marks[0] :]) or exc
             raise self._limited(failed, hits, worker.denials[marks[0] :]) from None
         recorded = reply.get("debug")
         if isinstance(recorded, dict) and self.debug_sink is not None:
             self.debug_sink(recorded, hook, execution_id, started)
         if self._writes_data:
-            self._check_disk()
+            self._check_disk(_errno(reply) in (errno.ENOSPC, errno.EDQUOT))
         # The kernel's refusals overrule whatever the plugin did; the host API's confirm a
         # security error the plugin let out (one it caught is a handled 403, not an attack).
         denied = worker.denials[marks[0] :]
         refused = slot.refusals[marks[1] :]
         failure = None if reply.get("ok") else self._reported_failure(worker, reply, refused)
+        if failure is not None and _error_class(reply) == "MemoryError":
+            self._record_memory_error(worker)
         failure = self._overruled(failure, denied)
         if failure is not None:
             raise self._limited(failure, hits, denied)
         return reply
+
+    def _record_kill(self, failure: Failure) -> None:
+        """The limit a worker was killed (or timed out) for, recorded as every limit hit
+        is: error metadata (``_limited``), ``limits_exceeded``, the activity feed."""
+        kill = failure.detail.pop("limit_kill", None)
+        if isinstance(kill, dict):
+            self.limit_log.record(
+                LimitHit(
+                    self.spec.plugin,
+                    str(kill["limit"]),
+                    kill["value"] if kill["value"] is not None else "not measured",
+                    kill["cap"],
+                    str(kill["unit"]),
+                    str(kill["action"]),
+                    detail=str(kill.get("detail") or ""),
+                )
+            )
+
+    def _record_memory_error(self, worker: Worker) -> None:
+        """A handler that failed with MemoryError: an allocation refused under RLIMIT_AS
+        (the worker lives on). The plugin could raise one itself, so the record says what
+        the host measured (the worker's peak resident memory) next to the cap."""
+        lim = self.spec.limits
+        self.limit_log.record(
+            LimitHit(
+                self.spec.plugin,
+                "memory",
+                worker.peak_memory_bytes() or "not measured",
+                (lim.memory_mb + lim.address_space_headroom_mb) << 20,
+                "bytes",
+                "refused (MemoryError)",
+                detail="the handler failed with MemoryError: RLIMIT_AS refuses allocations "
+                "past the cap (the worker lives on); the value is the worker's peak resident "
+                "memory, the cap its address space",
+            )
+        )
 
     def _limited(self, failure: Failure, hits: int, denied: list[str]) -> Failure:
         """``failure`` carrying the limit the plugin hit in this call, if one: the host's
@@ -736,9 +779,13 @@ class PluginProcess:
         new = self.limit_log.since(hits)
         if new:  # the one that stopped the call rather than one that slowed it
             stopped = [h for h in new if not h.action.startswith("throttled")]
-            failure.detail["limit"] = (stopped or new)[-1].to_dict()
-            if not failure.violation:
+            hit = (stopped or new)[-1]
+            failure.detail["limit"] = hit.to_dict()
+            if not failure.violation and failure.kind is not T.TIMEOUT_ERROR:
                 failure.kind = T.RESOURCE_ERROR
+            if hit.limit == "disk" and "disk limit" not in failure.message:
+                failure.detail.setdefault("plugin_said", failure.message[:1000])
+                failure.message = f"disk limit: {hit.message}. The call failed: {failure.message}"
         return failure
 
     def _reported_failure(
@@ -798,17 +845,41 @@ class PluginProcess:
             detail=detail,
         )
 
-    def _check_disk(self) -> None:
+    def _check_disk(self, refused: bool = False) -> None:
+        """After a call: the data folder's size against its limit. With a file system of
+        its own the kernel has refused the writes past it (ENOSPC: ``refused`` when the
+        call failed with it); the host records the hit, and a call that failed with it
+        fails for its disk limit (``_limited``). Without one, measured here."""
         data_dir = self.spec.grants.data_dir
         if data_dir is None or self.spec.grants.data_access != "write":
+            return
+        limit = self.spec.limits.disk_mb << 20
+        held = self.quota.full(refused)  # a statvfs: cheap enough after every call
+        if held is not None:
+            self.disk_bytes = held
+            image = self.quota.image
+            free = image.free() if image is not None else 0
+            self.limit_log.record(
+                LimitHit(
+                    self.spec.plugin,
+                    "disk",
+                    held,
+                    limit,
+                    "bytes",
+                    "refused by the kernel (ENOSPC)",
+                    detail="the data folder is a file system of its own: writes past its "
+                    f"end fail; {free} bytes were left"
+                    + ("; the worker reports a write that failed" if refused else ""),
+                )
+            )
             return
         now = time.monotonic()
         if now - self._last_disk_check < self.policy.disk_check_interval_s:
             return
         self._last_disk_check = now
-        self.disk_bytes = _folder_size(str(data_dir))
-        limit = self.spec.limits.disk_mb << 20
-        if self.disk_bytes > limit:
+        image = self.quota.image
+        self.disk_bytes = image.used() if image is not None else _folder_size(str(data_dir))
+        if image is None and self.disk_bytes > limit:
             hit = self.limit_log.record(
                 LimitHit(
                     self.spec.plugin,
@@ -910,6 +981,11 @@ class PluginProcess:
         the reason (``_usage`` says where each comes from)."""
         return self.account.resources()
 
+    def limits_exceeded(self) -> dict[str, dict[str, Any]]:
+        """The limits the plugin hit, per limit (``LimitLog.by_limit``): the record that
+        ``PluginMetrics``, the status endpoint and ``/v3/metrics`` show."""
+        return self.limit_log.by_limit()
+
     def usage(self) -> dict[str, Any]:
         """Memory (MiB: resident now summed over the workers, and the peak), CPU time
         (ms, every worker since the plugin loaded), restarts, crashes, the primary's pid
@@ -934,6 +1010,7 @@ class PluginProcess:
             "disabled_reason": self.disabled_reason,
             "layers": dict(self.layers),
             "limits_exceeded": self.limit_log.summary(),
+            "data_quota": "kernel" if self.quota.kernel else f"measured only ({self.quota.reason})",
         }
 
     def applied_limits(self) -> dict[str, Any]:
@@ -970,6 +1047,7 @@ class PluginProcess:
             "fileSizeBytes": used.get("fsize"),
             "openFiles": used.get("nofile"),
             "dataFolderBytes": lim.disk_mb << 20,
+            "dataQuota": self.quota.describe(),
             "executionTimeMs": lim.execution_time_ms,
             "workers": len(self.slots),
             "waitingCallers": lim.concurrency,
@@ -981,8 +1059,13 @@ class PluginProcess:
             "cpuSecondsLifetime": f"RLIMIT_CPU ({where}): SIGXCPU",
             "fileSizeBytes": f"RLIMIT_FSIZE ({where}): SIGXFSZ",
             "openFiles": f"RLIMIT_NOFILE ({where})",
-            "dataFolderBytes": "the host, measuring the data folder at most once a second "
-            "after a call (accounted, not enforced by the kernel)",
+            "dataFolderBytes": (
+                "the kernel: the data folder is a file system of its own (layers.datafs); "
+                "writes past it fail with ENOSPC, and the host records the hit"
+                if self.quota.kernel
+                else "measured only: the host measures the data folder at most once a "
+                f"second after a call and fails the call past it ({self.quota.reason})"
+            ),
             "executionTimeMs": "the host: the worker is killed at the wall-clock limit (a "
             "hook's own lower timeout wins)",
             "workers": "the host's policy (Limits.workers, SandboxPolicy.plugin_workers)",
@@ -1018,6 +1101,18 @@ class PluginProcess:
         out["enforcedBy"] = {k: v for k, v in enforced.items() if out.get(k) is not None}
         out["notApplied"] = missing
         return out
+
+
+def _errno(reply: dict[str, Any]) -> int | None:
+    """The errno of the OSError a failed call's handler raised (as the worker says)."""
+    error = reply.get("error")
+    number = error.get("errno") if isinstance(error, dict) else None
+    return number if isinstance(number, int) else None
+
+
+def _error_class(reply: dict[str, Any]) -> str | None:
+    error = reply.get("error")
+    return str(error.get("exc")) if isinstance(error, dict) else None
 
 
 def _folder_size(path: str) -> int:

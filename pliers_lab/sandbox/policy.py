@@ -148,6 +148,11 @@ class SandboxPolicy:
     stop_grace_s: float = 1.0
     """How long a stopping worker may take before it is killed."""
     disk_check_interval_s: float = 1.0
+    data_quota: bool = True
+    """Give each plugin that writes its data folder a file system of ``disk_mb`` of its
+    own (``layers.datafs``: a loop-mounted ext4 image), so the kernel refuses writes past
+    it. Where the host cannot (an ordinary user, no loop devices) or with False, the
+    folder is measured after calls only, and the plugin's limits say so."""
     usage_sample_s: float = 1.0
     """How often each plugin's workers are sampled for the figures that need time: the
     recent and peak CPU rates, the memory average and the peak of all workers together

@@ -41,6 +41,9 @@ class DataFiles:
 
     def __init__(self, root: Path, max_read: int = 4 << 20) -> None:
         self.root = Path(root)
+        self.root_fd: int | None = None
+        """The root of the plugin's own data file system (``layers.datafs``) when it has
+        one: its data lives there, not in ``root`` (the mount point)."""
         self.max_read = max_read
         self._moved = [0, 0]  # bytes read, written: part of the plugin's disk figures
         self._counting = threading.Lock()  # several workers' calls may run at once
@@ -57,7 +60,10 @@ class DataFiles:
 
     @contextlib.contextmanager
     def _dir(self, parts: list[str], create: bool = False) -> Any:
-        fd = os.open(self.root, _DIR_FLAGS)
+        if self.root_fd is not None:
+            fd = os.open(".", _DIR_FLAGS, dir_fd=self.root_fd)
+        else:
+            fd = os.open(self.root, _DIR_FLAGS)
         try:
             for part in parts:
                 try:

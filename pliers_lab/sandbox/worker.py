@@ -5,10 +5,10 @@ with a clean environment, ``/dev/null`` on fds 0-2 and the wire (two pipes) on t
 named, or forked by the runtime's warm template (``_template``), which has imported this
 module already and runs ``main`` in the child with the same arguments. Sequence: move the
 wire to fds 3-4 and close every other fd → say hello (protocol version) → receive
-``init`` → rlimits → network namespace → no_new_privs → Landlock → drop capabilities →
-seccomp → (forked: wait for ``go``, sent once the host has placed it in its cgroups) →
-import the plugin → ``ready`` (layers applied, functions found) → serve calls until
-``stop`` or end of wire.
+``init`` → rlimits → the data file system (``layers.datafs``) → network namespace →
+no_new_privs → Landlock → drop capabilities → seccomp → (forked: wait for ``go``, sent
+once the host has placed it in its cgroups) → import the plugin → ``ready`` (layers
+applied, functions found) → serve calls until ``stop`` or end of wire.
 
 Frames: host→worker ``init go call life event gc ret stop``; worker→host ``hello ready
 done log api attempt``. A ``call`` carries a hook's context, or an endpoint's ``request``;
@@ -157,6 +157,12 @@ def _lockdown(init: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
             failed[name] = f"{type(exc).__name__}: {exc}"
 
     step("rlimits", rlimits.apply, init["rlimits"])
+    data = init.get("datafs")
+    if data:  # before Landlock opens the folder, while it may still mount (root)
+        from .layers import datafs
+
+        wanted.add("datafs")
+        step("datafs", datafs.apply, data["source"], data["target"])
     step("netns", netns.apply)
     try:
         caps.no_new_privs()
@@ -379,6 +385,7 @@ def _error_reply(call_id: int, exc: BaseException) -> dict[str, Any]:
             "type": kind,
             "message": message[:4000],
             "exc": type(exc).__name__,
+            "errno": exc.errno if isinstance(exc, OSError) and type(exc.errno) is int else None,
             "trace": trace,
         },
     }

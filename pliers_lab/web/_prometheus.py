@@ -8,7 +8,8 @@ the library's global registry (the process's own metrics) is not served.
 Names carry their unit (``_seconds``, ``_bytes``, ``_total``; ``_ratio``: CPU seconds per
 second), every sample is labelled ``plugin``, and a figure that is not measured has no
 sample at all (an inline plugin's memory, say): absent, never 0. Each family's help says
-where its figures come from (``PluginMetrics.resources``; docs/isolation.md).
+where its figures come from (``PluginMetrics.resources``; docs/isolation.md). Limit hits
+(``PluginMetrics.limitsExceeded``) are labelled by limit, action and unit as well.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..engine import Engine
 
-__all__ = ["FAMILIES", "exposition"]
+__all__ = ["FAMILIES", "LIMIT_FAMILIES", "exposition"]
 
 _MIB = float(1 << 20)
 
@@ -79,6 +80,23 @@ FAMILIES: tuple[tuple[str, str, str, str, float], ...] = (
 )  # fmt: skip
 
 
+#: Limit hits (``PluginMetrics.limitsExceeded``), labelled by limit (and action): the
+#: same record as the metrics and the status endpoint.
+LIMIT_FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("pliers_plugin_limit_hits", "counter",
+     "Times the plugin hit a limit, by limit (as the manifest names it) and what the "
+     "engine did (killed, timed out, throttled, refused...)", ("plugin", "limit", "action")),
+    ("pliers_plugin_limit_last_hit_timestamp_seconds", "gauge",
+     "When the plugin last hit each limit (Unix time)", ("plugin", "limit")),
+    ("pliers_plugin_limit_last_value", "gauge",
+     "The value measured at the plugin's last hit of each limit, in the limit's unit "
+     "(label unit); no sample where it was not a number", ("plugin", "limit", "unit")),
+    ("pliers_plugin_limit_last_cap", "gauge",
+     "The cap the plugin's last hit of each limit was measured against (label unit)",
+     ("plugin", "limit", "unit")),
+)  # fmt: skip
+
+
 class EngineCollector:
     """A ``prometheus_client`` collector over one engine's plugins, read at each scrape."""
 
@@ -94,20 +112,48 @@ class EngineCollector:
             )
             for name, kind, text, _figure, _scale in FAMILIES
         }
+        for name, kind, text, labels in LIMIT_FAMILIES:
+            families[name] = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(
+                name, text, labels=list(labels)
+            )
         for plugin in list(self.engine.plugins):
             try:
-                figures = _figures(self.engine, plugin.id)
+                figures, hits = _figures(self.engine, plugin.id)
             except Exception:  # unloaded meanwhile: it is simply not in this scrape
                 continue
             for name, _kind, _text, figure, scale in FAMILIES:
                 value = figures.get(figure)
                 if value is not None:  # not measured: no sample, never a 0
                     families[name].add_metric([plugin.id], float(value) * scale)
+            _add_hits(families, plugin.id, hits)
         yield from families.values()
 
 
-def _figures(engine: Engine, plugin_id: str) -> dict[str, float | None]:
-    """The plugin's figures by ``"group.field"`` (resources, execution, health, limits)."""
+def _add_hits(families: dict[str, Any], plugin: str, hits: dict[str, dict[str, Any]]) -> None:
+    for limit, entry in sorted(hits.items()):
+        for action, n in sorted(entry["actions"].items()):
+            families["pliers_plugin_limit_hits"].add_metric([plugin, limit, action], n)
+        last = entry.get("last")
+        if not isinstance(last, dict):
+            continue
+        families["pliers_plugin_limit_last_hit_timestamp_seconds"].add_metric(
+            [plugin, limit], float(last["at"])
+        )
+        unit = str(last.get("unit") or "")
+        for key, name in (
+            ("value", "pliers_plugin_limit_last_value"),
+            ("cap", "pliers_plugin_limit_last_cap"),
+        ):
+            figure = last.get(key)
+            if isinstance(figure, (int, float)) and not isinstance(figure, bool):
+                families[name].add_metric([plugin, limit, unit], float(figure))
+
+
+def _figures(
+    engine: Engine, plugin_id: str
+) -> tuple[dict[str, float | None], dict[str, dict[str, Any]]]:
+    """The plugin's figures by ``"group.field"`` (resources, execution, health, limits),
+    and its limit hits (``PluginMetrics.limitsExceeded``)."""
     metrics = engine.metrics(plugin_id)
     out: dict[str, float | None] = {}
     for group, fields in metrics.resources.items():
@@ -122,7 +168,7 @@ def _figures(engine: Engine, plugin_id: str) -> dict[str, float | None]:
     out["health.restarts"] = h.restarts
     limits = engine.limits(plugin_id)
     out["limits.memoryBytes"] = limits.get("memoryBytes")
-    return out
+    return out, metrics.limitsExceeded
 
 
 def exposition(engine: Engine, accept: str | None) -> tuple[bytes, str]:

@@ -142,7 +142,7 @@ def test_an_unattached_service_is_a_clear_error(sandbox: Engine, make_plugin: Ma
 
 
 def test_files_stay_in_the_data_folder(
-    sandbox: Engine, make_plugin: MakePlugin, policy: SandboxPolicy
+    sandbox: Engine, make_plugin: MakePlugin, policy: SandboxPolicy, runtime: ProcessRuntime
 ) -> None:
     sandbox.load(
         make_plugin(
@@ -167,7 +167,12 @@ def test_files_stay_in_the_data_folder(
     value = sandbox.fire(HOOK, {}).value[0]
     assert value["read"] == value["direct"] == "id\n1\n" and value["list"] == ["a.csv"]
     assert value["../escape"] == value["/etc/passwd"] == "security_error"
-    assert (policy.data_root / "filer" / "exports" / "a.csv").is_file()
+    # in the plugin's data folder: its own file system where the host can give it one
+    # (layers.datafs; the host reaches it through its descriptor), else the folder itself
+    data = runtime.data_path("filer")
+    assert data is not None and (data / "exports" / "a.csv").is_file()
+    quota = runtime.process("filer").quota
+    assert data == (Path(quota.image.source) if quota.image else policy.data_root / "filer")
 
 
 @pytest.fixture

@@ -1679,8 +1679,18 @@ def nothing_foreign(value: Any) -> bool:
 
 
 def data_within_quota(data_dir: Path, limit_mb: int = 100) -> bool:
-    used = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())
-    return used <= limit_mb << 20
+    """The data folder holds at most ``limit_mb``. With a file system of its own
+    (``layers.datafs``, root) the plugin's files are in its image, which no write of the
+    plugin can grow: the image's size is the bound (the limit, 1/64 of room for folders
+    and extent trees, ext4's own structures and its 2 % metadata reserve), and nothing
+    else may be in the folder."""
+    from pliers_lab.sandbox.layers.datafs import IMAGE
+
+    image = data_dir / IMAGE
+    others = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file() and p.name != IMAGE)
+    if image.exists():
+        return others == 0 and image.stat().st_size <= (limit_mb << 20) * 1.0625
+    return others <= limit_mb << 20
 
 
 def contained(name: str, body: str, held: Callable[[Any], bool] | None, **extra: Any) -> Attack:

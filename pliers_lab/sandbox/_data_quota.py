@@ -1,0 +1,128 @@
+"""Each plugin's data-folder quota: enforced by the kernel (``layers.datafs``) where this
+host can, measured after calls where it cannot — and which of the two, with the reason.
+
+One ``DataImage`` per plugin and runtime, shared by the versions a reload overlaps (the
+image is locked: ext4 mounted twice at once would be corrupted) and let go when the last
+is unloaded. The host reads and writes the plugin's data through the image's descriptor
+(``api.files``, ``data_path``), the workers through their clone of it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from .layers import datafs
+from .policy import Grants
+
+__all__ = ["DataQuota", "DataQuotas"]
+
+_FULL_BYTES = 16 << 10
+"""Free space under which the file system counts as full: the kernel refuses a write
+that needs a block (ENOSPC) with a few metadata blocks still free."""
+
+
+class DataQuota:
+    """One plugin's quota: its ``image`` (kernel) or the ``reason`` there is none."""
+
+    def __init__(self, plugin: str, image: datafs.DataImage | None, reason: str) -> None:
+        self.plugin = plugin
+        self.image = image
+        self.reason = reason
+        self.last_hit_used = -1
+        """What the folder held at the last recorded hit (one record per filling)."""
+
+    @property
+    def kernel(self) -> bool:
+        return self.image is not None
+
+    def full(self, refused: bool) -> int | None:
+        """Bytes the folder holds when this call hit the file system's end — ``refused``:
+        the worker reports a write that failed with ENOSPC/EDQUOT (a write larger than
+        the space left fails with space left); or the space left is under a block or so
+        (the plugin may have caught the error) — and no record was made for this filling
+        yet; else None."""
+        image = self.image
+        if image is None or image.fd < 0:
+            return None
+        if not refused and image.free() > max(_FULL_BYTES, image.capacity // 100):
+            self.last_hit_used = -1
+            return None
+        used = image.used()
+        if used == self.last_hit_used and not refused:
+            return None
+        self.last_hit_used = used
+        return used
+
+    def describe(self) -> dict[str, Any]:
+        image = self.image
+        if image is None:
+            return {"enforcedBy": "measured only", "reason": self.reason}
+        return {
+            "enforcedBy": "kernel",
+            "fileSystem": image.describe(),
+            "capacityBytes": image.capacity,
+            "usedBytes": image.used() if image.fd >= 0 else None,
+        }
+
+
+class DataQuotas:
+    """The runtime's images, by plugin."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._open: dict[str, tuple[datafs.DataImage, int]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, plugin: str, grants: Grants, limit: int) -> DataQuota:
+        """The quota of ``plugin``'s data folder (``limit`` bytes); the image opened (or
+        made) here, or the reason it is measured only."""
+        folder = grants.data_dir
+        if folder is None or grants.data_access != "write":
+            return DataQuota(plugin, None, "the plugin writes no data folder")
+        if not self.enabled:
+            return DataQuota(plugin, None, "SandboxPolicy.data_quota is False")
+        ok, how = datafs.detect()
+        if not ok:
+            return DataQuota(plugin, None, how)
+        with self._lock:
+            held = self._open.get(plugin)
+            if held is not None:
+                self._open[plugin] = (held[0], held[1] + 1)
+                return DataQuota(plugin, held[0], "")
+            try:
+                image = datafs.DataImage(Path(folder), limit)
+            except OSError as exc:
+                return DataQuota(plugin, None, f"its data image could not be opened: {exc}")
+            self._open[plugin] = (image, 1)
+        return DataQuota(plugin, image, "")
+
+    def release(self, quota: DataQuota) -> None:
+        """One user of the image fewer; closed with the last (workers keep their clone
+        until they end)."""
+        image = quota.image
+        if image is None:
+            return
+        with self._lock:
+            held = self._open.get(quota.plugin)
+            if held is None or held[0] is not image:
+                return
+            if held[1] > 1:
+                self._open[quota.plugin] = (image, held[1] - 1)
+                return
+            del self._open[quota.plugin]
+        image.close()
+
+    def path(self, plugin: str) -> Path | None:
+        """Where the host finds ``plugin``'s data now (through the image's descriptor)."""
+        with self._lock:
+            held = self._open.get(plugin)
+        return Path(held[0].source) if held is not None else None
+
+    def close(self) -> None:
+        with self._lock:
+            images = [image for image, _n in self._open.values()]
+            self._open.clear()
+        for image in images:
+            image.close()
