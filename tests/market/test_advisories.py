@@ -250,3 +250,24 @@ def test_started_the_watch_learns_of_a_new_advisory_on_its_own(
     assert watch.last[0].fixed_by is None and "no published version is free" in watch.last[0].note
     with pytest.raises(ValueError, match="interval_s must be positive"):
         watch.start(0)
+
+
+def test_advisories_exported_to_a_file_feed_an_offline_engine(
+    market: PluginMarketplace, registry: Registry, publish, engine: Engine, tmp_path
+) -> None:
+    from pliers_lab.market._advisory_files import FileAdvisories, write_advisories
+
+    publish("csvx", "1.0.0")
+    market.install("csvx")
+    source = FileAdvisories(tmp_path)
+    watch = AdvisoryWatch(market, source=source, policy="disable")
+    assert watch.check() == []  # no file yet: nothing known
+    advisory = Advisories(registry).publish(
+        "csvx", user="ann", affected="^1.0.0", severity="high", title="t"
+    )
+    assert write_advisories(registry, tmp_path) == tmp_path / "advisories.json"
+    assert [a.id for a in source.advisories("csvx")] == [advisory.id]
+    assert watch.check()[0].action == "disabled"
+    (tmp_path / "advisories.json").write_text('{"advisories": [{"id": 1}]}')
+    with pytest.raises(AdvisoryError, match=r"advisories\.json: not an advisories file"):
+        source.advisories()
