@@ -19,7 +19,8 @@ __all__ = ["AdvisorySource", "advisory_dicts", "assess"]
 
 #: ``(plugin_id, version) → advisories`` affecting it: mappings (or objects with
 #: ``to_dict``) with ``id``, ``severity`` and optionally ``summary``/``title`` and
-#: ``fixedIn``/``fixed``.
+#: ``fixedVersion``/``fixedIn``/``fixed`` (``pliers_lab.market.Advisories.affecting`` is
+#: one).
 AdvisorySource = Callable[[str, str], Iterable[Any]]
 
 
@@ -56,6 +57,14 @@ def advisory_dicts(
     return out
 
 
+def _fix(advisory: dict[str, Any]) -> str | None:
+    """The version that fixes an advisory, under any of the names sources use."""
+    for key in ("fixedVersion", "fixedIn", "fixed"):
+        if advisory.get(key):
+            return str(advisory[key])
+    return None
+
+
 def _escalate(severity: str) -> str:
     return SEVERITIES[min(severity_rank(severity) + 1, len(SEVERITIES) - 1)]
 
@@ -88,15 +97,14 @@ def assess(
         levels.append("low")
         signals.append(f"[low] denials: {len(denials)} requests refused by the host")
     severity = max(levels or ["low"], key=severity_rank)
+    behaviour = max((severity_rank(a.severity) for a in ours), default=-1)
     if len({a.kind for a in ours}) >= 2:
         severity = _escalate(severity)
-    fixed = next(
-        (a.get("fixedIn") or a.get("fixed") for a in usable if a.get("fixedIn") or a.get("fixed")),
-        None,
-    )
-    rank = severity_rank(severity)
-    if rank >= severity_rank("high"):
-        action = "quarantine"
+        behaviour = min(behaviour + 1, len(SEVERITIES) - 1)
+    fixed = next((f for f in map(_fix, usable) if f), None)
+    rank, high = severity_rank(severity), severity_rank("high")
+    if behaviour >= high or (rank >= high and not fixed):
+        action = "quarantine"  # what it does now, or a flaw with no fix to move to
     elif fixed:
         action = "update"
     else:
