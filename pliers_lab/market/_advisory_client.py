@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ._trust_score import TrustScore
     from .scan import SecurityIssue
+    from .signing import SigningKey
 
 __all__ = ["RegistryUnreachableError", "RemoteAdvisories"]
 
@@ -43,14 +44,27 @@ class RemoteAdvisories:
     """Reports, advisories and trust scores of the registry service at ``url``.
 
     Args:
-        token: the bearer token of a registry user (writes need one; reads do not).
-        prefix: where the service mounts the advisory routes (``advisory_routes``).
+        user, key: the registry user writes are signed as (a ``SigningKey`` registered
+            to ``user`` on the registry: the service's signed requests); reads need none.
+        token: or a bearer token, for a service whose ``authenticate`` takes one.
+        prefix: where the service mounts the advisory routes (``/v1`` on ``pliers
+            registry serve``).
     """
 
     def __init__(
-        self, url: str, *, token: str | None = None, prefix: str = "", timeout_s: float = 30.0
+        self,
+        url: str,
+        *,
+        user: str | None = None,
+        key: SigningKey | None = None,
+        token: str | None = None,
+        prefix: str = "",
+        timeout_s: float = 30.0,
     ) -> None:
+        if (user is None) != (key is None):
+            raise ValueError("signed writes need both user= and key= (or neither)")
         self.url = url.rstrip("/") + prefix.rstrip("/")
+        self.user, self.key = user, key
         self.token = token
         self.timeout_s = timeout_s
 
@@ -97,7 +111,7 @@ class RemoteAdvisories:
         *,
         version: str | None = None,
     ) -> SecurityReport:
-        """``reportSecurity`` as the token's user."""
+        """``reportSecurity`` as this client's user."""
         body = {"pluginId": plugin_id, **(issue if isinstance(issue, Mapping) else issue.to_dict())}
         if version is not None:
             body["version"] = version
@@ -133,7 +147,16 @@ class RemoteAdvisories:
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
-        if self.token:
+        if self.key is not None and self.user is not None and method != "GET":
+            from ._signed_requests import sign_request
+
+            parts = urllib.parse.urlsplit(url)
+            path = urllib.parse.unquote(parts.path)
+            header = sign_request(
+                method, path, parts.query, data or b"", user=self.user, key=self.key
+            )
+            request.add_header("Authorization", header)
+        elif self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..lifecycle import PluginState
 from ..versions import parse_version
-from ._advisories import SEVERITIES, Advisories, Advisory
+from ._advisories import SEVERITIES, Advisory
 from .refusals import MarketError
 from .results import PermissionDiff
 
@@ -87,7 +87,8 @@ class AdvisoryWatch:
         marketplace: offers the fixing updates; its registry is the default source.
         engine: the engine whose plugins are checked and (by policy) disabled; default
             the marketplace's.
-        source: where advisories come from (default ``Advisories(marketplace.registry)``).
+        source: where advisories come from (default: the marketplace registry's own,
+            ``advisory_source``: its database, its service or its exported folder).
         policy: ``"warn"`` or ``"disable"`` (module docstring).
     """
 
@@ -106,7 +107,9 @@ class AdvisoryWatch:
         if source is None:
             if marketplace is None:
                 raise ValueError("AdvisoryWatch needs a marketplace or an advisory source")
-            source = Advisories(marketplace.registry)
+            from ._verification import advisory_source
+
+            source = advisory_source(marketplace.registry)
         self.marketplace = marketplace
         self.engine = engine if engine is not None else getattr(marketplace, "engine", None)
         self.source = source

@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from ._registry import Registry
     from ._store import PluginStore
 
-__all__ = ["ADVISORY_CAPS", "WEIGHTS", "TrustScore", "TrustSignal", "runtime_signal", "trust_score"]
+__all__ = [
+    "ADVISORY_CAPS",
+    "WEIGHTS",
+    "TrustScore",
+    "TrustSignal",
+    "key_trust_signal",
+    "runtime_signal",
+    "trust_score",
+]
 
 #: Each signal's weight (points out of the known signals' sum).
 WEIGHTS: dict[str, float] = {
@@ -239,7 +247,7 @@ def trust_score(
     advisories = Advisories(registry)
     signals = [
         _signature(registry, record.publisher, record.key_id),
-        _key_trust(store, record.key_id),
+        key_trust_signal(store, record.key_id),
         _scan(record.score, record.scan),
         *_publisher(registry, record.publisher, advisories),
         _age("version age", record.released_at, VERSION_FULL_DAYS, "released"),
@@ -274,7 +282,8 @@ def _signature(registry: Registry, publisher: str, key_id: str | None) -> TrustS
     return _signal("signature", 1.0, f"signed by key {key_id}, registered to {owner!r}")
 
 
-def _key_trust(store: PluginStore | None, key_id: str | None) -> TrustSignal:
+def key_trust_signal(store: PluginStore | None, key_id: str | None) -> TrustSignal:
+    """Whether ``store`` trusts the key that signed a version (unknown without a store)."""
     if store is None:
         return _signal("key trust", None, "unknown: no store given (trusted keys are a store's)")
     if key_id is None:
