@@ -26,6 +26,22 @@ __all__ = ["security_routes"]
 MAX_REASON = 500
 
 
+def _monitor(state: WebState) -> Any:
+    """The engine's monitor; with a marketplace, the server's advisory watch (issue 19
+    §2) is its advisory source unless one was set."""
+    monitor = state.engine.security
+    if monitor.advisories is None and (state.advisories or state.marketplace) is not None:
+        from ._advisory_api import _watch
+
+        source = _watch(state).source  # a local Advisories, or a registry service client
+
+        def affecting(plugin_id: str, version: str) -> list[Any]:
+            return [a for a in source.advisories(plugin_id) if a.affects(version)]
+
+        monitor.advisories = affecting
+    return monitor
+
+
 def _reason(body: dict[str, Any], required: bool, default: str) -> str:
     raw = body.get("reason")
     if raw is None and not required:
@@ -43,27 +59,27 @@ def _reason(body: dict[str, Any], required: bool, default: str) -> str:
 @endpoint()
 async def behavior(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
-    analysis = await _in_thread(state.engine.security.analyze_behavior, plugin.id)
+    analysis = await _in_thread(_monitor(state).analyze_behavior, plugin.id)
     return analysis.to_dict()
 
 
 @endpoint()
 async def anomalies(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
-    found = await _in_thread(state.engine.security.detect_anomalies, plugin.id)
+    found = await _in_thread(_monitor(state).detect_anomalies, plugin.id)
     return {"pluginId": plugin.id, "anomalies": [a.to_dict() for a in found]}
 
 
 @endpoint()
 async def threats(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
-    found = await _in_thread(state.engine.security.detect_threats, plugin.id)
+    found = await _in_thread(_monitor(state).detect_threats, plugin.id)
     return {"pluginId": plugin.id, "threats": [t.to_dict() for t in found]}
 
 
 @endpoint()
 async def all_threats(request: Request, state: WebState) -> Any:
-    found = await _in_thread(state.engine.security.check)
+    found = await _in_thread(_monitor(state).check)
     return {"threats": [t.to_dict() for t in found]}
 
 
@@ -83,7 +99,7 @@ async def quarantine(request: Request, state: WebState) -> Any:
     evidence: list[dict[str, Any]] = []
     threat_id = body.get("threat")
     if threat_id is not None:
-        found = await _in_thread(state.engine.security.detect_threats, plugin.id)
+        found = await _in_thread(_monitor(state).detect_threats, plugin.id)
         match = [t for t in found if t.id == threat_id]
         if not isinstance(threat_id, str) or not match:
             known = ", ".join(t.id for t in found) or "none"
@@ -97,7 +113,7 @@ async def quarantine(request: Request, state: WebState) -> Any:
     who = getattr(getattr(request.state, "identity", None), "id", None)
     source = f"api:{who}" if who else "api"
     await _in_thread(
-        state.engine.security.quarantine, plugin.id, reason, evidence=evidence, source=source
+        _monitor(state).quarantine, plugin.id, reason, evidence=evidence, source=source
     )
     current = state.engine.plugin(plugin.id)
     return {
@@ -121,7 +137,7 @@ async def release(request: Request, state: WebState) -> Any:
         )
     who = getattr(getattr(request.state, "identity", None), "id", None)
     source = f"api:{who}" if who else "api"
-    await _in_thread(state.engine.security.release, plugin.id, source=source, reason=reason)
+    await _in_thread(_monitor(state).release, plugin.id, source=source, reason=reason)
     return {
         "pluginId": plugin.id,
         "quarantined": None,

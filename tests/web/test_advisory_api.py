@@ -93,3 +93,13 @@ def test_the_trust_score_shows_its_signals(api: Any) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "PLUGIN_NOT_FOUND"
     r = api.get("/v3/plugins/exporter/trust", params={"version": "x" * 300})
     assert r.status_code == 400 and "query.version" in r.json()["error"]["message"]
+
+
+def test_the_security_monitor_takes_the_servers_advisories(api: Any) -> None:
+    """Issue 19 §3: a threat over the management API counts the registry's advisories."""
+    assert api.get("/v3/plugins/exporter/threats").json()["threats"] == []
+    advisory = _advise(api.registry)
+    [threat] = api.get("/v3/plugins/exporter/threats").json()["threats"]
+    assert threat["version"] == "1.0.0" and threat["severity"] == "critical"
+    assert threat["action"] == "update" and "fixed in 1.1.0" in threat["summary"]
+    assert [e["id"] for e in threat["evidence"]] == [advisory.id]
