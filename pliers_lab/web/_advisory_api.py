@@ -84,12 +84,11 @@ async def plugin_trust(request: Request, state: WebState) -> Any:
     market = state.marketplace
     if market is None:
         raise unavailable("a trust score")
-    from ..market import trust_score
+    from ..market import PluginVerification
 
     plugin_id, version = request.path_params["id"], _version(request)
-    score = await asyncio.to_thread(
-        trust_score, market.registry, plugin_id, version, store=market.store, engine=state.engine
-    )
+    verification = PluginVerification(market.registry, store=market.store, engine=state.engine)
+    score = await asyncio.to_thread(verification.get_trust_score, plugin_id, version)
     return score.to_dict()
 
 
