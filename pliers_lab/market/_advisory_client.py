@@ -147,7 +147,7 @@ class RemoteAdvisories:
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
-        if self.key is not None and self.user is not None and method != "GET":
+        if self.key is not None and self.user is not None:  # reading reports is signed too
             from ._signed_requests import sign_request
 
             parts = urllib.parse.urlsplit(url)
