@@ -30,30 +30,30 @@ class DataQuota:
         self.plugin = plugin
         self.image = image
         self.reason = reason
-        self.last_hit_used = -1
-        """What the folder held at the last recorded hit (one record per filling)."""
+        self.was_full = False
+        """Whether the file system was full after the previous call (one record per
+        filling when the plugin catches the refusals)."""
 
     @property
     def kernel(self) -> bool:
         return self.image is not None
 
     def full(self, refused: bool) -> int | None:
-        """Bytes the folder holds when this call hit the file system's end — ``refused``:
-        the worker reports a write that failed with ENOSPC/EDQUOT (a write larger than
-        the space left fails with space left); or the space left is under a block or so
-        (the plugin may have caught the error) — and no record was made for this filling
-        yet; else None."""
+        """Bytes the folder holds when this call hit the file system's end, else None.
+
+        A hit is ``refused`` (the worker reports a write that failed with ENOSPC or
+        EDQUOT: a write larger than the space left fails with space left), or the space
+        left is now under a block or so while it was not after the previous call (a new
+        filling: the plugin may have caught the error). A caught refusal while the file
+        system stays full is not seen by the host, and not counted again."""
         image = self.image
         if image is None or image.fd < 0:
             return None
-        if not refused and image.free() > max(_FULL_BYTES, image.capacity // 100):
-            self.last_hit_used = -1
-            return None
-        used = image.used()
-        if used == self.last_hit_used and not refused:
-            return None
-        self.last_hit_used = used
-        return used
+        full = image.free() <= max(_FULL_BYTES, image.capacity // 100)
+        was_full, self.was_full = self.was_full, full
+        if refused or (full and not was_full):
+            return image.used()
+        return None
 
     def describe(self) -> dict[str, Any]:
         image = self.image

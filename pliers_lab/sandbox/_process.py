@@ -647,14 +647,19 @@ class Worker:
         its last: the peak memory seen, its CPU time from its parent's report)."""
         lim = self.spec.limits
         if limit == "memory":
+            peak, source = self.peak_memory_bytes(), "the peak resident memory the host saw"
+            if self.group is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    peak = self.group.peak_memory()
+                    source = "its cgroup's peak memory (the kernel's, page cache included)"
             return {
                 "limit": "memory",
-                "value": self.peak_memory_bytes() or None,
+                "value": peak or None,
                 "cap": lim.memory_mb << 20,
                 "unit": "bytes",
                 "action": "killed",
-                "detail": "by the kernel's OOM killer, in the worker's cgroup; the value is "
-                "the peak resident memory the host saw",
+                "detail": "by the kernel's OOM killer, in the worker's cgroup; the value "
+                f"is {source}",
             }
         if limit == "cpuLifetime":
             return {
