@@ -47,7 +47,7 @@ class SecurityMonitor:
         policy: SecurityPolicy | None = None,
         advisories: AdvisorySource | None = None,
     ) -> None:
-        from ..sandbox._access import AccessLog
+        from ..sandbox import AccessLog
 
         self.engine = engine
         self.policy = policy if policy is not None else SecurityPolicy()
