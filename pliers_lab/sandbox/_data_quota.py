@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..errors import PluginError, PluginErrorType
 from .layers import datafs
 from .policy import Grants
 
@@ -77,7 +78,26 @@ class DataQuotas:
 
     def acquire(self, plugin: str, grants: Grants, limit: int) -> DataQuota:
         """The quota of ``plugin``'s data folder (``limit`` bytes); the image opened (or
-        made) here, or the reason it is measured only."""
+        made) here, or the reason it is measured only. Raises ``PluginError`` (LOAD_ERROR)
+        when the folder holds an image this host will not mount: the plugin would not
+        see its data, and could write the image — a file system the kernel would mount
+        later, crafted by the plugin."""
+        quota = self._acquire(plugin, grants, limit)
+        folder = grants.data_dir
+        if quota.image is None and folder is not None and (Path(folder) / datafs.IMAGE).exists():
+            raise PluginError(
+                PluginErrorType.LOAD_ERROR,
+                f"plugin {plugin!r}: its data is in a file system image "
+                f"({Path(folder) / datafs.IMAGE}) that is not mounted for it ({quota.reason}); "
+                "without it the plugin would not see its data and could write the image "
+                "itself. Load it where its data file system can be mounted (as root, "
+                "SandboxPolicy.data_quota=True, one engine at a time), or move its files "
+                "out of the image and delete it",
+                plugin_id=plugin,
+            )
+        return quota
+
+    def _acquire(self, plugin: str, grants: Grants, limit: int) -> DataQuota:
         folder = grants.data_dir
         if folder is None or grants.data_access != "write":
             return DataQuota(plugin, None, "the plugin writes no data folder")

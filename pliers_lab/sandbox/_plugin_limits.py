@@ -16,7 +16,11 @@ gets the result; and every limit a plugin hits is reported one way.
   cannot be blocked (``worker_modules``): refused at load.
 - ``LimitHit``/``LimitLog``: which plugin, which limit, the value measured, the cap and
   what the engine did; in the call's ``PluginError.metadata["limit"]``, the worker's
-  ``usage()["limits_exceeded"]`` and the activity feed (``plugin.limit.exceeded``).
+  ``usage()["limits_exceeded"]``, the activity feed (``plugin.limit.exceeded``) and
+  ``PluginMetrics.limitsExceeded`` (``by_limit``: what the status endpoint and
+  ``/v3/metrics`` show). The supervisor records kills (OOM, CPU, RLIMIT_CPU/FSIZE), wall-
+  clock timeouts and ``MemoryError`` the same way; the data folder's quota (``_data_quota``)
+  its ENOSPC.
 """
 
 from __future__ import annotations

@@ -48,7 +48,9 @@ class Limits:
     cpu_ms: int = 1000
     """CPU time one call may use (all threads), checked by the supervisor during the call."""
     disk_mb: int = 100
-    """Size of the plugin's data folder (accounted) and of any one file (RLIMIT_FSIZE)."""
+    """Size of the plugin's data folder — a file system of its own where the host can
+    make one (``layers.datafs``: the kernel refuses writes past it), else measured after
+    calls (``data_quota``) — and of any one file (RLIMIT_FSIZE)."""
     execution_time_ms: int = 30_000
     """Wall-clock limit per call; a hook's own lower timeout wins. The worker is killed."""
     workers: int = 1

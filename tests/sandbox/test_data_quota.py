@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sandbox.helpers import MakePlugin
 
-from pliers_lab import Engine, PluginErrorType
+from pliers_lab import Engine, PluginError, PluginErrorType
 from pliers_lab.sandbox import ProcessRuntime, SandboxPolicy
 from pliers_lab.sandbox.layers import datafs
 
@@ -237,3 +237,40 @@ def test_an_ordinary_user_gets_measured_only_with_the_reason(
     assert "not root: an ordinary user cannot mount a block file system" in seen["quota"]["reason"]
     assert seen["data_quota"].startswith("measured only (not root")
     assert seen["inside"]["dev"] == seen["inside"]["parent_dev"]  # no file system of its own
+
+
+@needs_root
+def test_an_image_the_host_will_not_mount_is_refused_never_left_to_the_plugin(
+    tmp_path: Path, make_plugin: MakePlugin
+) -> None:
+    folder = make_plugin("kept", _writer("kept"), permissions=RW, limits={"disk": 1})
+    first = ProcessRuntime(SandboxPolicy(data_root=tmp_path / "data", network_deny=()))
+    with Engine(default_isolation="process") as eng:
+        eng.register_runtime(first)
+        eng.load(folder)
+        assert _fire(eng, "kept", do="note", name="a.txt", text="in the image").value == "noted"
+        # A second engine on the same folder while the first holds it: refused (ext4
+        # mounted twice at once would be corrupted), and the first one goes on.
+        second = ProcessRuntime(SandboxPolicy(data_root=tmp_path / "data", network_deny=()))
+        with Engine(default_isolation="process") as other:
+            other.register_runtime(second)
+            with pytest.raises(PluginError) as held:
+                other.load(folder)
+            assert held.value.type is PluginErrorType.LOAD_ERROR
+            assert "another engine on this machine holds" in held.value.message
+        second.close()
+        assert _fire(eng, "kept", do="read").value == {"a.txt": "in the image"}
+    first.close()
+    # Without the kernel quota the plugin would see the image file in its folder, and
+    # could write it: refused, naming the image and why it is not mounted.
+    off = ProcessRuntime(
+        SandboxPolicy(data_root=tmp_path / "data", network_deny=(), data_quota=False)
+    )
+    with Engine(default_isolation="process") as eng:
+        eng.register_runtime(off)
+        with pytest.raises(PluginError) as refused:
+            eng.load(folder)
+        assert refused.value.type is PluginErrorType.LOAD_ERROR
+        assert datafs.IMAGE in refused.value.message
+        assert "SandboxPolicy.data_quota is False" in refused.value.message
+    off.close()
