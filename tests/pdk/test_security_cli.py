@@ -96,3 +96,84 @@ def test_say_where_the_engine_is(
     monkeypatch.delenv("PLIERS_URL", raising=False)
     assert main(argv) == 2
     assert "give either --url" in capsys.readouterr().err
+
+
+def _serve(extensions: Path, store: Path) -> tuple[Any, str, str]:
+    """``python -m pliers_lab serve`` on a free port with ``--security-store``."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pliers_lab", "serve", "--port", "0", "--isolation", "inline",
+         "--extensions", str(extensions), "--security-store", str(store)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(3)]
+    assert lines[0].startswith("pliers-lab web: http://127.0.0.1:"), (lines, proc.stderr)
+    return proc, lines[0].split()[2], lines[2].split()[-1]
+
+
+def _stop(proc: Any) -> None:
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_a_quarantine_over_http_outlasts_the_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``pliers quarantine --url`` against ``pliers serve --security-store``: the next
+    server on the same store starts the plugin quarantined; ``pliers release`` lifts it."""
+    import json
+    import textwrap
+
+    from support import write_plugin
+
+    extensions = tmp_path / "extensions"
+    write_plugin(extensions, "mailer", textwrap.dedent("""
+        from pliers_lab import hook
+
+        @hook("submission.afterSave")
+        def sent(ctx):
+            return "sent"
+    """), {HOOK: {}})  # fmt: skip
+    store = tmp_path / "security.db"
+    proc, url, token = _serve(extensions, store)
+    try:
+        target = ["--url", url, "--token", token]
+        assert main(["quarantine", "mailer", "--reason", "under review", *target]) == 0
+        assert "mailer: quarantined (stopped): under review" in capsys.readouterr().out
+    finally:
+        _stop(proc)
+    proc, url, token = _serve(extensions, store)
+    try:
+        target = ["--url", url, "--token", token]
+        assert main(["threats", "--json", *target]) == 0
+        assert json.loads(capsys.readouterr().out) == []
+        # 409 if the new server had not started it quarantined
+        assert main(["release", "mailer", "--reason", "reviewed", *target]) == 0
+        assert "mailer: released (active)" in capsys.readouterr().out
+    finally:
+        _stop(proc)
+    from pliers_lab.security import QuarantineStore
+
+    record = QuarantineStore(store)
+    try:
+        actions = [(a["action"], a["reason"], a["source"]) for a in record.actions("mailer")]
+    finally:
+        record.close()
+    assert actions == [
+        ("quarantine", "under review", "api:admin"),
+        ("release", "reviewed", "api:admin"),
+    ]
