@@ -314,7 +314,7 @@ _BOOT = (  # what ``_boot.py`` and ``worker.main`` import before the plugin's co
     "pkg.__path__ = [sys.argv[1]]\n"
     "sys.modules['pliers_lab'] = pkg\n"
     "from pliers_lab.sandbox import guest, guest_debug, selfpipe, worker\n"
-    "from pliers_lab.sandbox.layers import caps, landlock, netns, rlimits, seccomp\n"
+    "from pliers_lab.sandbox.layers import caps, datafs, landlock, netns, rlimits, seccomp\n"
     "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
 )
 

@@ -57,7 +57,7 @@ _SOL_SOCKET = 1
 def _preload() -> None:
     """Everything a worker imports before its lockdown (``worker.main``), and no more."""
     from . import guest_debug, selfpipe, worker  # noqa: F401
-    from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
+    from .layers import caps, datafs, landlock, netns, rlimits, seccomp  # noqa: F401
 
     # The first ``compile()`` of a process makes the ``ast`` node classes (~1.5 ms): done
     # here once, not in each worker as it compiles its plugin.

@@ -638,7 +638,7 @@ def main(argv: list[str] | None = None) -> None:
     # Pre-import what the lockdown needs while the host prepares the init frame, and the
     # debugger's half: once locked down, the worker cannot read the sandbox's own files.
     from . import guest_debug, selfpipe  # noqa: F401
-    from .layers import caps, landlock, netns, rlimits, seccomp  # noqa: F401
+    from .layers import caps, datafs, landlock, netns, rlimits, seccomp  # noqa: F401
 
     if fd_handoff is not None:
         S.handoff = HANDOFF

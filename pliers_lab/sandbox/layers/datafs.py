@@ -178,16 +178,24 @@ def _free_blocks(path: str) -> tuple[int, int]:
     return int(fields["Block count"]), int(fields["Free blocks"])
 
 
+_overheads: dict[int, int] = {}
+
+
 def _overhead(limit: int, scratch: str) -> int:
     """Bytes an empty image of about ``limit`` spends on itself (inode tables, bitmaps,
-    the root folder): measured on a scratch image, so the data gets ``limit``."""
+    the root folder): measured on a scratch image, so the data gets ``limit`` (once per
+    limit and process: the same ``mkfs`` gives the same layout)."""
+    known = _overheads.get(limit)
+    if known is not None:
+        return known
     size = limit + _inodes(limit) * 128 + 64 * _BLOCK
     try:
         _mkfs(scratch, size, _inodes(limit))
         blocks, free = _free_blocks(scratch)
     finally:
         os.unlink(scratch)
-    return (blocks - free) * _BLOCK
+    _overheads[limit] = (blocks - free) * _BLOCK
+    return _overheads[limit]
 
 
 class DataImage:
@@ -235,10 +243,11 @@ class DataImage:
             self.note = f"made ({len(legacy)} existing entries copied in)" if legacy else "made"
             return
         _run("e2fsck", "-p", self.image)  # no journal: a host that died mid-write
-        blocks, _free = _free_blocks(self.image)
-        if blocks * _BLOCK != want:
+        size = os.path.getsize(self.image)
+        if size != want:  # its limit changed
+            blocks = size // _BLOCK
             try:
-                if want > blocks * _BLOCK:
+                if want > size:
                     with open(self.image, "r+b") as f:
                         f.truncate(want)
                 _run("resize2fs", self.image, f"{want // _BLOCK}")
