@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..storage.sqlite import now
-from ._advisories import Advisories, Advisory, AdvisoryError
+from ._advisories import Advisory, AdvisoryError
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -27,16 +27,21 @@ FORMAT = 1
 MAX_FILE = 64 << 20
 
 
-def write_advisories(registry: Registry, path: str | os.PathLike[str]) -> Path:
+def write_advisories(registry: Registry | Any, path: str | os.PathLike[str]) -> Path:
     """Every advisory of ``registry`` (withdrawn ones marked) to ``path`` (a file, or a
-    folder that gets ``advisories.json``), written whole or not at all."""
+    folder that gets ``advisories.json``), written whole or not at all. ``registry`` is
+    a ``Registry``, or any registry ``advisory_source`` knows (a service: a mirror of it
+    carries its advisories too)."""
+    from ._verification import advisory_source
+
     target = Path(path)
     if target.is_dir():
         target = target / ADVISORIES_FILE
+    source = advisory_source(registry)
     data = {
         "format": FORMAT,
         "exportedAt": now(),
-        "advisories": [a.to_dict() for a in Advisories(registry).advisories()],
+        "advisories": [a.to_dict() for a in source.advisories()],
     }
     fd, tmp = tempfile.mkstemp(prefix=".advisories-", dir=target.parent)
     try:
