@@ -5,8 +5,13 @@ advisories and trust scores from a shell (issue 19 §2).
   store has installed, with the fixing update (``pliers advisories --url URL`` asks a
   running engine's management API instead: what it runs, what its policy did).
   Exit 1 when something installed is affected, so a cron job or CI step can gate on it.
-- ``pliers advisory report|confirm|dismiss|publish|withdraw``: the registry's side.
-- ``pliers trust NAME[@VERSION] --registry DIR [--store DIR]``: the score and its signals.
+- ``pliers advisory report|confirm|dismiss|publish|withdraw``: the registry's side
+  (``--registry URL --key K``: a registry service, the requests signed with the key).
+- ``pliers trust NAME[@VERSION] --registry DIR|URL [--store DIR]``: the score and its
+  signals.
+
+``--registry`` is a registry folder, a registry service's URL or a mirror's
+``file://`` URL wherever only reading is done.
 """
 
 from __future__ import annotations
@@ -29,13 +34,60 @@ class _Mistake(PliersError):
 
 
 def _registry(path: str | None) -> Any:
+    """The registry ``--registry`` names: a folder, a service's URL or a mirror's."""
     from ..market import Registry
 
     if path is None:
-        raise _Mistake("--registry DIR is needed (the registry folder)")
+        raise _Mistake("--registry DIR|URL is needed (the registry folder or service)")
+    if path.startswith(("http://", "https://", "file:")):
+        from ..market.sources import open_registry
+
+        return open_registry(path)
     if not (Path(path) / "registry.db").is_file():
         raise _Mistake(f"--registry {path}: not a registry (no registry.db)")
     return Registry(path)
+
+
+def _writer(args: argparse.Namespace) -> Any:
+    """Where ``pliers advisory`` writes: the registry's database, or its service with
+    requests signed by ``--key`` (a key registered to ``--user`` there)."""
+    from ..market import Advisories, RemoteAdvisories
+
+    if args.registry.startswith(("http://", "https://")):
+        if args.key is None:
+            raise _Mistake(
+                f"--registry {args.registry}: a registry service takes signed requests; "
+                "name your signing key with --key"
+            )
+        from ._keys import load_signing_key
+
+        key = load_signing_key(args.key, args.keys)[0]
+        return _Signed(RemoteAdvisories(args.registry, prefix="/v1", user=args.user, key=key))
+    return Advisories(_registry(args.registry))
+
+
+class _Signed:
+    """A ``RemoteAdvisories`` answering as ``Advisories`` does (the user is the signer)."""
+
+    def __init__(self, remote: Any) -> None:
+        self.remote = remote
+
+    def report(self, plugin: str, issue: Any, *, version: str | None, reporter: str) -> Any:
+        return self.remote.report(plugin, issue, version=version)
+
+    def confirm(self, reports: list[int], *, user: str, **fields: Any) -> Any:
+        if len(reports) != 1:
+            raise _Mistake("a registry service confirms one report at a time")
+        return self.remote.confirm(reports[0], **fields)
+
+    def dismiss(self, report: int, *, user: str, reason: str) -> Any:
+        return self.remote.dismiss(report, reason=reason)
+
+    def publish(self, plugin: str, *, user: str, **fields: Any) -> Any:
+        return self.remote.publish(plugin, **fields)
+
+    def withdraw(self, advisory: str, *, user: str) -> Any:
+        return self.remote.withdraw(advisory)
 
 
 def _store(path: str) -> Any:
@@ -59,9 +111,9 @@ def cmd_advisories(args: argparse.Namespace) -> int:
         market = PluginMarketplace(_registry(args.registry), _store(args.store))
         found = [f.to_dict() for f in AdvisoryWatch(market).check()]
     else:
-        from ..market import Advisories
+        from ..market._verification import advisory_source
 
-        listed = Advisories(_registry(args.registry)).advisories(args.plugin)
+        listed = advisory_source(_registry(args.registry)).advisories(args.plugin)
         if args.json:
             _print([a.to_dict() for a in listed])
         for a in [] if args.json else listed:
@@ -91,9 +143,7 @@ def cmd_advisories(args: argparse.Namespace) -> int:
 
 
 def cmd_advisory(args: argparse.Namespace) -> int:
-    from ..market import Advisories
-
-    advisories = Advisories(_registry(args.registry))
+    advisories = _writer(args)
     action = args.advisory_command
     result: Any
     if action == "report":
@@ -124,11 +174,12 @@ def cmd_advisory(args: argparse.Namespace) -> int:
 
 
 def cmd_trust(args: argparse.Namespace) -> int:
-    from ..market import trust_score
+    from ..market import PluginVerification
 
     name, _, version = args.plugin.partition("@")
     store = _store(args.store) if args.store else None
-    score = trust_score(_registry(args.registry), name, version or None, store=store)
+    verification = PluginVerification(_registry(args.registry), store=store)
+    score = verification.get_trust_score(name, version or None)
     if args.json:
         _print(score.to_dict())
     else:
@@ -159,7 +210,7 @@ def add_commands(sub: Any) -> None:
         "advisories",
         help="advisories affecting what is installed, with the fixing update (exit 1 if any)",
     )
-    p.add_argument("--registry", metavar="DIR", help="the registry folder")
+    p.add_argument("--registry", metavar="DIR|URL", help="the registry folder or service")
     p.add_argument("--store", metavar="DIR", help="the plugin store whose installs to check")
     p.add_argument("--url", default=os.environ.get("PLIERS_URL"), help="a running engine")
     p.add_argument("--token", default=os.environ.get("PLIERS_TOKEN"), help="its admin token")
@@ -197,13 +248,17 @@ def add_commands(sub: Any) -> None:
     v = verbs.add_parser("withdraw", help="take back an advisory (maintainers)")
     v.add_argument("advisory", metavar="ADVISORY_ID")
     for action in verbs.choices.values():
-        action.add_argument("--registry", metavar="DIR", required=True)
+        action.add_argument(
+            "--registry", metavar="DIR|URL", required=True, help="a registry folder or service"
+        )
         action.add_argument("--user", required=True, help="who reports or decides")
+        action.add_argument("--key", help="the signing key (for a registry service)")
+        action.add_argument("--keys", metavar="DIR", help="the keys folder")
     p.set_defaults(run=cmd_advisory)
 
     p = sub.add_parser("trust", help="a plugin version's trust score and its signals")
     p.add_argument("plugin", metavar="NAME[@VERSION]")
-    p.add_argument("--registry", metavar="DIR", required=True)
+    p.add_argument("--registry", metavar="DIR|URL", required=True)
     p.add_argument("--store", metavar="DIR", help="adds whether this store trusts the key")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_trust)

@@ -63,7 +63,7 @@ def test_trust_prints_each_signal(registry: Registry, store: PluginStore, publis
             ["trust", "csvx", "--registry", "/nonexistent"],
             "--registry /nonexistent: not a registry",
         ),
-        (["advisories"], "--registry DIR is needed"),
+        (["advisories"], "--registry DIR|URL is needed"),
     ],
 )
 def test_mistakes_are_one_line(argv, message, capsys) -> None:
