@@ -82,6 +82,15 @@ class IsolationReport:
     """Every layer on this host, and whether process isolation can start."""
 
     layers: tuple[LayerStatus, ...]
+    data_quota: tuple[bool, str] = (False, "not reported")
+    """Whether each plugin's data folder gets a file system of its own, so the kernel
+    keeps it to its ``disk`` limit (``layers.datafs``), and how — or why it is measured
+    after calls only. Not a layer: no worker is refused without it."""
+
+    @property
+    def data_quota_line(self) -> str:
+        kernel, detail = self.data_quota
+        return f"data folder quota: {'kernel' if kernel else 'measured only'} ({detail})"
 
     def __iter__(self) -> Iterator[LayerStatus]:
         return iter(self.layers)
@@ -148,6 +157,7 @@ class IsolationReport:
             if not s.active:
                 lines.append(f"  {'':<{width}}  without it: {s.without}")
                 lines.append(f"  {'':<{width}}  to get it: {s.remedy}")
+        lines.append(f"  {self.data_quota_line}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -168,7 +178,8 @@ class IsolationReport:
         return (
             f"<div class='pliers-isolation-report' style='overflow-x:auto'>"
             f"<p><b>{html.escape(self.summary())}</b></p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f"<p class='pliers-data-quota'>{html.escape(self.data_quota_line)}</p></div>"
         )
 
 
@@ -180,6 +191,9 @@ def host_report(policy: SandboxPolicy | None = None) -> IsolationReport:
     detected = dict(detect_all())
     for name in policy.simulate_missing:
         detected[name] = (False, "simulated as missing by the policy")
+    from .layers import datafs
+
+    quota = datafs.detect() if policy.data_quota else (False, "SandboxPolicy.data_quota is False")
     return IsolationReport(
         tuple(
             LayerStatus(
@@ -192,5 +206,6 @@ def host_report(policy: SandboxPolicy | None = None) -> IsolationReport:
                 remedy=REMEDY[name],
             )
             for name in LAYERS
-        )
+        ),
+        data_quota=quota,
     )

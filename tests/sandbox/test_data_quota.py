@@ -121,6 +121,7 @@ def test_the_kernel_stops_a_plugin_at_its_disk_limit_and_the_host_records_it(
     assert quota["enforcedBy"] == "kernel" and "ext4 image" in quota["fileSystem"]
     assert report["data_quota"] == "kernel"
     assert "the kernel" in report["limits"]["enforcedBy"]["dataFolderBytes"]
+    assert eng.isolation_report().data_quota_line.startswith("data folder quota: kernel (")
     metrics = eng.metrics("small").limitsExceeded
     assert metrics["disk"]["count"] == 1
     assert metrics["disk"]["actions"] == {"refused by the kernel (ENOSPC)": 1}
@@ -188,6 +189,8 @@ def test_without_the_kernel_quota_the_engine_says_measured_only_and_why(
         }
         assert report["data_quota"] == "measured only (SandboxPolicy.data_quota is False)"
         assert report["limits"]["enforcedBy"]["dataFolderBytes"].startswith("measured only")
+        host = str(eng.isolation_report())  # what `pliers doctor` and the lab show
+        assert "data folder quota: measured only (SandboxPolicy.data_quota is False)" in host
         # measured after the call: the call past the limit fails, the folder is over it
         outcome = _fire(eng, "measured", files=2, size=768 * KB)
         assert outcome.error is not None and "disk limit" in outcome.error.message
@@ -219,7 +222,8 @@ engine.load(folder)
 inside = engine.fire("submission.afterSave", {"do": "statvfs"}).outcome("small").value
 report = engine.isolation("small")
 print(json.dumps({"inside": inside, "quota": report["limits"]["dataQuota"],
-                  "data_quota": report["data_quota"]}))
+                  "data_quota": report["data_quota"],
+                  "host": engine.isolation_report().data_quota_line}))
 engine.close()
 """
 
@@ -236,6 +240,7 @@ def test_an_ordinary_user_gets_measured_only_with_the_reason(
     assert seen["quota"]["enforcedBy"] == "measured only"
     assert "not root: an ordinary user cannot mount a block file system" in seen["quota"]["reason"]
     assert seen["data_quota"].startswith("measured only (not root")
+    assert seen["host"].startswith("data folder quota: measured only (not root: ")
     assert seen["inside"]["dev"] == seen["inside"]["parent_dev"]  # no file system of its own
 
 
