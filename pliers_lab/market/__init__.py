@@ -34,6 +34,7 @@ from ._store import InstalledPlugin, PluginStore
 from ._trust_score import TrustScore, TrustSignal, trust_score
 from ._verification import PluginVerification
 from .bundle import Bundle, open_bundle
+from .mirror import MirrorRegistry, export_registry
 from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult
 from .refusals import (
     AlreadyExistsError,
@@ -43,10 +44,12 @@ from .refusals import (
     NotFoundError,
     PermissionsNotAcceptedError,
     RegistryAccessError,
+    RegistryUnavailableError,
     SignatureError,
     StartupError,
     UnsafePluginError,
 )
+from .remote import RemoteRegistry
 from .results import (
     InstallResult,
     PermissionDiff,
@@ -58,6 +61,7 @@ from .results import (
 )
 from .scan import SecurityIssue, SecurityScanResult, scan_bundle, scan_folder
 from .signing import PublicKey, SigningKey, VerificationResult, sign_bundle, verify_bundle
+from .sources import RegistrySource, open_registry
 
 __all__ = [
     "CATEGORIES",
@@ -75,6 +79,7 @@ __all__ = [
     "Limits",
     "MarketError",
     "MarketplaceQuery",
+    "MirrorRegistry",
     "NotFoundError",
     "PackageMetadata",
     "PermissionDiff",
@@ -88,7 +93,10 @@ __all__ = [
     "PublishResult",
     "Registry",
     "RegistryAccessError",
+    "RegistrySource",
+    "RegistryUnavailableError",
     "RemoteAdvisories",
+    "RemoteRegistry",
     "SearchResult",
     "SecurityIssue",
     "SecurityReport",
@@ -107,7 +115,9 @@ __all__ = [
     "VersionRecord",
     "build_bundle",
     "diff_permissions",
+    "export_registry",
     "open_bundle",
+    "open_registry",
     "scan_bundle",
     "scan_folder",
     "sign_bundle",

@@ -32,7 +32,7 @@ from .install import (
     signer_of,
     unplace,
 )
-from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult, listing, search
+from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult, listing
 from .refusals import (
     AlreadyExistsError,
     DependencyConflictError,
@@ -57,17 +57,21 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..manifest import Manifest
     from ._listings import PluginRecord
-    from ._registry import Registry
     from ._store import InstalledPlugin, PluginStore
     from .install import Prepared
     from .results import ValidationReport
     from .signing import VerificationResult
+    from .sources import RegistrySource
 
 __all__ = ["PluginMarketplace"]
 
 
 class PluginMarketplace:
     """The marketplace over one ``registry`` and one ``store``.
+
+    ``registry`` is a ``Registry``, a ``RemoteRegistry`` or a ``MirrorRegistry``, or what
+    names one (``sources.open_registry``): a registry folder, a registry service's URL
+    (``http://host:8080``), a mirror folder or its ``file://`` URL.
 
     Args:
         engine: where installs, updates and rollbacks take effect (optional; each call
@@ -78,15 +82,16 @@ class PluginMarketplace:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: RegistrySource | str | os.PathLike[str],
         store: PluginStore,
         *,
         engine: Engine | None = None,
         pliers_version: str | None = None,
     ) -> None:
         from ..engine.loader import API_VERSION
+        from .sources import open_registry
 
-        self.registry = registry
+        self.registry: RegistrySource = open_registry(registry)
         self.store = store
         self.engine = engine
         self.pliers_version = pliers_version or API_VERSION
@@ -122,7 +127,7 @@ class PluginMarketplace:
             query = MarketplaceQuery(query=query, **options)
         elif options:
             raise TypeError("pass a MarketplaceQuery or keyword options, not both")
-        return search(self.registry.plugins(), query)
+        return self.registry.search(query)
 
     def get_plugin(self, plugin_id: str) -> dict[str, Any]:
         """The REST plugin-details shape: the listing plus long description, versions,
@@ -169,27 +174,19 @@ class PluginMarketplace:
 
     def get_categories(self) -> list[dict[str, Any]]:
         """The ten categories with how many plugins list each one."""
-        counts: dict[str, int] = dict.fromkeys(CATEGORIES, 0)
-        for plugin in self.registry.plugins():
-            latest = plugin.latest
-            for category in latest.categories if latest else ():
-                if category in counts:
-                    counts[category] += 1
+        counts = self.registry.category_counts()
         return [
-            {"id": str(cid), "name": title, "description": about, "count": counts[cid]}
+            {"id": str(cid), "name": title, "description": about, "count": counts.get(cid, 0)}
             for cid, (title, about) in CATEGORIES.items()
         ]
 
     def get_featured(self, limit: int = 6) -> list[PluginListing]:
         """Plugins the registry features, best rated first."""
-        plugins = [p for p in self.registry.plugins() if p.featured]
-        plugins.sort(key=lambda p: (-p.rating, -p.downloads, p.name))
-        return [self._listing(p) for p in plugins[:limit]]
+        return self.registry.featured(limit)
 
     def get_popular(self, limit: int = 10) -> list[PluginListing]:
         """The most downloaded plugins."""
-        plugins = sorted(self.registry.plugins(), key=lambda p: (-p.downloads, p.name))
-        return [self._listing(p) for p in plugins[:limit]]
+        return self.registry.popular(limit)
 
     def get_updates(self, installed: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Newer versions that run on this engine, for ``installed`` (name → version;
@@ -227,11 +224,6 @@ class PluginMarketplace:
                 }
             )
         return updates
-
-    def _listing(self, plugin: PluginRecord) -> PluginListing:
-        version = plugin.latest
-        assert version is not None
-        return listing(plugin, version)
 
     def _manifest_of(self, plugin: PluginRecord, version: str) -> Manifest | None:
         if version in self.store.installed().get(plugin.name, _NONE).versions:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..storage.sqlite import dumps, loads, migrate_file, now, numbered, transaction
 from ..versions import VersionError, max_satisfying, parse_version
+from . import _search_index
 from ._advisories import ADVISORY_SCHEMA
 from ._listings import PluginRecord, PublishResult, VersionRecord
 from ._package import DEFAULT_LIMITS, Limits
@@ -41,6 +42,7 @@ from .refusals import (
 
 if TYPE_CHECKING:
     from ..dependencies import Catalog
+    from .query import MarketplaceQuery, PluginListing, SearchResult
     from .signing import PublicKey
 
 __all__ = ["PluginRecord", "PublishResult", "Registry", "VersionRecord"]
@@ -129,7 +131,8 @@ SCHEMA = [
     """,
 ]
 #: The advisory tables (``_advisories``) are schema steps of the same file.
-MIGRATIONS = numbered([*SCHEMA, *ADVISORY_SCHEMA], "registry")
+#: The search index (``_search_index``) follows them (issue 19 §1: FTS5 full-text search).
+MIGRATIONS = numbered([*SCHEMA, *ADVISORY_SCHEMA, *_search_index.SEARCH_SCHEMA], "registry")
 
 #: Who may do what to a plugin unless ``set_permissions`` says otherwise. Owners may
 #: always (a plugin cannot lock its owners out); managing maintainers and permissions is
@@ -624,6 +627,23 @@ class Registry:
                 plugin_id=name,
             )
         return self.version(name, best)
+
+    # ----------------------------------------- search (the index: _search_index)
+    def search(self, query: MarketplaceQuery) -> SearchResult:
+        """``query.search(self.plugins(), query)``, answered from the full-text index."""
+        return _search_index.search(self, query)
+
+    def featured(self, limit: int = 6) -> list[PluginListing]:
+        """Featured plugins' listings, best rated first."""
+        return _search_index.featured(self, limit)
+
+    def popular(self, limit: int = 10) -> list[PluginListing]:
+        """The most downloaded plugins' listings."""
+        return _search_index.popular(self, limit)
+
+    def category_counts(self) -> dict[str, int]:
+        """How many plugins list each category (in their ``latest`` version)."""
+        return _search_index.category_counts(self)
 
     def catalog(self) -> Catalog:
         """Every live version as a dependency-resolution ``Catalog``."""

@@ -30,10 +30,10 @@ if TYPE_CHECKING:
     from ..dependencies import Resolution
     from ..engine import Engine
     from ._listings import VersionRecord
-    from ._registry import Registry
     from ._store import PluginStore
     from .scan import SecurityScanResult
     from .signing import VerificationResult
+    from .sources import RegistrySource
 
 __all__ = [
     "STEPS",
@@ -89,7 +89,7 @@ def manifest_problems(exc: Any) -> list[dict[str, Any]]:
 
 
 def resolve_plan(
-    registry: Registry,
+    registry: RegistrySource,
     store: PluginStore,
     target: str,
     *,
@@ -127,7 +127,7 @@ def resolve_plan(
 
 
 def prepare(
-    registry: Registry,
+    registry: RegistrySource,
     store: PluginStore,
     record: VersionRecord,
     *,

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..manifest import Category
 from ..versions import VersionError, parse_version, satisfies
@@ -300,23 +300,34 @@ def relevance(words: list[str], version: VersionRecord) -> int:
 Candidate = tuple["PluginRecord", "VersionRecord", int]
 
 
+def candidate(plugin: PluginRecord, query: MarketplaceQuery, words: list[str]) -> Candidate | None:
+    """``(plugin, shown version, relevance)`` if ``plugin`` passes the text, verified and
+    tags filters of ``query`` (``words``: its lower-cased words), else None. Category and
+    license are left to the caller: the facets count without one or the other."""
+    version = shown_version(plugin, query.compatibility)
+    if version is None:
+        return None
+    score = relevance(words, version) if words else 0
+    if words and not score:
+        return None
+    if query.verified is not None and plugin.verified != query.verified:
+        return None
+    wanted_tags = {t.lower() for t in query.tags}
+    if wanted_tags - {k.lower() for k in version.keywords}:
+        return None
+    return plugin, version, score
+
+
 def search(plugins: list[PluginRecord], query: MarketplaceQuery) -> SearchResult:
-    """Filter, facet, sort and page ``plugins`` by ``query`` (see the module docstring)."""
+    """Filter, facet, sort and page ``plugins`` by ``query`` (see the module docstring).
+
+    A ``Registry`` answers the same from its full-text index (``Registry.search``)."""
     words = (query.query or "").lower().split()
     candidates: list[Candidate] = []
     for plugin in plugins:
-        version = shown_version(plugin, query.compatibility)
-        if version is None:
-            continue
-        score = relevance(words, version) if words else 0
-        if words and not score:
-            continue
-        if query.verified is not None and plugin.verified != query.verified:
-            continue
-        wanted_tags = {t.lower() for t in query.tags}
-        if wanted_tags - {k.lower() for k in version.keywords}:
-            continue
-        candidates.append((plugin, version, score))
+        found = candidate(plugin, query, words)
+        if found is not None:
+            candidates.append(found)
 
     licenses = {lic.lower() for lic in query.license}
 
@@ -331,7 +342,7 @@ def search(plugins: list[PluginRecord], query: MarketplaceQuery) -> SearchResult
         "licenses": _facet((c for c in candidates if in_category(c)), lambda c: (c[1].license,)),
     }
     matched = [c for c in candidates if in_category(c) and in_license(c)]
-    _sort(matched, query, bool(words))
+    matched = _sort(matched, query, bool(words))
     page = matched[query.offset : query.offset + query.limit]
     return SearchResult(
         tuple(listing(p, v) for p, v, _ in page), len(matched), query.limit, query.offset, facets
@@ -347,19 +358,32 @@ def _facet(candidates: Any, values: Callable[[Candidate], tuple[str, ...]]) -> l
     ]
 
 
-def _sort(items: list[Candidate], query: MarketplaceQuery, has_words: bool) -> None:
+T = TypeVar("T")
+
+
+def sort_key(
+    items: list[T],
+    key: str,
+    descending: bool,
+    name: Callable[[T], str],
+    primary: Callable[[T], Any],
+) -> list[T]:
+    """``items`` in the order a search lists them: by ``primary`` (ascending or
+    descending), ties by name ascending; ``key == "name"`` sorts by name only."""
+    items = sorted(items, key=name)  # the stable tie-breaker, always ascending
+    return sorted(items, key=name if key == "name" else primary, reverse=descending)
+
+
+def _sort(items: list[Candidate], query: MarketplaceQuery, has_words: bool) -> list[Candidate]:
     key = query.sort_by or ("relevance" if has_words else "name")
     if key == "relevance" and not has_words:
         key = "name"
     descending = (query.sort_order or ("asc" if key == "name" else "desc")) == "desc"
-    items.sort(key=lambda c: c[0].name)  # the stable tie-breaker, always ascending
-    if key == "name":
-        items.sort(key=lambda c: c[0].name, reverse=descending)
-        return
     primary: dict[str, Callable[[Candidate], Any]] = {
+        "name": lambda c: c[0].name,
         "downloads": lambda c: c[0].downloads,
         "rating": lambda c: (c[0].rating, c[0].rating_count),
         "updated": lambda c: max(v.released_at for v in c[0].versions),
         "relevance": lambda c: (c[2], c[0].downloads),
     }
-    items.sort(key=primary[key], reverse=descending)
+    return sort_key(items, key, descending, lambda c: c[0].name, primary[key])

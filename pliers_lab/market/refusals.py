@@ -20,6 +20,7 @@ __all__ = [
     "NotFoundError",
     "PermissionsNotAcceptedError",
     "RegistryAccessError",
+    "RegistryUnavailableError",
     "SignatureError",
     "StartupError",
     "UnsafePluginError",
@@ -132,3 +133,11 @@ class StartupError(MarketError):
 
     code = "PLUGIN_STARTUP_FAILED"
     status = 500
+
+
+class RegistryUnavailableError(MarketError):
+    """A registry service that cannot be reached, or that answers with something that is
+    not its API (issue 19 §1); the message names the URL and what was being done."""
+
+    code = "MARKETPLACE_UNAVAILABLE"
+    status = 503

@@ -15,9 +15,12 @@
                                             signing keys (kept in a per-user folder, or
                                             --keys / $PLIERS_KEYS) and who trusts them
     pliers publish PATH --registry R --key K [--user U]   tests (80 % coverage), scan,
-                                            bundle, sign, publish
+                                            bundle, sign, publish (R: a folder, or a
+                                            registry service's URL)
     pliers serve [--extensions D] [--port P] [--trust ID] [--trust-folder D]
                                             plugin endpoints and the /v3 REST API
+    pliers registry serve --root DIR [--host H] [--port P]   a registry over HTTP
+    pliers registry export DIR --root DIR|URL   a registry as a mirror folder (offline)
     pliers demo                             the example plugins through their hooks
 
 Every user mistake is one line on stderr and exit status 2; a plugin that fails its
@@ -415,6 +418,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     folder = _plugin_folder(args.path)
     key, name = load_signing_key(args.key, args.keys)
     user = args.user or name
+    if args.registry.startswith(("http://", "https://")):
+        return _publish_remote(args, folder, key, user)
     fresh = not (Path(args.registry) / "registry.db").is_file()
     registry = None if fresh else Registry(args.registry)
     if registry is None or key.key_id not in registry.keys(user):
@@ -455,6 +460,102 @@ def cmd_publish(args: argparse.Namespace) -> int:
         f"scan score {record.scan.score})"
     )
     return 0
+
+
+def _publish_remote(args: argparse.Namespace, folder: Path, key: Any, user: str) -> int:
+    """``pliers publish --registry URL``: the same gates, then a signed upload to the
+    registry service (issue 19 §1), which checks the request, the bundle's signature and
+    the scan again."""
+    import tempfile
+
+    from ..manifest import load_manifest
+    from ..market import RemoteRegistry, build_bundle
+    from ._testing import COVERAGE_THRESHOLD, run_plugin_tests
+
+    remote = RemoteRegistry(args.registry, user=user, key=key)
+    owner = remote.key_owner(key.key_id)
+    if owner != user:
+        where = f"registered to {owner!r}" if owner else "not registered"
+        raise Mistake(
+            f"not published: key {key.key_id} is {where} on {args.registry}; the registry's "
+            f"operator runs: pliers key trust KEY.pem --registry DIR --user {shlex.quote(user)}"
+        )
+    tests = run_plugin_tests(folder)
+    print(tests.render())
+    if tests.failed or not tests.passed:
+        raise Mistake("not published: the plugin's tests must pass")
+    if tests.coverage is not None and tests.coverage < COVERAGE_THRESHOLD:
+        raise Mistake(
+            f"not published: coverage {tests.coverage:.0f}% is below {COVERAGE_THRESHOLD:.0f}%"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = build_bundle(
+            folder,
+            tmp,
+            signing_key=key,
+            signer=user,
+            exclude=_own_bundles(folder, load_manifest(folder).name),
+        )
+        record = remote.publish(bundle, changes=args.changes)
+    print(
+        f"published {record.plugin_id}@{record.version} to {args.registry} "
+        f"({record.checksum}, scan score {record.scan.score})"
+    )
+    return 0
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    """``pliers registry serve|export`` (issue 19 §1): a registry folder served over
+    HTTP until Ctrl-C, or written out as a mirror folder."""
+    if args.registry_command == "export":
+        from ..market import export_registry
+
+        source = args.root
+        if not source.startswith(("http://", "https://")):
+            _registry_root(source)  # a typo must not create an empty registry to export
+        about = export_registry(source, args.dir)
+        print(
+            f"exported {about['plugins']} plugins ({about['versions']} versions) from "
+            f"{source} to {args.dir}; install from it with "
+            f"PluginMarketplace({str(Path(args.dir).resolve().as_uri())!r}, store)"
+        )
+        return 0
+    from ..market.service import registry_app
+    from ..web import Server
+
+    registry = _registry_root(args.root, create=args.create)
+    server = Server(registry_app(registry), args.host, args.port, log_level="info").start()
+    from ..market import MarketplaceQuery
+
+    count = registry.search(MarketplaceQuery(limit=1)).total
+    print(f"pliers registry: {server.url}/v1 serves {args.root} ({count} plugins)")
+    print(
+        f"engines: PluginMarketplace({server.url!r}, store); publish: pliers publish PATH "
+        f"--registry {server.url} --key KEY",
+        flush=True,
+    )
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # a service manager's SIGTERM ends it as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while server.running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0 if not server.error else 1
+
+
+def _registry_root(path: str, *, create: bool = False) -> Any:
+    from ..market import Registry
+
+    if not create and not (Path(path) / "registry.db").is_file():
+        raise Mistake(f"--root {path}: not a registry (no registry.db; --create makes one)")
+    return Registry(path)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -581,7 +682,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_key)
     p = sub.add_parser("publish", help="test, scan, bundle, sign and publish to a registry")
     p.add_argument("path")
-    _registry_arg(p, required=True)
+    p.add_argument(
+        "--registry", required=True, metavar="DIR|URL",
+        help="the registry folder, or a registry service's URL (http://host:8080)",
+    )  # fmt: skip
     p.add_argument(
         "--key", required=True, help="your key: a name from pliers key create, or a PEM file"
     )
@@ -609,6 +713,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_trust_options(p)
     p.set_defaults(run=cmd_serve)
+    p = sub.add_parser("registry", help="a registry over HTTP, or exported as a mirror folder")
+    reg_sub = p.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    r = reg_sub.add_parser("serve", help="serve a registry folder over HTTP (uvicorn)")
+    r.add_argument("--root", required=True, metavar="DIR", help="the registry folder")
+    r.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    r.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free one)")
+    r.add_argument("--create", action="store_true", help="create the registry if missing")
+    r = reg_sub.add_parser("export", help="write a registry into a mirror folder")
+    r.add_argument("dir", help="the mirror folder (new, empty, or a mirror to update)")
+    r.add_argument(
+        "--root", required=True, metavar="DIR|URL", help="the registry folder or service URL"
+    )
+    p.set_defaults(run=cmd_registry)
     p = sub.add_parser("demo", help="the example plugins through their hooks")
     p.add_argument("--extensions", type=Path, default=None)
     p.set_defaults(run=cmd_demo)
@@ -645,6 +762,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage mistake already reported in one line
         return exc.code if isinstance(exc.code, int) else 2
     command = args.command + (f" {args.key_command}" if args.command == "key" else "")
+    command += f" {args.registry_command}" if args.command == "registry" else ""
     status, message = 2, ""
     try:
         return int(args.run(args))

@@ -10,7 +10,8 @@ marketplace's registry and store, the sandbox's access log.
   locked".
 - ``migrate`` applies numbered ``Migration``s, each in its own transaction together with
   its row in ``schema_migrations``; a file written by a newer pliers_lab is refused rather
-  than guessed at. Add a migration at the end; never edit an applied one.
+  than guessed at. Add a migration at the end; never edit an applied one. A migration
+  may create triggers (their ``BEGIN ... END`` bodies are kept whole).
 """
 
 from __future__ import annotations
@@ -215,6 +216,18 @@ def numbered(scripts: Sequence[str], what: str) -> tuple[Migration, ...]:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration into statements (our migrations hold no ';' inside literals)."""
+    """Split a migration into statements: at each ';' that ends one, as
+    ``sqlite3.complete_statement`` tells, so a trigger's ``BEGIN ... END`` body (or a
+    ';' inside a literal) stays whole. Comments are ``--`` to the end of the line (our
+    migrations hold no ``--`` inside literals)."""
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements, pending = [], ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                statements.append(pending.strip().removesuffix(";").strip())
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        statements.append(pending.strip().removesuffix(";").strip())
+    return statements
