@@ -617,7 +617,12 @@ class Worker:
                     crashed=True,
                     detail={"limit_kill": self._death_limit("memory")},
                 )
-            if sig == signal.SIGXCPU:
+            # RLIMIT_CPU is set soft = hard: the kernel sends SIGKILL at it (SIGXCPU only
+            # below a higher hard limit); the CPU time its parent reports says which.
+            lifetime_ms = self.spec.limits.cpu_lifetime_s * 1000
+            if sig == signal.SIGXCPU or (
+                sig == signal.SIGKILL and self.cpu_ms() >= lifetime_ms * 0.99
+            ):
                 return Failure(
                     T.RESOURCE_ERROR,
                     "CPU limit: the worker exhausted its lifetime CPU budget (RLIMIT_CPU)",
@@ -668,7 +673,8 @@ class Worker:
                 "cap": lim.cpu_lifetime_s * 1000,
                 "unit": "ms",
                 "action": "killed",
-                "detail": "RLIMIT_CPU: SIGXCPU at the worker's lifetime CPU budget",
+                "detail": "RLIMIT_CPU: the kernel ended the worker at its lifetime CPU "
+                "budget; the value is its CPU time as its parent's wait4 reports it",
             }
         return {
             "limit": "disk",

@@ -17,7 +17,7 @@ import pytest
 from sandbox.helpers import MakePlugin
 
 from pliers_lab import Engine, PluginErrorType
-from pliers_lab.sandbox import ProcessRuntime, SandboxPolicy
+from pliers_lab.sandbox import Limits, ProcessRuntime, SandboxPolicy
 from pliers_lab.web import WebSettings, serve
 
 pytestmark = pytest.mark.slow
@@ -203,3 +203,29 @@ def test_metrics_status_and_prometheus_show_the_same_limit_record(
     with_unit = (("limit", "executionTime"), ("plugin", "slow"), ("unit", "ms"))
     assert samples[("pliers_plugin_limit_last_value", with_unit)] == pytest.approx(last["value"])
     assert samples[("pliers_plugin_limit_last_cap", with_unit)] == 300.0
+
+
+def test_the_lifetime_cpu_budget_is_a_cpu_lifetime_hit(
+    tmp_path: Path, make_plugin: MakePlugin
+) -> None:
+    policy = SandboxPolicy(
+        data_root=tmp_path / "data", limits=Limits(cpu_ms=20_000, cpu_lifetime_s=1)
+    )
+    runtime = ProcessRuntime(policy)
+    with Engine(default_isolation="process") as eng:
+        eng.register_runtime(runtime)
+        _load(eng, make_plugin, "marathon")
+        error = _fire(eng, "marathon", do="spin", seconds=5).error
+        assert error is not None and error.type is PluginErrorType.RESOURCE_ERROR
+        assert "lifetime CPU budget (RLIMIT_CPU)" in error.message
+        hit = error.metadata["limit"]
+        assert (hit["limit"], hit["cap"], hit["unit"], hit["action"]) == (
+            "cpuLifetime",
+            1000,
+            "ms",
+            "killed",
+        )
+        assert 900 <= hit["value"] <= 3000  # the worker's CPU time at its end (wait4)
+        assert "RLIMIT_CPU" in hit["detail"]
+        assert eng.metrics("marathon").limitsExceeded["cpuLifetime"]["count"] == 1
+    runtime.close()
