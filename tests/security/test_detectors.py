@@ -174,3 +174,19 @@ def test_a_threat_id_is_stable_while_evidence_grows() -> None:
 def test_a_bad_policy_says_which_field(fields: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         SecurityPolicy(**fields)
+
+
+def test_a_version_that_starts_being_denied_on_a_known_host() -> None:
+    """No new destination: 2.0.0 asks for the same host, now refused (its manifest lost
+    the grant, or the policy's deny list grew)."""
+    line = timeline((0, "1.0.0"), (100, "2.0.0"))
+    rows = [access(t, "a:443") for t in (1, 2, 3)]
+    rows += [access(t, "a:443", "denied") for t in (101, 102, 103)]
+    baselines = build_baselines("p", line, rows, [(T0 + 1, "h", "ok")], [], [])
+    windows = line.versions("p")
+    assert new_access("p", windows, rows, SecurityPolicy(learning_s=300)) == []
+    (change,) = version_changes("p", baselines, SecurityPolicy())
+    assert change.severity == "medium" and change.summary.endswith("denial rate 0% → 100%")
+    threat = assess("p", "2.0.0", [change], [r for r in rows if r["verdict"] == "denied"], [])
+    assert threat is not None and threat.action == "review"
+    assert [e["kind"] for e in threat.evidence if e["source"] == "anomaly"] == ["version_change"]
