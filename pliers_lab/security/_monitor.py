@@ -83,13 +83,17 @@ class SecurityMonitor:
 
     def analyze_behavior(self, plugin_id: str) -> BehaviorAnalysis:
         """The plugin's baselines, one per version it ran (a resource sample is taken)."""
+        return self._analyze(plugin_id)[0]
+
+    def _analyze(self, plugin_id: str) -> tuple[BehaviorAnalysis, list[dict[str, Any]]]:
+        """The analysis and the access rows it was built from (read once)."""
         self.sample(plugin_id)
         accesses, calls, errors = self._records(plugin_id)
         plugin = self.engine.plugin(plugin_id)
         baselines = build_baselines(
             plugin_id, self.timeline, accesses, calls, errors, self.samples.of(plugin_id)
         )
-        return BehaviorAnalysis(
+        analysis = BehaviorAnalysis(
             plugin_id,
             plugin.version,
             plugin.state.value,
@@ -97,12 +101,15 @@ class SecurityMonitor:
             tuple(baselines),
             time.time(),
         )
+        return analysis, accesses
 
     def detect_anomalies(self, plugin_id: str) -> list[Anomaly]:
         """Everything in the plugin's records that departs from its baseline, oldest
         first, every version (see ``pliers_lab.security._anomalies``)."""
-        analysis = self.analyze_behavior(plugin_id)
-        accesses, _calls, _errors = self._records(plugin_id)
+        return self._detect(plugin_id)[0]
+
+    def _detect(self, plugin_id: str) -> tuple[list[Anomaly], list[dict[str, Any]]]:
+        analysis, accesses = self._analyze(plugin_id)
         windows = self.timeline.versions(plugin_id)
         policy = self.policy
         found = [
@@ -111,7 +118,7 @@ class SecurityMonitor:
             *detect.resource_changes(plugin_id, windows, self.samples.of(plugin_id), policy),
             *detect.version_changes(plugin_id, analysis.versions, policy),
         ]
-        return sorted(found, key=lambda a: a.timestamp)
+        return sorted(found, key=lambda a: a.timestamp), accesses
 
     # ------------------------------------------------------------------ permissions
     def check_permission(self, plugin_id: str, resource: str, action: str) -> bool:
@@ -153,14 +160,10 @@ class SecurityMonitor:
         it). Under ``policy.auto_quarantine`` a threat that reaches that severity, with
         evidence newer than the plugin's last release, quarantines it."""
         plugin = self.engine.plugin(plugin_id)
-        anomalies = self.detect_anomalies(plugin_id)
+        anomalies, accesses = self._detect(plugin_id)
         windows = self.timeline.versions(plugin_id)
         since = windows[-1][1] if windows else plugin.loaded_at
-        denials = [
-            a
-            for a in observe.accesses(self.engine, self.access_log, plugin_id)
-            if a["verdict"] == "denied" and a["timestamp"] >= since
-        ]
+        denials = [a for a in accesses if a["verdict"] == "denied" and a["timestamp"] >= since]
         threat = assess(
             plugin_id,
             plugin.version,
