@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from ..errors import PliersError
 from ..lifecycle import PluginState
 from ..versions import parse_version
 from ._advisories import SEVERITIES, Advisory
@@ -244,7 +245,7 @@ class AdvisoryWatch:
             )
         try:
             plan = market.plan_update(plugin_id, fixed_by)
-        except MarketError as exc:
+        except PliersError as exc:  # a refusal (a conflict, an unreachable registry)
             return None, f"the update to {fixed_by} cannot be planned: {exc}"
         if plan.needs_consent:
             added = PermissionDiff.text(plan.permissions.added)

@@ -271,3 +271,19 @@ def test_advisories_exported_to_a_file_feed_an_offline_engine(
     (tmp_path / "advisories.json").write_text('{"advisories": [{"id": 1}]}')
     with pytest.raises(AdvisoryError, match=r"advisories\.json: not an advisories file"):
         source.advisories()
+
+
+def test_a_fix_that_breaks_a_dependent_is_named_not_offered(
+    market: PluginMarketplace, registry: Registry, publish
+) -> None:
+    publish("csvx", "1.0.0")
+    publish("report", "1.0.0", dependencies={"csvx": "^1.0.0"})
+    market.install("report")  # brings csvx 1.0.0
+    publish("csvx", "2.0.0")
+    Advisories(registry).publish(
+        "csvx", user="ann", affected="<2.0.0", severity="high", title="t", fixed_version="2.0.0"
+    )
+    [found] = AdvisoryWatch(market).check()
+    assert found.fixed_by == "2.0.0" and found.plan is None
+    assert found.note.startswith("the update to 2.0.0 cannot be planned:")
+    assert "report" in found.note  # the dependent that needs ^1.0.0
