@@ -618,10 +618,12 @@ class Worker:
                     detail={"limit_kill": self._death_limit("memory")},
                 )
             # RLIMIT_CPU is set soft = hard: the kernel sends SIGKILL at it (SIGXCPU only
-            # below a higher hard limit); the CPU time its parent reports says which.
+            # below a higher hard limit); the CPU time its parent reports says which. That
+            # figure comes out up to ~6 % under the kernel's own count (measured: 0.94 s
+            # at a 1 s limit), so 90 % of the budget.
             lifetime_ms = self.spec.limits.cpu_lifetime_s * 1000
             if sig == signal.SIGXCPU or (
-                sig == signal.SIGKILL and self.cpu_ms() >= lifetime_ms * 0.99
+                sig == signal.SIGKILL and self.cpu_ms() >= lifetime_ms * 0.9
             ):
                 return Failure(
                     T.RESOURCE_ERROR,
@@ -674,7 +676,8 @@ class Worker:
                 "unit": "ms",
                 "action": "killed",
                 "detail": "RLIMIT_CPU: the kernel ended the worker at its lifetime CPU "
-                "budget; the value is its CPU time as its parent's wait4 reports it",
+                "budget; the value is its CPU time as its parent's wait4 reports it (the "
+                "kernel's own check counts a little more)",
             }
         return {
             "limit": "disk",
