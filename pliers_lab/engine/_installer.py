@@ -495,6 +495,12 @@ class Installer:
         from ..manifest import load_manifest
 
         old = self._plugins.require(plugin_id)
+        reason = self._activation.quarantined.get(plugin_id)
+        if reason is not None:  # checked before a new version's worker is started
+            raise EngineError(
+                f"plugin {plugin_id!r} is quarantined ({reason}); release it before "
+                "reloading or updating it"
+            )
         if origin is None:
             origin, signer = old.origin, old.signer
         elif origin not in ORIGINS:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from pliers_lab import Engine, PliersError
+from pliers_lab import Engine, EngineError, PliersError
 from pliers_lab.security import SecurityPolicy
 
 HOOK = "submission.afterSave"
@@ -93,3 +94,20 @@ def test_the_watcher_quarantines_under_the_policy(engine: Engine) -> None:
     assert engine.fire(HOOK, {}).value == []
     (action,) = engine.security_actions("mailer")
     assert action["source"] == "policy"
+
+
+def test_a_quarantined_plugin_is_not_reloaded_until_released(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from support import write_plugin
+
+    folder = write_plugin(tmp_path, "reloadable", "from pliers_lab import hook\n"
+                          "@hook('submission.afterSave')\ndef h(ctx):\n    return 1\n",
+                          {HOOK: {}})  # fmt: skip
+    engine.load(folder)
+    engine.quarantine("reloadable", "under review")
+    with pytest.raises(EngineError, match=r"'reloadable' is quarantined \(under review\)"):
+        engine.reload("reloadable")
+    assert engine.plugin("reloadable").state.value == "stopped"
+    engine.release("reloadable")
+    assert engine.reload("reloadable").state.value == "active"
