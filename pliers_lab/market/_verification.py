@@ -7,6 +7,7 @@ HTTP: ``RemoteAdvisories``) or an exported folder (its ``advisories.json``).
 >>> print(verification.get_trust_score("csv-export"))                         # doctest: +SKIP
 >>> verification.report_security("csv-export", issue, reporter="bob")         # doctest: +SKIP
 >>> verification.get_security_advisories("csv-export")                        # doctest: +SKIP
+>>> verification.verify_signature("dist/csv-export-1.0.0.zip")               # doctest: +SKIP
 
 The work is done by ``_advisories`` (reports, advisories) and ``_trust_score``.
 """
@@ -22,10 +23,14 @@ from ._trust_score import TrustScore, trust_score
 from .refusals import MarketError
 
 if TYPE_CHECKING:
+    import os
+
     from ..engine import Engine
     from ._advisory_watch import AdvisorySource
     from ._store import PluginStore
-    from .scan import SecurityIssue
+    from .bundle import Bundle
+    from .scan import SecurityIssue, SecurityScanResult
+    from .signing import VerificationResult
 
 __all__ = ["PluginVerification", "advisory_source"]
 
@@ -69,6 +74,38 @@ class PluginVerification:
         self.engine = engine
         self.advisories = advisory_source(registry)
 
+    # ------------------------------------------------- code signing and verification
+    def verify_signature(self, bundle: str | os.PathLike[str] | Bundle) -> VerificationResult:
+        """``verifySignature``: ``bundle``'s signature against the store's trusted keys
+        (without a store: the keys a local registry holds)."""
+        from .signing import verify_bundle
+
+        opened = self._open(bundle)
+        if self.store is not None:
+            trusted = self.store.trusted_keys()
+        elif isinstance(self.advisories, Advisories):
+            trusted = self.registry.keys()
+        else:
+            trusted = {}
+        return verify_bundle(opened, trusted)
+
+    def checksum(self, bundle: str | os.PathLike[str] | Bundle) -> str:
+        """``checksum``: the SHA-256 over the bundle's files (checked as it opens)."""
+        return self._open(bundle).checksum
+
+    def scan(self, bundle: str | os.PathLike[str] | Bundle) -> SecurityScanResult:
+        """``scan``: the static security scan of ``bundle`` (nothing is executed)."""
+        from .scan import scan_bundle
+
+        return scan_bundle(self._open(bundle))
+
+    @staticmethod
+    def _open(bundle: str | os.PathLike[str] | Bundle) -> Bundle:
+        from .bundle import Bundle, open_bundle
+
+        return bundle if isinstance(bundle, Bundle) else open_bundle(bundle)
+
+    # --------------------------------------------------------- trust and reputation
     def get_trust_score(self, plugin_id: str, version: str | None = None) -> TrustScore:
         """``getTrustScore``: the score of ``plugin_id@version`` (default: latest), with
         its signals."""

@@ -287,3 +287,24 @@ def test_a_fix_that_breaks_a_dependent_is_named_not_offered(
     assert found.fixed_by == "2.0.0" and found.plan is None
     assert found.note.startswith("the update to 2.0.0 cannot be planned:")
     assert "report" in found.note  # the dependent that needs ^1.0.0
+
+
+def test_the_spec_verification_methods_check_a_bundle(
+    registry: Registry, store, key, other_key, tmp_path, make_plugin
+) -> None:
+    from pliers_lab.market import build_bundle
+
+    from .conftest import SHELL_CODE
+
+    good = build_bundle(make_plugin("csvx"), tmp_path / "a", signing_key=key)
+    foreign = build_bundle(
+        make_plugin("shell", code=SHELL_CODE), tmp_path / "b", signing_key=other_key
+    )
+    verification = PluginVerification(registry, store=store)
+    assert verification.verify_signature(good).status == "verified"
+    assert verification.verify_signature(foreign).status == "untrusted"
+    assert PluginVerification(registry).verify_signature(good).valid  # the registry's keys
+    assert verification.checksum(good).startswith("sha256:")
+    assert verification.checksum(good) == registry.publish(good, user="ann").checksum
+    scan = verification.scan(foreign)
+    assert not scan.safe and scan.issues[0].severity == "critical"
