@@ -64,6 +64,7 @@ class DataQuota:
             "enforcedBy": "kernel",
             "fileSystem": image.describe(),
             "capacityBytes": image.capacity,
+            "sizedForBytes": image.sized_for if image.sized_for >= 0 else None,
             "usedBytes": image.used() if image.fd >= 0 else None,
         }
 

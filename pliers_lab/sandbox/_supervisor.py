@@ -879,7 +879,9 @@ class PluginProcess:
         self._last_disk_check = now
         image = self.quota.image
         self.disk_bytes = image.used() if image is not None else _folder_size(str(data_dir))
-        if image is None and self.disk_bytes > limit:
+        # Measured where the kernel does not hold the limit: no image, or one sized for
+        # another limit (a reload overlapping its old version, a resize that failed).
+        if (image is None or image.sized_for != limit) and self.disk_bytes > limit:
             hit = self.limit_log.record(
                 LimitHit(
                     self.spec.plugin,

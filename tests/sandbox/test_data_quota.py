@@ -279,3 +279,29 @@ def test_an_image_the_host_will_not_mount_is_refused_never_left_to_the_plugin(
         assert datafs.IMAGE in refused.value.message
         assert "SandboxPolicy.data_quota is False" in refused.value.message
     off.close()
+
+
+@needs_root
+def test_a_smaller_limit_than_the_data_keeps_the_image_and_measures_the_folder(
+    tmp_path: Path, make_plugin: MakePlugin
+) -> None:
+    runtime = ProcessRuntime(
+        SandboxPolicy(data_root=tmp_path / "data", network_deny=(), disk_check_interval_s=0)
+    )
+    with Engine(default_isolation="process") as eng:
+        eng.register_runtime(runtime)
+        eng.load(make_plugin("shrunk", _writer("shrunk"), permissions=RW, limits={"disk": 3}))
+        assert _fire(eng, "shrunk", files=2, size=MB).value == {"written": 2 * MB, "errno": None}
+        eng.unload("shrunk")
+        # 2 MB of data cannot fit a 1 MB file system: the image keeps its size (and the
+        # data), says so, and the host measures the folder against the new limit.
+        eng.load(make_plugin("shrunk", _writer("shrunk"), permissions=RW, limits={"disk": 1}))
+        quota = eng.isolation("shrunk")["limits"]["dataQuota"]
+        assert quota["enforcedBy"] == "kernel" and quota["sizedForBytes"] is None
+        assert "could not resize" in quota["fileSystem"]
+        outcome = _fire(eng, "shrunk", do="note", name="a.txt", text="x")
+        assert outcome.error is not None and "disk limit" in outcome.error.message
+        hit = outcome.error.metadata["limit"]
+        assert hit["limit"] == "disk" and hit["cap"] == MB and hit["value"] > 2 * MB * 0.99
+        assert hit["action"] == "refused (the call failed after the data folder was measured)"
+    runtime.close()

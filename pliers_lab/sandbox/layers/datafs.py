@@ -210,6 +210,8 @@ class DataImage:
         self.limit = limit
         self.image = str(folder / IMAGE)
         self.note = ""
+        self.sized_for = limit
+        """The limit its size was made for (another, when a resize failed)."""
         self.fd = -1
         self._lock = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -238,8 +240,15 @@ class DataImage:
             seed = str(self.folder) if legacy else None
             if seed:
                 temp = str(self.folder.parent / f".{self.folder.name}{IMAGE}.new")
-            _mkfs(temp, want, _inodes(self.limit), seed)
-            os.replace(temp, self.image)
+            try:
+                _mkfs(temp, want, _inodes(self.limit), seed)
+                os.replace(temp, self.image)
+            except BaseException:
+                import contextlib
+
+                with contextlib.suppress(OSError):  # a half-made image
+                    os.unlink(temp)
+                raise
             self.note = f"made ({len(legacy)} existing entries copied in)" if legacy else "made"
             return
         _run("e2fsck", "-p", self.image)  # no journal: a host that died mid-write
@@ -255,6 +264,7 @@ class DataImage:
                     f.truncate(want)
                 self.note = f"resized from {blocks * _BLOCK >> 10} KiB"
             except OSError as exc:
+                self.sized_for = -1
                 self.note = f"kept at {blocks * _BLOCK >> 10} KiB (could not resize: {exc})"
 
     def _mount(self) -> int:
