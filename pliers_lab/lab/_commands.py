@@ -529,4 +529,5 @@ def _simulate(call: Call) -> Any:
     )
 
 
-from . import _security_commands  # noqa: E402, F401  (registers security, quarantine, release)
+# registers advisories, trust; security, quarantine, release
+from . import _advisory_commands, _security_commands  # noqa: E402, F401

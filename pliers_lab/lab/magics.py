@@ -86,6 +86,9 @@ class PliersMagics(Magics):
                                          (DataFrames) or a plot of them over time
           quarantine ID REASON           stop a plugin until released (recorded)
           release ID [REASON]            lift its quarantine and start it again
+          advisories --registry R --store S [--policy warn|disable]
+                                         advisories affecting the plugins, the fixing update
+          trust NAME[@VERSION] --registry R   a trust score: each signal, weight, points
           reset                          close the default engine and start a fresh one
 
         Cell form: ``%%pliers plugin NAME`` defines an inline plugin from the cell (handlers

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pliers_lab import Engine
 from pliers_lab.market import (
     Advisories,
@@ -58,3 +60,32 @@ def test_trust_scores_and_advisories_are_drawn(shell: Any, tmp_path: Path) -> No
     shell.run_line_magic("unload_ext", "pliers_lab")
     assert "pliers-trust" not in _html(shell, score)
     shell.run_line_magic("load_ext", "pliers_lab")  # the fixture unloads it again
+
+
+def test_pliers_advisories_and_trust_magics(shell: Any, tmp_path: Path) -> None:
+    from IPython.core.error import UsageError
+
+    from pliers_lab.lab import default_engine
+
+    key = SigningKey.generate()
+    registry = Registry(tmp_path / "registry")
+    registry.register_key("ann", key.public_key)
+    store = PluginStore(tmp_path / "store")
+    store.trust_key(key.public_key, "ann")
+    folder = write_plugin(tmp_path / "src", "csvx", "1.0.0")
+    registry.publish(build_bundle(folder, tmp_path / "dist", signing_key=key), user="ann")
+    engine = default_engine()
+    PluginMarketplace(registry, store, engine=engine).install("csvx")
+    advisory = Advisories(registry).publish(
+        "csvx", user="ann", affected="1.0.0", severity="critical", title="leak"
+    )
+    where = f"--registry {registry.root} --store {store.root}"
+    watch = shell.run_line_magic("pliers", f"advisories {where} --policy disable")
+    assert [(f.advisory.id, f.action) for f in watch.last] == [(advisory.id, "disabled")]
+    assert engine.plugin("csvx").state.value == "stopped"
+    assert f'data-advisory="{advisory.id}"' in _html(shell, watch)
+    score = shell.run_line_magic("pliers", f"trust csvx@1.0.0 {where}")
+    assert score.cap == 10 and score.signal("runtime").value is None
+    assert score.frame().loc[0, "signal"] == "signature"
+    with pytest.raises(UsageError, match=r"not a registry \(no registry\.db\)"):
+        shell.run_line_magic("pliers", f"trust csvx --registry {tmp_path / 'nowhere'}")
