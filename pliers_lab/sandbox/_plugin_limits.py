@@ -301,8 +301,9 @@ class _Call:
                     round(self.moved / max(elapsed - self.waited, 1e-3)),
                     budget.rate,
                     "bytes/s",
-                    f"throttled ({self.moved} bytes paced over {elapsed:.2f} s, "
-                    f"{self.waited:.2f} s of it waiting)",
+                    "throttled",
+                    detail=f"{self.moved} bytes paced over {elapsed:.2f} s, "
+                    f"{self.waited:.2f} s of it waiting",
                 )
             )
 
