@@ -166,13 +166,17 @@ class RemoteRegistry(RecordReads):
     def _sign(self, method: str, full: str, query: str, body: bytes, what: str) -> str:
         from ._signed_requests import sign_request
 
+        user, key = self._publisher(what)
+        path = urllib.parse.unquote(urllib.parse.urlsplit(full).path)
+        return sign_request(method, path, query, body, user=user, key=key)
+
+    def _publisher(self, what: str) -> tuple[str, SigningKey]:
         if self.user is None or self.key is None:
             raise RegistryAccessError(
                 f"{what} on the registry {self.url} needs a publisher: "
                 "RemoteRegistry(url, user=..., key=SigningKey.load(...))"
             )
-        path = urllib.parse.unquote(urllib.parse.urlsplit(full).path)
-        return sign_request(method, path, query, body, user=self.user, key=self.key)
+        return self.user, self.key
 
     def _refusal(self, exc: urllib.error.HTTPError, what: str, plugin: str | None) -> MarketError:
         raw = _read(exc, 1 << 20)
@@ -365,9 +369,10 @@ class RemoteRegistry(RecordReads):
                 f"this client publishes to {self.url} as {self.user!r} (with key "
                 f"{self.key.key_id if self.key else '-'}); it cannot publish as {user!r}"
             )
+        what = f"publish {Path(bundle_path).name}"
+        self._publisher(what)
         notes = [changes] if isinstance(changes, str) else list(changes)
         data = Path(bundle_path).read_bytes()
-        what = f"publish {Path(bundle_path).name}"
         answer = self._json(
             "POST", "/v1/plugins", what, params=[("changes", n) for n in notes], body=data,
             content_type="application/zip", signed=True,

@@ -510,6 +510,41 @@ async def update_plugin(request: Request, state: WebState) -> Any:
 
 
 @endpoint()
+async def update_plan(request: Request, state: WebState) -> Any:
+    """An update's plan (the permission diff first) for a plugin the marketplace installed."""
+    plugin_id = _managed(state, request.path_params["id"], "planning an update of")
+    wanted = request.query_params.get("version")
+    if wanted is not None and not 0 < len(wanted) <= 256:
+        message = "must be a version, tag or range"
+        raise ApiError(
+            "VALIDATION_FAILED",
+            f"version: {message}",
+            problems([{"path": "query.version", "message": message, "value": None}]),
+        )
+    return await market.plan(state, plugin_id, wanted)
+
+
+@endpoint(body="command")
+async def rollback_plugin(request: Request, state: WebState) -> Any:
+    """Back to the version active before the last update (marketplace installs)."""
+    await _json(request, optional=True)  # read as every command's: its limits apply
+    plugin_id = _managed(state, request.path_params["id"], "rolling back")
+    return await market.rollback(state, plugin_id)
+
+
+def _managed(state: WebState, plugin_id: str, what: str) -> str:
+    if not market.manages(state, plugin_id):
+        if state.marketplace is None:
+            raise market.unavailable(what.capitalize() + " a plugin")
+        raise ApiError(
+            "PLUGIN_NOT_FOUND",
+            f"{what} {plugin_id[:100]!r}: the marketplace did not install it",
+            {"pluginId": plugin_id[:100]},
+        )
+    return plugin_id
+
+
+@endpoint()
 async def uninstall_plugin(request: Request, state: WebState) -> Any:
     plugin = _plugin(state, request.path_params["id"])
     force = _flag(request.query_params.get("force"), "force", False)
@@ -853,6 +888,8 @@ def management_routes() -> list[Route | WebSocketRoute]:
         Route(base + "/{id}", plugin_details, methods=["GET"]),
         Route(base + "/{id}", update_plugin, methods=["PUT"]),
         Route(base + "/{id}", uninstall_plugin, methods=["DELETE"]),
+        Route(base + "/{id}/update-plan", update_plan, methods=["GET"]),
+        Route(base + "/{id}/rollback", rollback_plugin, methods=["POST"]),
         Route(base + "/{id}/config", get_config, methods=["GET"]),
         Route(base + "/{id}/config", put_config, methods=["PUT"]),
         Route(base + "/{id}/config/validate", validate_config, methods=["POST"]),

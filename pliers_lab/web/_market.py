@@ -30,6 +30,8 @@ __all__ = [
     "install_upload",
     "listing",
     "manages",
+    "plan",
+    "rollback",
     "search",
     "unavailable",
     "uninstall",
@@ -145,6 +147,22 @@ async def update(state: WebState, plugin_id: str, body: Mapping[str, Any]) -> di
         accept_permissions=bool(body.get("acceptPermissions", False)),
         engine=state.engine,
     )
+    return dict(result.to_dict())
+
+
+async def plan(state: WebState, plugin_id: str, version: str | None) -> dict[str, Any]:
+    """``GET /v3/plugins/{id}/update-plan``: what an update would do, nothing changed —
+    the permissions the new version adds (to accept with ``acceptPermissions``) and drops,
+    its release notes, the dependencies it would install."""
+    market = _market(state, "planning an update from the marketplace")
+    return dict((await asyncio.to_thread(market.plan_update, plugin_id, version)).to_dict())
+
+
+async def rollback(state: WebState, plugin_id: str) -> dict[str, Any]:
+    """``POST /v3/plugins/{id}/rollback``: back to the version active before the last
+    update (kept in the store)."""
+    market = _market(state, "rolling back through the marketplace")
+    result = await asyncio.to_thread(market.rollback, plugin_id, engine=state.engine)
     return dict(result.to_dict())
 
 

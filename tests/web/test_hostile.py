@@ -45,6 +45,8 @@ MANAGEMENT_LIMITS = {
     ("GET", "/v3/plugins/{id}"): 0,
     ("PUT", "/v3/plugins/{id}"): 16 * KIB,
     ("DELETE", "/v3/plugins/{id}"): 0,
+    ("GET", "/v3/plugins/{id}/update-plan"): 0,
+    ("POST", "/v3/plugins/{id}/rollback"): 16 * KIB,
     ("GET", "/v3/plugins/{id}/config"): 0,
     ("PUT", "/v3/plugins/{id}/config"): 256 * KIB,
     ("POST", "/v3/plugins/{id}/config/validate"): 256 * KIB,
