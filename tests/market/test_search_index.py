@@ -102,7 +102,13 @@ def big(tmp_path: Path) -> Registry:
     return registry
 
 
-def test_the_index_answers_what_query_search_answers(big: Registry) -> None:
+@pytest.mark.parametrize("small", [index.SMALL, 7, 0])
+def test_the_index_answers_what_query_search_answers(
+    big: Registry, small: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``small``: up to this many matches are ordered in Python, more in SQL passes (by
+    relevance: the listings a word names first, the rest by downloads): all three ways."""
+    monkeypatch.setattr(index, "SMALL", small)
     plugins = big.plugins()
     for query in queries(7, 400):
         assert big.search(query) == search(plugins, query), query
@@ -154,18 +160,20 @@ def test_every_kind_of_write_shows_in_the_next_search(registry: Registry, publis
         assert db.execute("SELECT COUNT(*) FROM search_stale").fetchone()[0] == 0
 
 
-def test_a_registry_written_before_the_index_gets_one(tmp_path: Path) -> None:
-    """A registry file at the schema before the index (c6d1737's steps, and those added
-    before the index) is migrated in place, keeps every row, and its first search builds
-    the index from them."""
+@pytest.mark.parametrize("steps", ["before the index", "the index's first step"])
+def test_a_registry_written_before_the_index_gets_one(tmp_path: Path, steps: str) -> None:
+    """A registry file at the schema before the index (c6d1737's steps and those added
+    before the index), or at the index's first step (bc6f7e8), is migrated in place,
+    keeps every row, and its first search builds the index from them."""
     from pliers_lab.market._registry import MIGRATIONS
     from pliers_lab.storage.sqlite import migrate_file
 
-    before = [m for m in MIGRATIONS if "search_listings" not in m.sql]
-    assert [m.version for m in before] == list(range(1, len(before) + 1))  # the index is last
+    first = next(m.version for m in MIGRATIONS if "search_listings" in m.sql)
+    assert [m.version for m in MIGRATIONS][first - 1 :] == [first, first + 1]  # the last two
+    upto = first - 1 if steps == "before the index" else first
     root = tmp_path / "old"
     root.mkdir()
-    migrate_file(root / "registry.db", before, what="an old registry")
+    migrate_file(root / "registry.db", MIGRATIONS[:upto], what="an old registry")
     old = Registry.__new__(Registry)  # the rows an old registry holds, written as it would
     old.db = root / "registry.db"
     fill(old, 30, seed=5)
@@ -175,6 +183,7 @@ def test_a_registry_written_before_the_index_gets_one(tmp_path: Path) -> None:
     reopened = Registry(root)
     conn = sqlite3.connect(root / "registry.db")
     assert {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in _TABLES} == rows
+    assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == first + 1
     conn.close()
     plugins = reopened.plugins()
     for query in queries(11, 40):
