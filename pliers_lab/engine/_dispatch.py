@@ -130,8 +130,9 @@ class HookTable:
         self.collect = mode is ResultMode.COLLECT
         self.fold: Fold = FOLDS[mode]
         self.impls = tuple(sorted(impls, key=HookImpl.sort_key))
-        # Unpacked once here so the collect loop reads locals instead of attributes.
-        self.entries = tuple((i, i.plugin_id, i.fn, i.timeout, i.stats) for i in self.impls)
+        # Unpacked once here so the collect loop reads locals instead of attributes; the
+        # handler record itself (``impls[index]``) is only needed when a call fails.
+        self.entries = tuple((i.plugin_id, i.fn, i.timeout, i.stats) for i in self.impls)
         self.has_async = any(impl.is_async for impl in self.impls)
         self.stats = tuple(impl.stats for impl in self.impls)
         #: Trails of executions where every handler ran and simply succeeded, waiting to
@@ -316,7 +317,9 @@ def run_sync(res: HookResult, acc: Any, on_failure: FailureHandler) -> Any:
     trail, answers = res._trail, res._answers
     t0 = trail[-1]
     fold = table.fold
-    for index, (impl, plugin_id, fn, timeout, stats) in enumerate(table.entries):
+    impls = table.impls
+    for index, (plugin_id, fn, timeout, stats) in enumerate(table.entries):
+        impl = impls[index]
         res.plugin_id = plugin_id
         retries = 0
         try:
@@ -389,8 +392,8 @@ def run_collect(
     trail, answers = res._trail, res._answers
     answer, mark = answers.append, trail.append
     t0 = trail[-1]
-    entries = table.entries[len(answers) :] if answers else table.entries
-    for impl, plugin_id, fn, timeout, stats in entries:
+    impls = table.impls
+    for plugin_id, fn, timeout, stats in table.entries[len(answers) :]:
         if failure is None:
             res.plugin_id = plugin_id
             try:
@@ -409,6 +412,7 @@ def run_collect(
                     t0 = t1
                     continue
                 failure = duration
+        impl = impls[len(answers)]
         if isinstance(failure, BaseException):
             if must_propagate(failure):
                 raise failure
@@ -430,19 +434,19 @@ def run_collect(
     return collected(answers)
 
 
-def _time(stats: PluginStats, duration: float) -> None:
-    """Add a plain success's duration (its count comes from the ledger)."""
-    stats._total += duration
-    if duration > stats._max:
-        stats._max = duration
-
-
 def _count(impl: HookImpl, t0: float) -> float:
     """Count one call of ``impl`` that started at ``t0`` now (the slow paths: retries,
     failures); returns its duration."""
     duration = perf() - t0
     impl.stats.add_call(duration)
     return duration
+
+
+def _time(stats: PluginStats, duration: float) -> None:
+    """Add a plain success's duration (its count comes from the ledger)."""
+    stats._total += duration
+    if duration > stats._max:
+        stats._max = duration
 
 
 async def _call_async(impl: HookImpl, ctx: HookContext) -> Any:

@@ -52,7 +52,7 @@ class Dispatcher:
         self.tag = journal.tag  # in every execution id: engines never collide
         self._env = (plugins.by_id, self.tag)  # what every context reads its plugin from
         self._hooks = hooks
-        self._tables = hooks.tables
+        self._sync_tables = hooks.sync_tables
         self._ledger = journal.ledger
         self._dirty = journal.ledger.dirty.add
         self._recent = journal.executions.recent.append
@@ -72,21 +72,22 @@ class Dispatcher:
         trace_id: str | None = None,
     ) -> HookResult:
         """``Engine.fire`` (the engine binds this method as its own: no extra call)."""
-        table = self._tables.get(hook)
-        if table is None:
-            table = self._hooks.table(hook)
-        if table.has_async:
-            return self._loop.run(
-                self.afire(
-                    hook,
-                    data,
-                    user_id=user_id,
-                    session_id=session_id,
-                    event=event,
-                    request_id=request_id,
-                    trace_id=trace_id,
+        try:
+            table = self._sync_tables[hook]
+        except KeyError:
+            table = self._hooks.table(hook)  # built now, or one with async handlers
+            if table.has_async:
+                return self._loop.run(
+                    self.afire(
+                        hook,
+                        data,
+                        user_id=user_id,
+                        session_id=session_id,
+                        event=event,
+                        request_id=request_id,
+                        trace_id=trace_id,
+                    )
                 )
-            )
         # ``begin``, inlined: this is the one object the execution allocates.
         res = _new(HookResult)
         res.hook = hook
@@ -107,7 +108,7 @@ class Dispatcher:
             # first one that does not hands the rest of the chain over to it.
             t0 = trail[1]
             nothing = False  # did a handler answer None (left out of the value)?
-            for _impl, plugin_id, fn, timeout, stats in table.entries:
+            for plugin_id, fn, timeout, stats in table.entries:
                 res.plugin_id = plugin_id
                 try:
                     value = fn(res)
@@ -129,14 +130,17 @@ class Dispatcher:
                 t0 = t1
             else:
                 res.value = collected(answers) if nothing else answers.copy()
+                table.trails.append(trail)
+                self._dirty(table)
+                self._recent(res)
+                if not seq & _MASK:
+                    self._ledger.settle()
+                return res
+            self._ledger.odd(res)
         else:
             res.value = run_sync(res, initial(table.mode, data), self._failure)
             res.data = data  # a waterfall moved it along the chain
-        if res._notes is None and len(answers) == len(table.entries):
-            table.trails.append(trail)
-            self._dirty(table)
-        else:
-            self._ledger.odd(res)
+            self._ledger.keep(res)
         self._recent(res)
         if not seq & _MASK:
             self._ledger.settle()

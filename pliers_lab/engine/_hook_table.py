@@ -28,6 +28,9 @@ class HookRegistry:
         self._impls: dict[str, dict[str, list[HookImpl]]] = {}
         self._hooks_of: dict[str, set[str]] = {}  # plugin id → hooks it has handlers for
         self.tables: dict[str, HookTable] = {}
+        #: The tables without async handlers: what ``Dispatcher.fire`` can run at once
+        #: (one lookup decides both that the table is built and that it is sync).
+        self.sync_tables: dict[str, HookTable] = {}
         self._lock = threading.RLock()
 
     def spec(self, name: str) -> HookSpec:
@@ -62,7 +65,7 @@ class HookRegistry:
             for name in [n for n, s in self._custom.items() if s.declared_by == plugin_id]:
                 if not self._impls.get(name):
                     del self._custom[name]
-                    self.tables.pop(name, None)
+                    self._drop(name)
 
     def table(self, name: str) -> HookTable:
         """The current table of ``name`` (built on first use, then cached)."""
@@ -76,7 +79,14 @@ class HookRegistry:
                     for stats in table.stats:
                         stats.settle = self._settle
                 self.tables[name] = table
+                if not table.has_async:
+                    self.sync_tables[name] = table
         return table
+
+    def _drop(self, name: str) -> None:
+        """Forget the built table of ``name`` (its handlers changed): rebuilt on next use."""
+        self.sync_tables.pop(name, None)
+        self.tables.pop(name, None)
 
     def add(self, impls: Iterable[HookImpl]) -> None:
         with self._lock:
@@ -84,13 +94,13 @@ class HookRegistry:
                 by_plugin = self._impls.setdefault(impl.hook, {})
                 by_plugin.setdefault(impl.plugin_id, []).append(impl)
                 self._hooks_of.setdefault(impl.plugin_id, set()).add(impl.hook)
-                self.tables.pop(impl.hook, None)
+                self._drop(impl.hook)
 
     def remove(self, plugin_id: str) -> None:
         with self._lock:
             for name in self._hooks_of.pop(plugin_id, ()):
                 self._impls[name].pop(plugin_id, None)
-                self.tables.pop(name, None)
+                self._drop(name)
 
     def replace(
         self,

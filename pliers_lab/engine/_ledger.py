@@ -8,15 +8,16 @@ batch (``count += len(batch)``) and the batch's trails become one flat array of 
 in the execution store, freed while still in the CPU's cache.
 
 Executions that did not simply succeed (a failure, a retry, a chain a veto or a first
-answer cut short) are *odd*: the slow path already counted their failed calls, so the
-ledger counts their successful calls at once and keeps their notes for the rows.
+answer cut short) are *odd*: the slow path already counted their noted calls, so the
+ledger counts their plain successes at once and keeps their notes for the rows.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 from array import array
-from itertools import chain
+from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -81,8 +82,7 @@ class Ledger:
                 del trails[:taken]  # appends made meanwhile stay for the next time
                 for stats in table.stats:  # every handler of each of them succeeded
                     stats._count += taken
-                flat = array("d", chain.from_iterable(batch))
-                chunks.append((int(batch[0][0]), table, flat, None))
+                chunks.append((int(batch[0][0]), table, _flat(batch), None))
             odd = self._odd
             taken = len(odd)
             for table, trail, notes in odd[:taken]:
@@ -94,3 +94,24 @@ class Ledger:
             del odd[:taken]
             chunks.sort(key=itemgetter(0))
             self._store.extend(chunks)
+
+
+def _flat(batch: list[Trail]) -> array[float]:
+    """The batch's trails, one after the other, as one array of floats.
+
+    ``array("d", iterable)`` parses each item through the argument parser (~20 ns
+    each); packing the joined list with a prepared ``Struct`` converts it in C and the
+    array takes the bytes whole: 2-3x faster, and settling is on the hot path's bill.
+    """
+    joined: list[float] = []
+    for trail in batch:
+        joined += trail
+    flat = array("d")
+    flat.frombytes(_packer(len(joined)).pack(*joined))
+    return flat
+
+
+@lru_cache(maxsize=64)
+def _packer(count: int) -> struct.Struct:
+    """A ``Struct`` for ``count`` doubles: batches repeat the same few lengths."""
+    return struct.Struct(f"{count}d")
