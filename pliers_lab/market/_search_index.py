@@ -583,17 +583,18 @@ _RUNS = "IN (SELECT value FROM json_each(:ranges))"
 def _older_versions(terms: list[str]) -> str:
     """Per plugin whose latest version does not run on the query's Pliers version (its
     range is one of ``:others``), the best older one that does (one of ``:ranges``, the
-    lowest ``rank``), as a listing; with ``terms``, only those the index finds them in."""
-    found = (
-        " AND v.id IN (SELECT rowid FROM search_version_text WHERE search_version_text MATCH :fts)"
+    lowest ``rank``), as a listing; with ``terms``, only those the index finds them in
+    (read from the index first: usually far fewer)."""
+    rows = (
+        "search_version_text CROSS JOIN search_versions v ON v.id = search_version_text.rowid "
+        "JOIN search_listings l ON l.name = v.name WHERE search_version_text MATCH :fts AND"
         if terms
-        else ""
+        else "search_listings l JOIN search_versions v ON v.name = l.name WHERE"
     )
     return (
-        f"(SELECT {_shown('l', 'd', 'v')} FROM search_listings l "
-        "JOIN search_versions v ON v.name = l.name "
-        "WHERE l.engines_pliers IN (SELECT value FROM json_each(:others)) "
-        f"AND v.engines_pliers {_RUNS}{found} "
+        f"(SELECT {_shown('l', 'd', 'v')} FROM {rows} "
+        "l.engines_pliers IN (SELECT value FROM json_each(:others)) "
+        f"AND v.engines_pliers {_RUNS} "
         f"AND v.rank = (SELECT MIN(o.rank) FROM search_versions o "
         f"WHERE o.name = l.name AND o.engines_pliers {_RUNS})) s"
     )
