@@ -8,7 +8,12 @@ Every field here is enforced in the plugin's worker or by the host for it:
 
 - ``memory`` → the worker's cgroup memory limit and RLIMIT_AS (+ headroom);
 - ``cpu`` → CPU per call (the supervisor), ``executionTime`` → wall clock per call;
-- ``disk`` → the data folder's size (accounted after calls) and RLIMIT_FSIZE per file;
+- ``disk`` → the data folder's size: as root, a loop-mounted ext4 image per plugin
+  (``sandbox/layers/datafs.py``, ``sandbox/_data_quota.py``), so the kernel refuses a
+  write past it (ENOSPC); where the host cannot mount one (not root, no loop devices, no
+  e2fsprogs, ``SandboxPolicy(data_quota=False)``) it is measured only, after calls, and
+  ``engine.limits(id)["dataQuota"]`` says which (docs/isolation.md); and RLIMIT_FSIZE per
+  file;
 - ``network`` (KB/s) and ``networkPerCall`` (KB) → the host's ``api.http`` for this plugin;
 - ``blockedModules`` → the worker's Landlock rules leave those modules' files unreadable,
   and the marketplace scanner flags code importing them.
@@ -66,7 +71,8 @@ class ResourceLimits(StrictModel):
     cpu: Positive | None = None
     """CPU time one call may use, ms (all the worker's threads)."""
     disk: Positive | None = None
-    """Size of the data folder and of any one file in it, MB."""
+    """Size of the data folder (kernel-enforced as root, else measured after calls) and
+    of any one file in it (RLIMIT_FSIZE), MB."""
     network: Positive | None = None
     """Bandwidth of the host's ``api.http`` for this plugin, KB/s (1 KB = 1024 bytes),
     request and response bytes together; calls are slowed to it."""
