@@ -78,9 +78,26 @@ def _writer(name: str) -> str:
     return f"NAME = {name!r}\n{WRITER}"
 
 
-needs_root = pytest.mark.skipif(
-    not ROOT, reason="a data file system needs root (test_an_ordinary_user_... covers the rest)"
-)
+@pytest.fixture
+def kernel_quota() -> None:
+    """As root the kernel quota is expected: a host missing a piece of it (e2fsprogs, loop
+    devices, the new mount API) fails the test naming the piece, never skips it — the
+    setup (``./run test``) installs e2fsprogs."""
+    ok, why = datafs.detect()
+    if not ok:
+        pytest.fail(
+            f"the data folder quota is not available as root on this host: {why}; "
+            "./run test installs e2fsprogs (apt-get), and the host needs loop devices",
+            pytrace=False,
+        )
+
+
+def needs_root(test: Any) -> Any:
+    """Root only (an ordinary user: ``test_an_ordinary_user_...``), with ``kernel_quota``."""
+    root_only = pytest.mark.skipif(
+        not ROOT, reason="a data file system needs root (test_an_ordinary_user_... covers the rest)"
+    )
+    return root_only(pytest.mark.usefixtures("kernel_quota")(test))
 
 
 @needs_root
@@ -305,3 +322,18 @@ def test_a_smaller_limit_than_the_data_keeps_the_image_and_measures_the_folder(
         assert hit["limit"] == "disk" and hit["cap"] == MB and hit["value"] > 2 * MB * 0.99
         assert hit["action"] == "refused (the call failed after the data folder was measured)"
     runtime.close()
+
+
+@pytest.mark.skipif(not ROOT, reason="as an ordinary user the reason is 'not root' (above)")
+def test_a_missing_e2fsprogs_tool_is_named_with_its_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shutil
+
+    real = shutil.which
+
+    def which(name: str, *args: Any, **kwargs: Any) -> str | None:
+        return None if name == "mkfs.ext4" else real(name, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "which", which)
+    assert datafs._detect() == (False, "mkfs.ext4 not found (Debian package e2fsprogs)")
