@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from ..dependencies import Catalog
 from ..versions import VersionError, max_satisfying
 from .query import CATEGORIES, MarketplaceQuery, PluginListing, SearchResult, listing, search
-from .refusals import NotFoundError
+from .refusals import MarketError, NotFoundError
 
 if TYPE_CHECKING:
     from ..dependencies import PluginSpec
@@ -64,7 +64,9 @@ class RegistrySource(Protocol):
 def open_registry(source: Any) -> Any:
     """The registry ``source`` names: an object with the registry interface as is; an
     ``http(s)://`` URL → ``RemoteRegistry``; a ``file://`` URL or a folder holding a
-    mirror (``mirror.json``) → ``MirrorRegistry``; another folder → ``Registry``."""
+    mirror (``mirror.json``) → ``MirrorRegistry``; a registry folder (``registry.db``) →
+    ``Registry``. Anything else is refused (``MarketError``), so that a typo never makes
+    an empty registry."""
     if isinstance(source, RegistrySource):
         return source
     if isinstance(source, str) and source.startswith(("http://", "https://")):
@@ -82,8 +84,11 @@ def open_registry(source: Any) -> Any:
         folder = Path(source)
         if (folder / MIRROR_FILE).is_file():
             return MirrorRegistry(folder)
-        if isinstance(source, Path) and str(source).startswith("file:"):
-            raise ValueError(f"{source}: no mirror there ({MIRROR_FILE} is missing)")
+        if not (folder / "registry.db").is_file():  # a typo must not make an empty registry
+            raise MarketError(
+                f"{folder}: neither a registry (no registry.db) nor a mirror (no "
+                f"{MIRROR_FILE}); Registry({str(folder)!r}) makes a new registry there"
+            )
         from ._registry import Registry
 
         return Registry(folder)

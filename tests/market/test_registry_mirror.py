@@ -81,6 +81,17 @@ def test_exporting_again_brings_the_mirror_up_to_date(
     ]
 
 
+def test_a_path_names_a_registry_or_a_mirror_never_a_new_one(
+    registry: Registry, tmp_path: Path
+) -> None:
+    from pliers_lab.market import open_registry
+
+    assert isinstance(open_registry(str(registry.root)), Registry)
+    with pytest.raises(MarketError, match="neither a registry .* nor a mirror"):
+        PluginMarketplace(tmp_path / "typo", PluginStore(tmp_path / "store"))
+    assert not (tmp_path / "typo").exists()
+
+
 def test_export_refuses_a_folder_of_something_else(registry: Registry, tmp_path: Path) -> None:
     elsewhere = tmp_path / "docs"
     elsewhere.mkdir()
