@@ -301,6 +301,7 @@ def test_dashboard_shows_metrics_plots_and_errors(examples: Engine) -> None:
     assert set(dash.frames) == {
         "metrics",
         "resources",
+        "limits",
         "durations",
         "error_rates",
         "errors",
@@ -314,6 +315,10 @@ def test_dashboard_shows_metrics_plots_and_errors(examples: Engine) -> None:
     assert 'class="pliers-resources-table"' in dash.resources.value
     assert 'data-plugin="crashy"' in dash.resources.value
     assert "not measured</td>" in dash.resources.value and ">0<" not in dash.resources.value
+    # no limit hit: inline plugins have no per-plugin limits, and every count says 0
+    assert "0 limit hits" in dash.summary.value and len(dash.frames["limits"]) == 0
+    assert "limits exceeded" in dash.limits.value and "none" in dash.limits.value
+    assert "<th>limit_hits</th>" in dash.table.value
     assert "recent activity" in dash.activity.value and "crashy" in dash.activity.value
     assert "runtime_error: " in dash.activity.value  # the error, summarised
     assert "ignore: error ignored" in dash.activity.value  # the admin's notice, summarised
@@ -337,3 +342,49 @@ def test_widgets_are_vboxes_with_css_classes(examples: Engine) -> None:
     classes = ["pliers-simulator", "pliers-inspector", "pliers-config-editor", "pliers-dashboard"]
     for widget, css in zip(widgets, classes, strict=True):
         assert isinstance(widget, w.VBox) and css in widget._dom_classes
+
+
+def test_dashboard_shows_the_limit_a_sandboxed_plugin_hit(tmp_path: Path) -> None:
+    """A real worker timed out at its manifest's ``executionTime``: the dashboard counts
+    the hit in the plugin's row, and the limits table names it with what was measured."""
+    from support import write_plugin
+
+    from pliers_lab.sandbox import ProcessRuntime, SandboxPolicy
+
+    code = (
+        "import time\nfrom pliers_lab import hook\n\n"
+        "@hook('submission.afterSave')\ndef nap(ctx):\n    time.sleep(ctx.data['s'])\n"
+    )
+    hooks = {"submission.afterSave": {}}
+    napper = write_plugin(tmp_path, "napper", code, hooks, limits={"executionTime": 300})
+    calm = write_plugin(tmp_path, "calm", code, hooks)
+    runtime = ProcessRuntime(SandboxPolicy(data_root=tmp_path / "data", network_deny=()))
+    with Engine(default_isolation="process") as engine:
+        engine.register_runtime(runtime)
+        engine.load(napper)
+        engine.load(calm)
+        dash = MetricsDashboard(engine, plots=False)
+        assert "0 limit hits" in dash.summary.value and "none" in dash.limits.value
+        outcome = engine.fire("submission.afterSave", {"s": 3}).outcome("napper")
+        assert outcome.error is not None
+        dash.refresh_button.click()
+        limits = dash.frames["limits"]
+        assert list(limits["plugin_id"]) == ["napper"]  # calm ran 3 s: no limit of its own
+        row = limits.iloc[0]
+        assert row["limit"] == "executionTime" and row["count"] == 1
+        assert row["action"] == "timed out" and row["actions"] == "timed out: 1"
+        assert row["cap"] == 300 and row["unit"] == "ms" and 300 <= row["value"] < 3000
+        assert "ms of CPU in the call" in row["detail"]
+        assert "1 limit hits" in dash.summary.value and "warning" in dash.summary.value
+        html = unescape(dash.limits.value)
+        assert 'class="pliers-limits-table"' in html
+        assert 'data-plugin="napper" data-limit="executionTime"' in html
+        assert "<td>timed out: 1</td>" in html and "<td>ms</td>" in html
+        assert 'data-plugin="calm"' not in html
+        shown = dash.frames["metrics"].set_index("plugin_id")
+        table = dash.table.value
+        assert "<th>limit_hits</th>" in table
+        assert shown.loc["napper", "state"] == "active"
+        hits = table.split("<td>napper</td>", 1)[1].split("</tr>", 1)[0]
+        assert hits.rstrip().endswith("<td>1</td>")  # the last column: limit_hits
+    runtime.close()

@@ -1,6 +1,8 @@
 """The metrics dashboard: per-plugin metrics, resource figures (measured, or *not
-measured* and why), durations and error-rate plots, recent errors and recent activity
-(status changes, installs, config updates).
+measured* and why), the limits each plugin hit (``PluginMetrics.limitsExceeded``: which
+limit, how often, the value measured against the cap, what the engine did), durations and
+error-rate plots, recent errors and recent activity (status changes, installs, config
+updates).
 
 Every table and picture comes from a DataFrame kept in ``dashboard.frames`` after each
 refresh, so what you see is what you can analyse further.
@@ -31,6 +33,7 @@ _METRIC_COLUMNS = [
     "health",
     "restarts",
     "timeouts",
+    "limit_hits",
 ]
 
 
@@ -39,13 +42,15 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
 
     Attributes:
         refresh_button: redraws everything from the engine.
-        summary, table, resources, errors, activity: HTML; ``table`` has CSS class
-            ``pliers-metrics-table``, ``resources`` ``pliers-resources-table`` (a cell not
-            measured says so, the reason in its title).
+        summary, table, resources, limits, errors, activity: HTML; ``table`` has CSS
+            class ``pliers-metrics-table`` (``limit_hits``: the limits a plugin hit, all
+            counted), ``resources`` ``pliers-resources-table`` (a cell not measured says
+            so, the reason in its title), ``limits`` ``pliers-limits-table`` (a row per
+            plugin and limit hit, ``data-plugin`` and ``data-limit`` on it).
         durations, error_rates: Image widgets (PNG) of the two plots.
         frames: ``metrics``, ``resources`` (one row per plugin and figure: value, unit,
-            measured, source or why not), ``durations``, ``error_rates``, ``errors`` and
-            ``activity`` DataFrames.
+            measured, source or why not), ``limits`` (one row per plugin and limit it
+            hit), ``durations``, ``error_rates``, ``errors`` and ``activity`` DataFrames.
     """
 
     def __init__(self, engine: Engine | None = None, *, plots: bool = True) -> None:
@@ -56,6 +61,7 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         self.summary = w.HTML()
         self.table = w.HTML()
         self.resources = w.HTML()
+        self.limits = w.HTML()
         self.durations = w.Image(format="png", layout=_plot_layout())
         self.error_rates = w.Image(format="png", layout=_plot_layout())
         self.errors = w.HTML()
@@ -65,6 +71,7 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
             w.HBox([self.refresh_button, self.summary]),
             self.table,
             self.resources,
+            self.limits,
         ]
         if plots:
             # A flex row stretches its children to the tallest: the two plots differ in
@@ -87,6 +94,7 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         self.frames = {
             "metrics": metrics,
             "resources": resources_frame(engine),
+            "limits": limits_frame(engine),
             "durations": durations_frame(engine),
             "error_rates": error_rates_frame(engine),
             "errors": engine.errors.frame(),
@@ -94,13 +102,18 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
         }
         calls = int(metrics["count"].sum()) if len(metrics) else 0
         failures = int(metrics["error_count"].sum()) if len(metrics) else 0
-        kind = "ok" if not failures else "warning"
+        limits = self.frames["limits"]
+        hits = limits.groupby("plugin_id")["count"].sum() if len(limits) else {}
+        kind = "ok" if not failures and not len(limits) else "warning"
         self.summary.value = message(
             kind,
             f"{len(metrics)} plugins · {engine.executions.total} executions · {calls} plugin "
-            f"calls · {failures} failed · {engine.errors.total} errors recorded",
+            f"calls · {failures} failed · {engine.errors.total} errors recorded · "
+            f"{int(limits['count'].sum()) if len(limits) else 0} limit hits",
         )
-        shown = metrics[_METRIC_COLUMNS] if len(metrics) else metrics
+        shown = metrics.assign(limit_hits=[int(hits.get(p, 0)) for p in metrics["plugin_id"]])[
+            _METRIC_COLUMNS
+        ]
         self.table.value = panel(
             shown.to_html(
                 index=False, classes="pliers-metrics-table", float_format="{:.3f}".format, border=0
@@ -110,6 +123,11 @@ class MetricsDashboard(w.VBox):  # type: ignore[misc]
             "<b>resources</b> (sandboxed plugins: their workers, as the kernel and the "
             "host count them; inline plugins share the engine's process)"
             + _resources_html(self.frames["resources"])
+        )
+        self.limits.value = panel(
+            "<b>limits exceeded</b> (per plugin and limit: how often, the newest hit's value "
+            "against the cap, and what the engine did; only sandboxed plugins' workers "
+            "apply per-plugin limits)" + _limits_html(limits)
         )
         if self.plots:
             self.durations.value = plot_durations(self.frames["durations"]).png(dpi=80)
@@ -151,6 +169,71 @@ def resources_frame(engine: Engine) -> Any:
                 (plugin.id, figure, value if measured else float("nan"), unit, measured, note)
             )
     return frame(rows, ("plugin_id", "figure", "value", "unit", "measured", "source"))
+
+
+def limits_frame(engine: Engine) -> Any:
+    """One row per plugin and limit it hit (``PluginMetrics.limitsExceeded``): ``count``,
+    ``actions`` (what the engine did, how often), and the newest hit's ``value``, ``cap``,
+    ``unit``, ``action``, ``at`` (UTC) and ``detail``."""
+    from ...observe.frames import frame
+
+    rows = []
+    for plugin in list(engine.plugins):
+        try:
+            exceeded = engine.metrics(plugin.id).limitsExceeded
+        except Exception:  # unloaded meanwhile
+            continue
+        for limit, entry in sorted(exceeded.items()):
+            last = entry.get("last") or {}
+            actions = ", ".join(f"{a}: {n}" for a, n in sorted(entry["actions"].items()))
+            rows.append((
+                plugin.id, limit, entry["count"], actions, last.get("value"), last.get("cap"),
+                last.get("unit", ""), last.get("action", ""), last.get("at"),
+                last.get("detail", ""),
+            ))  # fmt: skip
+    columns = (
+        "plugin_id", "limit", "count", "actions", "value", "cap", "unit", "action", "at",
+        "detail",
+    )  # fmt: skip
+    return frame(rows, columns, time_columns=("at",))
+
+
+def _limits_html(frame: Any) -> str:
+    """A row per plugin and limit hit; the newest hit's detail is the row's title."""
+    if not len(frame):
+        return " <span class='pliers-muted'>none</span>"
+    body = []
+    for row in frame.itertuples(index=False):
+        at = row.at.strftime("%H:%M:%S") if row.at == row.at else "?"  # NaT: no time
+        cells = (
+            f"<th>{esc(row.plugin_id)}</th><td>{esc(row.limit)}</td>"
+            f'<td class="num">{row.count}</td><td>{esc(row.actions)}</td>'
+            f'<td class="num">{esc(_amount(row.value))}</td>'
+            f'<td class="num">{esc(_amount(row.cap))}</td><td>{esc(row.unit)}</td>'
+            f"<td>{esc(at)}</td>"
+        )
+        body.append(
+            f'<tr data-plugin="{esc(row.plugin_id)}" data-limit="{esc(row.limit)}" '
+            f'title="{esc(row.detail)}">{cells}</tr>'
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("plugin", "limit", "hits", "what the engine did", "last value", "cap",
+                  "unit", "last at (UTC)")
+    )  # fmt: skip
+    return (
+        f'<table class="pliers-limits-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _amount(value: Any) -> str:
+    """A measured figure as read (a module's name stays a name)."""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "" if value is None else str(value)
 
 
 def _resources_html(frame: Any) -> str:
