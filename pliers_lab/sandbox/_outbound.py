@@ -4,11 +4,19 @@ The worker has no network at all; the host makes the request when the manifest's
 ``network.outbound`` allows ``host[:port]`` and the policy's deny list does not match the
 host name or any address it resolves to (deny wins over allow). Redirects are followed at
 most ``max_redirects`` times and each target is checked again; bodies are capped.
+
+A request may ask for its own ``timeout`` (seconds): at most the policy's
+``SandboxPolicy.http_timeout_s``, which is also the default — a larger one is clamped to
+it (the host's cap, as for every per-plugin figure), a non-number or one <= 0 is a
+VALIDATION_ERROR naming the argument. Like ``urllib``'s, it bounds each wait for the
+server (connecting, the answer, each read of its body); running out is a TIMEOUT_ERROR
+naming the method, the URL and the timeout applied.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
 import threading
 import urllib.error
@@ -17,6 +25,8 @@ import urllib.request
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
+
+from ..errors import PluginError, PluginErrorType
 
 if TYPE_CHECKING:
     from ._plugin_limits import NetworkBudget
@@ -106,6 +116,28 @@ class Outbound:
             raise NetworkRefused(f"{url}: {why}")
         return host, port
 
+    def timeout_for(self, method: str, url: str, timeout: Any) -> tuple[float, str]:
+        """The seconds a request waits, and why that many: its own ``timeout``, clamped
+        to the policy's ``timeout_s``; VALIDATION_ERROR for a non-number or one <= 0."""
+        cap = f"SandboxPolicy.http_timeout_s = {self.timeout_s:g} s"
+        if timeout is None:
+            return self.timeout_s, f"the host's default, {cap}"
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise PluginError(
+                PluginErrorType.VALIDATION_ERROR,
+                f"api.http {method.upper()} {url}: timeout must be a number of seconds "
+                f"> 0, got {timeout!r}",
+                metadata={"argument": "timeout", "url": url},
+            )
+        if timeout > self.timeout_s:
+            return self.timeout_s, f"timeout={timeout:g} clamped to the host's cap, {cap}"
+        return float(timeout), f"the request's timeout={timeout:g}"
+
     def request(
         self,
         method: str,
@@ -114,10 +146,15 @@ class Outbound:
         headers: dict[str, str] | None = None,
         body: str | None = None,
         json: Any = None,
+        timeout: Any = None,
     ) -> dict[str, Any]:
-        """Make the request (already permission-checked for ``url``); a plain dict back."""
+        """Make the request (already permission-checked for ``url``); a plain dict back.
+
+        ``timeout``: seconds, at most ``timeout_s`` (the policy's cap and the default; a
+        larger one is clamped to it)."""
         import json as _json
 
+        wait_s, why = self.timeout_for(method, url, timeout)
         self.check(url)
         data = None
         hdrs = dict(headers or {})
@@ -151,7 +188,7 @@ class Outbound:
         sent = len(data) if data is not None else 0
         self._count(requests=1)
         try:
-            with opener.open(req, timeout=self.timeout_s) as resp:
+            with opener.open(req, timeout=wait_s) as resp:
                 raw = (
                     resp.read(self.max_bytes + 1)
                     if call is None
@@ -164,6 +201,14 @@ class Outbound:
                 exc.code,
                 dict(exc.headers.items()),
             )
+        except (TimeoutError, urllib.error.URLError) as exc:
+            if not isinstance(exc, TimeoutError) and not isinstance(exc.reason, TimeoutError):
+                raise
+            raise PluginError(
+                PluginErrorType.TIMEOUT_ERROR,
+                f"api.http {method.upper()} {url} timed out: no answer within {wait_s:g} s ({why})",
+                metadata={"url": url, "timeoutS": wait_s},
+            ) from None
         finally:
             if call is not None:
                 call.done()
