@@ -24,8 +24,10 @@ Network: the plugin reaches the CRM only through ``ctx.api.http``, which the hos
 within the manifest's ``permissions.network.outbound``. Before any request the plugin
 checks that ``crmApiUrl``'s host and port are declared there, so a configuration pointing
 elsewhere is reported (naming both) instead of being refused by the host as a security
-violation, which would quarantine the plugin. Timeouts are the host's: ``api.http`` gives
-up after its policy's ``http_timeout_s`` (10 s by default).
+violation, which would quarantine the plugin. Timeouts: each request passes its own to
+``api.http`` (``syncTimeout``, 10 s, and ``lookupTimeout``, 5 s, by default), which the
+host caps at its policy's ``http_timeout_s`` (10 s by default): a slower CRM is a
+``timeout_error``, handled as any failed request.
 """
 
 from __future__ import annotations
@@ -147,6 +149,11 @@ def _endpoint(config: Data, path: str) -> str:
     return str(config["crmApiUrl"]).rstrip("/") + path
 
 
+def _timeout_s(config: Data, key: str, default_ms: int) -> float:
+    """``config[key]`` (ms) in seconds, as ``api.http`` takes it."""
+    return int(config.get(key, default_ms)) / 1000
+
+
 def _json(answer: Data) -> Any:
     try:
         return json.loads(answer.get("text") or "null")
@@ -165,6 +172,7 @@ def push(api: Any, config: Data, record: Data) -> Any:
             url,
             json=record,
             headers=_headers(config, **{"Idempotency-Key": str(record["submissionId"])}),
+            timeout=_timeout_s(config, "syncTimeout", 10_000),
         )
     except PluginError as exc:
         raise CrmFailed(f"POST {url}: {_error_text(exc)}") from None
@@ -182,7 +190,9 @@ def lookup(api: Any, config: Data, email: str) -> Data | None:
         raise NotReachable(why)
     url = _endpoint(config, "/contacts/lookup?" + urllib.parse.urlencode({"email": email}))
     try:
-        answer = api.http.get(url, headers=_headers(config))
+        answer = api.http.get(
+            url, headers=_headers(config), timeout=_timeout_s(config, "lookupTimeout", 5_000)
+        )
     except PluginError as exc:
         raise CrmFailed(f"GET {url}: {_error_text(exc)}") from None
     status = int(answer.get("status", 0))

@@ -400,3 +400,32 @@ def test_retries_run_when_the_host_came_after_the_plugin(
         assert host.get_submission(saved["id"])["metadata"]["crm"]["status"] == "synced"
     engine.close()
     runtime.close()
+
+
+def test_each_request_waits_its_own_timeout_not_the_hosts(
+    host: Host, plugin_dir: Path, crm: Crm
+) -> None:
+    """A CRM answering in 0.8 s: within the host's 1 s cap, but over the 0.3 s each
+    request was configured to wait. The lookup gives up (data unchanged), the sync too (a
+    retry), each with a timeout_error naming its timeout; with the shipped timeouts
+    (clamped to the host's 1 s) the same CRM is waited for and answers."""
+    crm.contacts["ada@example.org"] = {"id": "c-7"}
+    crm.delay_s = 0.8
+    load(host, plugin_dir, crm, lookupTimeout=300, syncTimeout=300)
+    start = time.monotonic()
+    saved = host.submit("lead", ANSWERS).value
+    elapsed = time.monotonic() - start
+    stored = host.get_submission(saved["id"])
+    assert "crmContact" not in stored["metadata"]  # the lookup timed out
+    meta = stored["metadata"]["crm"]
+    assert meta["status"] == "retrying", meta
+    assert "timeout_error" in meta["error"] and "timed out" in meta["error"]
+    assert "timeout=0.3" in meta["error"] and "/api/v1/contacts" in meta["error"]
+    assert [r["method"] for r in crm.requests] == ["GET", "POST"]  # both were sent
+    assert elapsed < 1.6  # two 0.3 s waits, not two 0.8 s answers
+
+    host.engine.configure(PLUGIN, {"lookupTimeout": 5000, "syncTimeout": 10000}, merge=True)
+    saved = host.submit("lead", {**ANSWERS}).value
+    stored = host.get_submission(saved["id"])
+    assert stored["metadata"]["crmContact"] == {"id": "c-7"}
+    assert stored["metadata"]["crm"]["status"] == "synced"
