@@ -12,6 +12,7 @@ from typing import Any
 from ..context import HookContext
 from ..engine import Engine
 from ..engine.hook_results import HookResult
+from ..errors import EngineError
 from ..plugin import hook
 from ..samples import CONTACT_FORM, SUBMISSIONS
 
@@ -31,9 +32,19 @@ def _crm_down(ctx: HookContext) -> None:
     raise ConnectionError("crm.example.com refused the connection")
 
 
-def default_extensions() -> Path:
-    """``extensions/`` of the source tree this package runs from."""
-    return Path(__file__).resolve().parents[1] / "extensions"
+def default_extensions(package: Path | None = None) -> Path:
+    """``extensions/`` of the checkout this package runs from: beside ``package`` (the
+    ``pliers_lab`` folder imported). An installed package ships no example plugins, so
+    there is none beside it: EngineError naming the folder looked at, and what to pass."""
+    package = package or Path(__file__).resolve().parents[1]
+    folder = package.parent / "extensions"
+    if not (folder.is_dir() and any(folder.glob("*/manifest.json"))):
+        raise EngineError(
+            f"pliers demo: no example plugins at {folder} (the extensions/ folder of a "
+            f"pliers_lab checkout, beside {package}); an installed package ships none: "
+            "pass --extensions DIR, a folder of plugin folders"
+        )
+    return folder
 
 
 def run(extensions: Path | None = None, out: Any = print) -> Engine:
