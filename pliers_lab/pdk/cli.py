@@ -711,6 +711,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the --extensions plugins run unless trusted (default: process); "
         "installs over HTTP always run sandboxed unless trusted",
     )
+    p.add_argument(
+        "--registry",
+        default=None,
+        metavar="DIR|URL",
+        help="a marketplace: the registry folder, service URL or mirror installs come from",
+    )
+    p.add_argument(
+        "--store", default=None, metavar="DIR", help="the plugin store (with --registry)"
+    )
+    p.add_argument(
+        "--advisory-policy",
+        choices=("warn", "disable"),
+        default=None,
+        help="what an advisory affecting a running plugin does (with --registry; default "
+        "warn): disable stops it, recorded as plugin.advisory",
+    )
+    p.add_argument(
+        "--advisory-interval",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how often the registry's advisories are checked (default 300)",
+    )
     add_trust_options(p)
     p.set_defaults(run=cmd_serve)
     p = sub.add_parser("registry", help="a registry over HTTP, or exported as a mirror folder")
