@@ -797,12 +797,6 @@ def _in_sql(
         groups[(m.license, m.license_l, m.bits)] = (
             groups.get((m.license, m.license_l, m.bits), 0) + 1
         )
-    for g in db.execute(
-        "SELECT s.license, s.license_l, s.category_bits, COUNT(*) "
-        f"FROM {plan.sql()} GROUP BY s.license, s.category_bits",
-        plan.params,
-    ):
-        groups[(g[0], g[1], g[2])] = groups.get((g[0], g[1], g[2]), 0) + g[3]
     filters = []
     if bit:
         filters.append(f"(s.category_bits & {bit}) != 0")
@@ -813,7 +807,31 @@ def _in_sql(
     shown = [
         m for m in older if (not bit or m.bits & bit) and (not licenses or m.license_l in licenses)
     ]
-    if not shown:
+    uids: list[int] | None = None
+    counted: Iterable[Any]
+    if key == "relevance" and not shown:
+        # every matched row is scored anyway: score once, count and page from that
+        where = f" WHERE {' AND '.join(filters)}" if filters else ""
+        rows = db.execute(
+            "WITH m AS MATERIALIZED (SELECT s.uid, s.name, s.license, s.license_l, "
+            f"s.category_bits, s.downloads, {plan.score} AS score FROM {plan.sql()}) "
+            "SELECT 0, license, license_l, category_bits, COUNT(*) FROM m "
+            "GROUP BY license, category_bits UNION ALL SELECT * FROM ("
+            f"SELECT 1, uid, NULL, NULL, NULL FROM m AS s{where} "
+            f"ORDER BY {order} LIMIT :take OFFSET :skip)",
+            {**plan.params, "take": query.limit, "skip": offset},
+        ).fetchall()
+        uids = [r[1] for r in rows if r[0] == 1]
+        counted = (r[1:] for r in rows if r[0] == 0)
+    else:
+        counted = db.execute(
+            "SELECT s.license, s.license_l, s.category_bits, COUNT(*) "
+            f"FROM {plan.sql()} GROUP BY s.license, s.category_bits",
+            plan.params,
+        ).fetchall()
+    for g in counted:
+        groups[(g[0], g[1], g[2])] = groups.get((g[0], g[1], g[2]), 0) + g[3]
+    if uids is None and not shown:
         uids = [
             r[0]
             for r in db.execute(
@@ -822,7 +840,7 @@ def _in_sql(
                 {**plan.params, "take": query.limit, "skip": offset},
             )
         ]
-    else:  # the first offset + limit of each kind, merged in order
+    elif uids is None:  # the first offset + limit of each kind, merged in order
         first = _keys(db, plan, offset + query.limit, filters, order)
         merged = sort_key(
             first + shown, key, descending, lambda m: m.name, lambda m: getattr(m, key)
