@@ -16,11 +16,12 @@ every plugin. The tables (registry schema steps, ``SEARCH_SCHEMA``):
   over lower-cased text, so that a word of three characters or more is found as a
   *substring* — as ``query`` compares — and exactly; a keyword as a whole is
   ``"\n<word>\n"``. Shorter words are compared row by row (``instr``).
-- ``search_versions`` (and ``search_version_text``): the other live versions, for
+- ``search_versions`` (and ``search_version_text``): older versions, for
   ``compatibility``: a plugin is shown at its latest version where that runs on the
   query's Pliers version, else at its best older one that does (``rank``: stable first,
-  highest first), as ``query.shown_version`` picks; ``search_ranges`` counts the rows of
-  each ``engines.pliers`` range, so a query checks each range once.
+  highest first), as ``query.shown_version`` picks — so only the best older version of
+  each ``engines.pliers`` range other than the latest's is kept (no other can be
+  shown); ``search_ranges`` counts the rows of each range, so a query checks each once.
 - ``search_stale``: plugins whose rows are out of date. Triggers on ``plugins``,
   ``versions``, ``tags`` and ``ratings`` add to it whatever writes the registry (another
   process, another version of this code); a search first re-reads those plugins, so a
@@ -387,6 +388,15 @@ def _rows(plugin: PluginRecord) -> tuple[_Row, _Row, list[_Row]] | None:
     # (``plugin.versions`` is highest first; the sort is stable)
     others = sorted((v for v in plugin.versions if v.version != latest.version),
                     key=lambda v: v.prerelease)  # fmt: skip
+    # only the first of each ``engines.pliers`` range can ever be shown, and none of the
+    # latest's range (where the latest does not run, neither do they)
+    ranges = {latest.engines_pliers}
+    shown = []
+    for v in others:
+        if v.engines_pliers not in ranges:
+            ranges.add(v.engines_pliers)
+            shown.append(v)
+    others = shown
     older = [
         tuple(
             {**_version_fields(v), "name": plugin.name, "name_l": fields["name_l"], "rank": rank}[c]
@@ -754,28 +764,32 @@ def _keys(
     limit: int | None,
     filters: Sequence[str] = (),
     order: str | None = None,
+    skip: int = 0,
 ) -> list[_Match]:
     """What ordering and facets read of each row ``plan`` matches (with ``filters``, in
-    ``order``, at most ``limit``)."""
+    ``order``, at most ``limit`` after the first ``skip``)."""
     tail = f" ORDER BY {order}" if order else ""
-    tail += f" LIMIT {int(limit)}" if limit is not None else ""
+    tail += f" LIMIT {int(limit)} OFFSET {int(skip)}" if limit is not None else ""
     rows = db.execute(
         f"SELECT {_KEYS}, {plan.score} AS score FROM {plan.sql(*filters)}{tail}", plan.params
     )
-    return [
-        _Match(
-            r["uid"],
-            r["name"],
-            r["license"],
-            r["license_l"],
-            r["category_bits"],
-            r["downloads"],
-            (r["rating"], r["rating_count"]),
-            r["last_updated"],
-            (r["score"], r["downloads"]),
-        )
-        for r in rows
-    ]
+    return [_match_of(r) for r in rows]
+
+
+def _match_of(r: Any) -> _Match:
+    """A ``_Match`` from a row of ``_KEYS`` and the score, in that order."""
+    uid, name, license_text, license_l, bits, downloads, rating, count, updated, score = r
+    return _Match(
+        uid,
+        name,
+        license_text,
+        license_l,
+        bits,
+        downloads,
+        (rating, count),
+        updated,
+        (score, downloads),
+    )
 
 
 def _in_sql(
@@ -807,45 +821,38 @@ def _in_sql(
     shown = [
         m for m in older if (not bit or m.bits & bit) and (not licenses or m.license_l in licenses)
     ]
-    uids: list[int] | None = None
+    # with older versions shown, the first offset + limit of each kind, merged in order
+    take, skip = (query.limit, offset) if not shown else (offset + query.limit, 0)
+    page: list[_Match]
     counted: Iterable[Any]
-    if key == "relevance" and not shown:
+    if key == "relevance":
         # every matched row is scored anyway: score once, count and page from that
         where = f" WHERE {' AND '.join(filters)}" if filters else ""
+        keys = _KEYS.replace("s.", "")
         rows = db.execute(
-            "WITH m AS MATERIALIZED (SELECT s.uid, s.name, s.license, s.license_l, "
-            f"s.category_bits, s.downloads, {plan.score} AS score FROM {plan.sql()}) "
-            "SELECT 0, license, license_l, category_bits, COUNT(*) FROM m "
-            "GROUP BY license, category_bits UNION ALL SELECT * FROM ("
-            f"SELECT 1, uid, NULL, NULL, NULL FROM m AS s{where} "
+            f"WITH m AS MATERIALIZED (SELECT {_KEYS}, {plan.score} AS score "
+            f"FROM {plan.sql()}) SELECT 0, license, license_l, category_bits, COUNT(*), "
+            f"{', '.join(['NULL'] * 6)} FROM m GROUP BY license, category_bits UNION ALL "
+            f"SELECT * FROM (SELECT 1, {keys}, score FROM m AS s{where} "
             f"ORDER BY {order} LIMIT :take OFFSET :skip)",
-            {**plan.params, "take": query.limit, "skip": offset},
+            {**plan.params, "take": take, "skip": skip},
         ).fetchall()
-        uids = [r[1] for r in rows if r[0] == 1]
-        counted = (r[1:] for r in rows if r[0] == 0)
+        counted = [r[1:5] for r in rows if r[0] == 0]
+        page = [_match_of(r[1:]) for r in rows if r[0] == 1]
     else:
         counted = db.execute(
             "SELECT s.license, s.license_l, s.category_bits, COUNT(*) "
             f"FROM {plan.sql()} GROUP BY s.license, s.category_bits",
             plan.params,
         ).fetchall()
+        page = _keys(db, plan, take, filters, order, skip)
     for g in counted:
         groups[(g[0], g[1], g[2])] = groups.get((g[0], g[1], g[2]), 0) + g[3]
-    if uids is None and not shown:
-        uids = [
-            r[0]
-            for r in db.execute(
-                f"SELECT s.uid, {plan.score} AS score FROM {plan.sql(*filters)} "
-                f"ORDER BY {order} LIMIT :take OFFSET :skip",
-                {**plan.params, "take": query.limit, "skip": offset},
-            )
+    if shown:
+        page = sort_key(page + shown, key, descending, lambda m: m.name, lambda m: getattr(m, key))[
+            offset : offset + query.limit
         ]
-    elif uids is None:  # the first offset + limit of each kind, merged in order
-        first = _keys(db, plan, offset + query.limit, filters, order)
-        merged = sort_key(
-            first + shown, key, descending, lambda m: m.name, lambda m: getattr(m, key)
-        )
-        uids = [m.uid for m in merged[offset : offset + query.limit]]
+    uids = [m.uid for m in page]
     facets, total = _facets(((*g, n) for g, n in groups.items()), licenses, bit)
     return SearchResult(_shown_rows(db, uids), total, query.limit, query.offset, facets)
 
