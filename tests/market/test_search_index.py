@@ -160,17 +160,18 @@ def test_every_kind_of_write_shows_in_the_next_search(registry: Registry, publis
         assert db.execute("SELECT COUNT(*) FROM search_stale").fetchone()[0] == 0
 
 
-@pytest.mark.parametrize("steps", ["before the index", "the index's first step"])
-def test_a_registry_written_before_the_index_gets_one(tmp_path: Path, steps: str) -> None:
+@pytest.mark.parametrize("steps", [0, 1, 2])
+def test_a_registry_written_before_the_index_gets_one(tmp_path: Path, steps: int) -> None:
     """A registry file at the schema before the index (c6d1737's steps and those added
-    before the index), or at the index's first step (bc6f7e8), is migrated in place,
+    before the index), or at one of the index's earlier steps, is migrated in place,
     keeps every row, and its first search builds the index from them."""
     from pliers_lab.market._registry import MIGRATIONS
     from pliers_lab.storage.sqlite import migrate_file
 
     first = next(m.version for m in MIGRATIONS if "search_listings" in m.sql)
-    assert [m.version for m in MIGRATIONS][first - 1 :] == [first, first + 1]  # the last two
-    upto = first - 1 if steps == "before the index" else first
+    newest = MIGRATIONS[-1].version
+    assert newest - first + 1 == len(index.SEARCH_SCHEMA)  # the index's steps are the last
+    upto = first - 1 + steps
     root = tmp_path / "old"
     root.mkdir()
     migrate_file(root / "registry.db", MIGRATIONS[:upto], what="an old registry")
@@ -183,7 +184,7 @@ def test_a_registry_written_before_the_index_gets_one(tmp_path: Path, steps: str
     reopened = Registry(root)
     conn = sqlite3.connect(root / "registry.db")
     assert {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in _TABLES} == rows
-    assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == first + 1
+    assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == newest
     conn.close()
     plugins = reopened.plugins()
     for query in queries(11, 40):
