@@ -619,21 +619,28 @@ def _older_versions(terms: list[str]) -> str:
     )
 
 
-def _by_sets(query: MarketplaceQuery, words: Sequence[str], terms: list[str]) -> _Plan:
-    """The plan of a query matching many latest versions: everything reads the narrow
-    table, and a word of three characters or more is matched and scored with sets from
-    the full-text index, never by reading text (shorter ones read the documents)."""
+def _by_sets(
+    query: MarketplaceQuery, words: Sequence[str], terms: list[str], ids: list[int] | None = None
+) -> _Plan:
+    """The plan of a query over the latest versions: everything reads the narrow table,
+    and a word of three characters or more is matched and its place in the description
+    found with sets from the full-text index, never by reading text (shorter ones read
+    the documents). ``ids``: the candidates the index gave (all of them), so that sets
+    are taken among them."""
     plan = _Plan("(SELECT id AS uid, * FROM search_listings) s")
     sets = 0
+    every = " AND ".join(terms)
 
     def in_set(fts: str) -> str:
         nonlocal sets
         sets += 1
-        plan.params[f"f{sets}"] = fts
+        plan.params[f"f{sets}"] = fts if ids is None or fts == every else f"({fts}) AND {every}"
         return f"s.uid IN (SELECT rowid FROM search_text WHERE search_text MATCH :f{sets})"
 
-    if terms:
-        plan.add(in_set(" AND ".join(terms)))
+    if ids is not None:
+        plan.add("s.uid IN (SELECT value FROM json_each(:ids))", ids=dumps(ids))
+    elif terms:
+        plan.add(in_set(every))
     doc = "(SELECT {} FROM search_docs d WHERE d.id = s.uid)"
     scores = []
     for i, word in enumerate(words):
@@ -748,9 +755,10 @@ def search(registry: Registry, query: MarketplaceQuery) -> SearchResult:
                 )
             ]
             if len(ids) <= SMALL:
-                plan = _Plan(_documents("IN (SELECT value FROM json_each(:ids))"), list(runs))
-                plan.params.update(ids=dumps(ids), ranges=ranges)
-                found = _keys(db, _row_by_row(plan, query, words), None)
+                plan = _by_sets(query, words, terms, ids)
+                if runs:
+                    plan.add(runs[0], ranges=ranges)
+                found = _keys(db, plan, None)
         elif len(older) <= SMALL and (words or query.tags):  # short words: row by row
             plan = _Plan(_documents("IS NOT NULL"), list(runs))
             plan.params["ranges"] = ranges
