@@ -29,11 +29,13 @@ every plugin. The tables (registry schema steps, ``SEARCH_SCHEMA``):
   plugin stale: the first search after it builds the index.
 
 A query with words or tags asks the index for its candidates first (stopping after
-``SMALL``); that few are read once, compared and scored row by row, and ordered here. A
-query that matches more — a category to browse, a word in thousands of listings — runs
-as SQL over the narrow table: facets from counts per licence and category set, then the
-page in SQL's order, a word's relevance from the index's sets (in the keywords, as a
-keyword, in the description) rather than from the text.
+``SMALL``); those few are read once from the narrow table — a word's place in the name
+and keywords read there, in the description taken from the index among them — and
+facets, order and page computed here. A query that matches more — a category to browse,
+a word in thousands of listings — runs as SQL over the narrow table the same way: facets
+from counts per licence and category set, the page in SQL's order (by relevance: every
+row scored once, facets and page taken from that). Words shorter than three characters
+and tags with blanks are compared on the documents, row by row; so are older versions.
 """
 
 from __future__ import annotations
