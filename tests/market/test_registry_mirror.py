@@ -87,7 +87,7 @@ def test_a_path_names_a_registry_or_a_mirror_never_a_new_one(
     from pliers_lab.market import open_registry
 
     assert isinstance(open_registry(str(registry.root)), Registry)
-    with pytest.raises(MarketError, match="neither a registry .* nor a mirror"):
+    with pytest.raises(MarketError, match=r"neither a registry .* nor a mirror"):
         PluginMarketplace(tmp_path / "typo", PluginStore(tmp_path / "store"))
     assert not (tmp_path / "typo").exists()
 
