@@ -30,7 +30,7 @@ from ._template_host import BOOT, FLAGS, Child, Exit, Template, TemplateError
 from ._usage import IoCounters, Measured, Meter, Reading, read_io
 from .layers.cgroup import GroupOwner, WorkerGroup
 from .policy import Grants, Limits, interpreter_paths, worker_sys_path
-from .procinfo import StatReader
+from .procinfo import StatReader, cpu_stall_ms
 from .wire import (
     DEFAULT_SPIN_S,
     DEFAULT_WORKER_SPIN_S,
@@ -154,10 +154,38 @@ class WorkerSpec:
         }
 
 
-def _timed_out(elapsed_s: float, timeout_s: float, cpu_ms: float | None) -> dict[str, Any]:
+def _load_grace(
+    stall_base: float | None, elapsed_s: float, timeout_s: float, granted_s: float
+) -> float:
+    """Seconds to add to a call's deadline for the machine's load, 0 for none.
+
+    While the call ran, the kernel counted how long runnable tasks waited for a CPU
+    (``cpu_stall_ms``). When that is at least a quarter of the call's wall clock, the
+    worker may have been one of them: the deadline moves by the stall not yet granted,
+    up to one more timeout in all, so a plugin that really hangs is still stopped, at
+    twice its limit at the latest. Where the kernel does not report pressure: none.
+    """
+    if stall_base is None or granted_s >= timeout_s:
+        return 0.0
+    stall = cpu_stall_ms()
+    if stall is None:
+        return 0.0
+    stalled_s = (stall - stall_base) / 1000.0
+    if stalled_s < elapsed_s / 4:
+        return 0.0
+    return max(0.0, min(stalled_s - granted_s, timeout_s - granted_s))
+
+
+def _timed_out(
+    elapsed_s: float, timeout_s: float, cpu_ms: float | None, grace_s: float = 0.0
+) -> dict[str, Any]:
     """The limit record of a call killed at its wall-clock limit. The CPU the worker used
     in the call says whether it computed or waited (for I/O, the host, a loaded machine):
     a timeout is never reported as the CPU limit."""
+    if grace_s:
+        cpu_ms_note = f"; {grace_s * 1000:.0f} ms were added for the machine's CPU load"
+    else:
+        cpu_ms_note = ""
     if cpu_ms is None:
         spent = "its CPU time in the call was not measured"
     else:
@@ -171,7 +199,7 @@ def _timed_out(elapsed_s: float, timeout_s: float, cpu_ms: float | None) -> dict
         "cap": round(timeout_s * 1000, 1),
         "unit": "ms",
         "action": "timed out",
-        "detail": f"the worker was killed at the wall-clock limit; {spent}",
+        "detail": f"the worker was killed at the wall-clock limit; {spent}{cpu_ms_note}",
     }
 
 
@@ -463,6 +491,8 @@ class Worker:
         deadline = start + timeout_s
         check_at = start + _CPU_FIRST_CHECK_S
         cpu_base: float | None = None
+        stall_base = cpu_stall_ms()  # the machine's CPU pressure: load is not the plugin's
+        grace_s = 0.0
         try:
             data = encode(msg, encoder=encoder)
         except WireError as exc:  # host data over the cap: the worker is not at fault
@@ -483,13 +513,26 @@ class Worker:
                     now = time.monotonic()
                     cpu = self._stat.cpu_ms() if self._stat else None
                     if now >= deadline:
+                        more = _load_grace(stall_base, now - start, timeout_s, grace_s)
+                        if more > 0:  # the machine's load took part of the wall clock
+                            grace_s += more
+                            deadline += more
+                            check_at = min(check_at, deadline)
+                            continue
                         used = cpu - cpu_base if cpu is not None and cpu_base is not None else None
                         self.kill("timeout")
                         raise Failure(
                             T.TIMEOUT_ERROR,
-                            f"no answer within {timeout_s * 1000:.0f} ms; "
-                            "the worker was killed (threads included)",
-                            detail={"limit_kill": _timed_out(now - start, timeout_s, used)},
+                            f"no answer within {timeout_s * 1000:.0f} ms"
+                            + (
+                                f" (+{grace_s * 1000:.0f} ms the machine's CPU load took)"
+                                if grace_s
+                                else ""
+                            )
+                            + "; the worker was killed (threads included)",
+                            detail={
+                                "limit_kill": _timed_out(now - start, timeout_s, used, grace_s)
+                            },
                         )
                     if cpu is not None:
                         if cpu_base is None:

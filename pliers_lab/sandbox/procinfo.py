@@ -9,9 +9,26 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["StatReader", "memory_kb", "rlimits"]
+__all__ = ["StatReader", "cpu_stall_ms", "memory_kb", "rlimits"]
 
 _TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_stall_ms() -> float | None:
+    """Milliseconds, since boot, during which some runnable task on this machine waited
+    for a CPU (the kernel's pressure stall information, ``/proc/pressure/cpu``); None
+    where the kernel does not report it. Its growth over a call says how much of the
+    call's wall clock the machine's load took: what the host must not count against a
+    plugin."""
+    try:
+        with open("/proc/pressure/cpu", "rb") as f:
+            first = f.readline()
+    except OSError:
+        return None
+    for field in first.split():
+        if field.startswith(b"total="):
+            return int(field[6:]) / 1000.0
+    return None
 
 
 class StatReader:

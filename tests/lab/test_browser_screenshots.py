@@ -41,7 +41,7 @@ SHOWN: dict[str, tuple[list[str], int]] = {
     "02-hooks-priorities-and-result-modes.ipynb": (["simulator"], 0),
     "03-the-submission-pipeline.ipynb": ([], 2),  # two pipeline timelines
     "04-metrics-and-error-analysis.ipynb": (["dashboard"], 4),  # 2 durations, errors, timeline
-    "05-the-sandbox.ipynb": ([], 0),
+    "05-the-sandbox.ipynb": ([], 1),  # the security monitor's events over time
     "06-dependencies-and-conflicts.ipynb": ([], 2),  # the resolution's graph, %pliers graph
     "07-configuration-and-hot-reload.ipynb": (["config-editor"], 0),
     "09-endpoints-and-live-events.ipynb": ([], 0),

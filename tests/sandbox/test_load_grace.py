@@ -1,0 +1,57 @@
+"""A call's deadline moves for the machine's CPU load, measured by the kernel, never
+for the plugin: the grace is the stall the kernel counted (``/proc/pressure/cpu``), at
+most one more timeout, and none where the kernel does not report pressure."""
+
+from __future__ import annotations
+
+import pytest
+
+from pliers_lab.sandbox._process import _load_grace, _timed_out
+from pliers_lab.sandbox.procinfo import cpu_stall_ms
+
+NOW = cpu_stall_ms()
+needs_psi = pytest.mark.skipif(
+    NOW is None, reason="this kernel reports no CPU pressure: see test_no_pressure_no_grace"
+)
+
+
+@needs_psi
+def test_a_stall_over_a_quarter_of_the_call_moves_the_deadline_by_the_stall() -> None:
+    assert NOW is not None
+    grace = _load_grace(NOW - 800.0, elapsed_s=1.0, timeout_s=1.0, granted_s=0.0)
+    assert 0.8 <= grace < 0.9  # the 800 ms counted (plus what the kernel added since)
+
+
+@needs_psi
+def test_an_idle_machine_gives_no_grace() -> None:
+    assert NOW is not None
+    stall = cpu_stall_ms()
+    assert stall is not None
+    assert _load_grace(stall, elapsed_s=1.0, timeout_s=1.0, granted_s=0.0) == 0.0
+
+
+@needs_psi
+def test_the_grace_is_capped_at_one_more_timeout() -> None:
+    assert NOW is not None
+    assert _load_grace(NOW - 5000.0, elapsed_s=2.0, timeout_s=1.0, granted_s=0.0) == 1.0
+    assert _load_grace(NOW - 5000.0, elapsed_s=2.0, timeout_s=1.0, granted_s=0.5) == 0.5
+    assert _load_grace(NOW - 5000.0, elapsed_s=2.0, timeout_s=1.0, granted_s=1.0) == 0.0
+
+
+@needs_psi
+def test_only_the_stall_not_yet_granted_is_added() -> None:
+    assert NOW is not None
+    grace = _load_grace(NOW - 900.0, elapsed_s=1.6, timeout_s=1.0, granted_s=0.6)
+    assert 0.3 <= grace < 0.4
+
+
+def test_no_pressure_no_grace() -> None:
+    # stall_base None: the kernel gave no pressure figure when the call started.
+    assert _load_grace(None, elapsed_s=5.0, timeout_s=1.0, granted_s=0.0) == 0.0
+
+
+def test_the_limit_record_says_what_was_added_for_load() -> None:
+    record = _timed_out(1.5, 1.0, 12.0, grace_s=0.5)
+    assert record["limit"] == "executionTime" and record["action"] == "timed out"
+    assert "500 ms were added for the machine's CPU load" in record["detail"]
+    assert "were added" not in _timed_out(1.0, 1.0, 12.0)["detail"]
