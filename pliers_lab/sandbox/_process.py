@@ -30,7 +30,7 @@ from ._template_host import BOOT, FLAGS, Child, Exit, Template, TemplateError
 from ._usage import IoCounters, Measured, Meter, Reading, read_io
 from .layers.cgroup import GroupOwner, WorkerGroup
 from .policy import Grants, Limits, interpreter_paths, worker_sys_path
-from .procinfo import StatReader, cpu_stall_ms
+from .procinfo import StatReader, cpu_stall_ms, recent_cpu_stall
 from .wire import (
     DEFAULT_SPIN_S,
     DEFAULT_WORKER_SPIN_S,
@@ -491,7 +491,10 @@ class Worker:
         deadline = start + timeout_s
         check_at = start + _CPU_FIRST_CHECK_S
         cpu_base: float | None = None
-        stall_base = cpu_stall_ms()  # the machine's CPU pressure: load is not the plugin's
+        # The machine's CPU pressure from (at most 20 ms) before the call: load is not
+        # the plugin's. Measured over [since, deadline].
+        sample = recent_cpu_stall()
+        since, stall_base = sample if sample is not None else (start, None)
         grace_s = 0.0
         try:
             data = encode(msg, encoder=encoder)
@@ -513,7 +516,7 @@ class Worker:
                     now = time.monotonic()
                     cpu = self._stat.cpu_ms() if self._stat else None
                     if now >= deadline:
-                        more = _load_grace(stall_base, now - start, timeout_s, grace_s)
+                        more = _load_grace(stall_base, now - since, timeout_s, grace_s)
                         if more > 0:  # the machine's load took part of the wall clock
                             grace_s += more
                             deadline += more

@@ -4,10 +4,12 @@ most one more timeout, and none where the kernel does not report pressure."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pliers_lab.sandbox._process import _load_grace, _timed_out
-from pliers_lab.sandbox.procinfo import cpu_stall_ms
+from pliers_lab.sandbox.procinfo import cpu_stall_ms, recent_cpu_stall
 
 needs_psi = pytest.mark.skipif(
     cpu_stall_ms() is None,
@@ -59,3 +61,14 @@ def test_the_limit_record_says_what_was_added_for_load() -> None:
     assert record["limit"] == "executionTime" and record["action"] == "timed out"
     assert "500 ms were added for the machine's CPU load" in record["detail"]
     assert "were added" not in _timed_out(1.0, 1.0, 12.0)["detail"]
+
+
+@needs_psi
+def test_calls_share_one_reading_of_the_stall_counter_per_interval() -> None:
+    # Reading /proc/pressure/cpu costs as much as a whole isolated call: back-to-back
+    # calls take their baseline from one reading, at most max_age_s old.
+    first = recent_cpu_stall(max_age_s=60.0)
+    assert first is not None and first[0] <= time.monotonic()
+    assert recent_cpu_stall(max_age_s=60.0) == first
+    fresh = recent_cpu_stall(max_age_s=0.0)
+    assert fresh is not None and fresh[0] > first[0] and fresh[1] >= first[1]
