@@ -31,10 +31,18 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: Every pattern of ``clean_text`` needs one of these characters to match.
 _ACTIVE = re.compile("[<=:]")
+#: A carriage return, a control character or an active one: text without any of them
+#: only needs trimming (one scan instead of two replaces, a substitution and a search).
+_SUSPECT = re.compile("[\r\x00-\x08\x0b-\x1f\x7f-\x9f<=:]")
+#: What ``tidy_whitespace`` would change: whitespace other than a single space (a tab,
+#: a newline, a no-break space...), two spaces in a row, or whitespace at either end.
+_UNTIDY = re.compile(r"[^\S ]|  |^\s|\s$")
 
 
 def clean_text(text: str, max_length: int) -> str:
     """Strip active content and control characters, trim, and cut to ``max_length``."""
+    if not _SUSPECT.search(text):  # the common case: plain text
+        return text.strip()[:max_length]
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # Cc covers NUL, escape sequences, DEL...; newlines and tabs are kept for text areas.
     # First, so that "java\x00script:" cannot hide from the patterns below.
@@ -51,6 +59,8 @@ def clean_text(text: str, max_length: int) -> str:
 
 def tidy_whitespace(text: str) -> str:
     """Collapse runs of spaces within lines and of blank lines; trim every line."""
+    if not _UNTIDY.search(text):  # already tidy: the common case
+        return text
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
@@ -81,12 +91,16 @@ def _rewrite(ctx: HookContext, fn: Callable[[str, Any], Any]) -> Data | None:
     answers' names in ``ctx.state["sanitized_fields"]``.
     """
     answers: dict[str, Any] = ctx.data["submission"].get("data", {})
-    cleaned = {name: fn(name, value) for name, value in answers.items()}
-    changed = [name for name in answers if cleaned[name] != answers[name]]
+    cleaned: dict[str, Any] = {}
+    changed: list[str] = []
+    for name, value in answers.items():
+        cleaned[name] = new = fn(name, value)
+        if new != value:
+            changed.append(name)
     recorded: list[str] = ctx.state.setdefault("sanitized_fields", [])
-    recorded.extend(name for name in changed if name not in recorded)
     if not changed:
         return None
+    recorded.extend(name for name in changed if name not in recorded)
     ctx.logger.info(
         "sanitized answers", submission=ctx.data["submission"].get("id"), fields=changed
     )
@@ -98,9 +112,16 @@ def _rewrite(ctx: HookContext, fn: Callable[[str, Any], Any]) -> Data | None:
 def sanitize(ctx: HookContext) -> Data | None:
     """Remove markup, script URLs, event handlers and control characters."""
     max_length = int(ctx.config["maxLength"])
-    return _rewrite(
-        ctx, lambda _name, value: _map_strings(value, lambda text: clean_text(text, max_length))
-    )
+
+    def clean(text: str) -> str:
+        return clean_text(text, max_length)
+
+    def fix(_name: str, value: Any) -> Any:
+        return (
+            clean_text(value, max_length) if isinstance(value, str) else _map_strings(value, clean)
+        )
+
+    return _rewrite(ctx, fix)
 
 
 @hook("submission.transform")

@@ -251,3 +251,29 @@ def test_control_characters_are_exactly_unicodes_cc_category(engine: Engine) -> 
         want = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
         assert value["submission"]["data"]["message"] == want.strip()
     assert len(everything) - len(expected) == 65 - 2  # Cc holds 65 code points
+
+
+def test_fast_paths_change_nothing_the_full_rules_would_not(engine: Engine) -> None:
+    """The plain-text shortcuts of clean_text and tidy_whitespace answer exactly what the
+    full rules answer, on random text made of the characters the rules care about."""
+    import random
+    import re
+
+    engine.unload(PLUGIN)
+    engine.trust(PLUGIN)  # reads the module's functions, so it runs inline
+    engine.load(PLUGIN_DIR)
+    sanitizer = engine.plugin(PLUGIN).module
+    assert sanitizer is not None
+
+    def tidy_full(text: str) -> str:
+        lines = [re.sub(r"[^\S\n]+", " ", line).strip() for line in text.split("\n")]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+    rng = random.Random(17)
+    alphabet = "ab  \t\n\r\x00\x1c\x85\xa0<>=:sjvcrpt"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert sanitizer.tidy_whitespace(text) == tidy_full(text), repr(text)
+        slow = sanitizer.clean_text("\r" + text, 8)  # "\r" forces the full rules
+        fast = sanitizer.clean_text(text, 8)
+        assert fast == slow, repr(text)
