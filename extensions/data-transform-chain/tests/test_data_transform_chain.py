@@ -278,3 +278,21 @@ def test_bad_submissions_do_not_trip_the_circuit_breaker(engine: Engine) -> None
     assert engine.plugin(PLUGIN).state is PluginState.ACTIVE
     good = payload({"address": "Tokyo"}, step("geocode_address", "address", required=True))
     assert transform(engine, good)["data"]["address_geo"]["city"] == "Tokyo"
+
+
+def test_the_pipeline_works_on_a_deep_copy_of_the_answers(engine: Engine) -> None:
+    """Nested answers come out equal but not shared: a later plugin changing them in
+    place cannot reach the data this hook received (inline: no wire copies it)."""
+    engine.unload(PLUGIN)
+    engine.trust(PLUGIN)
+    engine.load(PLUGIN_DIR)
+    resume = {"name": "cv.pdf", "tags": ["a", {"b": 1.5}], "size": 10}
+    data = payload(
+        {"email": "ann@acme.com", "resume": resume},
+        step("enrich_company", "email"),
+    )
+    answers = transform(engine, data)["data"]
+    assert answers["resume"] == resume
+    assert answers["resume"] is not resume
+    assert answers["resume"]["tags"] is not resume["tags"]
+    assert answers["resume"]["tags"][1] is not resume["tags"][1]
