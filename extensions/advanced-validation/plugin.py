@@ -53,6 +53,7 @@ for _iso, _country in COUNTRIES.items():
     _BY_CALLING_CODE.setdefault(_country.calling_code, _iso)
 
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
+_NOT_DIGIT = re.compile(r"\D")
 #: Words in a phone field's name or label that mark it as a business number.
 BUSINESS_WORDS = ("business", "company", "office", "work")
 
@@ -68,7 +69,7 @@ def parse_phone(raw: str, default_country: str) -> Phone | str:
     text = raw.strip()
     if not _PHONE_CHARS.match(text):
         return "may contain only digits, spaces, '-', '.', '(', ')' and a leading '+'"
-    digits = re.sub(r"\D", "", text)
+    digits = _NOT_DIGIT.sub("", text)
     if text.startswith("+") or digits.startswith("00"):
         return _international(digits if text.startswith("+") else digits[2:])
     country = COUNTRIES[default_country]
@@ -114,6 +115,7 @@ def is_business_field(field: Field) -> bool:
 
 CARD_TYPES = ("visa", "mastercard", "amex", "discover", "diners", "jcb")
 _EXPIRY = re.compile(r"^(0[1-9]|1[0-2])/(\d{2})$")
+_CARD_SEPARATORS = re.compile(r"[ -]")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -276,18 +278,20 @@ async def check_submission(ctx: HookContext) -> dict[str, Any]:
     """Check the phone, card and e-mail answers of a submission."""
     form, submission = ctx.data["form"], ctx.data["submission"]
     answers = submission.get("data", {})
-    now = datetime.fromtimestamp(ctx.metadata.timestamp, tz=UTC)
+    config, now = ctx.config, None
     report = Report()
     for field in form.get("fields", []):
         kind, value = kind_of(field), answers.get(field.get("name"))
         if kind is None or value is None or value == "":
             continue  # presence is the core validator's job (field.required)
         if kind == "phone":
-            check_phone(report, field, value, ctx.config)
+            check_phone(report, field, value, config)
         elif kind == "creditcard":
-            check_card(report, field, value, ctx.config, now)
+            if now is None:  # only cards need the date
+                now = datetime.fromtimestamp(ctx.metadata.timestamp, tz=UTC)
+            check_card(report, field, value, config, now)
         else:
-            check_email(report, field, value, ctx.config)
+            check_email(report, field, value, config)
     if report.errors:
         fields = sorted({e["field"] for e in report.errors})
         ctx.logger.info("invalid answers", submission=submission.get("id"), fields=fields)
@@ -318,7 +322,7 @@ def check_card(
     if not isinstance(value, dict) or not isinstance(value.get("number"), str):
         report.error(field, "card_format", f"{what} must be an object {{number, expiry}}")
         return
-    digits = re.sub(r"[ -]", "", value["number"])
+    digits = _CARD_SEPARATORS.sub("", value["number"])
     if not digits.isdigit() or not 12 <= len(digits) <= 19:
         report.error(field, "card_number_invalid", f"{what}: a card number has 12 to 19 digits")
         return

@@ -79,17 +79,18 @@ def record(ctx: HookContext) -> Entry:
     """Build the audit entry of this hook execution and keep it in the trail."""
     target, payload = _target_and_data(ctx.data)
     transition = ctx.data.get("transition")
+    meta, config = ctx.metadata, ctx.config  # each read once: they are properties
     entry: Entry = {
         "action": ctx.hook,
         "target": target,
-        "actor": ctx.metadata.user_id or (transition or {}).get("by") or "anonymous",
-        "executionId": ctx.metadata.execution_id,
-        "at": ctx.metadata.timestamp,
+        "actor": meta.user_id or (transition or {}).get("by") or "anonymous",
+        "executionId": meta.execution_id,
+        "at": meta.timestamp,
     }
     if transition is not None:
         entry["transition"] = {"from": transition.get("from"), "to": transition.get("to")}
-    if ctx.config["includeData"]:
-        entry["data"] = _redact(payload, {name.lower() for name in ctx.config["redactFields"]})
+    if config["includeData"]:
+        entry["data"] = _redact(payload, {name.lower() for name in config["redactFields"]})
     with _lock:
         kept = _trails.get(ctx.plugin_id)
         if kept is not None:

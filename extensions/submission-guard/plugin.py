@@ -43,13 +43,18 @@ def on_unload(plugin: Plugin) -> None:
 
 def _blocked_domain(answers: dict[str, Any], blocked: list[str]) -> tuple[str, str] | None:
     """(answer name, blocked domain) of the first address at a blocked domain."""
+    lowered: list[tuple[str, str, str]] | None = None  # (as configured, lower, ".lower")
     for name, value in answers.items():
-        match = _EMAIL.match(value.strip()) if isinstance(value, str) else None
+        if not isinstance(value, str) or "@" not in value:  # the pattern needs an "@"
+            continue
+        match = _EMAIL.match(value.strip())
         if match is None:
             continue
         domain = match.group(1).lower()
-        for bad in blocked:
-            if domain == bad.lower() or domain.endswith("." + bad.lower()):
+        if lowered is None:
+            lowered = [(bad, bad.lower(), "." + bad.lower()) for bad in blocked]
+        for bad, low, dotted in lowered:
+            if domain == low or domain.endswith(dotted):
                 return name, bad
     return None
 
@@ -82,8 +87,9 @@ def guard_submission(ctx: HookContext) -> Veto | None:
     if hit is not None:
         name, domain = hit
         return Veto(f"e-mail domain {domain!r} is blocked (field {name!r})")
-    session, limit = ctx.metadata.session_id, int(config["maxPerSessionPerMinute"])
-    if session is not None and _over_limit(session, ctx.metadata.timestamp, limit):
+    meta = ctx.metadata
+    session, limit = meta.session_id, int(config["maxPerSessionPerMinute"])
+    if session is not None and _over_limit(session, meta.timestamp, limit):
         ctx.logger.warning("rate limit hit", session=session, limit=limit)
         return Veto(f"session {session!r} sent more than {limit} submissions in the last minute")
     return None
