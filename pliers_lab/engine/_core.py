@@ -158,6 +158,7 @@ class Engine:
         )
         # The hot path: ``fire`` is the dispatcher's own method, without a hop here.
         self.fire = self._dispatcher.fire  # type: ignore[method-assign]
+        self.handlers = self._hooks.handlers  # type: ignore[method-assign]  # as hot
         self._reloader: HotReloader | None = None
         self._debugger: PluginDebugger | None = None
         self._optimizer: ResourceOptimizer | None = None

@@ -117,5 +117,8 @@ class HookRegistry:
             self.add(impls)
             return True
 
-    def handlers(self, name: str) -> tuple[HookImpl, ...]:
-        return self.table(name).impls
+    def handlers(self, hook: str) -> tuple[HookImpl, ...]:
+        """The handlers of ``hook`` in order: a dict lookup once the table is built (the
+        host asks before every hook it fires)."""
+        table = self.tables.get(hook)
+        return (table if table is not None else self.table(hook)).impls

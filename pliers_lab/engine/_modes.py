@@ -49,6 +49,9 @@ def _issue(item: Any, plugin: str, kind: str) -> dict[str, Any]:
     )
 
 
+_VALIDATE_KEYS = frozenset({"valid", "errors", "warnings"})
+
+
 def _validate(acc: dict[str, Any], value: Any, ctx: HookContext) -> tuple[Any, bool]:
     if value is None or value is True:
         return acc, False
@@ -63,8 +66,8 @@ def _validate(acc: dict[str, Any], value: Any, ctx: HookContext) -> tuple[Any, b
         raise ShapeError(
             "expected {valid, errors, warnings}, a bool or None, got " + _type_name(value)
         )
-    unknown = set(value) - {"valid", "errors", "warnings"}
-    if unknown:
+    if not _VALIDATE_KEYS.issuperset(value):
+        unknown = set(value) - _VALIDATE_KEYS
         raise ShapeError(f"unexpected keys {sorted(unknown)} (expected valid, errors, warnings)")
     errors, warnings = value.get("errors", []), value.get("warnings", [])
     if not isinstance(errors, list) or not isinstance(warnings, list):
@@ -72,10 +75,11 @@ def _validate(acc: dict[str, Any], value: Any, ctx: HookContext) -> tuple[Any, b
     valid = value.get("valid", not errors)
     if not isinstance(valid, bool):
         raise ShapeError(f"'valid' must be a bool, got {_type_name(valid)}")
-    new_errors = [_issue(e, plugin, "error") for e in errors]
-    new_warnings = [_issue(w, plugin, "warning") for w in warnings]
-    acc["errors"].extend(new_errors)
-    acc["warnings"].extend(new_warnings)
+    new_errors = [_issue(e, plugin, "error") for e in errors] if errors else errors
+    if warnings:
+        acc["warnings"].extend([_issue(w, plugin, "warning") for w in warnings])
+    if new_errors:
+        acc["errors"].extend(new_errors)
     acc["valid"] = acc["valid"] and valid and not new_errors
     return acc, False
 
