@@ -62,7 +62,7 @@ def _validate(acc: dict[str, Any], value: Any, ctx: HookContext) -> tuple[Any, b
             {"field": None, "code": "invalid", "message": f"rejected by {plugin}", "plugin": plugin}
         )
         return acc, False
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # the ABC check is slow
         raise ShapeError(
             "expected {valid, errors, warnings}, a bool or None, got " + _type_name(value)
         )
@@ -87,7 +87,7 @@ def _validate(acc: dict[str, Any], value: Any, ctx: HookContext) -> tuple[Any, b
 def _waterfall(acc: Any, value: Any, ctx: HookContext) -> tuple[Any, bool]:
     if value is None:
         return acc, False
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # the ABC check is slow
         raise ShapeError(
             f"expected the new data (a dict) or None to keep it, got {_type_name(value)}"
         )

@@ -58,6 +58,10 @@ _INSERT = (
     "  WHERE aggregate_type = ? AND aggregate_id = ?),"
     " ?, ?, ?, ?, ?, ?) RETURNING sequence"
 )
+#: The same for an event nobody caused (every host event): the two NULLs are written in
+#: the statement, because the sqlite3 module binds a None parameter only after two failed
+#: attribute lookups (``__adapt__``, ``__conform__``), each formatting an AttributeError.
+_INSERT_ROOT = _INSERT.replace(" ?, ?, ?, ?, ?, ?) RETURNING", " NULL, NULL, ?, ?, ?, ?) RETURNING")
 
 
 def event_from_row(row: Any) -> dict[str, Any]:
@@ -76,6 +80,17 @@ def event_from_row(row: Any) -> dict[str, Any]:
         "metadata": loads(row["metadata"]),
         "payload": loads(row["payload"]),
     }
+
+
+def _insert(event: dict[str, Any], meta: str, payload: str) -> tuple[str, tuple[Any, ...]]:
+    """The statement and parameters that record ``event``."""
+    kind, aggregate = event["aggregateType"], event["aggregateId"]
+    cause, correlation = event["causationId"], event["correlationId"]
+    head = (event["id"], event["type"], kind, aggregate, kind, aggregate)
+    tail = (event["source"], event["timestamp"], meta, payload)
+    if cause is None and correlation is None:
+        return _INSERT_ROOT, (*head, *tail)
+    return _INSERT, (*head, cause, correlation, *tail)
 
 
 class Subscription(NamedTuple):
@@ -267,23 +282,7 @@ class EventBus:
             meta = self._meta_json
         except (TypeError, ValueError) as exc:
             raise ValueError(f"event {event['type']!r}: payload is not JSON data: {exc}") from None
-        row = self.db.one(
-            _INSERT,
-            (
-                event["id"],
-                event["type"],
-                event["aggregateType"],
-                event["aggregateId"],
-                event["aggregateType"],
-                event["aggregateId"],
-                event["causationId"],
-                event["correlationId"],
-                event["source"],
-                event["timestamp"],
-                meta,
-                payload,
-            ),
-        )
+        row = self.db.one(*_insert(event, meta, payload))
         event["sequenceNumber"] = row[0] if row is not None else None
         self._queue.append(_Delivery(event, chain))
         self.published += 1

@@ -12,7 +12,6 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,26 +31,12 @@ from ._exceptions import HostError, StepAborted
 from ._fieldtypes import FieldTypes
 from ._forms import Forms
 from ._pipeline_trace import Trace
+from ._result import HostResult
 from ._run import AsyncRunner, ErrorPolicy, Policies, Run
 from ._submissions import Submissions
 from ._tasks import Tasks
 
 __all__ = ["Host", "HostResult"]
-
-
-@dataclass(frozen=True, slots=True)
-class HostResult:
-    """What a host operation returns.
-
-    Attributes:
-        value: the operation's answer (the saved submission, the form, the export...).
-        trace: every step with each plugin's outcome, timings and data before/after.
-        warnings: validation warnings the plugins reported (``{field, code, message, plugin}``).
-    """
-
-    value: Any
-    trace: Trace
-    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Host:

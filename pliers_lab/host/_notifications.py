@@ -32,6 +32,11 @@ _INSERT = (
     "INSERT INTO notifications (submission_id, channel, recipient, subject, body, status, receipt,"
     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: A queued e-mail: no receipt yet, NULL in the statement (the sqlite3 module binds a
+#: None parameter only after two failed attribute lookups).
+_INSERT_EMAIL = _INSERT.replace(
+    "?, ?, ?, ?, ?, ?, ?, ?)", "?, 'email', ?, ?, ?, 'queued', NULL, ?)"
+)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -108,10 +113,7 @@ def notify(
                 {"form": form, "submission": submission, "email": email},
                 _email_ok,
             )["email"]
-            db.execute(
-                _INSERT,
-                (sid, "email", out["to"], out.get("subject"), out["body"], "queued", None, now),
-            )
+            db.execute(_INSERT_EMAIL, (sid, out["to"], out.get("subject"), out["body"], now))
         else:
             sms = {"to": note["to"], "body": note["body"]}
             receipt = run.first("sms.send", {"form": form, "submission": submission, "sms": sms})

@@ -47,11 +47,12 @@ from ._exceptions import (
 )
 from ._form_validation import issue
 from ._notifications import notify
+from ._result import HostResult
 from ._workflow import describe_condition
 
 if TYPE_CHECKING:
     from ._forms import CompiledForm
-    from ._host import Host, HostResult
+    from ._host import Host
     from ._run import Run
 
 __all__ = ["Submissions"]
@@ -65,6 +66,11 @@ _HISTORY = (
     "INSERT INTO status_history (submission_id, from_status, to_status, by, reason, at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
+#: The same for an automatic move (no one, no reason): NULLs in the statement, because
+#: the sqlite3 module binds a None parameter only after two failed attribute lookups.
+_HISTORY_AUTO = _HISTORY.replace("(?, ?, ?, ?, ?, ?)", "(?, ?, ?, NULL, NULL, ?)")
+#: A submission nobody signed in for: ``submitted_by`` NULL in the statement (as above).
+_INSERT_ANONYMOUS = _INSERT.replace("?, ?, ?, ?, ?, ?, ?, ?, ?)", "?, ?, ?, ?, ?, ?, NULL, ?, ?)")
 
 
 def _shape_checker(submission: dict[str, Any]) -> Any:
@@ -86,7 +92,7 @@ def _shape_checker(submission: dict[str, Any]) -> Any:
 
 def _intake(form_id: str, compiled: CompiledForm, data: Any, metadata: Any) -> None:
     where = f"submit to form {form_id!r}"
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # the ABC check is slow
         raise MalformedPayload(
             where, "data", f"must be a dict of field name -> answer, got {type(data).__name__}"
         )
@@ -129,7 +135,7 @@ def json_problem(value: Any, depth: int = 0) -> str | None:
         )
     if depth > 32:
         return "nested more than 32 levels"
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):  # a tuple of types: cheaper than list | tuple
         for item in value:
             problem = json_problem(item, depth + 1)
             if problem is not None:
@@ -194,8 +200,6 @@ class Submissions:
         metadata: Mapping[str, Any] | None = None,
         request_id: str | None = None,
     ) -> HostResult:
-        from ._host import HostResult
-
         host = self.host
         compiled = host.forms.compiled(form_id)
         _intake(form_id, compiled, data, metadata)
@@ -274,20 +278,11 @@ class Submissions:
             raise MalformedPayload(
                 "save", "submission", f"not JSON data after the plugins' transforms: {exc}"
             ) from None
-        self.host.db.execute(
-            _INSERT,
-            (
-                submission["id"],
-                form["id"],
-                form["version"],
-                data,
-                meta,
-                submission["status"],
-                user_id,
-                now,
-                now,
-            ),
-        )
+        head = (submission["id"], form["id"], form["version"], data, meta, submission["status"])
+        if user_id is None:
+            self.host.db.execute(_INSERT_ANONYMOUS, (*head, now, now))
+        else:
+            self.host.db.execute(_INSERT, (*head, user_id, now, now))
         sid, fid, status = submission["id"], form["id"], submission["status"]
         event["payload"] = {
             "submissionId": sid,
@@ -355,7 +350,11 @@ class Submissions:
         host.db.execute(
             "UPDATE submissions SET status = ?, updated_at = ? WHERE id = ?", (target, now, sid)
         )
-        host.db.execute(_HISTORY, (sid, source, target, transition["by"], reason, now))
+        by = transition["by"]
+        if by is None and reason is None:
+            host.db.execute(_HISTORY_AUTO, (sid, source, target, now))
+        else:
+            host.db.execute(_HISTORY, (sid, source, target, by, reason, now))
         moved = {**submission, "status": target}
         host.emit(
             run,
@@ -387,8 +386,6 @@ class Submissions:
         roles: Sequence[str] = (),
         reason: str | None = None,
     ) -> HostResult:
-        from ._host import HostResult
-
         host = self.host
         with host.operation("transition", submission_id, user_id=by) as run:
             submission = self.get(submission_id)
