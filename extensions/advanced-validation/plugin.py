@@ -297,7 +297,7 @@ async def check_submission(ctx: HookContext) -> dict[str, Any]:
             check_phone(report, field, value, config)
         elif kind == "creditcard":
             if now is None:  # only cards need the date
-                now = datetime.fromtimestamp(ctx.metadata.timestamp, tz=UTC)
+                now = datetime.fromtimestamp(ctx.timestamp, tz=UTC)
             check_card(report, field, value, config, now)
         else:
             check_email(report, field, value, config)

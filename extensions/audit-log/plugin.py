@@ -79,13 +79,14 @@ def record(ctx: HookContext) -> Entry:
     """Build the audit entry of this hook execution and keep it in the trail."""
     target, payload = _target_and_data(ctx.data)
     transition = ctx.data.get("transition")
-    meta, config = ctx.metadata, ctx.config  # each read once: they are properties
+    config = ctx.config  # read once: a property
+    # ``ctx.user_id`` and co. are ``ctx.metadata``'s fields without building it.
     entry: Entry = {
         "action": ctx.hook,
         "target": target,
-        "actor": meta.user_id or (transition or {}).get("by") or "anonymous",
-        "executionId": meta.execution_id,
-        "at": meta.timestamp,
+        "actor": ctx.user_id or (transition or {}).get("by") or "anonymous",
+        "executionId": ctx.execution_id,
+        "at": ctx.timestamp,
     }
     if transition is not None:
         entry["transition"] = {"from": transition.get("from"), "to": transition.get("to")}

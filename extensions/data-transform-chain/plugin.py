@@ -275,7 +275,7 @@ def enrich(ctx: HookContext) -> Data:
         if match:
             domain = match.group(1).lower()
             break
-    received = datetime.fromtimestamp(ctx.metadata.timestamp, tz=UTC)
+    received = datetime.fromtimestamp(ctx.timestamp, tz=UTC)
     enrichment = {
         "emailDomain": domain,
         "receivedAt": received.isoformat(timespec="seconds").replace("+00:00", "Z"),

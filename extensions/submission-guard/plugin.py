@@ -87,9 +87,8 @@ def guard_submission(ctx: HookContext) -> Veto | None:
     if hit is not None:
         name, domain = hit
         return Veto(f"e-mail domain {domain!r} is blocked (field {name!r})")
-    meta = ctx.metadata
-    session, limit = meta.session_id, int(config["maxPerSessionPerMinute"])
-    if session is not None and _over_limit(session, meta.timestamp, limit):
+    session, limit = ctx.session_id, int(config["maxPerSessionPerMinute"])
+    if session is not None and _over_limit(session, ctx.timestamp, limit):
         ctx.logger.warning("rate limit hit", session=session, limit=limit)
         return Veto(f"session {session!r} sent more than {limit} submissions in the last minute")
     return None
