@@ -113,6 +113,9 @@ class Database:
         self._owner: int | None = None
         self._savepoints = itertools.count(1)
         self._columns: dict[str, tuple[str, ...]] = {}
+        #: One cursor for statements whose cursor nobody keeps (``run``, ``returning``): a new
+        #: cursor per statement is an object, a weak reference and a deallocation.
+        self._cursor = self.conn.cursor()
         self.applied_migrations = migrate(self.conn)
         self.schema_version = schema_version(self.conn)
         self.checkpointer: Checkpointer | None = None
@@ -125,6 +128,12 @@ class Database:
         with self._stmt_lock:
             return self.conn.execute(sql, params)
 
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """``execute`` for a statement whose cursor the caller does not need (no rows, no
+        ``rowcount``): on the database's own cursor."""
+        with self._stmt_lock:
+            self._cursor.execute(sql, params)
+
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
         with self._stmt_lock:
             return self.conn.execute(sql, params).fetchall()
@@ -133,6 +142,14 @@ class Database:
         with self._stmt_lock:
             row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
             return row
+
+    def returning(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """The row of a one-row ``INSERT ... RETURNING``, on the database's own cursor.
+        Every row is read, so the statement is finished (reset) when this returns; a
+        half-read statement on a kept cursor would hold its read snapshot open."""
+        with self._stmt_lock:
+            rows: list[sqlite3.Row] = self._cursor.execute(sql, params).fetchall()
+            return rows[0] if rows else None
 
     # ------------------------------------------------------------------ transactions
     @property
@@ -160,18 +177,18 @@ class Database:
         with self._op_lock:
             self._owner = me
             try:
-                self.execute("BEGIN IMMEDIATE")
+                self.run("BEGIN IMMEDIATE")
                 try:
                     yield
                 except BaseException:
-                    self.execute("ROLLBACK")
+                    self.run("ROLLBACK")
                     self._columns.clear()  # tables created in this operation are gone
                     raise
                 try:
-                    self.execute("COMMIT")
+                    self.run("COMMIT")
                 except sqlite3.Error:
                     if self.conn.in_transaction:
-                        self.execute("ROLLBACK")
+                        self.run("ROLLBACK")
                     raise
             finally:
                 self._owner = None

@@ -282,7 +282,7 @@ class EventBus:
             meta = self._meta_json
         except (TypeError, ValueError) as exc:
             raise ValueError(f"event {event['type']!r}: payload is not JSON data: {exc}") from None
-        row = self.db.one(*_insert(event, meta, payload))
+        row = self.db.returning(*_insert(event, meta, payload))
         event["sequenceNumber"] = row[0] if row is not None else None
         self._queue.append(_Delivery(event, chain))
         self.published += 1

@@ -113,7 +113,7 @@ def notify(
                 {"form": form, "submission": submission, "email": email},
                 _email_ok,
             )["email"]
-            db.execute(_INSERT_EMAIL, (sid, out["to"], out.get("subject"), out["body"], now))
+            db.run(_INSERT_EMAIL, (sid, out["to"], out.get("subject"), out["body"], now))
         else:
             sms = {"to": note["to"], "body": note["body"]}
             receipt = run.first("sms.send", {"form": form, "submission": submission, "sms": sms})
@@ -121,7 +121,7 @@ def notify(
                 encoded = None if receipt is None else dumps(receipt)
             except (TypeError, ValueError):
                 encoded = dumps({"answer": repr(receipt)})
-            db.execute(
+            db.run(
                 _INSERT,
                 (
                     sid,

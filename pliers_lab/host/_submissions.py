@@ -280,9 +280,9 @@ class Submissions:
             ) from None
         head = (submission["id"], form["id"], form["version"], data, meta, submission["status"])
         if user_id is None:
-            self.host.db.execute(_INSERT_ANONYMOUS, (*head, now, now))
+            self.host.db.run(_INSERT_ANONYMOUS, (*head, now, now))
         else:
-            self.host.db.execute(_INSERT, (*head, user_id, now, now))
+            self.host.db.run(_INSERT, (*head, user_id, now, now))
         sid, fid, status = submission["id"], form["id"], submission["status"]
         event["payload"] = {
             "submissionId": sid,
@@ -347,14 +347,14 @@ class Submissions:
         """Write a transition, then fire ``workflow.action`` and ``workflow.afterTransition``."""
         t0, now, host = perf(), time.time(), self.host
         sid, source, target = submission["id"], transition["from"], transition["to"]
-        host.db.execute(
+        host.db.run(
             "UPDATE submissions SET status = ?, updated_at = ? WHERE id = ?", (target, now, sid)
         )
         by = transition["by"]
         if by is None and reason is None:
-            host.db.execute(_HISTORY_AUTO, (sid, source, target, now))
+            host.db.run(_HISTORY_AUTO, (sid, source, target, now))
         else:
-            host.db.execute(_HISTORY, (sid, source, target, by, reason, now))
+            host.db.run(_HISTORY, (sid, source, target, by, reason, now))
         moved = {**submission, "status": target}
         host.emit(
             run,
