@@ -262,6 +262,8 @@ class Worker:
         self.io_error: str | None = None
         self._wire = (0, 0)  # bytes host → worker, worker → host, once the wire is closed
         self._seq = 0
+        self.logs_in_call = 0
+        """``log`` frames received during the call in flight (the flood limit's count)."""
         self.oom_before = 0
         self.watch: Watch | None = None
         """What the host's seccomp listener saw this worker refused (``notify``)."""
@@ -473,10 +475,12 @@ class Worker:
         msg: dict[str, Any],
         timeout_s: float,
         cpu_limit_ms: float,
-        on_frame: Callable[[dict[str, Any]], None],
+        on_frame: Callable[[dict[str, Any], Worker, Any], None],
         encoder: Any = None,
+        call: Any = None,
     ) -> dict[str, Any]:
-        """Send one call and return its ``done`` frame; other frames go to ``on_frame``.
+        """Send one call and return its ``done`` frame; other frames go to
+        ``on_frame(frame, self, call)`` (``logs_in_call`` counts the ``log`` ones).
 
         Raises ``Failure``: TIMEOUT_ERROR at the wall-clock limit, RESOURCE_ERROR past the
         CPU limit, SECURITY_ERROR for protocol violations, and whatever the worker's death
@@ -487,6 +491,7 @@ class Worker:
             raise Failure(T.RUNTIME_ERROR, "the worker is not running", crashed=True)
         self._seq += 1
         call_id = msg["id"] = self._seq
+        self.logs_in_call = 0
         start = time.monotonic()
         deadline = start + timeout_s
         check_at = start + _CPU_FIRST_CHECK_S
@@ -578,13 +583,19 @@ class Worker:
                             raise WireError(
                                 f"extra {extra['t']!r} frame after the answer (answered twice?)"
                             )
-                        on_frame(extra)
+                        if extra["t"] == "log":
+                            self.logs_in_call += 1
+                        on_frame(extra, self, call)
                     return frame
                 if kind == "attempt":
                     self.last_attempt = str(frame.get("what"))[:300]
                     continue
-                if kind in ("log", "api"):
-                    on_frame(frame)
+                if kind == "log":
+                    self.logs_in_call += 1
+                    on_frame(frame, self, call)
+                    continue
+                if kind == "api":
+                    on_frame(frame, self, call)
                     continue
                 raise WireError(f"unexpected frame type {kind!r} during a call")
         except WireError as exc:

@@ -680,30 +680,14 @@ class PluginProcess:
         if slot.sent_config is not self.config:
             msg["config"] = self.config
             slot.sent_config = self.config
-        logs = [0]
-        hook, execution_id = where or (None, None)
-
-        def on_frame(frame: dict[str, Any]) -> None:
-            if frame["t"] == "log":
-                logs[0] += 1
-                if logs[0] > limits.max_log_frames:
-                    worker.kill("flood")
-                    raise Failure(
-                        T.RESOURCE_ERROR,
-                        f"output flood: over {limits.max_log_frames} "
-                        "log frames in one call; the worker was killed",
-                    )
-                self._log(plugin, hook, execution_id, frame)
-            elif frame["t"] == "api":
-                answer = self.host_api.handle(frame, plugin, hook, execution_id, slot)
-                worker.reply(answer, HOST_ENCODER)
-
         timeout = timeout_s if timeout_s is not None else limits.execution_time_ms / 1000
         started = time.perf_counter()
         marks = (len(worker.denials), len(slot.refusals))
         hits = self.limit_log.total
         try:
-            reply = worker.exchange(msg, timeout, limits.cpu_ms, on_frame, HOST_ENCODER)
+            reply = worker.exchange(
+                msg, timeout, limits.cpu_ms, self._side_frame, HOST_ENCODER, (plugin, where, slot)
+            )
         except (TypeError, ValueError) as exc:
             raise Failure(
                 T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}"
@@ -713,21 +697,49 @@ class PluginProcess:
             failed = self._overruled(exc, worker.denials[marks[0] :]) or exc
             raise self._limited(failed, hits, worker.denials[marks[0] :]) from None
         recorded = reply.get("debug")
-        if isinstance(recorded, dict) and self.debug_sink is not None:
+        if recorded is not None and isinstance(recorded, dict) and self.debug_sink is not None:
+            hook, execution_id = where or (None, None)
             self.debug_sink(recorded, hook, execution_id, started)
         if self._writes_data:
             self._check_disk(_errno(reply) in (errno.ENOSPC, errno.EDQUOT))
+        ok = reply.get("ok")
+        denials = worker.denials
+        if ok and len(denials) == marks[0]:
+            return reply  # the usual call: answered, and the kernel refused nothing
         # The kernel's refusals overrule whatever the plugin did; the host API's confirm a
         # security error the plugin let out (one it caught is a handled 403, not an attack).
-        denied = worker.denials[marks[0] :]
+        denied = denials[marks[0] :]
         refused = slot.refusals[marks[1] :]
-        failure = None if reply.get("ok") else self._reported_failure(worker, reply, refused)
+        failure = None if ok else self._reported_failure(worker, reply, refused)
         if failure is not None and _error_class(reply) == "MemoryError":
             self._record_memory_error(worker)
         failure = self._overruled(failure, denied)
         if failure is not None:
             raise self._limited(failure, hits, denied)
         return reply
+
+    def _side_frame(
+        self,
+        frame: dict[str, Any],
+        worker: Worker,
+        call: tuple[Any, tuple[str | None, str | None] | None, _Slot],
+    ) -> None:
+        """A ``log`` or ``api`` frame the worker sent during a call (``Worker.exchange``
+        passes the call's ``(plugin, (hook, execution id), slot)`` back)."""
+        plugin, where, slot = call
+        hook, execution_id = where or (None, None)
+        if frame["t"] == "log":
+            limit = self.spec.limits.max_log_frames
+            if worker.logs_in_call > limit:
+                worker.kill("flood")
+                raise Failure(
+                    T.RESOURCE_ERROR,
+                    f"output flood: over {limit} log frames in one call; the worker was killed",
+                )
+            self._log(plugin, hook, execution_id, frame)
+        elif frame["t"] == "api":
+            answer = self.host_api.handle(frame, plugin, hook, execution_id, slot)
+            worker.reply(answer, HOST_ENCODER)
 
     def _record_kill(self, failure: Failure) -> None:
         """The limit a worker was killed (or timed out) for, recorded as every limit hit

@@ -265,7 +265,7 @@ class PluginView:
     """What lifecycle handlers receive as ``plugin``: id, version, config, logger."""
 
     def __init__(self, info: dict[str, Any], logger: Logger, api: Api) -> None:
-        self.id = info["name"]
+        self.id: str = info["name"]
         self.version = info["version"]
         self.key = f"{self.id}@{self.version}"
         self.config: dict[str, Any] = {}
@@ -276,45 +276,69 @@ class PluginView:
 
 
 class GuestContext:
-    """The worker's ``HookContext``: the same attributes a handler uses inline."""
+    """The worker's ``HookContext``: the same attributes a handler uses inline.
 
-    __slots__ = (
-        "_meta",
-        "_plugin",
-        "api",
-        "config",
-        "data",
-        "event",
-        "execution_id",
-        "hook",
-        "logger",
-        "plugin_id",
-        "request_id",
-        "session_id",
-        "state",
-        "timestamp",
-        "trace_id",
-        "user_id",
-    )
+    Built for every call, so it stores the frame's parts and answers the rest from them
+    when asked (most handlers read ``data`` and little else).
+    """
+
+    __slots__ = ("_meta", "_plugin", "_state", "data", "event", "hook")
 
     def __init__(self, msg: dict[str, Any], plugin: PluginView) -> None:
-        meta = msg.get("meta") or {}
         self.hook: str = msg["hook"]
         self.data = msg.get("data")
-        self.state: dict[str, Any] = msg.get("state") or {}
-        self.config = plugin.config
-        self.logger = plugin.logger
-        self.api = plugin.api
-        self._plugin = plugin
-        self.plugin_id = plugin.id
         self.event = msg.get("event")
-        self.execution_id = meta.get("executionId")
-        self.timestamp = meta.get("timestamp")
-        self.user_id = meta.get("userId")
-        self.session_id = meta.get("sessionId")
-        self.request_id = meta.get("requestId")
-        self.trace_id = meta.get("traceId")
-        self._meta = meta
+        self._state: dict[str, Any] | None = msg.get("state")
+        self._meta: dict[str, Any] = msg.get("meta") or {}
+        self._plugin = plugin
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """State shared by the handlers of this execution (the host's, both ways)."""
+        state = self._state
+        if state is None:
+            state = self._state = {}
+        return state
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self._plugin.config
+
+    @property
+    def logger(self) -> Logger:
+        return self._plugin.logger
+
+    @property
+    def api(self) -> Api:
+        return self._plugin.api
+
+    @property
+    def plugin_id(self) -> str:
+        return self._plugin.id
+
+    @property
+    def execution_id(self) -> str | None:
+        return self._meta.get("executionId")
+
+    @property
+    def timestamp(self) -> float | None:
+        return self._meta.get("timestamp")
+
+    @property
+    def user_id(self) -> str | None:
+        return self._meta.get("userId")
+
+    @property
+    def session_id(self) -> str | None:
+        return self._meta.get("sessionId")
+
+    @property
+    def request_id(self) -> str | None:
+        return self._meta.get("requestId")
+
+    @property
+    def trace_id(self) -> str | None:
+        return self._meta.get("traceId")
 
     @property
     def metadata(self) -> types.SimpleNamespace:

@@ -159,8 +159,9 @@ def _depth_ok(value: Any, limit: int) -> bool:
     return True
 
 
-def decode(body: bytes, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
-    """Parse and check one frame body; ``WireError`` says what is wrong with it."""
+def decode(body: bytes, max_depth: int | None = MAX_DEPTH) -> dict[str, Any]:
+    """Parse and check one frame body; ``WireError`` says what is wrong with it.
+    ``max_depth=None``: the sender is trusted (the host), its nesting is not checked."""
     try:
         text = body.decode("utf-8")
         value, end = _scan(text, 0)
@@ -172,7 +173,11 @@ def decode(body: bytes, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
         raise WireError(f"trailing bytes after the JSON value at {end}")
     if not isinstance(value, dict) or not isinstance(value.get("t"), str):
         raise WireError(f"a frame must be an object with a string 't', got {type(value).__name__}")
-    if body.count(b"[") + body.count(b"{") > max_depth and not _depth_ok(value, max_depth):
+    if (
+        max_depth is not None
+        and body.count(b"[") + body.count(b"{") > max_depth
+        and not _depth_ok(value, max_depth)
+    ):
         raise WireError(f"frame nested deeper than {max_depth}")
     return value
 
@@ -266,24 +271,24 @@ class Channel:
                     continue
                 except ConnectionResetError:
                     chunk = b""
-                if not chunk:
-                    raise WireClosed("the worker closed the wire")
-                self.received += len(chunk)
-                buf += chunk
-                continue
-            if not self._poll_in.poll(max(deadline - now, 0.0) * 1000):
+            elif not self._poll_in.poll(max(deadline - now, 0.0) * 1000):
                 if time.monotonic() >= deadline:
                     return None
                 continue
-            try:
-                chunk = os.read(self.fd, _READ_CHUNK)
-            except BlockingIOError:
-                continue
-            except ConnectionResetError:
-                chunk = b""
+            else:
+                try:
+                    chunk = os.read(self.fd, _READ_CHUNK)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    chunk = b""
             if not chunk:
                 raise WireClosed("the worker closed the wire")
             self.received += len(chunk)
+            if not buf and len(chunk) > 4:  # the usual answer: one read, one whole frame
+                size = int.from_bytes(chunk[:4], "big")
+                if size + 4 == len(chunk) and size <= self.max_frame:
+                    return decode(chunk[4:])
             buf += chunk
 
     def close(self) -> None:
@@ -319,7 +324,7 @@ def read_frame_blocking(
             if len(buf) >= 4 + size:
                 body = bytes(buf[4 : 4 + size])
                 del buf[: 4 + size]
-                return decode(body, max_depth=1 << 30)  # the host is trusted
+                return decode(body, max_depth=None)  # the host is trusted
         if spin_until and not ready.poll(0):
             if time.monotonic() < spin_until:
                 os.sched_yield()
@@ -328,4 +333,8 @@ def read_frame_blocking(
         chunk = os.read(fd, _READ_CHUNK)
         if not chunk:
             raise WireClosed("the host closed the wire")
+        if not buf and len(chunk) > 4:  # the usual call: one read, one whole frame
+            size = int.from_bytes(chunk[:4], "big")
+            if size + 4 == len(chunk) and size <= MAX_FRAME:
+                return decode(chunk[4:], max_depth=None)
         buf += chunk

@@ -69,25 +69,30 @@ _MAX_ATTEMPTS = 20
 
 
 class _State:
-    """Mutable worker state, module-level so the audit hook can reach it cheaply."""
+    """Mutable worker state, module-level so the audit hook can reach it cheaply.
 
-    call: int | None = None
-    thread: int | None = None
-    attempts: ClassVar[list[str]] = []
-    buf = bytearray()
-    lock = _thread.allocate_lock()
-    api_seq = 0
-    subscribers: ClassVar[dict[int, Any]] = {}  # event handlers by callback number
-    loop: Any = None
-    read_roots: tuple[str, ...] = ()
-    write_roots: tuple[str, ...] = ()
-    pid = 0
-    quiet = False  # set while the worker's own code runs (formatting a traceback)
-    handoff: int | None = None  # the socket the seccomp listener leaves by
-    prefetched: tuple[str, bytes] | None = None  # the plugin's source, read before seccomp
+    An instance, not the class: storing into a class's attributes (twice per call)
+    would invalidate the interpreter's attribute caches for the class each time.
+    """
+
+    def __init__(self) -> None:
+        self.call: int | None = None
+        self.thread: int | None = None
+        self.attempts: list[str] = []
+        self.buf = bytearray()
+        self.lock = _thread.allocate_lock()
+        self.api_seq = 0
+        self.subscribers: dict[int, Any] = {}  # event handlers by callback number
+        self.loop: Any = None
+        self.read_roots: tuple[str, ...] = ()
+        self.write_roots: tuple[str, ...] = ()
+        self.pid = 0
+        self.quiet = False  # set while the worker's own code runs (formatting a traceback)
+        self.handoff: int | None = None  # the socket the seccomp listener leaves by
+        self.prefetched: tuple[str, bytes] | None = None  # the plugin's source, pre-seccomp
 
 
-S = _State
+S = _State()
 
 
 def _send(msg: dict[str, Any]) -> None:
@@ -514,8 +519,9 @@ def _call(msg: dict[str, Any], view: guest.PluginView) -> dict[str, Any]:
 def _answer(msg: dict[str, Any], ctx: guest.GuestContext, value: Any) -> dict[str, Any]:
     """A hook call's ``done``, with the shared state when there is some (or was)."""
     reply = _done(msg["id"], value)
-    if ctx.state or msg.get("state"):
-        reply["state"] = ctx.state
+    state = ctx._state  # the host's dict, if it sent one, or one the handler asked for
+    if state or msg.get("state"):
+        reply["state"] = state if state is not None else {}
     return reply
 
 
@@ -595,14 +601,16 @@ def _handle(msg: dict[str, Any]) -> None:
     outer = (S.call, S.thread, S.attempts)
     S.call, S.thread = call_id, _thread.get_ident()
     S.attempts = []
-    for out in _Served.outputs:
-        out.reset()
+    outputs = _Served.outputs
+    for out in outputs:
+        out._used = 0  # each call gets the whole output cap
     try:
         reply = _SERVED[msg["t"]](msg, view)
     except BaseException as exc:
         reply = _error_reply(call_id, exc)
-    for out in _Served.outputs:
-        out.flush()
+    for out in outputs:
+        if out._line:  # a last line without its newline
+            out.flush()
     S.call, S.thread = outer[0], outer[1]
     _finish(reply)  # reads this call's attempts
     S.attempts = outer[2]
