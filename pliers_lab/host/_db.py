@@ -37,8 +37,23 @@ __all__ = ["Database", "default_path", "dumps", "loads", "new_id", "plugin_table
 
 #: Compact, strict JSON (NaN is not JSON).
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-dumps = _encoder.encode
 loads = json.loads
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode_text = json.encoder.encode_basestring
+
+
+def dumps(value: Any) -> str:
+    """``_encoder.encode(value)``, calling the C encoder it would build directly: the two
+    Python frames around it (``encode``, ``iterencode``) cost as much as encoding a
+    small dict. A new encoder (and circular-reference memo) per call, as ``encode``
+    makes one, so threads never share one."""
+    if type(value) is str:
+        return _encode_text(value)
+    if _make_encoder is None:  # an interpreter without the C accelerator
+        return _encoder.encode(value)
+    encode = _make_encoder({}, _encoder.default, _encode_text, None, ":", ",", False, False, False)
+    return "".join(encode(value, 0))
+
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

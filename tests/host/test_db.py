@@ -239,3 +239,24 @@ def test_counts_lists_every_table(db: Database) -> None:
     counts = db.counts()
     assert counts["schema_migrations"] == len(MIGRATIONS)
     assert counts["submissions"] == 0
+
+
+def test_dumps_answers_as_the_strict_compact_encoder_does() -> None:
+    """``dumps`` calls the C encoder directly: same text, same errors as
+    ``JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode``."""
+    import json
+
+    from pliers_lab.host._db import dumps
+
+    reference = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    values = ['a"é\n', 1, 1.5, True, None, {"a": [1, 2.5, {"b": None}], "é": "x", 3: 4}, [], {}]
+    for value in values:
+        assert dumps(value) == reference.encode(value)
+    cyclic: dict[str, object] = {}
+    cyclic["self"] = cyclic
+    for bad in (float("nan"), {"a": float("inf")}, {"x": object()}, cyclic):
+        with pytest.raises((TypeError, ValueError)) as ours:
+            dumps(bad)
+        with pytest.raises((TypeError, ValueError)) as theirs:
+            reference.encode(bad)
+        assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
