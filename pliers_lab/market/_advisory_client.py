@@ -6,7 +6,7 @@ source (``AdvisoryWatch(market, source=RemoteAdvisories(url))``).
 The standard library's ``urllib`` is enough for these small JSON calls. A refusal comes
 back as the marketplace error of its status (``NotFoundError``, ``RegistryAccessError``,
 ``AdvisoryError``), its message naming the URL; a registry that cannot be reached is a
-``RegistryUnreachableError`` naming it.
+``RegistryUnavailableError`` naming it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._advisories import Advisory, AdvisoryError, SecurityReport
-from .refusals import MarketError, NotFoundError, RegistryAccessError
+from .refusals import MarketError, NotFoundError, RegistryAccessError, RegistryUnavailableError
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -27,17 +27,10 @@ if TYPE_CHECKING:
     from .scan import SecurityIssue
     from .signing import SigningKey
 
-__all__ = ["RegistryUnreachableError", "RemoteAdvisories"]
+__all__ = ["RemoteAdvisories"]
 
 #: The largest reply read (an advisory list of a very large registry fits many times).
 MAX_REPLY = 32 << 20
-
-
-class RegistryUnreachableError(MarketError):
-    """The registry service did not answer (or not with JSON)."""
-
-    code = "MARKETPLACE_UNAVAILABLE"
-    status = 503
 
 
 class RemoteAdvisories:
@@ -165,13 +158,13 @@ class RemoteAdvisories:
             raise _refusal(method, url, exc) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise RegistryUnreachableError(f"{method} {url}: no answer ({reason})") from None
+            raise RegistryUnavailableError(f"{method} {url}: no answer ({reason})") from None
         if len(raw) > MAX_REPLY:
-            raise RegistryUnreachableError(f"{method} {url}: reply over {MAX_REPLY} bytes")
+            raise RegistryUnavailableError(f"{method} {url}: reply over {MAX_REPLY} bytes")
         try:
             return json.loads(raw)
         except ValueError:
-            raise RegistryUnreachableError(f"{method} {url}: the reply is not JSON") from None
+            raise RegistryUnavailableError(f"{method} {url}: the reply is not JSON") from None
 
 
 def _quote(text: str) -> str:
@@ -196,4 +189,4 @@ def _refusal(method: str, url: str, exc: urllib.error.HTTPError) -> MarketError:
         return RegistryAccessError(text)
     if 400 <= exc.code < 500:
         return AdvisoryError(text)
-    return RegistryUnreachableError(text)
+    return RegistryUnavailableError(text)

@@ -20,8 +20,9 @@ from pliers_lab.market import (
     PluginMarketplace,
     Registry,
     RegistryAccessError,
+    RegistryUnavailableError,
 )
-from pliers_lab.market._advisory_client import RegistryUnreachableError, RemoteAdvisories
+from pliers_lab.market._advisory_client import RemoteAdvisories
 from pliers_lab.market._advisory_routes import MAX_BODY, advisory_routes
 from pliers_lab.web._server import Server
 
@@ -113,7 +114,7 @@ def test_refusals_are_4xx_naming_the_problem(service: str, publish) -> None:
             reply = client.request(method, path, content=body)
             assert reply.status_code == status, (path, body and body[:40], reply.text[:200])
             assert reply.json()["error"]["message"], path
-    with pytest.raises(RegistryUnreachableError, match="no answer"):
+    with pytest.raises(RegistryUnavailableError, match="no answer"):
         RemoteAdvisories("http://127.0.0.1:9", timeout_s=2).advisories()
 
 
