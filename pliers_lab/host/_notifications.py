@@ -64,9 +64,11 @@ def fill(template: str, form: dict[str, Any], submission: dict[str, Any]) -> str
     """``template`` with its ``{{placeholders}}`` replaced (unknown ones become empty)."""
     if "{{" not in template:
         return template
-    return "".join(
-        text + (_lookup(key, form, submission) if key is not None else "")
-        for text, key in _parts(template)
+    return "".join(  # a list, not a generator: join would make one from it anyway
+        [
+            text + (_lookup(key, form, submission) if key is not None else "")
+            for text, key in _parts(template)
+        ]
     )
 
 
