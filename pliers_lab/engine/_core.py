@@ -71,7 +71,9 @@ class Engine:
         max_logs: plugin log entries kept.
         max_results: executions whose full ``HookResult`` is kept (values, data,
             outcomes) for the debugger's replay and the PDK harness; older executions
-            keep only their rows.
+            keep only their rows. Small on purpose: every kept result holds its values
+            and clock reads, and a ring of 1,000 made each hook call ~5-10 % slower
+            (evicting cold results); the PDK harness keeps 10,000.
         default_timeout_ms: used for hooks whose manifest gives none.
         default_isolation: runtime for local plugins the host has not trusted:
             ``process`` (a locked-down worker, issue 8) or ``inline``. Plugins from
@@ -93,7 +95,7 @@ class Engine:
         max_observations: int = 20_000,
         max_errors: int = 1000,
         max_logs: int = 5000,
-        max_results: int = 1000,
+        max_results: int = 100,
         default_timeout_ms: float = 30_000,
         default_isolation: str = "process",
         resolution_strategy: str = "manual",

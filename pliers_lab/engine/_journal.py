@@ -36,7 +36,7 @@ class Journal:
         max_observations: int,
         max_errors: int,
         max_logs: int,
-        max_results: int = 1000,
+        max_results: int = 100,
     ) -> None:
         #: Identifies this engine in execution ids (several engines may share a machine).
         self.tag = os.urandom(3).hex()

@@ -19,7 +19,18 @@ from ..engine.hook_results import HookResult
 from ..errors import EngineError
 from ..plugin import Plugin
 
-__all__ = ["APIExpectation", "EventExpectation", "FakeService", "Harness", "HookExpectation"]
+__all__ = [
+    "HARNESS_RESULTS",
+    "APIExpectation",
+    "EventExpectation",
+    "FakeService",
+    "Harness",
+    "HookExpectation",
+]
+
+#: Whole results a harness's engine keeps (``Engine(max_results=)``): a plugin's test
+#: reads back every hook of many submissions, where a host keeps only the last 100.
+HARNESS_RESULTS = 10_000
 
 
 @dataclass
@@ -144,7 +155,7 @@ class Harness:
     """A real engine plus the verbs plugin tests need; ``cleanup`` closes it."""
 
     def __init__(self, engine: Engine | None = None, *, isolation: str = "inline") -> None:
-        self.engine = engine or Engine(default_isolation=isolation)
+        self.engine = engine or Engine(default_isolation=isolation, max_results=HARNESS_RESULTS)
         self.services: dict[str, Any] = {}
         self._host: Any = None
         self._server: Any = None
@@ -309,8 +320,9 @@ class Harness:
 
     def wait_for_hooks(self, *hooks: str) -> list[HookResult]:
         """The executions of ``hooks`` so far (the engine keeps whole results for its last
-        ``max_results`` executions, 1,000 by default). Hooks run synchronously inside
-        host operations, so there is nothing to wait for; kept for the spec's verb."""
+        ``max_results`` executions: ``HARNESS_RESULTS`` in the harness's own engine).
+        Hooks run synchronously inside host operations, so there is nothing to wait for;
+        kept for the spec's verb."""
         return [r for r in self.engine.executions.results() if not hooks or r.hook in hooks]
 
     def cleanup(self) -> None:

@@ -26,8 +26,12 @@ def pytest_addoption(parser: Any) -> None:
 @pytest.fixture
 def pliers_engine(request: Any) -> Iterator[Any]:
     from ..engine import Engine
+    from ._harness import HARNESS_RESULTS
 
-    engine = Engine(default_isolation=request.config.getoption("--pliers-isolation"))
+    engine = Engine(
+        default_isolation=request.config.getoption("--pliers-isolation"),
+        max_results=HARNESS_RESULTS,
+    )
     yield engine
     engine.close()
 
