@@ -269,23 +269,16 @@ class Channel:
                 if not self._poll_in.poll(0):
                     os.sched_yield()
                     continue
-                try:
-                    chunk = os.read(self.fd, _READ_CHUNK)
-                except BlockingIOError:
-                    continue
-                except ConnectionResetError:
-                    chunk = b""
             elif not self._poll_in.poll(max(deadline - now, 0.0) * 1000):
                 if time.monotonic() >= deadline:
                     return None
                 continue
-            else:
-                try:
-                    chunk = os.read(self.fd, _READ_CHUNK)
-                except BlockingIOError:
-                    continue
-                except ConnectionResetError:
-                    chunk = b""
+            try:
+                chunk = os.read(self.fd, _READ_CHUNK)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
                 raise WireClosed("the worker closed the wire")
             self.received += len(chunk)
