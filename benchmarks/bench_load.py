@@ -51,7 +51,7 @@ def manifest(name: str) -> dict[str, object]:
         "author": "bench <bench@example.com>",
         "license": "MIT",
         "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
-        "permissions": {"api": {"register": [f"/plugins/{name}/*"]}},
+        "permissions": {"api": {"register": [f"/plugins/{name}/*"]}, "network": {"inbound": True}},
         "api": {"endpoints": [{"path": f"/plugins/{name}/ping", "method": "GET",
                                "handler": "ping"}]},
     }  # fmt: skip

@@ -61,7 +61,7 @@ MANIFEST = {
     "author": "bench",
     "license": "MIT",
     "engines": {"pliers": "^3.0.0", "python": ">=3.11"},
-    "permissions": {"api": ["register"]},
+    "permissions": {"api": ["register"], "network": {"inbound": True}},
     "api": {
         "endpoints": [
             {"path": "/plugins/bench/ping", "method": "GET", "handler": "plugin_ping"},
