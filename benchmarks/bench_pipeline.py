@@ -18,7 +18,9 @@ Both run interleaved, medians of several repeats. Targets (issue 17): 5,000/s an
 floor's time (before, 2,000/s and 16x: the floor's 32,000/s over 2,000/s). A second
 table attributes the pipeline's time
 (from the traces of the last batch): plugin code, engine dispatch around it, the host's
-own steps and event delivery.
+own steps and event delivery. Last, a bound (printed, not a target): the host's own
+statements for fresh submissions, recorded and replayed on a bare connection, plus the
+plugins' own time; no host, however lean its own steps, can go faster than that here.
 Run: ``python benchmarks/bench_pipeline.py``
 
 Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``
@@ -36,6 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -170,6 +173,54 @@ def attribution(host: Host, per_submission_us: float, gc_us: float) -> dict[str,
     return out
 
 
+class StatementRecorder:
+    """The host's own statements, with their parameters, while the block runs: the
+    ``Database`` methods every write goes through, shadowed on the instance."""
+
+    def __init__(self, host: Host) -> None:
+        self.db = host.db
+        self.statements: list[tuple[bool, str, tuple[object, ...]]] = []
+
+    def __enter__(self) -> StatementRecorder:
+        run, returning, keep = self.db.run, self.db.returning, self.statements.append
+
+        def record_run(sql: str, params: Sequence[object] = ()) -> None:
+            keep((False, sql, tuple(params)))
+            run(sql, params)
+
+        def record_returning(sql: str, params: Sequence[object] = ()) -> object:
+            keep((True, sql, tuple(params)))
+            return returning(sql, params)
+
+        self.db.run = record_run  # type: ignore[method-assign]
+        self.db.returning = record_returning  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.db.run, self.db.returning
+
+
+def replay(
+    conn: sqlite3.Connection, statements: list[tuple[bool, str, tuple[object, ...]]], count: int
+) -> tuple[float, float]:
+    """Seconds per submission to run the host's recorded statements on a bare connection
+    (the floor's settings), and of that the ``COMMIT``s."""
+    cursor = conn.cursor()
+    execute = cursor.execute
+    commits = 0.0
+    start = time.perf_counter()
+    for rows, sql, params in statements:
+        if sql == "COMMIT":
+            t0 = time.perf_counter()
+            execute(sql)
+            commits += time.perf_counter() - t0
+        elif rows:
+            execute(sql, params).fetchall()
+        else:
+            execute(sql, params)
+    return (time.perf_counter() - start) / count, commits / count
+
+
 class GcTimer:
     """Time spent in the garbage collector while the block runs."""
 
@@ -226,6 +277,20 @@ def main() -> int:
                 only = [(form, next(generators[form])) for _ in range(BATCH // 3)]
                 samples_by_form[form].append(pipeline_batch(host, only)[0])
         per_form = {form: 1.0 / statistics.median(v) for form, v in samples_by_form.items()}
+        # The bound: the host's own statements for fresh submissions, recorded, then
+        # replayed on a bare connection, plus the plugins' own time from the traces.
+        sql_seconds, commit_seconds = [], []
+        replay_conn, replay_checkpointer = floor_db(Path(tmp) / "replay.sqlite3")
+        for _ in range(5):
+            fresh = [(f, next(generators[f])) for f, _a in rows]
+            with StatementRecorder(host) as recorder:
+                pipeline_batch(host, fresh)
+            sql_s, commit_s = replay(replay_conn, recorder.statements, len(fresh))
+            sql_seconds.append(sql_s)
+            commit_seconds.append(commit_s)
+        statements_each = len(recorder.statements) / len(fresh)
+        replay_checkpointer.close()
+        replay_conn.close()
         ok_states = all(p.state.value == "active" for p in loaded)
         host.close()
         checkpointer.close()
@@ -254,6 +319,20 @@ def main() -> int:
     print(f"{'where a submission spends its time':<44} {'µs':>8} {'share':>7}")
     for part, micros in where.items():
         print(f"{'  ' + part:<44} {micros:>8.1f} {micros / total:>7.0%}")
+    print()
+    sql_us = statistics.median(sql_seconds) * 1e6
+    commit_us = statistics.median(commit_seconds) * 1e6
+    plugin_us = where["plugin code"]
+    print("a bound, not a target: what a host with no overhead of its own could reach here")
+    print(
+        f"  the host's own SQL ({statements_each:.0f} statements per submission, recorded and"
+        f" replayed bare): {sql_us:.1f} µs, of which COMMIT {commit_us:.1f} µs"
+    )
+    print(f"  the plugins' own code (the traces above): {plugin_us:.1f} µs")
+    print(
+        f"  SQL + plugin code: {sql_us + plugin_us:.1f} µs per submission,"
+        f" at most {1e6 / (sql_us + plugin_us):,.0f} submissions/s"
+    )
     print()
     lines = [
         result_line("pipeline_throughput", "submissions_per_s", ours_rate, ">=", TARGET),
