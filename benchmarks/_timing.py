@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable
@@ -57,3 +58,22 @@ def result_line(
     ok = value <= target if op == "<=" else value >= target
     shown = f"{value:.2f}" if spread is None else f"{value:.3f} ({spread[0]:.3f}-{spread[1]:.3f})"
     return f"RESULT {name} {metric} {shown} target {op} {target:g} {'PASS' if ok else 'FAIL'}"
+
+
+class Collector:
+    """Seconds the garbage collector ran while the block ran (``gc.callbacks``)."""
+
+    def __enter__(self) -> Collector:
+        self.seconds = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._tick)
+        return self
+
+    def _tick(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._tick)

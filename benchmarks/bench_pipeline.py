@@ -29,7 +29,6 @@ line per target (DESIGN.md §4).
 
 from __future__ import annotations
 
-import gc
 import itertools
 import json
 import os
@@ -42,7 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import result_line
+from _timing import Collector, result_line
 
 from pliers_lab import Engine
 from pliers_lab.host import Host
@@ -221,25 +220,6 @@ def replay(
     return (time.perf_counter() - start) / count, commits / count
 
 
-class GcTimer:
-    """Time spent in the garbage collector while the block runs."""
-
-    def __enter__(self) -> GcTimer:
-        self.seconds = 0.0
-        self._start = 0.0
-        gc.callbacks.append(self._tick)
-        return self
-
-    def _tick(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._start = time.perf_counter()
-        else:
-            self.seconds += time.perf_counter() - self._start
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self._tick)
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(default_isolation="inline")
@@ -259,7 +239,7 @@ def main() -> int:
             pipeline_batch(host, [(f, next(generators[f])) for f, _a in rows])
         floor_batch(conn, floor_rows[:500], counter)
         ours, cpu, floor = [], [], []
-        with GcTimer() as timer:
+        with Collector() as timer:
             for _ in range(REPEATS):
                 fresh = [(f, next(generators[f])) for f, _a in rows]
                 wall, used = pipeline_batch(host, fresh)

@@ -31,7 +31,7 @@ from typing import Any
 import pluggy
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import result_line
+from _timing import Collector, result_line
 
 from pliers_lab import Engine, hook
 
@@ -55,25 +55,6 @@ def manifests(n: int, seed: int) -> list[dict[str, Any]]:
         }
         for i in range(n)
     ]
-
-
-class Collector:
-    """Seconds the garbage collector ran while the block ran (``gc.callbacks``)."""
-
-    def __enter__(self) -> Collector:
-        self.seconds = 0.0
-        self._start = 0.0
-        gc.callbacks.append(self._tick)
-        return self
-
-    def _tick(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._start = time.perf_counter()
-        else:
-            self.seconds += time.perf_counter() - self._start
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self._tick)
 
 
 def ours(n: int, seed: int) -> tuple[float, float, float]:
