@@ -248,6 +248,8 @@ class Worker:
         self.spawn_ms = 0.0
         self.marks: dict[str, float] = {}
         self.lockdown_ms = 0.0
+        self.codec: str | None = None
+        """The worker's fast JSON codec (``wire.fast_codec``), or None: the stdlib's."""
         self.killed_by_us: str | None = None
         self.exit: tuple[int, Any] | None = None
         self.last_attempt: str | None = None
@@ -389,6 +391,8 @@ class Worker:
                 self.layers["seccomp"] += " (refusals NOT reported: no listener arrived)"
         self.functions = ready.get("functions") or {}
         self.lockdown_ms = float(ready.get("lockdown_ms") or 0)
+        codec = ready.get("codec")
+        self.codec = codec[:100] if isinstance(codec, str) else None
         self.marks = {
             k: (v - t_spawn) * 1000
             for k, v in (ready.get("marks") or {}).items()

@@ -59,6 +59,8 @@ def _preload() -> None:
     from . import guest_debug, selfpipe, worker  # noqa: F401
     from .layers import caps, datafs, landlock, netns, rlimits, seccomp  # noqa: F401
 
+    wire.load_fast_codec()
+
     # The first ``compile()`` of a process makes the ``ast`` node classes (~1.5 ms): done
     # here once, not in each worker as it compiles its plugin.
     compile("", "<template>", "exec", dont_inherit=True)

@@ -30,7 +30,10 @@ from . import guest
 from .wire import (
     PROTOCOL_VERSION,
     WireError,
+    as_json,
     encode,
+    fast_codec,
+    load_fast_codec,
     make_encoder,
     read_frame_blocking,
     write_blocking,
@@ -399,7 +402,7 @@ def _error_reply(call_id: int, exc: BaseException) -> dict[str, Any]:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, guest.Veto):
         return {"allow": False, "reason": str(value.reason)}
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+    return as_json(value)  # enum members, UUIDs; TypeError for the rest
 
 
 _encode_answer = None
@@ -645,6 +648,8 @@ def main(argv: list[str] | None = None) -> None:
     write_blocking(WIRE_OUT, encode({"t": "hello", "v": PROTOCOL_VERSION, "pid": os.getpid()}))
     # Pre-import what the lockdown needs while the host prepares the init frame, and the
     # debugger's half: once locked down, the worker cannot read the sandbox's own files.
+    # The wire's fast codec too (a forked worker has it from the template already).
+    load_fast_codec()
     from . import guest_debug, selfpipe  # noqa: F401
     from .layers import caps, datafs, landlock, netns, rlimits, seccomp  # noqa: F401
 
@@ -700,6 +705,7 @@ def main(argv: list[str] | None = None) -> None:
             "failed": failed,
             "functions": _functions(namespace, handler_names),
             "lockdown_ms": round(lock_ms, 3),
+            "codec": fast_codec(),
             "marks": marks,
         }
     )
