@@ -59,18 +59,35 @@ class Transition:
     error_id: str | None = None
 
 
+_BY_VALUE = {state.value: state for state in PluginState}
+#: A transition as kept: source and target by value, time, reason, error id. Plain
+#: strings and numbers: the garbage collector stops visiting such a tuple, where a
+#: ``Transition`` (or a tuple holding enum members) stays on its rounds for as long as
+#: the plugin is loaded: four of them per plugin, visited by every full collection.
+_Move = tuple[str, str, float, str | None, str | None]
+
+
 class Lifecycle:
     """The state of one plugin; ``move`` enforces ``TRANSITIONS`` and records history."""
 
-    __slots__ = ("_listener", "history", "plugin_id", "state")
+    __slots__ = ("_listener", "_moves", "plugin_id", "state")
 
     def __init__(
         self, plugin_id: str, listener: Callable[[Transition], None] | None = None
     ) -> None:
         self.plugin_id = plugin_id
         self.state = PluginState.UNLOADED
-        self.history: list[Transition] = []
+        self._moves: list[_Move] = []
         self._listener = listener
+
+    @property
+    def history(self) -> list[Transition]:
+        """Every transition, oldest first (records built when asked)."""
+        plugin_id = self.plugin_id
+        return [
+            Transition(plugin_id, _BY_VALUE[source], _BY_VALUE[target], at, reason, error_id)
+            for source, target, at, reason, error_id in self._moves
+        ]
 
     def can_move(self, target: PluginState) -> bool:
         return target in TRANSITIONS[self.state]
@@ -84,16 +101,17 @@ class Lifecycle:
             raise IllegalTransition(
                 self.plugin_id, self.state.value, target.value, sorted(s.value for s in allowed)
             )
-        record = Transition(self.plugin_id, self.state, target, time.time(), reason, error_id)
+        now = time.time()
+        record = Transition(self.plugin_id, self.state, target, now, reason, error_id)
+        self._moves.append((self.state.value, target.value, now, reason, error_id))
         self.state = target
-        self.history.append(record)
         if self._listener is not None:
             self._listener(record)
         return record
 
     def entered_at(self, state: PluginState) -> float | None:
         """When the plugin last entered ``state`` (None if never)."""
-        for record in reversed(self.history):
-            if record.target is state:
-                return record.timestamp
+        for _source, target, at, _reason, _error_id in reversed(self._moves):
+            if target == state:
+                return at
         return None

@@ -63,3 +63,21 @@ def test_illegal_transitions_raise_and_change_nothing(path, illegal):
 
 def test_error_state_can_be_left_by_reload_restart_or_unload():
     assert TRANSITIONS[S.ERROR] == {S.LOADING, S.INITIALIZING, S.UNLOADING}
+
+
+def test_the_history_is_kept_in_objects_the_garbage_collector_stops_visiting():
+    # Four transitions per loaded plugin, for as long as it is loaded: kept as plain
+    # tuples, which a collection untracks, every full collection skips them.
+    import gc
+
+    life = Lifecycle("p")
+    for state in (S.LOADING, S.LOADED, S.INITIALIZING, S.ACTIVE):
+        life.move(state, reason=f"to {state.value}")
+    gc.collect()
+    assert not any(gc.is_tracked(move) for move in life._moves)
+    assert [t.reason for t in life.history] == [
+        "to loading",
+        "to loaded",
+        "to initializing",
+        "to active",
+    ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,7 @@ class ConfigSource:
         self.overlays = overlays or {}
         self.strict = strict
         self.additional_properties = additional_properties
-        self.warnings: list[str] = []
+        self.warnings: Sequence[str] = ()  # a list once a non-strict merge had any
         self._checked = (
             closed(schema) if schema is not None and not additional_properties else schema
         )
@@ -185,7 +185,7 @@ class ConfigSource:
         """
         merged = deep_merge(self.initial(environment), config or {})
         problems = self.problems(merged)
-        self.warnings = problems if not self.strict else []
+        self.warnings = problems if not self.strict else ()
         if problems and self.strict:
             plural = "s" if len(problems) > 1 else ""
             raise _config_error(

@@ -66,6 +66,9 @@ class Installer:
         self._plugins = plugins
         self._hooks = hooks
         self._journal = journal
+        # One bound method for every plugin's lifecycle (one per plugin would be one more
+        # object per plugin for the garbage collector to visit).
+        self._transitioned = journal.transitioned
         self._activation = activation
         self._sandbox = sandbox
         self._configurator = configurator
@@ -311,7 +314,7 @@ class Installer:
             manifest,
             root=manifest.root,
             logs=self._journal.logs,
-            on_transition=self._journal.transitioned,
+            on_transition=self._transitioned,
             isolation=runtime.name,
         )
         plugin.origin, plugin.signer = placement.origin, placement.signer

@@ -7,6 +7,7 @@ AttributeError from deep inside a handler.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError, PluginErrorType
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PluginAPI"]
 
+_MAKING = threading.Lock()  # two threads asking first get the same cache
+
 
 class PluginAPI:
     """Per-plugin facade: ``cache`` always, host services once a host is attached."""
@@ -24,7 +27,20 @@ class PluginAPI:
     def __init__(self, plugin: Plugin, services: dict[str, Any] | None = None) -> None:
         self._plugin_id = plugin.id
         self._services: dict[str, Any] = dict(services or {})
-        self.cache = ResultCache(max_entries=1000)
+        self._cache: ResultCache | None = None
+
+    @property
+    def cache(self) -> ResultCache:
+        """The plugin's result cache, made when first asked for: most plugins never
+        cache, and a cache and its lock per plugin are two more objects that every full
+        garbage collection visits for as long as the plugin is loaded."""
+        cache = self._cache
+        if cache is None:
+            with _MAKING:
+                cache = self._cache
+                if cache is None:
+                    cache = self._cache = ResultCache(max_entries=1000)
+        return cache
 
     def attach(self, name: str, service: Any) -> None:
         """Offer ``service`` as ``api.<name>`` (the host does this)."""

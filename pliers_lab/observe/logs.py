@@ -74,20 +74,31 @@ class PluginLogger:
         self.hook = hook
         self.execution_id = execution_id
         self._store = store
-        self._logger = logger or logging.getLogger(f"pliers_lab.plugins.{plugin_id}")
+        # The standard library's logger is looked up when the plugin first logs: the
+        # logging module keeps every logger it made for the life of the process, so a
+        # plugin that never logs (and every plugin ever loaded under another name) would
+        # otherwise leave one behind, with its lists, for the garbage collector to visit.
+        self._logger = logger
 
     def bind(self, hook: str | None, execution_id: str | None) -> PluginLogger:
         """The same logger, stamping entries with a hook and execution id."""
         return PluginLogger(self.plugin_id, self._store, hook, execution_id, self._logger)
+
+    @property
+    def std(self) -> logging.Logger:
+        """The standard library's logger the entries also go to:
+        ``pliers_lab.plugins.<plugin id>``."""
+        logger = self._logger
+        if logger is None:
+            logger = self._logger = logging.getLogger(f"pliers_lab.plugins.{self.plugin_id}")
+        return logger
 
     def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
         text = str(message)
         self._store.append(
             LogEntry(time.time(), self.plugin_id, level, text, self.hook, self.execution_id, fields)
         )
-        self._logger.log(
-            getattr(logging, level.upper()), "%s", text, extra={"plugin": self.plugin_id}
-        )
+        self.std.log(getattr(logging, level.upper()), "%s", text, extra={"plugin": self.plugin_id})
 
     def debug(self, message: str, **fields: Any) -> None:
         self._log("debug", message, fields)

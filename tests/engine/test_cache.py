@@ -73,3 +73,16 @@ def test_an_api_service_no_host_offers_is_a_clear_error(engine):
     assert "api.database is not available" in error.message
     assert error.hook == "integration.sync" and error.plugin_id == "needs-db"
     assert error.execution_id is not None
+
+
+def test_a_plugins_cache_is_made_when_first_asked_for_and_then_kept():
+    # Most plugins never cache: no cache (and lock) per loaded plugin until one asks.
+    from pliers_lab.engine._plugin_api import PluginAPI
+
+    class Named:
+        id = "p"
+
+    api = PluginAPI(Named())  # type: ignore[arg-type]
+    assert api._cache is None
+    api.cache.set("k", 1)
+    assert api.cache is api._cache and api.cache.get("k") == 1
