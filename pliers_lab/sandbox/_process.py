@@ -502,7 +502,7 @@ class Worker:
         cpu_base: float | None = None
         # The machine's CPU pressure from (at most 20 ms) before the call: load is not
         # the plugin's. Measured over [since, deadline].
-        sample = recent_cpu_stall()
+        sample = recent_cpu_stall(now=start)
         since, stall_base = sample if sample is not None else (start, None)
         grace_s = 0.0
         try:
@@ -579,7 +579,7 @@ class Worker:
                         )
                     # Frames read along with the answer (a forged second answer, say);
                     # anything later is caught at the next call, without a poll per call.
-                    while channel.buffered():
+                    while channel._buf:  # buffered(), without a call per answer
                         extra = channel.recv(time.monotonic())
                         if extra is None:
                             break

@@ -149,6 +149,7 @@ class PluginProcess:
         self.debug_sink: Callable[[dict[str, Any], str | None, str | None, float], None] | None
         self.debug_sink = None
         host_api.deliver = self._event_handler
+        self._on_frame = self._side_frame  # bound once: passed to every exchange
         self.account = PluginUsage(
             self._measure, host_api.files, host_api.outbound, policy.usage_sample_s
         )
@@ -655,7 +656,9 @@ class PluginProcess:
         is replaced and the call sent once more (the plugin never saw it)."""
         for attempt in (1, 2):
             try:
-                worker = self._ensure_worker(slot, plugin)
+                worker = slot.worker
+                if worker is None or not worker.alive:
+                    worker = self._ensure_worker(slot, plugin)
                 return self._exchange(slot, worker, msg, plugin, (hook, execution_id), timeout_s)
             except Failure as exc:
                 if exc.crashed:
@@ -681,12 +684,15 @@ class PluginProcess:
             msg["config"] = self.config
             slot.sent_config = self.config
         timeout = timeout_s if timeout_s is not None else limits.execution_time_ms / 1000
-        started = time.perf_counter()
-        marks = (len(worker.denials), len(slot.refusals))
+        debugged = "debug" in msg
+        started = time.perf_counter() if debugged else 0.0
+        # The kernel's refusals: the same list before and after the call (it only grows).
+        denials = worker.denials
+        denied_at, refused_at = len(denials), len(slot.refusals)
         hits = self.limit_log.total
         try:
             reply = worker.exchange(
-                msg, timeout, limits.cpu_ms, self._side_frame, HOST_ENCODER, (plugin, where, slot)
+                msg, timeout, limits.cpu_ms, self._on_frame, HOST_ENCODER, (plugin, where, slot)
             )
         except (TypeError, ValueError) as exc:
             raise Failure(
@@ -694,22 +700,22 @@ class PluginProcess:
             ) from None
         except Failure as exc:
             self._record_kill(exc)
-            failed = self._overruled(exc, worker.denials[marks[0] :]) or exc
-            raise self._limited(failed, hits, worker.denials[marks[0] :]) from None
-        recorded = reply.get("debug")
-        if recorded is not None and isinstance(recorded, dict) and self.debug_sink is not None:
-            hook, execution_id = where or (None, None)
-            self.debug_sink(recorded, hook, execution_id, started)
+            failed = self._overruled(exc, worker.denials[denied_at:]) or exc
+            raise self._limited(failed, hits, worker.denials[denied_at:]) from None
+        if debugged:
+            recorded = reply.get("debug")
+            if isinstance(recorded, dict) and self.debug_sink is not None:
+                hook, execution_id = where or (None, None)
+                self.debug_sink(recorded, hook, execution_id, started)
         if self._writes_data:
             self._check_disk(_errno(reply) in (errno.ENOSPC, errno.EDQUOT))
         ok = reply.get("ok")
-        denials = worker.denials
-        if ok and len(denials) == marks[0]:
+        if ok and len(denials) == denied_at:
             return reply  # the usual call: answered, and the kernel refused nothing
         # The kernel's refusals overrule whatever the plugin did; the host API's confirm a
         # security error the plugin let out (one it caught is a handled 403, not an attack).
-        denied = denials[marks[0] :]
-        refused = slot.refusals[marks[1] :]
+        denied = denials[denied_at:]
+        refused = slot.refusals[refused_at:]
         failure = None if ok else self._reported_failure(worker, reply, refused)
         if failure is not None and _error_class(reply) == "MemoryError":
             self._record_memory_error(worker)

@@ -107,6 +107,12 @@ class Logger:
         return self
 
 
+#: The outputs written to since the worker last reset them (``Output.write`` adds one on its
+#: first write, the worker resets and flushes those around each call): a call that prints
+#: nothing costs no walk over the outputs.
+TOUCHED: list[Output] = []
+
+
 class Output:
     """``sys.stdout``/``sys.stderr`` in the worker: lines become capped log entries."""
 
@@ -125,6 +131,8 @@ class Output:
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if self._used >= self._cap:
             return len(text)
+        if not self._used:
+            TOUCHED.append(self)
         chunk = text[: self._cap - self._used]
         self._used += len(chunk)
         self._line += chunk

@@ -35,7 +35,9 @@ def cpu_stall_ms() -> float | None:
     return None
 
 
-def recent_cpu_stall(max_age_s: float = STALL_SAMPLE_MAX_AGE_S) -> tuple[float, float] | None:
+def recent_cpu_stall(
+    max_age_s: float = STALL_SAMPLE_MAX_AGE_S, now: float | None = None
+) -> tuple[float, float] | None:
     """``(when, stall_ms)``: the stall counter (``cpu_stall_ms``) as read at most
     ``max_age_s`` ago, and the ``time.monotonic()`` of that reading; None where the kernel
     reports no pressure.
@@ -43,11 +45,13 @@ def recent_cpu_stall(max_age_s: float = STALL_SAMPLE_MAX_AGE_S) -> tuple[float, 
     Why shared: reading the file costs ~30 us, as much as a whole isolated call should.
     A call takes its baseline from here and measures the stall over ``[when, deadline]``,
     a window at most ``max_age_s`` longer than the call, so back-to-back calls read the
-    file at most once per ``max_age_s`` between them.
+    file at most once per ``max_age_s`` between them. ``now``: the caller's own
+    ``time.monotonic()`` read, if it has one.
     """
     global _stall_sample
     taken, stall = _stall_sample
-    now = time.monotonic()
+    if now is None:
+        now = time.monotonic()
     if now - taken > max_age_s:
         taken, stall = now, cpu_stall_ms()
         _stall_sample = (taken, stall)

@@ -42,6 +42,7 @@ shorter while, after each answer: a host firing hooks back to back finds it awak
 from __future__ import annotations
 
 import _json
+import _struct
 import os
 import select
 import sys
@@ -76,6 +77,9 @@ MAX_FRAME = 8 << 20
 #: Deepest nesting of lists/objects accepted from a worker.
 MAX_DEPTH = 64
 _READ_CHUNK = 1 << 16
+_HEADER = _struct.Struct(">I")  # a frame's 4-byte big-endian length
+_header = _HEADER.pack
+_size_of = _HEADER.unpack_from
 #: How long the host spins (read, yield, read...) for an answer before it sleeps.
 DEFAULT_SPIN_S = 100e-6
 #: How long a worker spins for the next call after answering one.
@@ -227,26 +231,28 @@ def encode(message: dict[str, Any], limit: int = MAX_FRAME, encoder: Any = None)
     """One frame for ``message``; ``TypeError``/``ValueError`` if not JSON, ``WireError``
     if larger than ``limit``."""
     enc = encoder or _encode_plain
-    body = None
     if _dumps is not None:
         try:
             body = _dumps(message, enc.fast_default, _DUMP_OPTIONS)
         except TypeError:  # orjson's JSONEncodeError: the stdlib path says why, or writes it
-            body = None
+            pass
         else:
             # NaN and infinities become ``null`` in orjson (the stdlib refuses them): a
             # ``null`` that the message's own top-level ``None`` values do not account for
             # sends it the stdlib way.
-            if b"null" in body and body.count(b"null") != _top_nones(message):
-                body = None
-    if body is None:
-        try:
-            body = "".join(enc.stdlib(message, 0)).encode("ascii")
-        except RecursionError:
-            raise ValueError(_too_deep(message)) from None
+            # (``find``, not ``in``: ``in`` tries the operand as an integer first, and
+            # raising and clearing that TypeError costs more than the search.)
+            if body.find(b"null") < 0 or body.count(b"null") == _top_nones(message):
+                if len(body) > limit:
+                    raise WireError(f"frame of {len(body)} bytes exceeds the {limit}-byte cap")
+                return _header(len(body)) + body  # type: ignore[no-any-return]
+    try:
+        body = "".join(enc.stdlib(message, 0)).encode("ascii")
+    except RecursionError:
+        raise ValueError(_too_deep(message)) from None
     if len(body) > limit:
         raise WireError(f"frame of {len(body)} bytes exceeds the {limit}-byte cap")
-    return len(body).to_bytes(4, "big") + body
+    return _header(len(body)) + body
 
 
 def _top_nones(message: dict[str, Any]) -> int:
@@ -304,12 +310,17 @@ def decode(body: bytes, max_depth: int | None = MAX_DEPTH) -> dict[str, Any]:
         _loads is not None
         and body[:1] == b"{"  # orjson allows whitespace around the value; we do not
         and body[-1:] == b"}"
-        and _LONG_RUN not in body.translate(_DIGITS)
+        and body.translate(_DIGITS).find(_LONG_RUN) < 0  # not ``in``: see ``encode``
     ):
         try:
             value = _loads(body)
         except ValueError:  # JSONDecodeError: the stdlib scanner has the last word
             value = None
+        else:  # an object (the body starts with "{"): the usual frame returns here
+            if type(value.get("t")) is str and (
+                max_depth is None or body.count(b"[") + body.count(b"{") <= max_depth
+            ):
+                return value  # type: ignore[no-any-return]
     if value is None:
         try:
             text = body.decode("utf-8")
@@ -378,8 +389,23 @@ class Channel:
 
     def send(self, frame: bytes, deadline: float) -> None:
         """Write a whole frame; ``TimeoutError`` if the worker stops reading."""
-        view = memoryview(frame)
+        try:  # the usual frame: one write takes it whole
+            n = os.write(self.out_fd, frame)
+        except BlockingIOError:
+            n = 0
+        except (BrokenPipeError, ConnectionResetError):
+            raise WireClosed("the worker closed the wire") from None
+        self.sent += n
+        if n != len(frame):
+            self._send_rest(memoryview(frame)[n:], deadline)
+        if self.spin_s:
+            self._spin_until = time.monotonic() + self.spin_s
+
+    def _send_rest(self, view: memoryview, deadline: float) -> None:
         while view:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not self._poll_out.poll(wait * 1000):
+                raise TimeoutError("the worker stopped reading the wire")
             try:
                 n = os.write(self.out_fd, view)
             except BlockingIOError:
@@ -388,12 +414,6 @@ class Channel:
                 raise WireClosed("the worker closed the wire") from None
             self.sent += n
             view = view[n:]
-            if view:
-                wait = deadline - time.monotonic()
-                if wait <= 0 or not self._poll_out.poll(wait * 1000):
-                    raise TimeoutError("the worker stopped reading the wire")
-        if self.spin_s:
-            self._spin_until = time.monotonic() + self.spin_s
 
     def buffered(self) -> bool:
         """Whether bytes of a next frame were already read (no system call)."""
@@ -413,10 +433,12 @@ class Channel:
                     return decode(body)
             now = time.monotonic()
             if now < self._spin_until and now < deadline:
-                # The answer of a short handler arrives while we yield (module doc); a
-                # poll that finds nothing costs less than a read raising BlockingIOError.
+                # The answer of a short handler arrives while we yield (module doc): yield
+                # first (it cannot be there yet just after the send; on one CPU the worker
+                # answers during the yield), then look; a poll that finds nothing costs
+                # less than a read raising BlockingIOError.
+                os.sched_yield()
                 if not self._poll_in.poll(0):
-                    os.sched_yield()
                     continue
             elif not self._poll_in.poll(max(deadline - now, 0.0) * 1000):
                 if time.monotonic() >= deadline:
@@ -428,12 +450,13 @@ class Channel:
                 continue
             except ConnectionResetError:
                 chunk = b""
-            if not chunk:
+            n = len(chunk)
+            if not n:
                 raise WireClosed("the worker closed the wire")
-            self.received += len(chunk)
-            if not buf and len(chunk) > 4:  # the usual answer: one read, one whole frame
-                size = int.from_bytes(chunk[:4], "big")
-                if size + 4 == len(chunk) and size <= self.max_frame:
+            self.received += n
+            if n > 4 and not buf:  # the usual answer: one read, one whole frame
+                (size,) = _size_of(chunk)
+                if size + 4 == n and size <= self.max_frame:
                     return decode(chunk[4:])
             buf += chunk
 
@@ -447,9 +470,11 @@ class Channel:
 
 def write_blocking(fd: int, frame: bytes) -> None:
     """The worker's send: a blocking write of the whole frame."""
-    view = memoryview(frame)
-    while view:
-        view = view[os.write(fd, view) :]
+    n = os.write(fd, frame)  # the usual frame: one write takes it whole
+    if n != len(frame):
+        view = memoryview(frame)[n:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def read_frame_blocking(
@@ -471,16 +496,20 @@ def read_frame_blocking(
                 body = bytes(buf[4 : 4 + size])
                 del buf[: 4 + size]
                 return decode(body, max_depth=None)  # the host is trusted
-        if spin_until and not ready.poll(0):
-            if time.monotonic() < spin_until:
-                os.sched_yield()
-                continue
-            spin_until = 0.0
+        if spin_until:
+            # Yield first: just after an answer the host needs the CPU to read it (on one
+            # CPU), and its next call cannot be there before it has.
+            os.sched_yield()
+            if not ready.poll(0):
+                if time.monotonic() < spin_until:
+                    continue
+                spin_until = 0.0
         chunk = os.read(fd, _READ_CHUNK)
         if not chunk:
             raise WireClosed("the host closed the wire")
-        if not buf and len(chunk) > 4:  # the usual call: one read, one whole frame
-            size = int.from_bytes(chunk[:4], "big")
-            if size + 4 == len(chunk) and size <= MAX_FRAME:
-                return decode(chunk[4:], max_depth=None)
+        n = len(chunk)
+        if n > 4 and not buf:  # the usual call: one read, one whole frame
+            (size,) = _size_of(chunk)
+            if size + 4 == n and size <= MAX_FRAME:
+                return decode(chunk[4:], None)
         buf += chunk

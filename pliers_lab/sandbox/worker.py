@@ -405,14 +405,11 @@ def _jsonable(value: Any) -> Any:
     return as_json(value)  # enum members, UUIDs; TypeError for the rest
 
 
-_encode_answer = None
+_encode_answer = make_encoder(_jsonable)
 
 
 def _finish(reply: dict[str, Any]) -> None:
     """Send a reply; an answer that cannot cross becomes a clear error instead."""
-    global _encode_answer
-    if _encode_answer is None:
-        _encode_answer = make_encoder(_jsonable)
     if S.attempts:
         reply["attempts"] = list(S.attempts)
     try:
@@ -516,7 +513,19 @@ def _call(msg: dict[str, Any], view: guest.PluginView) -> dict[str, Any]:
     debug = msg.get("debug")
     if debug is not None:
         return _debugged(msg, debug, lambda: _run(fn(ctx)), ctx)
-    return _answer(msg, ctx, _run(fn(ctx)))
+    value = fn(ctx)
+    if type(value) not in _PLAIN:  # a coroutine, say (``_run``)
+        value = _run(value)
+    # ``_answer``, inline: a hook call's ``done``.
+    reply = {"t": "done", "id": msg["id"], "ok": True, "value": value}
+    state = ctx._state
+    if state or msg.get("state"):
+        reply["state"] = state if state is not None else {}
+    return reply
+
+
+#: What handlers return most: no ``_run`` needed (not awaitable).
+_PLAIN = frozenset({type(None), dict, list, str, int, float, bool, tuple})
 
 
 def _answer(msg: dict[str, Any], ctx: guest.GuestContext, value: Any) -> dict[str, Any]:
@@ -604,16 +613,19 @@ def _handle(msg: dict[str, Any]) -> None:
     outer = (S.call, S.thread, S.attempts)
     S.call, S.thread = call_id, _thread.get_ident()
     S.attempts = []
-    outputs = _Served.outputs
-    for out in outputs:
-        out._used = 0  # each call gets the whole output cap
+    touched = guest.TOUCHED  # the outputs written to since the last reset
+    if touched:
+        for out in touched:
+            out._used = 0  # each call gets the whole output cap
+        touched[:] = [out for out in touched if out._line]
     try:
         reply = _SERVED[msg["t"]](msg, view)
     except BaseException as exc:
         reply = _error_reply(call_id, exc)
-    for out in outputs:
-        if out._line:  # a last line without its newline
-            out.flush()
+    if touched:
+        for out in touched:
+            if out._line:  # a last line without its newline
+                out.flush()
     S.call, S.thread = outer[0], outer[1]
     _finish(reply)  # reads this call's attempts
     S.attempts = outer[2]

@@ -328,3 +328,39 @@ def test_workers_use_the_fast_codec(
             "color": "red",
             "id": str(uuid.UUID(int=7)),
         }
+
+
+# ----------------------------------------------------------------------------- output
+PRINTER = """
+import sys
+from pliers_lab import hook
+
+@hook("submission.afterSave")
+def after(ctx):
+    if ctx.data.get("quiet"):
+        return "quiet"
+    print("x" * ctx.data["n"], end="")  # no newline: flushed when the call ends
+    sys.stderr.write("warned\\n")
+    return "printed"
+"""
+
+
+def test_output_is_capped_per_call_and_flushed_at_its_end(
+    tmp_path: Path, make_plugin: MakePlugin
+) -> None:
+    """Each call gets the whole output cap (the worker resets the outputs a call wrote to,
+    and only those), and a last line without its newline is sent when the call ends."""
+    from pliers_lab.sandbox import Limits, SandboxPolicy
+
+    policy = SandboxPolicy(data_root=tmp_path / "data", limits=Limits(max_output_bytes=30))
+    runtime = ProcessRuntime(policy)
+    with Engine(default_isolation="process") as engine:
+        engine.register_runtime(runtime)
+        engine.load(make_plugin("printer", PRINTER))
+        for data in ({"n": 25}, {"quiet": True}, {"n": 25}, {"n": 40}):
+            assert engine.fire("submission.afterSave", data).outcomes[0].error is None
+        messages = [e.message for e in engine.logs.for_plugin("printer")]
+    runtime.close()
+    assert messages.count("x" * 25) == 2  # the second call of 25 had its whole cap again
+    assert messages.count("warned") == 3
+    assert "x" * 30 + "\n[output truncated at 30 characters]" in messages
