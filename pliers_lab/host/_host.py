@@ -429,7 +429,7 @@ class Host:
     def close(self) -> None:
         """Close the database (and the engine, when the host created it)."""
         self._stop_watching()
-        self.admin.flush()
+        self.admin.flush(everything=True)
         self.db.close()
         self.aio.close()
         if self._owns_engine:

@@ -5,6 +5,7 @@ it), none when the manifest says false, and no plugin can read or erase them."""
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 import pytest
@@ -94,3 +95,54 @@ def test_no_plugin_reaches_the_admin_notifications(
         assert caught.value.type is PluginErrorType.SECURITY_ERROR
         assert "'admin_notifications' denied: it is internal to the host" in str(caught.value)
     assert len(host.admin_notifications("guard")) == 1
+
+
+def test_a_plugin_failing_on_every_call_gets_one_notice_then_one_summary(
+    engine: Engine, tmp_path: Any
+) -> None:
+    # Thousands of rows a second otherwise: one notice per plugin, action and error type
+    # per window, the others counted and summed up in one row (here when the host closes).
+    path = tmp_path / "host.sqlite3"
+    host = Host(engine, path)
+    try:
+        guard(engine, "guard")
+        for _ in range(4):  # (the fifth in a row would open the plugin's circuit breaker)
+            engine.fire("submission.beforeSave", {})
+        [first] = host.admin_notifications()
+        assert (first["action"], first["detail"]) == (
+            "ignore",
+            "error ignored; other plugins continue",
+        )
+        assert host.admin.pending == 1  # the other 3, held for their summary
+        last = engine.errors.for_plugin("guard")[-1]
+    finally:
+        host.close()
+    reopened = Host(Engine(), path)
+    try:
+        first_again, summary = reopened.admin_notifications("guard")
+        assert first_again == first
+        assert summary["detail"].startswith(
+            "error ignored; other plugins continue: 3 more like this after"
+        )
+        assert (
+            "at most one notice per plugin, action and error type every 60 s" in summary["detail"]
+        )
+        assert (summary["error_id"], summary["message"]) == (last.id, last.message)
+    finally:
+        reopened.close()
+
+
+def test_after_the_window_the_held_notices_are_summed_up_before_the_next_one(
+    host: Host, engine: Engine
+) -> None:
+    host.admin.window_s = 0.2
+    guard(engine, "guard")
+    for _ in range(3):
+        engine.fire("submission.beforeSave", {})
+    time.sleep(0.25)
+    engine.fire("submission.beforeSave", {})
+    first, summary, latest = host.admin_notifications()
+    assert "2 more like this" in summary["detail"] and "every 0.2 s" in summary["detail"]
+    assert latest["detail"] == first["detail"] == "error ignored; other plugins continue"
+    assert latest["error_id"] == engine.errors.for_plugin("guard")[-1].id
+    assert host.admin.pending == 0
