@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -97,7 +97,7 @@ class Plugin:
         #: What the user set with ``Engine.configure`` (defaults apply underneath).
         self.config_overrides: dict[str, Any] = {}
         #: The last configuration change, human-readable (``a.b: 1 -> 2``).
-        self.config_changes: Sequence[str] = ()  # a list after the first change
+        self.config_changes: list[str] = []
         #: When the configuration was last applied (epoch seconds; None: never changed).
         self.config_updated_at: float | None = None
         self.config_source: ConfigSource | None = None

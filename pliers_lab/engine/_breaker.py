@@ -36,6 +36,11 @@ class BreakerState(StrEnum):
 #: ``listener(state, detail)``: called after each change, outside the breaker's lock.
 Listener = Callable[[BreakerState, str], None]
 
+#: One lock for every breaker: it is taken only on failures and gated calls, for a few
+#: assignments, and a lock per plugin was one more object per loaded plugin for every
+#: full garbage collection to visit.
+_LOCK = threading.Lock()
+
 
 @final
 class CircuitBreaker:
@@ -57,7 +62,7 @@ class CircuitBreaker:
         self.reset_s = reset_s
         self.clock = clock
         self.listener: Listener | None = None
-        self._lock = threading.Lock()
+        self._lock = _LOCK
         self._state = BreakerState.CLOSED
         self._trial = False
         self.opened_at = 0.0
