@@ -80,6 +80,7 @@ _READ_CHUNK = 1 << 16
 _HEADER = _struct.Struct(">I")  # a frame's 4-byte big-endian length
 _header = _HEADER.pack
 _size_of = _HEADER.unpack_from
+_read, _sched_yield, _monotonic = os.read, os.sched_yield, time.monotonic
 #: How long the host spins (read, yield, read...) for an answer before it sleeps.
 DEFAULT_SPIN_S = 100e-6
 #: How long a worker spins for the next call after answering one.
@@ -317,8 +318,12 @@ def decode(body: bytes, max_depth: int | None = MAX_DEPTH) -> dict[str, Any]:
         except ValueError:  # JSONDecodeError: the stdlib scanner has the last word
             value = None
         else:  # an object (the body starts with "{"): the usual frame returns here
+            # Nesting d deep takes 2d brackets: a body of at most 2 * max_depth bytes
+            # cannot be too deep, and is not counted.
             if type(value.get("t")) is str and (
-                max_depth is None or body.count(b"[") + body.count(b"{") <= max_depth
+                max_depth is None
+                or len(body) <= 2 * max_depth
+                or body.count(b"[") + body.count(b"{") <= max_depth
             ):
                 return value  # type: ignore[no-any-return]
     if value is None:
@@ -422,30 +427,29 @@ class Channel:
     def recv(self, deadline: float) -> dict[str, Any] | None:
         """The next frame, or None at the deadline. Raises WireError / WireClosed."""
         buf = self._buf
+        poll = self._poll_in.poll
         while True:
-            if len(buf) >= 4:
-                size = int.from_bytes(buf[:4], "big")
-                if size > self.max_frame:
-                    raise WireError(f"frame header announces {size} bytes (cap {self.max_frame})")
-                if len(buf) >= 4 + size:
-                    body = bytes(buf[4 : 4 + size])
-                    del buf[: 4 + size]
-                    return decode(body)
-            now = time.monotonic()
+            if buf:
+                frame = self._from_buffer()
+                if frame is not None:
+                    return frame
+            now = _monotonic()
             if now < self._spin_until and now < deadline:
                 # The answer of a short handler arrives while we yield (module doc): yield
                 # first (it cannot be there yet just after the send; on one CPU the worker
                 # answers during the yield), then look; a poll that finds nothing costs
                 # less than a read raising BlockingIOError.
-                os.sched_yield()
-                if not self._poll_in.poll(0):
+                _sched_yield()
+                if not poll(0):
                     continue
-            elif not self._poll_in.poll(max(deadline - now, 0.0) * 1000):
-                if time.monotonic() >= deadline:
-                    return None
-                continue
+            else:
+                wait = deadline - now
+                if not poll(wait * 1000 if wait > 0 else 0):
+                    if _monotonic() >= deadline:
+                        return None
+                    continue
             try:
-                chunk = os.read(self.fd, _READ_CHUNK)
+                chunk = _read(self.fd, _READ_CHUNK)
             except BlockingIOError:
                 continue
             except ConnectionResetError:
@@ -459,6 +463,20 @@ class Channel:
                 if size + 4 == n and size <= self.max_frame:
                     return decode(chunk[4:])
             buf += chunk
+
+    def _from_buffer(self) -> dict[str, Any] | None:
+        """The frame whole in the buffer, if there is one (its header checked first)."""
+        buf = self._buf
+        if len(buf) < 4:
+            return None
+        (size,) = _size_of(buf)
+        if size > self.max_frame:
+            raise WireError(f"frame header announces {size} bytes (cap {self.max_frame})")
+        if len(buf) < 4 + size:
+            return None
+        body = bytes(buf[4 : 4 + size])
+        del buf[: 4 + size]
+        return decode(body)
 
     def close(self) -> None:
         for fd in {self.fd, self.out_fd}:

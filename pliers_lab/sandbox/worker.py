@@ -599,6 +599,7 @@ def _gc(msg: dict[str, Any], view: guest.PluginView) -> dict[str, Any]:
 
 
 _SERVED: dict[str, Any] = {"call": _call, "life": _life, "event": _event, "gc": _gc}
+_get_ident = _thread.get_ident
 
 
 def _handle(msg: dict[str, Any]) -> None:
@@ -610,8 +611,9 @@ def _handle(msg: dict[str, Any]) -> None:
     call_id, view = msg["id"], _Served.view
     if "config" in msg:
         view.config = msg["config"]
-    outer = (S.call, S.thread, S.attempts)
-    S.call, S.thread = call_id, _thread.get_ident()
+    outer_call, outer_thread, outer_attempts = S.call, S.thread, S.attempts
+    S.call = call_id
+    S.thread = _get_ident()
     S.attempts = []
     touched = guest.TOUCHED  # the outputs written to since the last reset
     if touched:
@@ -626,9 +628,10 @@ def _handle(msg: dict[str, Any]) -> None:
         for out in touched:
             if out._line:  # a last line without its newline
                 out.flush()
-    S.call, S.thread = outer[0], outer[1]
+    S.call = outer_call
+    S.thread = outer_thread
     _finish(reply)  # reads this call's attempts
-    S.attempts = outer[2]
+    S.attempts = outer_attempts
 
 
 def _serve(spin_s: float) -> None:

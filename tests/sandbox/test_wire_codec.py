@@ -364,3 +364,15 @@ def test_output_is_capped_per_call_and_flushed_at_its_end(
     assert messages.count("x" * 25) == 2  # the second call of 25 had its whole cap again
     assert messages.count("warned") == 3
     assert "x" * 30 + "\n[output truncated at 30 characters]" in messages
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_nesting_cap_at_its_edge(extra: int) -> None:
+    """Short bodies skip the bracket count (2 bytes a level): the cap holds at its edge."""
+    n = wire.MAX_DEPTH - 1 + extra  # the object itself is one level
+    body = b'{"t":"","d":' + b"[" * n + b"]" * n + b"}"
+    if extra:
+        fast, slow = _both(lambda: decode(body))
+        assert fast == slow == ("WireError", "")
+    else:
+        assert decode(body)["d"] is not None
