@@ -34,6 +34,7 @@ from .procinfo import StatReader, cpu_stall_ms, recent_cpu_stall
 from .wire import (
     DEFAULT_SPIN_S,
     DEFAULT_WORKER_SPIN_S,
+    ORJSON_MARK,
     PROTOCOL_VERSION,
     Channel,
     WireClosed,
@@ -506,7 +507,7 @@ class Worker:
         since, stall_base = sample if sample is not None else (start, None)
         grace_s = 0.0
         try:
-            data = encode(msg, encoder=encoder)
+            data = encode(msg, encoder=encoder, mark=ORJSON_MARK)
         except WireError as exc:  # host data over the cap: the worker is not at fault
             raise Failure(
                 T.VALIDATION_ERROR, f"the call's data cannot cross to the worker: {exc}"
@@ -623,7 +624,7 @@ class Worker:
         """Answer an ``api`` frame (the worker is waiting for it)."""
         assert self.channel is not None
         try:
-            data = encode(frame, encoder=encoder)
+            data = encode(frame, encoder=encoder, mark=ORJSON_MARK)
         except (TypeError, ValueError, WireError) as exc:
             data = encode(
                 {

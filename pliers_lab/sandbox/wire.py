@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_WORKER_SPIN_S",
     "MAX_DEPTH",
     "MAX_FRAME",
+    "ORJSON_MARK",
     "PROTOCOL_VERSION",
     "Channel",
     "WireClosed",
@@ -81,6 +82,11 @@ _HEADER = _struct.Struct(">I")  # a frame's 4-byte big-endian length
 _header = _HEADER.pack
 _size_of = _HEADER.unpack_from
 _read, _sched_yield, _monotonic = os.read, os.sched_yield, time.monotonic
+#: Header bit of a host's frame whose body orjson wrote (``encode(mark=...)``): orjson reads
+#: it back exactly (it writes no integer beyond 64 bits, no lone surrogate, floats in their
+#: shortest form), so the worker skips the checks ``decode`` makes for the stdlib's sake.
+#: Only the worker reads it (the host is trusted); the host never honours it.
+ORJSON_MARK = 1 << 31
 #: How long the host spins (read, yield, read...) for an answer before it sleeps.
 DEFAULT_SPIN_S = 100e-6
 #: How long a worker spins for the next call after answering one.
@@ -228,9 +234,12 @@ def make_encoder(default: Any) -> Any:
     return _Encoder(default)
 
 
-def encode(message: dict[str, Any], limit: int = MAX_FRAME, encoder: Any = None) -> bytes:
+def encode(
+    message: dict[str, Any], limit: int = MAX_FRAME, encoder: Any = None, mark: int = 0
+) -> bytes:
     """One frame for ``message``; ``TypeError``/``ValueError`` if not JSON, ``WireError``
-    if larger than ``limit``."""
+    if larger than ``limit``. ``mark=ORJSON_MARK`` (the host's frames to a worker): a body
+    orjson wrote says so in its header, and the worker reads it with orjson alone."""
     enc = encoder or _encode_plain
     if _dumps is not None:
         try:
@@ -246,7 +255,7 @@ def encode(message: dict[str, Any], limit: int = MAX_FRAME, encoder: Any = None)
             if body.find(b"null") < 0 or body.count(b"null") == _top_nones(message):
                 if len(body) > limit:
                     raise WireError(f"frame of {len(body)} bytes exceeds the {limit}-byte cap")
-                return _header(len(body)) + body  # type: ignore[no-any-return]
+                return _header(len(body) | mark) + body  # type: ignore[no-any-return]
     try:
         body = "".join(enc.stdlib(message, 0)).encode("ascii")
     except RecursionError:
@@ -495,6 +504,19 @@ def write_blocking(fd: int, frame: bytes) -> None:
             view = view[os.write(fd, view) :]
 
 
+def _decode_marked(body: bytes) -> dict[str, Any]:
+    """A host frame orjson wrote (``ORJSON_MARK``): orjson reads it alone."""
+    if _loads is not None:
+        try:
+            value = _loads(body)
+        except ValueError:
+            pass
+        else:
+            if type(value) is dict and type(value.get("t")) is str:
+                return value
+    return decode(body, None)  # no orjson here, or not what the mark said: checked
+
+
 def read_frame_blocking(
     fd: int, buf: bytearray, spin_s: float = 0.0, ready: Any = None
 ) -> dict[str, Any]:
@@ -507,7 +529,7 @@ def read_frame_blocking(
     spin_until = time.monotonic() + spin_s if spin_s else 0.0
     while True:
         if len(buf) >= 4:
-            size = int.from_bytes(buf[:4], "big")
+            size = int.from_bytes(buf[:4], "big") & ~ORJSON_MARK  # decoded with its checks
             if size > MAX_FRAME:
                 raise WireError(f"frame of {size} bytes from the host exceeds the cap")
             if len(buf) >= 4 + size:
@@ -528,6 +550,10 @@ def read_frame_blocking(
         n = len(chunk)
         if n > 4 and not buf:  # the usual call: one read, one whole frame
             (size,) = _size_of(chunk)
-            if size + 4 == n and size <= MAX_FRAME:
+            if size & ORJSON_MARK:
+                size ^= ORJSON_MARK
+                if size + 4 == n and size <= MAX_FRAME:
+                    return _decode_marked(chunk[4:])
+            elif size + 4 == n and size <= MAX_FRAME:
                 return decode(chunk[4:], None)
         buf += chunk

@@ -12,6 +12,9 @@ import datetime
 import decimal
 import enum
 import math
+import os
+import socket
+import time
 import uuid
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
@@ -26,7 +29,14 @@ from sandbox.helpers import MakePlugin
 from pliers_lab import Engine
 from pliers_lab.sandbox import ProcessRuntime, wire
 from pliers_lab.sandbox._supervisor import HOST_ENCODER
-from pliers_lab.sandbox.wire import WireError, decode, encode, fast_codec, make_encoder
+from pliers_lab.sandbox.wire import (
+    Channel,
+    WireError,
+    decode,
+    encode,
+    fast_codec,
+    make_encoder,
+)
 from pliers_lab.sandbox.worker import _jsonable
 
 pytestmark = pytest.mark.skipif(fast_codec() is None, reason="orjson is not installed")
@@ -376,3 +386,57 @@ def test_nesting_cap_at_its_edge(extra: int) -> None:
         assert fast == slow == ("WireError", "")
     else:
         assert decode(body)["d"] is not None
+
+
+# ----------------------------------------------------------------------------- the mark
+def _through_pipe(frames: list[bytes]) -> list[dict[str, Any]]:
+    r, w = os.pipe()
+    try:
+        buf = bytearray()
+        out = []
+        for frame in frames:
+            os.write(w, frame)
+            out.append(wire.read_frame_blocking(r, buf))
+        os.write(w, b"".join(frames))  # several at once: the buffered path
+        out += [wire.read_frame_blocking(r, buf) for _ in frames]
+        return out
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_host_frames_orjson_wrote_are_marked_and_read_alike() -> None:
+    """The host's frames to a worker say in their header when orjson wrote them (the
+    worker then reads them with orjson alone); stdlib-written ones are not marked, and
+    every frame reads as it did."""
+    plain = {"t": "call", "data": {"a": [1, 2.5, "é", True, 2**64 - 1]}, "id": 1}
+    big = {"t": "call", "data": {"n": 2**70, "s": "\ud800"}, "id": 2}
+    marked = encode(plain, encoder=HOST_ENCODER, mark=wire.ORJSON_MARK)
+    unmarked = encode(big, encoder=HOST_ENCODER, mark=wire.ORJSON_MARK)
+    assert marked[0] & 0x80 and not unmarked[0] & 0x80
+    assert not encode(plain)[0] & 0x80  # only when asked
+    assert _through_pipe([marked, unmarked]) == [plain, big, plain, big]
+
+
+def test_a_false_mark_is_read_with_the_checks() -> None:
+    """A marked body orjson would read differently (not what orjson writes) is decoded
+    the usual way: the mark saves work, it never changes a value."""
+    body = b'{"t":"x","n":123456789012345678901234567890,"s":"\\ud800"}'
+    frame = (len(body) | wire.ORJSON_MARK).to_bytes(4, "big") + body
+    expected = {"t": "x", "n": 123456789012345678901234567890, "s": "\ud800"}
+    assert _through_pipe([frame]) == [expected, expected]
+    bad = b'{"v":1}'
+    with pytest.raises(WireError):
+        _through_pipe([(len(bad) | wire.ORJSON_MARK).to_bytes(4, "big") + bad])
+
+
+def test_the_host_ignores_the_mark() -> None:
+    """The host never trusts a worker's header: a marked size is a size over the cap."""
+    a, b = socket.socketpair()
+    channel = Channel(a.detach())
+    body = b'{"t":"done"}'
+    b.sendall((len(body) | wire.ORJSON_MARK).to_bytes(4, "big") + body)
+    with pytest.raises(WireError, match="announces"):
+        channel.recv(time.monotonic() + 1)
+    channel.close()
+    b.close()
