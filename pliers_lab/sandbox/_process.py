@@ -30,7 +30,7 @@ from ._template_host import BOOT, FLAGS, Child, Exit, Template, TemplateError
 from ._usage import IoCounters, Measured, Meter, Reading, read_io
 from .layers.cgroup import GroupOwner, WorkerGroup
 from .policy import Grants, Limits, interpreter_paths, worker_sys_path
-from .procinfo import StatReader, cpu_stall_ms, recent_cpu_stall
+from .procinfo import STALL_SAMPLE_MAX_AGE_S, StatReader, cpu_stall_ms, recent_cpu_stall
 from .wire import (
     DEFAULT_SPIN_S,
     DEFAULT_WORKER_SPIN_S,
@@ -503,7 +503,7 @@ class Worker:
         cpu_base: float | None = None
         # The machine's CPU pressure from (at most 20 ms) before the call: load is not
         # the plugin's. Measured over [since, deadline].
-        sample = recent_cpu_stall(now=start)
+        sample = recent_cpu_stall(STALL_SAMPLE_MAX_AGE_S, start)
         since, stall_base = sample if sample is not None else (start, None)
         grace_s = 0.0
         try:

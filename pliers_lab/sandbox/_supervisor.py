@@ -476,7 +476,25 @@ class PluginProcess:
         if services is not None:
             slot.services = services
         try:
-            return self._attempts(slot, msg, plugin, hook, execution_id, timeout_s)
+            # The exchange, holding the slot; a worker found dead before the call reached
+            # it is replaced and the call sent once more (the plugin never saw it).
+            for attempt in (1, 2):
+                try:
+                    worker = slot.worker
+                    if worker is None or not worker.alive:
+                        worker = self._ensure_worker(slot, plugin)
+                    return self._exchange(
+                        slot, worker, msg, plugin, (hook, execution_id), timeout_s
+                    )
+                except Failure as exc:
+                    if exc.crashed:
+                        self._crashed(exc)
+                    if slot.worker is not None and not slot.worker.alive:
+                        self._retire(slot)
+                    if attempt == 1 and exc.detail.get("undelivered"):
+                        continue
+                    raise self._error(exc, hook, execution_id) from None
+            raise AssertionError("unreachable")  # pragma: no cover
         finally:
             slot.services = outer
             if not nested:
@@ -642,33 +660,6 @@ class PluginProcess:
             "busy": len(self.slots) - idle,
             "waiting": waiting,
         }
-
-    def _attempts(
-        self,
-        slot: _Slot,
-        msg: dict[str, Any],
-        plugin: Any,
-        hook: str | None,
-        execution_id: str | None,
-        timeout_s: float,
-    ) -> dict[str, Any]:
-        """The exchange, holding the slot; a worker found dead before the call reached it
-        is replaced and the call sent once more (the plugin never saw it)."""
-        for attempt in (1, 2):
-            try:
-                worker = slot.worker
-                if worker is None or not worker.alive:
-                    worker = self._ensure_worker(slot, plugin)
-                return self._exchange(slot, worker, msg, plugin, (hook, execution_id), timeout_s)
-            except Failure as exc:
-                if exc.crashed:
-                    self._crashed(exc)
-                if slot.worker is not None and not slot.worker.alive:
-                    self._retire(slot)
-                if attempt == 1 and exc.detail.get("undelivered"):
-                    continue
-                raise self._error(exc, hook, execution_id) from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _exchange(
         self,

@@ -49,13 +49,12 @@ def recent_cpu_stall(
     ``time.monotonic()`` read, if it has one.
     """
     global _stall_sample
-    taken, stall = _stall_sample
+    sample = _stall_sample  # the tuple itself is returned: no new one per call
     if now is None:
         now = time.monotonic()
-    if now - taken > max_age_s:
-        taken, stall = now, cpu_stall_ms()
-        _stall_sample = (taken, stall)
-    return None if stall is None else (taken, stall)
+    if now - sample[0] > max_age_s:
+        sample = _stall_sample = (now, cpu_stall_ms())
+    return None if sample[1] is None else sample  # type: ignore[return-value]
 
 
 class StatReader:

@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 #: Bumped whenever a frame's meaning changes; the handshake refuses any other version.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: ORJSON_MARK in the header of the host's frames
 #: Largest frame body either side accepts (bytes).
 MAX_FRAME = 8 << 20
 #: Deepest nesting of lists/objects accepted from a worker.

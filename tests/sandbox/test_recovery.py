@@ -14,6 +14,7 @@ from sandbox.helpers import MakePlugin
 from pliers_lab import Engine, EngineError, PluginError, PluginErrorType, PluginState
 from pliers_lab.sandbox import ProcessRuntime, SandboxPolicy
 from pliers_lab.sandbox._process import Failure, Worker
+from pliers_lab.sandbox.wire import PROTOCOL_VERSION
 
 HOOK = "submission.afterSave"
 CRASHER = """
@@ -197,7 +198,9 @@ def test_handshake_version_mismatch_is_clear(tmp_path: Path, make_plugin: MakePl
     )
     worker = Worker(spec)
     with pytest.raises(
-        Failure, match="protocol version mismatch: the worker speaks 99, this host speaks 1"
+        Failure,
+        match="protocol version mismatch: the worker speaks 99, this host speaks "
+        + str(PROTOCOL_VERSION),
     ):
         worker.start({})
     assert worker.exit is not None
