@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 perf = time.perf_counter
-_new = object.__new__
 
 #: Called with (impl, error, ctx) after a handler failed for good; returns
 #: (has_value, value) when a fallback plugin answered in its place. Also called for a
@@ -231,7 +230,7 @@ def begin(
 ) -> HookResult:
     """A new execution of ``table``: the object handed to handlers as their context and
     returned to the caller as the result (built without ``__init__``: the hot path)."""
-    res = _new(HookResult)
+    res = HookResult()
     res.hook = hook
     res.data = data
     res._env = env

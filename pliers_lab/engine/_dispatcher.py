@@ -34,7 +34,6 @@ from .hook_results import HookResult
 
 __all__ = ["Dispatcher"]
 
-_new = object.__new__
 _MASK = BATCH - 1
 #: Default of ``fire``'s third parameter: nobody passes it, so any third positional
 #: argument is refused.
@@ -69,6 +68,7 @@ class Dispatcher:
         self._loop = loop
         self._failure = on_failure
         self._seq = itertools.count(1)
+        self._due = BATCH  # the execution number that settles the ledger next
 
     def fire(
         self,
@@ -108,15 +108,24 @@ class Dispatcher:
                     )
                 )
         # ``begin``, inlined: this is the one object the execution allocates.
-        res = _new(HookResult)
+        res = HookResult()
         res.hook = hook
         res.data = data
         res._env = self._env
-        res._extra = (
-            (user_id, session_id, event, request_id, trace_id)
-            if user_id or session_id or event is not None or request_id or trace_id
-            else None
-        )
+        if (
+            user_id is None
+            and session_id is None
+            and event is None
+            and request_id is None
+            and trace_id is None
+        ):  # ``is None`` first: a truth test of None is a C call each
+            res._extra = None
+        else:
+            res._extra = (
+                (user_id, session_id, event, request_id, trace_id)
+                if user_id or session_id or event is not None or request_id or trace_id
+                else None
+            )
         res._table = table
         res._answers = answers = []
         res._notes = None
@@ -152,8 +161,8 @@ class Dispatcher:
                 table.trails.append(trail)
                 self._dirty.add(table)
                 self._recent.append(res)
-                if not seq & _MASK:
-                    self._ledger.settle()
+                if seq >= self._due:
+                    self._settle(seq)
                 return res
             self._ledger.odd(res)
         else:
@@ -161,9 +170,19 @@ class Dispatcher:
             res.data = data  # a waterfall moved it along the chain
             self._ledger.keep(res)
         self._recent.append(res)
-        if not seq & _MASK:
-            self._ledger.settle()
+        if seq >= self._due:
+            self._settle(seq)
         return res
+
+    def _settle(self, seq: int) -> None:
+        """Every ``BATCH`` executions: fold the trails into counters and the store.
+
+        ``fire`` compares its execution number with ``_due`` (one specialised integer
+        comparison) rather than masking it (``seq & mask``: a generic binary op). Two
+        threads past the same mark both settle: harmless, settling is locked.
+        """
+        self._due = (seq | _MASK) + 1
+        self._ledger.settle()
 
     async def afire(
         self,
@@ -185,6 +204,6 @@ class Dispatcher:
         res.data = data
         self._ledger.keep(res)
         self._recent.append(res)
-        if not seq & _MASK:
-            self._ledger.settle()
+        if seq >= self._due:
+            self._settle(seq)
         return res

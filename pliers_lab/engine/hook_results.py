@@ -104,6 +104,16 @@ class HookResult(HookContext):
 
     __slots__ = ("_answers", "_notes", "_outcomes", "_rows", "_table", "value")
 
+    #: Dispatch builds a result empty and fills it in slot by slot. ``HookResult()``
+    #: then runs ``object``'s own C ``__init__``: cheaper than ``object.__new__(cls)``,
+    #: which goes through a wrapper, an argument tuple and a subtype check.
+    if TYPE_CHECKING:
+
+        def __init__(self) -> None: ...
+
+    else:
+        __init__ = object.__init__
+
     value: Any
     _table: HookTable
     _answers: list[Any]

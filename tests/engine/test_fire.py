@@ -40,3 +40,40 @@ def test_context_arguments_are_keyword_only() -> None:
         assert result.metadata.user_id == "user-1"
         plain = engine.fire(HOOK, {"x": 1})
         assert (plain.user_id, plain.event, plain.request_id) == (None, None, None)
+
+
+def test_falsy_context_arguments_read_as_before() -> None:
+    # Empty ids are no ids; an event is kept whatever its truth value.
+    with _echo_engine() as engine:
+        blank = engine.fire(HOOK, {}, user_id="", session_id="", request_id="", trace_id="")
+        assert (blank.user_id, blank.session_id, blank.request_id, blank.trace_id) == (None,) * 4
+        zero = engine.fire(HOOK, {}, event=0)
+        assert zero.event == 0 and zero.user_id is None
+
+
+def test_the_ledger_settles_by_itself_every_batch() -> None:
+    from pliers_lab.engine._ledger import BATCH
+
+    with _echo_engine() as engine:
+        store = engine.executions
+        for _ in range(3 * BATCH + 5):
+            engine.fire(HOOK, {})
+        # Unread, the store holds exactly the settled batches; the last five wait.
+        assert store._total == 3 * BATCH
+        assert store.total == 3 * BATCH + 5  # a read settles the rest
+        for _ in range(BATCH - 5):
+            engine.fire(HOOK, {})
+        assert store._total == 4 * BATCH
+
+
+def test_a_result_is_built_empty_and_filled_by_dispatch() -> None:
+    from pliers_lab.engine.hook_results import HookResult
+
+    with _echo_engine(2) as engine:
+        result = engine.fire(HOOK, {"x": 1})
+        assert type(result) is HookResult and result.context is result
+        assert result.value == [{"x": 1}, {"x": 1}] and result.calls == 2
+        assert [o.plugin_id for o in result.outcomes] == ["echo-0", "echo-1"]
+        assert result.answers == result.value and result.answers is not result.value
+        result.value.append("mine")  # the caller's list: the rows keep what ran
+        assert len(result.rows) == 2 and result.answers == [{"x": 1}, {"x": 1}]
