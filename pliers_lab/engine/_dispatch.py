@@ -134,9 +134,12 @@ class HookTable:
         self.entries = tuple((i.plugin_id, i.fn, i.timeout, i.stats) for i in self.impls)
         self.has_async = any(impl.is_async for impl in self.impls)
         self.stats = tuple(impl.stats for impl in self.impls)
-        #: Trails of executions where every handler ran and simply succeeded, waiting to
-        #: be folded into the counters and the execution store (``Ledger.settle``).
-        self.trails: list[Trail] = []
+        #: Trails of executions where every handler ran and simply succeeded, one after
+        #: the other in one flat list (each ``len(impls) + 2`` long), waiting to be
+        #: folded into the counters and the execution store (``Ledger.settle``).
+        #: Extended on the hot path rather than appended to: the join is then done
+        #: where the trail is still in the cache, and a batch is ready to pack.
+        self.trails: list[float] = []
 
 
 def _error(

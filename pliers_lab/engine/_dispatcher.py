@@ -158,7 +158,7 @@ class Dispatcher:
                 t0 = t1
             else:
                 res.value = collected(answers) if nothing else answers.copy()
-                table.trails.append(trail)
+                table.trails.extend(trail)
                 self._dirty.add(table)
                 self._recent.append(res)
                 if seq >= self._due:

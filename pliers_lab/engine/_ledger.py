@@ -1,8 +1,8 @@
 """Bringing counters and the execution store up to date, in batches.
 
-On the hot path a successful execution costs one append of its trail to its table's
-list (``HookTable.trails``); its handlers' durations were added to their counters as
-they ran. The ledger settles those trails later — every ``BATCH`` executions, and
+On the hot path a successful execution costs extending its table's flat list
+(``HookTable.trails``) with its trail; its handlers' durations were added to their
+counters as they ran. The ledger settles those trails later — every ``BATCH`` executions, and
 before anything reads a count or the store: each handler of a table is counted once per
 batch (``count += len(batch)``) and the batch's trails become one flat array of floats
 in the execution store, freed while still in the CPU's cache.
@@ -51,7 +51,7 @@ class Ledger:
         (``Dispatcher.fire`` does the same inline)."""
         table = res._table
         if res._notes is None and len(res._answers) == len(table.entries):
-            table.trails.append(res._trail)
+            table.trails.extend(res._trail)
             self.dirty.add(table)
         else:
             self.odd(res)
@@ -75,14 +75,15 @@ class Ledger:
             for table in list(self.dirty):
                 self.dirty.discard(table)  # a fire after this adds it again
                 trails = table.trails
-                taken = len(trails)
+                taken = len(trails)  # whole trails: each extend is one C call
                 if not taken:
                     continue
                 batch = trails[:taken]
-                del trails[:taken]  # appends made meanwhile stay for the next time
+                del trails[:taken]  # trails added meanwhile stay for the next time
+                executions = taken // (len(table.impls) + 2)
                 for stats in table.stats:  # every handler of each of them succeeded
-                    stats._count += taken
-                chunks.append((int(batch[0][0]), table, _flat(batch), None))
+                    stats._count += executions
+                chunks.append((int(batch[0]), table, _flat(batch), None))
             odd = self._odd
             taken = len(odd)
             for table, trail, notes in odd[:taken]:
@@ -96,18 +97,15 @@ class Ledger:
             self._store.extend(chunks)
 
 
-def _flat(batch: list[Trail]) -> array[float]:
-    """The batch's trails, one after the other, as one array of floats.
+def _flat(batch: list[float]) -> array[float]:
+    """The batch's trails (already one after the other in one list) as one array.
 
     ``array("d", iterable)`` parses each item through the argument parser (~20 ns
-    each); packing the joined list with a prepared ``Struct`` converts it in C and the
-    array takes the bytes whole: 2-3x faster, and settling is on the hot path's bill.
+    each); packing the list with a prepared ``Struct`` converts it in C and the array
+    takes the bytes whole: 2-3x faster, and settling is on the hot path's bill.
     """
-    joined: list[float] = []
-    for trail in batch:
-        joined += trail
     flat = array("d")
-    flat.frombytes(_packer(len(joined)).pack(*joined))
+    flat.frombytes(_packer(len(batch)).pack(*batch))
     return flat
 
 
