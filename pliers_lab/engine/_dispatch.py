@@ -118,6 +118,7 @@ class HookTable:
         "mode",
         "mode_name",
         "name",
+        "single",
         "stats",
         "trails",
     )
@@ -133,6 +134,9 @@ class HookTable:
         # handler record itself (``impls[index]``) is only needed when a call fails.
         self.entries = tuple((i.plugin_id, i.fn, i.timeout, i.stats) for i in self.impls)
         self.has_async = any(impl.is_async for impl in self.impls)
+        #: The one handler of a collect hook that has one (a common case: most hooks of
+        #: a host have a single plugin on them): called without the loop.
+        self.single = self.entries[0] if self.collect and len(self.entries) == 1 else None
         self.stats = tuple(impl.stats for impl in self.impls)
         #: Trails of executions where every handler ran and simply succeeded, one after
         #: the other in one flat list (each ``len(impls) + 2`` long), waiting to be

@@ -77,3 +77,66 @@ def test_a_result_is_built_empty_and_filled_by_dispatch() -> None:
         assert result.answers == result.value and result.answers is not result.value
         result.value.append("mine")  # the caller's list: the rows keep what ran
         assert len(result.rows) == 2 and result.answers == [{"x": 1}, {"x": 1}]
+
+
+def test_a_hook_with_one_handler_is_recorded_like_any_other() -> None:
+    # One handler takes its own path through fire (no loop): answers, outcomes, rows and
+    # metrics are what the loop gives, for each way a call can end.
+    import time
+
+    for handlers in (1, 2):  # the second plugin, when there, runs after the first
+        engine = Engine()
+
+        @hook("test.one")
+        def first(ctx: Any) -> Any:
+            if ctx.data == "raise":
+                raise ValueError("boom")
+            if ctx.data == "slow":
+                time.sleep(0.02)
+            return None if ctx.data == "none" else ctx.data
+
+        @hook("test.one")
+        def second(ctx: Any) -> Any:
+            return "second"
+
+        modes = {"test.one": {"mode": "collect"}}
+        engine.add_plugin(
+            manifest("p", {"test.one": {"timeout": 5, "priority": 9}}, customHooks=modes),
+            {"first": first},
+        )
+        if handlers == 2:
+            engine.add_plugin(
+                manifest("q", {"test.one": {"priority": 1}}, customHooks=modes), {"second": second}
+            )
+        tail = ["second"] if handlers == 2 else []
+        try:
+            values = [engine.fire("test.one", d) for d in ("x", "none", "raise", "slow")]
+            assert [r.value for r in values] == [["x", *tail], tail, tail, tail]
+            assert [(r.outcomes[0].status, r.ok) for r in values] == [
+                ("ok", True),
+                ("ok", True),
+                ("error", False),
+                ("timeout", False),
+            ]
+            assert values[2].errors[0].type.value == "runtime_error"
+            assert values[3].errors[0].type.value == "timeout_error"
+            assert [len(r.outcomes) for r in values] == [handlers] * 4
+            rows = [r for r in engine.executions.rows() if r[3] == "p"]
+            assert [r[7] for r in rows] == ["ok", "ok", "error", "timeout"]
+            assert [r[0] for r in rows] == [r.execution_id for r in values]
+            assert rows[3][6] >= 20.0  # ms: the slow call's own duration
+            metrics = engine.metrics("p").execution
+            assert (metrics.count, metrics.successCount, metrics.errorCount) == (4, 2, 2)
+        finally:
+            engine.close()
+
+
+def test_engine_fire_shows_the_declared_signature() -> None:
+    # What help(engine.fire) and a notebook's engine.fire? show: no marker parameter.
+    import inspect
+
+    with _echo_engine() as engine:
+        shown = inspect.signature(engine.fire)
+        declared = inspect.signature(Engine.fire)
+        assert list(shown.parameters.values()) == list(declared.parameters.values())[1:]
+        assert "_keywords" not in str(shown) and "Run ``hook``'s handlers" in engine.fire.__doc__
