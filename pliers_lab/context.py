@@ -98,7 +98,10 @@ class HookContext:
     )
 
     plugin_id: str  # set by dispatch before each handler runs
-    _state: dict[str, Any]
+    #: ``state`` once first read; None until then. Set to None when the execution starts:
+    #: reading an unset slot raises (and formats) an AttributeError, ~2k instructions,
+    #: which every sandboxed call (it sends the state along) and first ``ctx.state`` paid.
+    _state: dict[str, Any] | None
     _meta: HookMetadata
     #: (plugins by id, the engine's tag): shared by every execution of one engine.
     _env: tuple[dict[str, Plugin], str]
@@ -116,13 +119,15 @@ class HookContext:
         seq: int = 0,
         extra: Extra | None = None,
     ) -> None:
-        # Only what every execution needs is stored here; ``state``, ``metadata`` and
-        # ``plugin_id`` stay unset until first use (habit 3: hot-path objects are lean).
+        # Only what every execution needs is stored here; ``state`` and ``metadata`` are
+        # made on first use, ``plugin_id`` is set by dispatch (habit 3: hot-path objects
+        # are lean).
         self.hook = hook
         self.data = data
         self._env = (plugins, tag)
         self._trail = [seq, _perf()]  # a clock read, not time.time(): half the cost
         self._extra = extra
+        self._state = None
 
     @property
     def timestamp(self) -> float:
@@ -153,11 +158,10 @@ class HookContext:
     @property
     def state(self) -> dict[str, Any]:
         """Shared by the plugins of this execution (created on first use)."""
-        try:
-            return self._state
-        except AttributeError:
-            self._state = {}
-            return self._state
+        state = self._state
+        if state is None:
+            state = self._state = {}
+        return state
 
     @property
     def execution_id(self) -> str:
@@ -169,7 +173,7 @@ class HookContext:
         """Execution id, start time, user, session, request and trace ids."""
         try:
             return self._meta
-        except AttributeError:
+        except AttributeError:  # once per execution that asks
             self._meta = HookMetadata(
                 self.execution_id,
                 self.timestamp,

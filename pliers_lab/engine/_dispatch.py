@@ -245,6 +245,7 @@ def begin(
     res._table = table
     res._answers = []
     res._notes = None
+    res._state = None
     res._trail = [seq, perf()]
     return res
 

@@ -133,6 +133,7 @@ class Dispatcher:
             )
         res._table = table
         res._notes = None
+        res._state = None  # made on first read (context.py)
         seq = next(self._seq)
         single = table.single
         if single is not None:

@@ -140,3 +140,12 @@ def test_engine_fire_shows_the_declared_signature() -> None:
         declared = inspect.signature(Engine.fire)
         assert list(shown.parameters.values()) == list(declared.parameters.values())[1:]
         assert "_keywords" not in str(shown) and "Run ``hook``'s handlers" in engine.fire.__doc__
+
+
+def test_state_is_none_until_a_handler_asks_for_it() -> None:
+    # Set to None at the start (reading an unset slot would raise and format an
+    # AttributeError for every sandboxed call, which sends the state along).
+    with _echo_engine() as engine:
+        quiet = engine.fire(HOOK, {})
+        assert quiet._state is None
+        assert quiet.state == {} and quiet.state is quiet._state
