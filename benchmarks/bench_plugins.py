@@ -101,6 +101,38 @@ def pluggy_peer(n: int) -> tuple[float, float, float]:
     return loaded - start, closed - loaded, collector.seconds
 
 
+def held_per_plugin(n: int = SIZES[-1]) -> tuple[float, float]:
+    """Objects the garbage collector tracks per loaded plugin, ours and pluggy's, counted
+    after a collection (what the plugins keep, not what loading them made and dropped):
+    what each full collection visits per plugin, and so what the load's growth follows.
+    At the largest size, where the engine's bounded histories (events, transitions) are
+    full and no longer grow with the plugins."""
+
+    @hook("form.validate")
+    def validate(ctx: Any) -> None:
+        return None
+
+    class Validator:
+        @pluggy.HookimplMarker("bench")
+        def validate(self, form: object) -> None:
+            return None
+
+    engine, pm = Engine(), pluggy.PluginManager("bench")
+    batch, objects = manifests(n, 7), [Validator() for _ in range(n)]
+    counts = []
+    for add in (
+        lambda: [engine.add_plugin(m, {"validate": validate}) for m in batch],
+        lambda: [pm.register(obj, name=f"p{i}") for i, obj in enumerate(objects)],
+    ):
+        gc.collect()
+        before = len(gc.get_objects())
+        add()
+        gc.collect()
+        counts.append((len(gc.get_objects()) - before) / n)
+    engine.close()
+    return counts[0], counts[1]
+
+
 def _spread(values: list[float]) -> str:
     """The median of sorted ``values`` and their range, as printed."""
     return f"{statistics.median(values):.2f} ({values[0]:.2f}-{values[-1]:.2f})"
@@ -150,6 +182,10 @@ def main() -> int:
         )
         print(f"  {name}: the garbage collector's share of the {large:,} load {share:.0%}; "
               f"load growth without it {_spread(bare)} (printed, not a target)")  # fmt: skip
+    held, held_pluggy = held_per_plugin()
+    print(f"  objects the garbage collector tracks per loaded plugin at {large:,}: "
+          f"ours {held:.1f}, pluggy {held_pluggy:.1f} (its plugin objects are the caller's, "
+          "made before the count)")  # fmt: skip
     lines = [
         _result("load_many_plugins", "growth_10k_over_1k", load_growth, 1.5),
         _result("close_many_plugins", "growth_10k_over_1k", close_growth, 1.5),

@@ -77,7 +77,7 @@ class Lifecycle:
     ) -> None:
         self.plugin_id = plugin_id
         self.state = PluginState.UNLOADED
-        self._moves: list[_Move] = []
+        self._moves: tuple[_Move, ...] = ()  # a tuple of tuples of atoms: not visited
         self._listener = listener
 
     @property
@@ -103,7 +103,7 @@ class Lifecycle:
             )
         now = time.time()
         record = Transition(self.plugin_id, self.state, target, now, reason, error_id)
-        self._moves.append((self.state.value, target.value, now, reason, error_id))
+        self._moves += ((self.state.value, target.value, now, reason, error_id),)
         self.state = target
         if self._listener is not None:
             self._listener(record)

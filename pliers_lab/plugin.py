@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .catalog import HOOK_NAME_PATTERN
-from .engine._breaker import CircuitBreaker
+from .engine._breaker import BREAKER_LOCK, BreakerState, CircuitBreaker
 from .errors import EngineError, PluginError
 from .lifecycle import Lifecycle, PluginState, Transition
 from .observe.logs import LogStore, PluginLogger
@@ -67,7 +67,45 @@ class Plugin:
 
     This object is also what lifecycle handlers receive (``on_activate(plugin)``), so
     plugin code can read ``plugin.id``, ``plugin.config`` and ``plugin.logger``.
+
+    Slots: an instance dictionary of 30 keys is past what CPython keeps inline, so it
+    would be one more object per plugin that every full garbage collection visits.
     """
+
+    __slots__ = (
+        "__dict__",  # attributes plugin code adds itself
+        "__weakref__",
+        "_api",
+        "_breaker",
+        "_logger",
+        "_logs",
+        "config",
+        "config_changes",
+        "config_overrides",
+        "config_source",
+        "config_updated_at",
+        "disabled_reason",
+        "handlers",
+        "id",
+        "impls",
+        "isolation",
+        "last_error",
+        "lifecycle",
+        "lifecycle_handlers",
+        "loaded_at",
+        "manifest",
+        "module",
+        "origin",
+        "placement",
+        "policy",
+        "prepared",
+        "root",
+        "runtime",
+        "signer",
+        "stats",
+        "trust_reason",
+        "warnings",
+    )
 
     def __init__(
         self,
@@ -83,28 +121,27 @@ class Plugin:
         self.root = root
         self.isolation = isolation
         self.lifecycle = Lifecycle(self.id, on_transition)
-        self.logger = PluginLogger(self.id, logs)
+        self._logs = logs
+        self._logger: PluginLogger | None = None
         self.stats = PluginStats()
         self.policy = RecoveryPolicy.from_manifest(manifest.recovery)
-        #: Opened by the engine after ``policy.breaker_threshold`` failures in a row of
-        #: the plugin's own; it always half-opens again (``pliers_lab.engine._breaker``).
-        self.breaker = CircuitBreaker(self.policy.breaker_reset_ms / 1000.0)
+        self._breaker: CircuitBreaker | None = None
         self.module: ModuleType | None = None
         self.handlers: dict[str, Callable[..., Any]] = {}
         self.lifecycle_handlers: dict[str, Callable[..., Any]] = {}
-        self.impls: list[HookImpl] = []
+        self.impls: tuple[HookImpl, ...] = ()
         self.config: dict[str, Any] = {}
         #: What the user set with ``Engine.configure`` (defaults apply underneath).
         self.config_overrides: dict[str, Any] = {}
         #: The last configuration change, human-readable (``a.b: 1 -> 2``).
-        self.config_changes: list[str] = []
+        self.config_changes: Sequence[str] = ()
         #: When the configuration was last applied (epoch seconds; None: never changed).
         self.config_updated_at: float | None = None
         self.config_source: ConfigSource | None = None
         self.last_error: PluginError | None = None
         self.disabled_reason: str | None = None
         self.loaded_at = time.time()
-        self.api: Any = None
+        self._api: Any = None
         self.runtime: Runtime | None = None
         self.prepared: Prepared | None = None
         #: Where its folder came from: ``local`` (the host named it) or ``bundle``
@@ -117,7 +154,62 @@ class Plugin:
         #: Why it runs where it does (``isolation``), in a phrase.
         self.placement = ""
         #: What its users should know about how it was loaded (a refused inline request).
-        self.warnings: list[str] = []
+        self.warnings: tuple[str, ...] = ()
+
+    # Empty tuples and a logger made on first use: every container a plugin holds for its
+    # lifetime is one more object each full collection of the garbage collector visits.
+    @property
+    def api(self) -> Any:
+        """What its code reaches the host through (``PluginAPI``: ``api.cache`` and the
+        services an attached host offers), made on first use when the engine attached
+        none at load."""
+        api = self._api
+        if api is None:
+            from .engine._plugin_api import PluginAPI
+
+            with BREAKER_LOCK:
+                api = self._api
+                if api is None:
+                    api = self._api = PluginAPI(self)
+        return api
+
+    @api.setter
+    def api(self, api: Any) -> None:
+        self._api = api
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """Opened by the engine after ``policy.breaker_threshold`` failures in a row of the
+        plugin's own; it always half-opens again (``pliers_lab.engine._breaker``). Made
+        when first needed: a plugin that never fails holds none."""
+        breaker = self._breaker
+        if breaker is None:
+            with BREAKER_LOCK:
+                breaker = self._breaker
+                if breaker is None:
+                    reset_s = self.policy.breaker_reset_ms / 1000.0
+                    breaker = self._breaker = CircuitBreaker(reset_s)
+        return breaker
+
+    @property
+    def circuit(self) -> BreakerState:
+        """Its breaker's state (closed when it has none yet), without making one."""
+        breaker = self._breaker
+        return BreakerState.CLOSED if breaker is None else breaker.state
+
+    def reset_breaker(self) -> None:
+        """Close its breaker, if it has one."""
+        breaker = self._breaker
+        if breaker is not None:
+            breaker.reset()
+
+    @property
+    def logger(self) -> PluginLogger:
+        """Its log (entries land in the engine's log store), made on first use."""
+        logger = self._logger
+        if logger is None:
+            logger = self._logger = PluginLogger(self.id, self._logs)
+        return logger
 
     @property
     def state(self) -> PluginState:
@@ -154,7 +246,7 @@ class Plugin:
             self.stats,
             state_ok=self.state not in (PluginState.ERROR,),
             active_since=self.activated_at if active else None,
-            circuit=self.breaker.state.value,
+            circuit=self.circuit.value,
             resources=self.resources(),
             limits_exceeded=self.limits_exceeded(),
         )

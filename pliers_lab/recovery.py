@@ -6,6 +6,7 @@ did is kept as a ``RecoveryRecord`` so the lab can show every decision.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -70,9 +71,21 @@ class RecoveryPolicy:
 
     @classmethod
     def from_manifest(cls, recovery: Any) -> RecoveryPolicy:
-        """Build from the manifest's ``recovery`` block (None gives the defaults)."""
+        """Build from the manifest's ``recovery`` block (None gives the defaults).
+
+        Equal blocks share one policy (it is frozen): most manifests leave ``recovery``
+        out, and a policy per plugin would be one more object held for its lifetime that
+        every full collection of the garbage collector visits.
+        """
         if recovery is None:
-            return cls()
+            return _DEFAULT_POLICY
+        try:
+            return _shared_policy(recovery)
+        except TypeError:  # an unhashable block: built for this plugin alone
+            return cls._build(recovery)
+
+    @classmethod
+    def _build(cls, recovery: Any) -> RecoveryPolicy:
         breaker = getattr(recovery, "circuit_breaker", None)
         return cls(
             strategy=RecoveryStrategy(_value(recovery.strategy)),
@@ -97,6 +110,14 @@ class RecoveryPolicy:
         if self.backoff is BackoffStrategy.LINEAR:
             return base * attempt
         return base * float(2 ** (attempt - 1))
+
+
+_DEFAULT_POLICY = RecoveryPolicy()
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_policy(recovery: Any) -> RecoveryPolicy:
+    return RecoveryPolicy._build(recovery)
 
 
 def _value(v: Any) -> str:

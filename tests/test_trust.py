@@ -83,7 +83,7 @@ def test_the_same_folder_trusted_by_the_host_runs_inline(
             engine.trust("asker")
             assert "asker" in engine.trust_policy.plugins
         plugin = engine.load(folder)
-        assert plugin.isolation == "inline" and plugin.warnings == []
+        assert plugin.isolation == "inline" and plugin.warnings == ()
         assert plugin.trust_reason is not None and plugin.trust_reason.startswith(reason)
         assert pid_of(engine) == os.getpid()
 
@@ -92,13 +92,13 @@ def test_a_bundle_is_sandboxed_even_under_an_inline_default(tmp_path: Path) -> N
     plain = write_plugin(tmp_path, "plain", PID, HOOK)
     with Engine(default_isolation="inline") as engine:
         local = engine.load(asker(tmp_path))  # the host's own folder: its blanket choice
-        assert local.isolation == "inline" and local.warnings == []
+        assert local.isolation == "inline" and local.warnings == ()
         engine.unload("asker")
         bundled = engine.load(asker(tmp_path), origin="bundle")
         assert bundled.isolation == "process" and bundled.origin == "bundle"
         assert "not signed by a verified, trusted key" in bundled.warnings[0]
         quiet = engine.load(plain, origin="bundle")  # asks nothing: sandboxed, no warning
-        assert quiet.isolation == "process" and quiet.warnings == []
+        assert quiet.isolation == "process" and quiet.warnings == ()
         assert quiet.placement == "untrusted bundle: always sandboxed"
         pids = engine.fire("submission.afterSave", {}).value
         assert len(pids) == 2 and os.getpid() not in pids
@@ -119,7 +119,7 @@ def test_a_bundle_signed_by_a_trusted_key_runs_where_it_asks(tmp_path: Path) -> 
 def test_the_hosts_explicit_choice_wins(tmp_path: Path) -> None:
     with Engine(default_isolation="inline") as engine:
         plugin = engine.load(asker(tmp_path), origin="bundle", isolation="inline")
-        assert plugin.isolation == "inline" and plugin.warnings == []
+        assert plugin.isolation == "inline" and plugin.warnings == ()
         assert plugin.placement == "the host chose inline (load(isolation='inline'))"
 
 

@@ -14,6 +14,7 @@ from ..errors import EngineError, PluginError, PluginErrorType, must_propagate, 
 from ..lifecycle import PluginState as S
 from ..plugin import Plugin
 from ._aio import LoopThread
+from ._breaker import BreakerState
 from ._circuits import Circuits
 from ._dispatch import HookImpl
 from ._eager import eager, never_suspends
@@ -86,7 +87,7 @@ class Activation:
                     plugin.runtime.stop(plugin, plugin.prepared)
                 raise
             plugin.impls = self._impls_for(plugin)
-            plugin.breaker.reset()  # a fresh start: whatever tripped it is in the records
+            plugin.reset_breaker()  # a fresh start: whatever tripped it is in the records
             if replacing is None:
                 self._hooks.add(plugin.impls)
             else:
@@ -97,7 +98,7 @@ class Activation:
             plugin.lifecycle.move(S.ACTIVE)
         return plugin
 
-    def _impls_for(self, plugin: Plugin) -> list[HookImpl]:
+    def _impls_for(self, plugin: Plugin) -> tuple[HookImpl, ...]:
         impls = []
         sync_checked = plugin.prepared.sync_timeouts if plugin.prepared else True
         awaited = plugin.prepared.async_handlers if plugin.prepared else {}
@@ -123,7 +124,7 @@ class Activation:
                     afn=awaited.get(name),
                 )
             )
-        return impls
+        return tuple(impls)
 
     def deactivate(self, plugin: Plugin, reason: str) -> None:
         """ACTIVE → STOPPING → STOPPED: unregister its handlers, run on_deactivate."""
@@ -148,7 +149,7 @@ class Activation:
         """Re-activate a STOPPED (or failed) plugin; an ACTIVE one whose circuit breaker
         is open or half-open has it closed (the operator's reset)."""
         if plugin.state is S.ACTIVE:
-            if not plugin.breaker.closed:
+            if plugin.circuit is not BreakerState.CLOSED:
                 self._circuits.close(plugin, "closed by the host (enable)")
             return plugin
         return self.activate(plugin)

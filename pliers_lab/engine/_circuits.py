@@ -9,7 +9,7 @@ Whoever else swaps a plugin's handlers (the debugger's tracing wrappers) goes th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from ..errors import PluginError
@@ -67,12 +67,12 @@ class Circuits:
         plugin.logger.warning(f"{action.replace('_', ' ')}: {detail}")
         self._journal.recovered(plugin, error, action, detail)
 
-    def gated(self, plugin: Plugin, impls: list[HookImpl]) -> list[HookImpl]:
+    def gated(self, plugin: Plugin, impls: Sequence[HookImpl]) -> Sequence[HookImpl]:
         """``impls`` behind the plugin's breaker when it is not closed (as they are
         otherwise): what the hook tables hold for it."""
-        breaker = plugin.breaker
-        if breaker.closed:
+        if plugin.circuit is BreakerState.CLOSED:
             return impls
+        breaker = plugin.breaker
         return [
             impl.with_fn(
                 (gate_async if impl.is_async else gate)(impl.fn, breaker, plugin.id, impl.hook),
@@ -81,7 +81,7 @@ class Circuits:
             for impl in impls
         ]
 
-    def swap(self, plugin: Plugin, impls: list[HookImpl]) -> bool:
+    def swap(self, plugin: Plugin, impls: Sequence[HookImpl]) -> bool:
         """Serve ``impls`` for ``plugin`` (behind its breaker) if it still serves; whether
         it did. A plugin reloaded or stopped meanwhile keeps the tables it has."""
         return self._hooks.replace(plugin.id, self.gated(plugin, impls), self._serving(plugin))

@@ -9,7 +9,7 @@ failure callback, which records and applies the recovery policy.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, final
 
 from ..catalog import ResultMode
@@ -123,7 +123,7 @@ class HookTable:
         "trails",
     )
 
-    def __init__(self, name: str, mode: ResultMode, impls: list[HookImpl]) -> None:
+    def __init__(self, name: str, mode: ResultMode, impls: Iterable[HookImpl]) -> None:
         self.name = name
         self.mode = mode
         self.mode_name = mode.value

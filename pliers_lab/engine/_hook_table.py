@@ -24,9 +24,11 @@ class HookRegistry:
         #: The engine's ledger: the counters of every handler in a table read through it.
         self._settle = settle
         self._custom: dict[str, HookSpec] = {}
-        #: hook → plugin id → that plugin's handlers of the hook, in registration order
-        self._impls: dict[str, dict[str, list[HookImpl]]] = {}
-        self._hooks_of: dict[str, set[str]] = {}  # plugin id → hooks it has handlers for
+        #: hook → plugin id → that plugin's handlers of the hook, in registration order.
+        #: Tuples: the hook names below are then atoms only, which the garbage collector
+        #: stops visiting (a set or list stays on its rounds while the plugin is loaded).
+        self._impls: dict[str, dict[str, tuple[HookImpl, ...]]] = {}
+        self._hooks_of: dict[str, tuple[str, ...]] = {}  # plugin id → hooks it has handlers for
         self.tables: dict[str, HookTable] = {}
         #: The tables without async handlers: what ``Dispatcher.fire`` can run at once
         #: (one lookup decides both that the table is built and that it is sync).
@@ -89,12 +91,22 @@ class HookRegistry:
         self.tables.pop(name, None)
 
     def add(self, impls: Iterable[HookImpl]) -> None:
+        impls = tuple(impls)
+        groups: dict[tuple[str, str], list[HookImpl]] = {}
+        for impl in impls:
+            groups.setdefault((impl.hook, impl.plugin_id), []).append(impl)
         with self._lock:
-            for impl in impls:
-                by_plugin = self._impls.setdefault(impl.hook, {})
-                by_plugin.setdefault(impl.plugin_id, []).append(impl)
-                self._hooks_of.setdefault(impl.plugin_id, set()).add(impl.hook)
-                self._drop(impl.hook)
+            for (hook, plugin_id), group in groups.items():
+                # One plugin's handlers of one hook (most plugins): the table keeps the
+                # plugin's own tuple (``Plugin.impls``) instead of a copy.
+                mine = impls if len(groups) == 1 else tuple(group)
+                by_plugin = self._impls.setdefault(hook, {})
+                known = by_plugin.get(plugin_id)
+                by_plugin[plugin_id] = mine if known is None else (*known, *mine)
+                hooks = self._hooks_of.get(plugin_id, ())
+                if hook not in hooks:
+                    self._hooks_of[plugin_id] = (*hooks, hook)
+                self._drop(hook)
 
     def remove(self, plugin_id: str) -> None:
         with self._lock:

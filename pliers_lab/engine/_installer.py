@@ -30,7 +30,6 @@ from ._activation import Activation
 from ._configurator import Configurator
 from ._hook_table import HookRegistry
 from ._journal import Journal
-from ._plugin_api import PluginAPI
 from ._plugin_table import PluginTable
 from ._sandbox_control import SandboxControl
 from .loader import check_environment
@@ -320,7 +319,7 @@ class Installer:
         plugin.origin, plugin.signer = placement.origin, placement.signer
         plugin.trust_reason, plugin.placement = placement.trust, placement.reason
         if placement.warning is not None:
-            plugin.warnings.append(placement.warning)
+            plugin.warnings += (placement.warning,)
             plugin.logger.warning(placement.warning)
         if runtime.name != "process" and manifest.limits.model_fields_set:
             unlimited = (  # limits are the sandbox's: trusted code runs with the host's
@@ -328,9 +327,8 @@ class Installer:
                 f"{runtime.name} (trusted by the host): a worker of the process sandbox "
                 "applies them"
             )
-            plugin.warnings.append(unlimited)
+            plugin.warnings += (unlimited,)
             plugin.logger.warning(unlimited)
-        plugin.api = PluginAPI(plugin)
         for provider in self._api_providers:
             for name, service in provider(plugin).items():
                 plugin.api.attach(name, service)

@@ -241,6 +241,39 @@ class StrictModel(BaseModel):
         return merge(handler, data, unknown)  # type: ignore[no-any-return]
 
 
+#: What ``SharedModel`` hands out: one instance per class, value and fields set (so a
+#: dump with ``exclude_unset`` still sees what each manifest wrote). Bounded: emptied when
+#: full, which only costs sharing, never correctness.
+_SHARED: dict[tuple[BaseModel, frozenset[str]], BaseModel] = {}
+_SHARED_MAX = 4096
+
+
+class SharedModel(StrictModel):
+    """A small frozen model that manifests repeat value for value (the engines' ranges, a
+    hook's settings): validation hands out one instance per distinct value.
+
+    Ten thousand plugins on ``^3.0.0`` then hold one ``Engines`` between them instead of
+    ten thousand, each a model and its fields set that every full garbage collection
+    visits for as long as its plugin is loaded. Safe because the models are frozen and
+    hold only atoms (a value that cannot be hashed is simply not shared).
+    """
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_per_value(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        made = handler(data)
+        try:
+            key = (made, frozenset(made.model_fields_set))
+            shared = _SHARED.get(key)
+        except TypeError:  # a field that cannot be hashed
+            return made
+        if shared is None:
+            if len(_SHARED) >= _SHARED_MAX:
+                _SHARED.clear()
+            _SHARED[key] = shared = made
+        return shared  # type: ignore[return-value]
+
+
 def endpoint_path(value: str) -> str:
     """Check a plugin endpoint path: ``/plugins/<slug>/...`` with named ``:params``."""
     if not _ENDPOINT.fullmatch(value) or any(c in value for c in "?#"):

@@ -47,6 +47,7 @@ from .fields import (
     RangeText,
     RelativePath,
     RequirementText,
+    SharedModel,
     StrictModel,
     Text,
     VersionText,
@@ -90,7 +91,7 @@ class Category(StrEnum):
     REPORTING = "reporting"
 
 
-class Engines(StrictModel):
+class Engines(SharedModel):
     """Which Pliers and which Python the plugin runs on (npm ranges; syntax checked here)."""
 
     _key_hints: ClassVar[dict[str, str]] = {"node": 'plugins are Python: use "python"'}
@@ -98,7 +99,7 @@ class Engines(StrictModel):
     python: RangeText
 
 
-class HookConfig(StrictModel):
+class HookConfig(SharedModel):
     """How one hook implementation runs (spec: Hook System Architecture)."""
 
     priority: Annotated[int, Strict(), Field(ge=1, le=1000)] = 100
@@ -149,6 +150,14 @@ class Configuration(StrictModel):
     #: when the plugin itself is reloaded (a code or manifest edit, ``engine.reload``) or by
     #: ``engine.reload_config``.
     hot_reload: Flag = Field(False, alias="hotReload")
+
+
+#: What a manifest without ``permissions`` / ``configuration`` gets: one shared instance
+#: each (frozen, and nothing writes their dicts). Pydantic deep-copies a default it cannot
+#: hash, which left three objects per plugin (model, ``__dict__``, fields set) for every
+#: full collection of the garbage collector to visit while the plugin stays loaded.
+NO_PERMISSIONS = Permissions()
+DEFAULT_CONFIGURATION = Configuration.model_validate({})
 
 
 class RateLimit(StrictModel):
@@ -274,13 +283,13 @@ class Manifest(StrictModel):
     engines: Engines
     keywords: tuple[Text, ...] = ()
     categories: tuple[Category, ...] = ()
-    permissions: Permissions = Permissions()
+    permissions: Permissions = Field(default_factory=lambda: NO_PERMISSIONS)
     custom_hooks: dict[Text, CustomHook] = Field(default_factory=dict)
     hooks: dict[Text, HookConfig] = Field(default_factory=dict)
     dependencies: dict[PluginName, RangeText] = Field(default_factory=dict)
     peer_dependencies: dict[PluginName, RangeText] = Field(default_factory=dict)
     optional_dependencies: dict[PluginName, RangeText] = Field(default_factory=dict)
-    configuration: Configuration = Field(default_factory=lambda: Configuration.model_validate({}))
+    configuration: Configuration = Field(default_factory=lambda: DEFAULT_CONFIGURATION)
     api: Api = Api()
     requirements: tuple[RequirementText, ...] = ()
     """PEP 508 requirements on Python packages, checked against what is installed."""

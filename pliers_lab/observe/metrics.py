@@ -58,8 +58,9 @@ class PluginStats:
         """Calls the host did not run: its circuit breaker was open, or its workers were
         stopped while the call waited (not in ``count``)."""
         # Only failures are kept, stamped with the call count they happened at, so a
-        # success costs no append on the hot path.
-        self.recent_failures: deque[int] = deque(maxlen=RECENT_WINDOW)
+        # success costs no append on the hot path; made at the first failure (a plugin
+        # that never fails holds one object less for the garbage collector to visit).
+        self.recent_failures: deque[int] | None = None
         self.settle: Callable[[], None] = _nothing
 
     @property
@@ -106,7 +107,10 @@ class PluginStats:
         self._last_failure_at = self.count
         if timeout:
             self.timeouts += 1
-        self.recent_failures.append(self.count)
+        recent = self.recent_failures
+        if recent is None:
+            recent = self.recent_failures = deque(maxlen=RECENT_WINDOW)
+        recent.append(self.count)
 
     @property
     def consecutive_failures(self) -> int:
@@ -119,7 +123,7 @@ class PluginStats:
 
     def recent_error_rate(self) -> float:
         """Failures among the last ``RECENT_WINDOW`` calls."""
-        if self.count == 0:
+        if self.count == 0 or self.recent_failures is None:
             return 0.0
         window = min(self.count, RECENT_WINDOW)
         since = self.count - window

@@ -170,7 +170,7 @@ def test_the_lab_runs_a_local_folder_inline_as_before(
     out = capsys.readouterr().out
     assert "loaded asker@1.0.0: active (inline)" in out and "⚠" not in out
     assert line(shell, "fire submission.afterSave {}").value == [os.getpid()]
-    assert line(shell, "info asker").warnings == []
+    assert line(shell, "info asker").warnings == ()
 
 
 def test_a_sandboxing_lab_does_not_let_a_manifest_ask_its_way_inline(

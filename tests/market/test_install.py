@@ -61,7 +61,8 @@ def test_an_unsigned_bundle_asking_inline_runs_sandboxed_with_the_warning(
         assert plugin.signer is None and plugin.trust_reason is None
         assert ask(engine, "pushy")["pid"] != os.getpid()
         refused = [w for w in result.warnings if "asks to run inline" in w]
-        assert refused == plugin.warnings and "not signed by a verified, trusted key" in refused[0]
+        assert refused == list(plugin.warnings)
+        assert "not signed by a verified, trusted key" in refused[0]
         assert "pushy" in result.to_dict()["warnings"][-1]
 
 
