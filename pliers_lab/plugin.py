@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -9,7 +10,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .catalog import HOOK_NAME_PATTERN
-from .engine._breaker import BREAKER_LOCK, BreakerState, CircuitBreaker
+from .engine._breaker import BreakerState, CircuitBreaker
 from .errors import EngineError, PluginError
 from .lifecycle import Lifecycle, PluginState, Transition
 from .observe.logs import LogStore, PluginLogger
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["LIFECYCLE_HANDLERS", "Plugin", "hook"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Held while a plugin's breaker or API is made on first use, so two threads get one.
+_MAKING = threading.Lock()
 
 #: Module-level functions a plugin may define, called at lifecycle transitions.
 LIFECYCLE_HANDLERS = (
@@ -167,7 +171,7 @@ class Plugin:
         if api is None:
             from .engine._plugin_api import PluginAPI
 
-            with BREAKER_LOCK:
+            with _MAKING:
                 api = self._api
                 if api is None:
                     api = self._api = PluginAPI(self)
@@ -184,7 +188,7 @@ class Plugin:
         when first needed: a plugin that never fails holds none."""
         breaker = self._breaker
         if breaker is None:
-            with BREAKER_LOCK:
+            with _MAKING:
                 breaker = self._breaker
                 if breaker is None:
                     reset_s = self.policy.breaker_reset_ms / 1000.0

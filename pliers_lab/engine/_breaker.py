@@ -24,7 +24,7 @@ from typing import Any, final
 
 from ..errors import CircuitOpen, HostOverload
 
-__all__ = ["BREAKER_LOCK", "BreakerState", "CircuitBreaker", "gate", "gate_async"]
+__all__ = ["BreakerState", "CircuitBreaker", "gate", "gate_async"]
 
 
 class BreakerState(StrEnum):
@@ -39,7 +39,7 @@ Listener = Callable[[BreakerState, str], None]
 #: One lock for every breaker: it is taken only on failures and gated calls, for a few
 #: assignments, and a lock per plugin was one more object per loaded plugin for every
 #: full garbage collection to visit.
-BREAKER_LOCK = _LOCK = threading.Lock()
+_LOCK = threading.Lock()
 
 
 @final
