@@ -9,6 +9,7 @@ one small object, not one per plugin.
 from __future__ import annotations
 
 import time
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, final
 
 if TYPE_CHECKING:
@@ -30,7 +31,14 @@ def wall_time(perf: float) -> float:
     return _epoch[0] + perf
 
 
-__all__ = ["Extra", "HookContext", "HookMetadata", "wall_time"]
+def clock_reads(trail: list[float]) -> list[float]:
+    """The clock (``perf_counter``) at the start of each handler of an execution's
+    trail, then at its end: the trail keeps the first read and each handler's duration
+    (``_dispatch.Trail``), so these are running sums."""
+    return list(accumulate(trail[2:], initial=trail[1]))
+
+
+__all__ = ["Extra", "HookContext", "HookMetadata", "clock_reads", "wall_time"]
 
 #: The optional parts of a context, passed together only when a caller gives any:
 #: (user_id, session_id, event, request_id, trace_id).
@@ -106,7 +114,7 @@ class HookContext:
     #: (plugins by id, the engine's tag): shared by every execution of one engine.
     _env: tuple[dict[str, Plugin], str]
     #: The execution's trail: its number, then a clock read (``perf_counter``) before
-    #: the first handler and one after each handler (``dispatch.Trail``).
+    #: the first handler and each handler's duration (``dispatch.Trail``).
     _trail: list[float]
     _extra: Extra | None
 

@@ -1,9 +1,11 @@
 """The dispatch loops: run a hook's handlers in priority order and fold their answers.
 
 Everything that can be decided at registration (order, mode, timeout need, retry count)
-is decided in ``HookImpl`` and ``HookTable``; the loops below stay flat. Failures leave
-the fast path for ``_attempt_again*``, which retries with backoff, and the engine's
-failure callback, which records and applies the recovery policy.
+is decided in ``HookImpl`` and ``HookTable``; the loops below stay flat: per handler they
+call it, read the clock and record its duration in the execution's trail. Counting is
+the ledger's, per batch. Failures leave the fast path for ``_attempt_again*``, which
+retries with backoff, and the engine's failure callback, which records and applies the
+recovery policy.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ class HookTable:
         "name",
         "single",
         "stats",
+        "straight",
         "trails",
     )
 
@@ -132,15 +135,19 @@ class HookTable:
         self.impls = tuple(sorted(impls, key=HookImpl.sort_key))
         # Unpacked once here so the collect loop reads locals instead of attributes; the
         # handler record itself (``impls[index]``) is only needed when a call fails.
-        self.entries = tuple((i.plugin_id, i.fn, i.timeout, i.stats) for i in self.impls)
+        self.entries = tuple((i.plugin_id, i.fn, i.timeout) for i in self.impls)
         self.has_async = any(impl.is_async for impl in self.impls)
         #: The one handler of a collect hook that has one (a common case: most hooks of
         #: a host have a single plugin on them): called without the loop.
         self.single = self.entries[0] if self.collect and len(self.entries) == 1 else None
         self.stats = tuple(impl.stats for impl in self.impls)
+        #: A collect table's handlers as one unrolled function (``_straight``): set by
+        #: the registry when it builds the table for dispatch.
+        self.straight: Callable[[Any, FailureHandler], bool] | None = None
         #: Trails of executions where every handler ran and simply succeeded, one after
         #: the other in one flat list (each ``len(impls) + 2`` long), waiting to be
-        #: folded into the counters and the execution store (``Ledger.settle``).
+        #: counted (a slice per handler: its durations) and kept in the execution store
+        #: (``Ledger.settle``).
         #: Extended on the hot path rather than appended to: the join is then done
         #: where the trail is still in the cache, and a batch is ready to pack.
         self.trails: list[float] = []
@@ -217,9 +224,12 @@ def _attempt_again(
     return None, impl.retries, error
 
 
-#: What one execution records, cheaply (``HookResult._trail``): its number, then clock
-#: reads — ``trail[1]`` the start and ``trail[i + 2]`` the end of handler ``i`` (also where
-#: ``i + 1`` starts: one read per handler). ``HookResult._answers`` holds each handler's
+#: What one execution records, cheaply (``HookResult._trail``): its number, the clock
+#: read (``perf_counter``) before the first handler, then each handler's duration in
+#: seconds (one clock read per handler: handler ``i + 1`` starts where ``i`` ended;
+#: ``context.clock_reads`` gives the starts). Durations rather than clock reads: the
+#: ledger counts a batch of them per handler with ``sum`` and ``max`` over one slice,
+#: so the hot path adds to no counter. ``HookResult._answers`` holds each handler's
 #: answer in order (handlers after ``len(answers)`` did not run: a veto or a first answer
 #: stopped the chain); ``HookResult._notes`` maps index → (status, error, retries, reason)
 #: only for calls that did not simply succeed (None when every call did).
@@ -292,8 +302,9 @@ def _after_failure(
     t0: float,
     retries: int,
     on_failure: FailureHandler,
-) -> tuple[Any, bool]:
-    """Record a failed call and fold a fallback's answer; returns (acc, stop)."""
+) -> tuple[Any, bool, float]:
+    """Record a failed call and fold a fallback's answer; returns (acc, stop, the clock
+    read that ended the call: where the next handler starts)."""
     table = res._table
     status, has_value, value = _failed(table.impls[index], res, error, t0, retries, on_failure)
     if error.counted:
@@ -301,31 +312,32 @@ def _after_failure(
     else:  # the host's decision: an open breaker's skip carries no error, only its reason
         _note(res, index, (status, None if status == SKIPPED else error, retries, error.message))
     res._answers.append(value)
-    res._trail.append(perf())
+    now = perf()
+    res._trail.append(now - t0)
     if has_value:
         try:
-            return table.fold(acc, value, res)
+            return (*table.fold(acc, value, res), now)
         except ShapeError:
             pass
-    return acc, False
+    return acc, False, now
 
 
 def run_sync(res: HookResult, acc: Any, on_failure: FailureHandler) -> Any:
     """Run every (synchronous) handler of ``res``'s table in order; returns the value.
 
     The hot path per handler is: switch the context's plugin, call, read the clock,
-    fold, record the answer. One clock read per handler: the fold of one answer is
-    counted in the next handler's interval (a few hundred nanoseconds). Counters are
-    folded later, in batches (``Ledger``), from the trail.
+    fold, record the answer and the duration. One clock read per handler: the fold of
+    one answer is counted in the next handler's interval (a few hundred nanoseconds).
+    Counters are folded later, in batches (``Ledger``), from the trail.
     """
     table = res._table
     if table.collect:
         return run_collect(res, on_failure)
     trail, answers = res._trail, res._answers
-    t0 = trail[-1]
+    t0 = trail[1]
     fold = table.fold
     impls = table.impls
-    for index, (plugin_id, fn, timeout, stats) in enumerate(table.entries):
+    for index, (plugin_id, fn, timeout) in enumerate(table.entries):
         impl = impls[index]
         res.plugin_id = plugin_id
         retries = 0
@@ -346,10 +358,7 @@ def run_sync(res: HookResult, acc: Any, on_failure: FailureHandler) -> Any:
                         PluginErrorType.VALIDATION_ERROR, impl, res, f"wrong answer: {exc}"
                     )
                 else:
-                    stats._total += duration  # the count: by the ledger, per batch
-                    if duration > stats._max:
-                        stats._max = duration
-                    trail.append(t1)
+                    trail.append(duration)  # counted by the ledger, per batch
                     answers.append(value)
                     t0 = t1
                     if stop:
@@ -363,18 +372,17 @@ def run_sync(res: HookResult, acc: Any, on_failure: FailureHandler) -> Any:
             except ShapeError as exc:
                 error = _error(PluginErrorType.VALIDATION_ERROR, impl, res, f"wrong answer: {exc}")
             else:
-                _count(impl, t0)
+                duration = _count(impl, t0)
                 _note(res, index, (OK, None, retries, None))
                 answers.append(value)
-                t0 = perf()
-                trail.append(t0)
+                trail.append(duration)
+                t0 += duration
                 if stop:
                     break
                 continue
-        acc, stop = _after_failure(res, acc, index, error, t0, retries, on_failure)
+        acc, stop, t0 = _after_failure(res, acc, index, error, t0, retries, on_failure)
         if stop:
             break
-        t0 = trail[-1]
     return acc
 
 
@@ -384,13 +392,17 @@ def collected(answers: list[Any]) -> list[Any]:
 
 
 def run_collect(
-    res: HookResult, on_failure: FailureHandler, failure: BaseException | float | None = None
+    res: HookResult,
+    on_failure: FailureHandler,
+    failure: BaseException | float | None = None,
+    t0: float | None = None,
 ) -> list[Any]:
     """``run_sync`` for collect hooks, the commonest mode, with the fold inlined.
 
     The dispatcher runs the same loop inline while every handler simply succeeds and
     hands over here at the first that did not — the next handler to run, given the
-    exception it raised or the duration it overran — so one handler never runs twice.
+    exception it raised or the duration it overran and the clock read it started at
+    (``t0``; by default the execution's start) — so one handler never runs twice.
 
     A duration includes about 0.1 µs of this loop's own bookkeeping, the price of one
     clock read per handler.
@@ -398,9 +410,10 @@ def run_collect(
     table = res._table
     trail, answers = res._trail, res._answers
     answer, mark = answers.append, trail.append
-    t0 = trail[-1]
+    if t0 is None:
+        t0 = trail[1]
     impls = table.impls
-    for plugin_id, fn, timeout, stats in table.entries[len(answers) :]:
+    for plugin_id, fn, timeout in table.entries[len(answers) :]:
         if failure is None:
             res.plugin_id = plugin_id
             try:
@@ -411,10 +424,7 @@ def run_collect(
                 t1 = perf()
                 duration = t1 - t0
                 if duration <= timeout:
-                    stats._total += duration  # the count: by the ledger, per batch
-                    if duration > stats._max:
-                        stats._max = duration
-                    mark(t1)
+                    mark(duration)  # counted by the ledger
                     answer(value)
                     t0 = t1
                     continue
@@ -429,15 +439,15 @@ def run_collect(
         failure = None
         index = len(answers)
         if error is None:
-            _count(impl, t0)
+            duration = _count(impl, t0)
             _note(res, index, (OK, None, retries, None))
             answer(value)
-            t0 = perf()
-            mark(t0)
+            mark(duration)
+            t0 += duration
         else:
-            if not _after_failure(res, [], index, error, t0, retries, on_failure)[1]:
+            _acc, answered, t0 = _after_failure(res, [], index, error, t0, retries, on_failure)
+            if not answered:
                 answers[index] = None  # no fallback answered: nothing to collect
-            t0 = trail[-1]
     return collected(answers)
 
 
@@ -447,13 +457,6 @@ def _count(impl: HookImpl, t0: float) -> float:
     duration = perf() - t0
     impl.stats.add_call(duration)
     return duration
-
-
-def _time(stats: PluginStats, duration: float) -> None:
-    """Add a plain success's duration (its count comes from the ledger)."""
-    stats._total += duration
-    if duration > stats._max:
-        stats._max = duration
 
 
 async def _call_async(impl: HookImpl, ctx: HookContext) -> Any:
@@ -508,7 +511,7 @@ async def run_async(res: HookResult, acc: Any, on_failure: FailureHandler) -> An
     """Like ``run_sync``, awaiting async handlers, each under its own timeout."""
     table = res._table
     trail, answers = res._trail, res._answers
-    t0 = trail[-1]
+    t0 = trail[1]
     fold = table.fold
     for index, impl in enumerate(table.impls):
         res.plugin_id = impl.plugin_id
@@ -520,18 +523,17 @@ async def run_async(res: HookResult, acc: Any, on_failure: FailureHandler) -> An
                 error = _error(PluginErrorType.VALIDATION_ERROR, impl, res, f"wrong answer: {exc}")
             else:
                 if retries:
-                    _count(impl, t0)
+                    duration = _count(impl, t0)
                     _note(res, index, (OK, None, retries, None))
-                else:  # the count: by the ledger, per batch
-                    _time(impl.stats, perf() - t0)
+                else:  # counted by the ledger, per batch
+                    duration = perf() - t0
                 answers.append(value)
-                t0 = perf()
-                trail.append(t0)
+                trail.append(duration)
+                t0 += duration
                 if stop:
                     break
                 continue
-        acc, stop = _after_failure(res, acc, index, error, t0, retries, on_failure)
+        acc, stop, t0 = _after_failure(res, acc, index, error, t0, retries, on_failure)
         if stop:
             break
-        t0 = trail[-1]
     return acc

@@ -138,9 +138,9 @@ class Dispatcher:
         single = table.single
         if single is not None:
             # One handler (most hooks of a host have one plugin on them): the loop below
-            # without its iterator, and the trail made with room for its second clock read.
+            # without its iterator, and the trail made with room for the handler's duration.
             res._trail = trail = [seq, perf(), 0.0]
-            plugin_id, fn, timeout, stats = single
+            plugin_id, fn, timeout = single
             res.plugin_id = plugin_id
             try:
                 value = fn(res)
@@ -149,13 +149,9 @@ class Dispatcher:
                 res._answers = []
                 res.value = run_collect(res, self._failure, exc)
             else:
-                t1 = perf()
-                duration = t1 - trail[1]
+                duration = perf() - trail[1]
                 if duration <= timeout:
-                    stats._total += duration  # the count: by the ledger, per batch
-                    if duration > stats._max:
-                        stats._max = duration
-                    trail[2] = t1
+                    trail[2] = duration  # counted by the ledger, per batch
                     res._answers = [value]
                     res.value = [] if value is None else [value]
                     table.trails.extend(trail)
@@ -172,6 +168,19 @@ class Dispatcher:
             if seq >= self._due:
                 self._settle(seq)
             return res
+        straight = table.straight
+        if straight is not None:
+            # A collect table with its handlers unrolled (``_straight``).
+            res._trail = trail = [seq, perf()]
+            if straight(res, self._failure):
+                table.trails.extend(trail)
+                self._dirty.add(table)
+            else:
+                self._ledger.odd(res)
+            self._recent.append(res)
+            if seq >= self._due:
+                self._settle(seq)
+            return res
         res._answers = answers = []
         res._trail = trail = [seq, perf()]
         if table.collect:
@@ -179,22 +188,19 @@ class Dispatcher:
             # first one that does not hands the rest of the chain over to it.
             t0 = trail[1]
             nothing = False  # did a handler answer None (left out of the value)?
-            for plugin_id, fn, timeout, stats in table.entries:
+            for plugin_id, fn, timeout in table.entries:
                 res.plugin_id = plugin_id
                 try:
                     value = fn(res)
                 except BaseException as exc:
-                    res.value = run_collect(res, self._failure, exc)
+                    res.value = run_collect(res, self._failure, exc, t0)
                     break
                 t1 = perf()
                 duration = t1 - t0
                 if duration > timeout:
-                    res.value = run_collect(res, self._failure, duration)
+                    res.value = run_collect(res, self._failure, duration, t0)
                     break
-                stats._total += duration  # the count: by the ledger, per batch
-                if duration > stats._max:
-                    stats._max = duration
-                trail.append(t1)
+                trail.append(duration)  # counted by the ledger, per batch
                 answers.append(value)
                 if value is None:
                     nothing = True

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from ..catalog import CORE_HOOKS, HookSpec, ResultMode, suggest_hook
 from ..errors import EngineError, UnknownHookError
 from ._dispatch import HookImpl, HookTable
+from ._straight import straight_line
 
 __all__ = ["HookRegistry"]
 
@@ -82,6 +83,7 @@ class HookRegistry:
                         stats.settle = self._settle
                 self.tables[name] = table
                 if not table.has_async:
+                    table.straight = straight_line(table)
                     self.sync_tables[name] = table
         return table
 

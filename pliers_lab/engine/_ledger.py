@@ -1,11 +1,12 @@
 """Bringing counters and the execution store up to date, in batches.
 
 On the hot path a successful execution costs extending its table's flat list
-(``HookTable.trails``) with its trail; its handlers' durations were added to their
-counters as they ran. The ledger settles those trails later — every ``BATCH`` executions, and
-before anything reads a count or the store: each handler of a table is counted once per
-batch (``count += len(batch)``) and the batch's trails become one flat array of floats
-in the execution store, freed while still in the CPU's cache.
+(``HookTable.trails``) with its trail, which holds its handlers' durations. The ledger
+settles those trails later — every ``BATCH`` executions, and before anything reads a
+count or the store: each handler of a table is counted once per batch (its count grows
+by the batch's executions, its total and longest call come from ``sum`` and ``max`` over
+one slice of the batch: a C loop each) and the batch's trails become one flat array of
+floats in the execution store, freed while still in the CPU's cache.
 
 Executions that did not simply succeed (a failure, a retry, a chain a veto or a first
 answer cut short) are *odd*: the slow path already counted their noted calls, so the
@@ -57,14 +58,16 @@ class Ledger:
             self.odd(res)
 
     def odd(self, res: HookResult) -> None:
-        """An execution that did not simply succeed: count its plain successes now."""
-        table, notes = res._table, res._notes
+        """An execution that did not simply succeed: count its plain successes now (the
+        slow path counted the noted calls)."""
+        table, notes, trail = res._table, res._notes, res._trail
         stats = table.stats
         with self._lock:  # a settle in another thread writes the same counts
             for i in range(len(res._answers)):
                 if notes is None or i not in notes:
-                    stats[i]._count += 1  # its duration was added as it ran
-            self._odd.append((table, res._trail, notes))
+                    duration = trail[i + 2]
+                    stats[i].add_calls(1, duration, duration)
+            self._odd.append((table, trail, notes))
 
     def settle(self) -> None:
         """Fold every pending trail into its plugins' counters and the store."""
@@ -80,17 +83,19 @@ class Ledger:
                     continue
                 batch = trails[:taken]
                 del trails[:taken]  # trails added meanwhile stay for the next time
-                executions = taken // (len(table.impls) + 2)
-                for stats in table.stats:  # every handler of each of them succeeded
-                    stats._count += executions
+                width = len(table.impls) + 2
+                executions = taken // width
+                for i, stats in enumerate(table.stats):  # every call simply succeeded
+                    durations = batch[i + 2 :: width]
+                    stats.add_calls(executions, sum(durations), max(durations))
                 chunks.append((int(batch[0]), table, _flat(batch), None))
             odd = self._odd
             taken = len(odd)
             for table, trail, notes in odd[:taken]:
                 # An odd trail may be short (a cut chain): padded to the table's width
-                # with its last clock read, so every execution takes the same room.
+                # with zero durations, so every execution takes the same room.
                 width = len(table.impls) + 2
-                padded = trail + [trail[-1]] * (width - len(trail))
+                padded = trail + [0.0] * (width - len(trail))
                 chunks.append((int(trail[0]), table, array("d", padded), [(len(trail), notes)]))
             del odd[:taken]
             chunks.sort(key=itemgetter(0))

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
-from ..context import HookContext
+from ..context import HookContext, clock_reads
 from ..errors import PluginError
 
 if TYPE_CHECKING:
@@ -79,15 +79,15 @@ def rows_of(
     impls: tuple[HookImpl, ...], trail: list[float], answers: list[Any], notes: Notes | None
 ) -> list[Row]:
     """The rows of one execution from what dispatch kept: its handlers, its trail (the
-    execution number, then a clock read before the first handler and after each), the
-    answers and the notes of calls that did not simply succeed."""
+    execution number, a clock read before the first handler, then each one's duration),
+    the answers and the notes of calls that did not simply succeed."""
     rows: list[Row] = []
     notes = notes or {}
+    starts = clock_reads(trail)
     for i, value in enumerate(answers):
         status, error, retries, reason = notes.get(i, _PLAIN)
-        start = trail[i + 1]
-        rows.append((impls[i], start, trail[i + 2] - start, status, error, retries, value, reason))
-    end = trail[-1]
+        rows.append((impls[i], starts[i], trail[i + 2], status, error, retries, value, reason))
+    end = starts[-1]
     rows.extend((impl, end, 0.0, SKIPPED, None, 0, None, _CUT) for impl in impls[len(rows) :])
     return rows
 

@@ -1,7 +1,7 @@
 """The store of hook executions: rows, not result objects.
 
-Dispatch keeps nothing per execution but its trail (the execution number and one clock
-read per handler) and, for calls that did not simply succeed, a note. The engine's
+Dispatch keeps nothing per execution but its trail (the execution number, a clock read
+and each handler's duration) and, for calls that did not simply succeed, a note. The engine's
 ``Ledger`` hands them over in batches as *chunks*, one per hook table and batch, so the
 store holds a few plain lists of floats instead of thousands of result objects that keep
 payloads alive and that the garbage collector must walk again and again. Rows are built
@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..context import wall_time
+from ..context import clock_reads, wall_time
 from .frames import frame
 
 if TYPE_CHECKING:
@@ -99,7 +99,11 @@ class ExecutionStore:
             per = len(table.impls)
             width = per + 2
             executions = len(flat) // width
-            drop = min(executions, -(-(self._rows_held - self.capacity) // per), self._held - 1)
+            if per:
+                rows_over = -(-(self._rows_held - self.capacity) // per)  # in executions
+                drop = min(executions, rows_over, self._held - 1)
+            else:  # executions of a hook no plugin handled: no rows, nothing to keep
+                drop = min(executions, self._held - 1)
             if drop == executions:
                 chunks.popleft()
             else:  # only a batch of plain executions holds more than one
@@ -175,11 +179,12 @@ class ExecutionStore:
     ) -> list[tuple[Any, ...]]:
         execution_id = f"{self.tag}-{int(trail[0])}"
         ran = len(trail) - 2
-        end = trail[-1]
+        starts = clock_reads(trail)
+        end = starts[-1]
         out = []
         for i, impl in enumerate(table.impls):
             if i < ran:
-                start, duration = trail[i + 1], trail[i + 2] - trail[i + 1]
+                start, duration = starts[i], trail[i + 2]
                 status, error, retries, reason = (notes or {}).get(i, ("ok", None, 0, None))
             else:
                 start, duration = end, 0.0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
+import pytest
 from support import manifest
 
 from pliers_lab import Engine, hook
@@ -78,3 +80,67 @@ def test_threads_firing_while_others_read_lose_no_call() -> None:
         assert engine.metrics("flaky").execution.count == 10_000
         assert engine.executions.total == 10_000
         assert seen == sorted(seen)  # a reader never sees a count go back
+
+
+def _by_plugin(rows: list[tuple[object, ...]]) -> dict[object, list[float]]:
+    durations: dict[object, list[float]] = {}
+    for row in rows:
+        durations.setdefault(row[3], []).append(float(row[6]))  # type: ignore[arg-type]
+    return durations
+
+
+def test_durations_counted_in_batches_match_the_rows() -> None:
+    """The ledger sums each handler's durations per batch: the metrics' total and
+    longest call are those of the rows, for plain executions and for the plain calls
+    of executions where another handler failed."""
+    with _engine_with(flaky_every=9) as engine:
+        slow_calls = {"n": 0}
+
+        @hook("form.afterCreate")
+        def sometimes_slow(ctx: object) -> int:
+            slow_calls["n"] += 1
+            if slow_calls["n"] % 50 == 0:
+                time.sleep(0.004)
+            return 3
+
+        engine.add_plugin(
+            manifest("slowish", {"form.afterCreate": {}}), {"sometimes_slow": sometimes_slow}
+        )
+        for _ in range(3 * BATCH + 7):
+            engine.fire("form.afterCreate", {})
+        durations = _by_plugin(engine.executions.rows())
+        for plugin in ("steady", "slowish"):
+            execution = engine.metrics(plugin).execution
+            assert execution.count == len(durations[plugin]) == 3 * BATCH + 7
+            assert execution.totalDuration == pytest.approx(sum(durations[plugin]), rel=1e-9)
+            assert execution.maxDuration == pytest.approx(max(durations[plugin]), rel=1e-9)
+        assert engine.metrics("slowish").execution.maxDuration >= 4.0
+        assert engine.metrics("steady").execution.maxDuration < 4.0
+
+
+def test_each_handler_starts_where_the_previous_one_ended() -> None:
+    with _engine_with(flaky_every=5) as engine:
+        for _ in range(40):
+            engine.fire("form.afterCreate", {})
+        rows = engine.executions.rows()
+        for first, second in zip(rows[::2], rows[1::2], strict=True):
+            assert first[0] == second[0]  # one execution, two handlers
+            # wall-clock starts (epoch seconds: a float holds them to ~0.2 µs)
+            assert second[5] == pytest.approx(first[5] + first[6] / 1000.0, abs=1e-6)
+        result = engine.fire("form.afterCreate", {})
+        (_, start0, took0, *_), (_, start1, *_) = result.rows
+        assert start1 == pytest.approx(start0 + took0, abs=1e-12)
+
+
+def test_a_full_store_drops_executions_of_hooks_no_plugin_handled() -> None:
+    """Executions of a hook without handlers keep no rows; when the store is full they
+    go first, and its bound holds (they once made the trim divide by zero)."""
+    with _engine_with() as engine:
+        engine.executions.capacity = 10
+        for _ in range(5):
+            engine.fire("form.beforeCreate", {})  # nobody handles it
+        for _ in range(2 * BATCH):
+            engine.fire("form.afterCreate", {})
+        rows = engine.executions.rows()
+        assert len(rows) == 10 and {r[1] for r in rows} == {"form.afterCreate"}
+        assert engine.executions.total == 2 * BATCH + 5
