@@ -20,6 +20,7 @@ and timeouts are the generated function's closure cells, never text in its sourc
 
 from __future__ import annotations
 
+import linecache
 from collections.abc import Callable
 from functools import lru_cache
 from types import CodeType
@@ -60,7 +61,12 @@ def straight_line(table: HookTable) -> Straight | None:
 def _compiled(count: int) -> CodeType:
     """The code defining ``make`` for ``count`` handlers, compiled once per size (about
     0.14 ms per handler): a table rebuilt with as many handlers only runs it again."""
-    return compile(_source(count), f"<straight-line dispatch of {count} handlers>", "exec")
+    source = _source(count)
+    filename = f"<straight-line dispatch of {count} handlers>"
+    # Registered as ``attrs`` does its generated methods: a traceback through the
+    # runner, or a debugger stepping out of a handler into it, shows its lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return compile(source, filename, "exec")
 
 
 def _source(count: int) -> str:

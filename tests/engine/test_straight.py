@@ -4,6 +4,7 @@ handling as the loop, whichever handler raises, overruns or merely runs late."""
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -139,3 +140,22 @@ def test_durations_before_a_failure_are_each_handlers_own() -> None:
         rows = engine.executions.rows()
         assert [r[3] for r in rows] == ["slow", "fast", "broken", "after"]
         assert rows[1][6] == pytest.approx(took["fast"])
+
+
+def test_an_interrupt_in_a_handler_reaches_the_caller_and_the_hook_still_runs() -> None:
+    with Engine() as engine:
+        interrupt = {"now": True}
+
+        def interrupted(ctx: Any) -> str:
+            if interrupt["now"]:
+                raise KeyboardInterrupt
+            return "resumed"
+
+        _add(engine, "first", _answering("first"), priority=200)
+        _add(engine, "second", interrupted, priority=100)
+        with pytest.raises(KeyboardInterrupt) as raised:
+            engine.fire(HOOK, {})
+        shown = "".join(traceback.format_tb(raised.tb))
+        assert "<straight-line dispatch of 2 handlers>" in shown and "v1 = f1(res)" in shown
+        interrupt["now"] = False
+        assert engine.fire(HOOK, {}).value == ["first", "resumed"]
