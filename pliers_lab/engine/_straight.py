@@ -2,7 +2,7 @@
 
 A collect hook with a few handlers to a few hundred is the host's commonest hot path.
 Run as a loop, each handler costs the interpreter an iterator step, a tuple unpacked
-into four locals and two list appends that grow their lists step by step. The function
+into three locals and two list appends that grow their lists step by step. The function
 built here for one table calls the handlers one after the other, keeps each answer and
 clock read in a local, compares each read with one deadline (the start plus the table's
 shortest timeout) instead of working out a duration, and builds the answers and the
@@ -14,8 +14,10 @@ first that raises or ends past it, what ran so far is handed to ``run_collect`` 
 checks that handler against its own timeout, retries, records a failure and runs the
 rest), exactly as the loop would have.
 
-Code is generated, as ``dataclasses`` and ``namedtuple`` do: the table's handlers, ids
-and timeouts are the generated function's closure cells, never text in its source.
+Code is generated, as ``dataclasses`` and ``namedtuple`` do, from the number of handlers
+alone: the table's handlers, plugin ids and shortest timeout are the generated
+function's closure cells, never text in its source (so one compiled code object serves
+every table of that size).
 """
 
 from __future__ import annotations
