@@ -87,7 +87,7 @@ def test_a_raise_at_any_place_is_recorded_and_the_rest_still_answer(failing: int
         assert statuses == ["error" if i == failing else "ok" for i in range(4)]
         assert f"handler {failing} fails" in result.errors[0].message
         assert engine.metrics(f"p{failing}").execution.errorCount == 1
-        assert engine.metrics("p2" if failing != 2 else "p0").execution.count == 1
+        assert engine.metrics("p2").execution.count == 1  # never the failing one here
 
 
 def test_an_overrun_is_a_timeout_and_a_late_but_allowed_handler_still_answers() -> None:
