@@ -10,10 +10,39 @@ from typing import Any, NamedTuple, final
 from .row_store import BoundedStore
 
 LEVELS = ("debug", "info", "warning", "error")
+_NUMBERS = {name: getattr(logging, name.upper()) for name in LEVELS}
 
 # A library must not print through logging's last-resort handler; applications and the
 # lab decide where plugin logs go (the LogStore always keeps them).
 logging.getLogger("pliers_lab").addHandler(logging.NullHandler())
+
+
+def heard(logger: logging.Logger, level: int) -> bool:
+    """Whether ``logger.log(level, ...)`` would reach a handler that emits anything.
+
+    Making a ``LogRecord`` costs ~5 µs and, with no handler configured but the package's
+    ``NullHandler``, nobody reads it: a plugin logging in a hot hook paid that on every
+    call. The walk mirrors ``Logger.callHandlers`` (levels, ``propagate``, the last-resort
+    handler when no handler at all is found); a logger with filters is always heard,
+    because a filter may act on the record. Checked per call, so handlers added later
+    count at once.
+    """
+    if not logger.isEnabledFor(level):
+        return False
+    if logger.filters:
+        return True
+    found = False
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            found = True
+            if type(handler) is not logging.NullHandler and level >= handler.level:
+                return True
+        if not current.propagate:
+            break
+        current = current.parent
+    resort = logging.lastResort
+    return not found and resort is not None and level >= resort.level
 
 
 class LogEntry(NamedTuple):
@@ -98,7 +127,9 @@ class PluginLogger:
         self._store.append(
             LogEntry(time.time(), self.plugin_id, level, text, self.hook, self.execution_id, fields)
         )
-        self.std.log(getattr(logging, level.upper()), "%s", text, extra={"plugin": self.plugin_id})
+        std, number = self.std, _NUMBERS[level]
+        if heard(std, number):
+            std.log(number, "%s", text, extra={"plugin": self.plugin_id})
 
     def debug(self, message: str, **fields: Any) -> None:
         self._log("debug", message, fields)
