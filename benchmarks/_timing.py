@@ -75,5 +75,12 @@ class Collector:
         else:
             self.seconds += time.perf_counter() - self._start
 
+    def pause(self) -> None:
+        """Stop counting (another case runs in between); ``resume`` goes on."""
+        gc.callbacks.remove(self._tick)
+
+    def resume(self) -> None:
+        gc.callbacks.append(self._tick)
+
     def __exit__(self, *exc: object) -> None:
         gc.callbacks.remove(self._tick)

@@ -21,6 +21,8 @@ table attributes the pipeline's time
 own steps and event delivery. Last, a bound (printed, not a target): the host's own
 statements for fresh submissions, recorded and replayed on a bare connection, plus the
 plugins' own time; no host, however lean its own steps, can go faster than that here.
+Beside it, labelled, the same host with no plugin loaded (every hook fires with nobody
+on it), interleaved with the rest: what the host's own steps and SQL cost alone.
 Run: ``python benchmarks/bench_pipeline.py``
 
 Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``
@@ -226,6 +228,9 @@ def main() -> int:
         loaded = engine.load_all(ROOT / "extensions")
         host = Host(engine, Path(tmp) / "host.sqlite3")
         samples.install(host)
+        bare_engine = Engine(default_isolation="inline")
+        bare_host = Host(bare_engine, Path(tmp) / "bare.sqlite3")
+        samples.install(bare_host)
         generators = {f: samples.synthetic(f, 10**7, seed=7) for f in FORMS}
         rows = [(f, next(generators[f])) for _ in range(BATCH // len(FORMS)) for f in FORMS]
         floor_rows = [(f, json.dumps(a)) for f, a in rows] * (FLOOR_BATCH // len(rows) + 1)
@@ -237,8 +242,9 @@ def main() -> int:
         # submissions of ~12 plugin calls fill its 20,000 rows): steady state from then on.
         for _ in range(8):
             pipeline_batch(host, [(f, next(generators[f])) for f, _a in rows])
+            pipeline_batch(bare_host, [(f, next(generators[f])) for f, _a in rows])
         floor_batch(conn, floor_rows[:500], counter)
-        ours, cpu, floor = [], [], []
+        ours, cpu, floor, bare = [], [], [], []
         with Collector() as timer:
             for _ in range(REPEATS):
                 fresh = [(f, next(generators[f])) for f, _a in rows]
@@ -246,6 +252,11 @@ def main() -> int:
                 ours.append(wall)
                 cpu.append(used)
                 floor.append(floor_batch(conn, floor_rows, counter))
+                timer.pause()
+                bare.append(
+                    pipeline_batch(bare_host, [(f, next(generators[f])) for f, _a in rows])[0]
+                )
+                timer.resume()
         gc_us = timer.seconds * 1e6 / (REPEATS * len(rows))
         # The traces kept are the last batch's: "the rest" is that batch's time per
         # submission minus their steps (the median of all batches is another sample: on
@@ -272,6 +283,8 @@ def main() -> int:
         replay_checkpointer.close()
         replay_conn.close()
         ok_states = all(p.state.value == "active" for p in loaded)
+        bare_host.close()
+        bare_engine.close()
         host.close()
         checkpointer.close()
         conn.close()
@@ -280,6 +293,7 @@ def main() -> int:
     ours_rate = 1.0 / statistics.median(ours)
     cpu_rate = 1.0 / statistics.median(cpu)
     floor_rate = 1.0 / statistics.median(floor)
+    bare_rate = 1.0 / statistics.median(bare)
     slowdown = floor_rate / ours_rate
     print(
         f"plugins: {', '.join(f'{p.id} ({p.isolation})' for p in loaded)}; all active: {ok_states}"
@@ -292,6 +306,10 @@ def main() -> int:
         print(f"{'  only ' + form:<34} {rate:>14,.0f} {1e6 / rate:>14.1f}")
     print(
         f"{'floor: 5 inserts + 1 update, WAL':<34} {floor_rate:>14,.0f} {1e6 / floor_rate:>14.1f}"
+    )
+    print(
+        f"{'the host with no plugin loaded':<34} {bare_rate:>14,.0f} {1e6 / bare_rate:>14.1f}"
+        "  (not a target: its own steps and SQL)"
     )
     print(f"ratio: the pipeline takes {slowdown:.1f}x the floor's time per submission")
     print()
