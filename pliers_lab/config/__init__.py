@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._jsonschema import ensure_imported
 from ..errors import PluginError, PluginErrorType
 
 __all__ = [
@@ -87,6 +88,7 @@ def _path(parts: Any) -> str:
 
 def validate_config(schema: Mapping[str, Any], config: Any) -> list[str]:
     """Every violation of ``schema`` by ``config``, each prefixed with its path."""
+    ensure_imported()
     from jsonschema import validators
 
     validator = validators.validator_for(schema)(schema)
@@ -242,6 +244,7 @@ def _read_object(plugin_id: str, root: Path | None, name: str | None, field: str
 
 
 def _check_schema(plugin_id: str, name: str, schema: Any) -> None:
+    ensure_imported()
     from jsonschema import exceptions, validators
 
     if not isinstance(schema, dict):
