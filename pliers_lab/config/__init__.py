@@ -9,7 +9,8 @@ replaces what was there:
 4. what the user applied (``Engine.configure``).
 
 Validation (``jsonschema``, draft 7 or 2020-12 by the schema's ``$schema``; imported only
-when a schema is first used — it costs ~1 s in a Jupyter environment):
+when a schema is first used, through ``import_jsonschema``: 0.3 s instead of 1.3 s in a
+Jupyter environment, see ``_jsonschema.py``):
 
 - ``additionalProperties: false`` (the manifest option, default): properties the schema
   does not declare are refused wherever the schema leaves that open;
@@ -25,14 +26,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._jsonschema import ensure_imported
 from ..errors import PluginError, PluginErrorType
+from ._jsonschema import import_jsonschema
 
 __all__ = [
     "ENVIRONMENTS",
     "ConfigSource",
     "deep_merge",
     "describe_changes",
+    "import_jsonschema",
     "schema_defaults",
     "validate_config",
 ]
@@ -88,7 +90,7 @@ def _path(parts: Any) -> str:
 
 def validate_config(schema: Mapping[str, Any], config: Any) -> list[str]:
     """Every violation of ``schema`` by ``config``, each prefixed with its path."""
-    ensure_imported()
+    import_jsonschema()
     from jsonschema import validators
 
     validator = validators.validator_for(schema)(schema)
@@ -244,7 +246,7 @@ def _read_object(plugin_id: str, root: Path | None, name: str | None, field: str
 
 
 def _check_schema(plugin_id: str, name: str, schema: Any) -> None:
-    ensure_imported()
+    import_jsonschema()
     from jsonschema import exceptions, validators
 
     if not isinstance(schema, dict):

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .._jsonschema import ensure_imported
+from ..config import import_jsonschema
 from ..manifest.models import EndpointValidation
 
 __all__ = ["Problem", "RequestValidator", "SchemaProblem", "coerce"]
@@ -90,7 +90,7 @@ class RequestValidator:
     __slots__ = ("_validators", "schemas")
 
     def __init__(self, validation: EndpointValidation) -> None:
-        ensure_imported()
+        import_jsonschema()
         from jsonschema import exceptions, validators
 
         self.schemas: dict[str, Mapping[str, Any]] = {}

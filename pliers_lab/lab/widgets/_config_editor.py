@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..._jsonschema import ensure_imported
+from ...config import import_jsonschema
 from ...errors import PliersError
 from .._displays import esc
 from ._common import engine_or_default, message
@@ -30,7 +30,7 @@ ROOT = ""
 
 def schema_problems(schema: Mapping[str, Any], config: Any) -> dict[str, list[str]]:
     """Violations of ``schema`` by ``config``, grouped by top-level property ("" = root)."""
-    ensure_imported()
+    import_jsonschema()
     from jsonschema import validators
 
     validator = validators.validator_for(schema)(schema)

@@ -1,5 +1,5 @@
 """``jsonschema`` is imported without building ``rfc3987_syntax``'s parsers, and its
-``iri`` format checks still run the real code (``pliers_lab/_jsonschema.py``).
+``iri`` format checks still run the real code (``pliers_lab/config/_jsonschema.py``).
 
 Each case runs in a fresh interpreter: this one has imported ``jsonschema`` long ago.
 """
@@ -41,8 +41,8 @@ def test_the_iri_checker_is_installed_here() -> None:
 def test_jsonschema_imports_without_rfc3987_syntax_and_iri_checks_stay_real() -> None:
     ours = _run(
         "import sys, json\n"
-        "from pliers_lab._jsonschema import ensure_imported\n"
-        "ensure_imported()\n"
+        "from pliers_lab.config._jsonschema import import_jsonschema\n"
+        "import_jsonschema()\n"
         "import jsonschema\n"
         "loaded_at_import = 'rfc3987_syntax' in sys.modules\n"
         + VERDICTS
@@ -61,8 +61,8 @@ def test_an_already_imported_rfc3987_syntax_is_left_alone() -> None:
     out = _run(
         "import sys, json, rfc3987_syntax\n"
         "before = sys.modules['rfc3987_syntax']\n"
-        "from pliers_lab._jsonschema import ensure_imported\n"
-        "ensure_imported()\n"
+        "from pliers_lab.config._jsonschema import import_jsonschema\n"
+        "import_jsonschema()\n"
         "from jsonschema import _format\n"
         "print(json.dumps({'same': sys.modules['rfc3987_syntax'] is before,"
         " 'checker_is_real': _format._rfc3987_is_valid_syntax is before.is_valid_syntax}))\n"
@@ -73,7 +73,7 @@ def test_an_already_imported_rfc3987_syntax_is_left_alone() -> None:
 def test_any_other_name_read_from_the_stand_in_loads_the_real_module() -> None:
     out = _run(
         "import sys, json\n"
-        "from pliers_lab._jsonschema import _deferred\n"
+        "from pliers_lab.config._jsonschema import _deferred\n"
         "stand_in = _deferred('rfc3987_syntax')\n"
         "sys.modules['rfc3987_syntax'] = stand_in\n"
         "names = [n for n in ('RFC3987_SYNTAX_TERMS', 'make_syntax_validator')]\n"

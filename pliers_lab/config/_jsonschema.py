@@ -7,7 +7,7 @@ jsonschema`` costs here. Every process that loads a plugin with a configuration 
 paid it — a notebook's first ``%pliers load``, each Dask worker of a replay — though
 nothing of ours checks formats (python-jsonschema/jsonschema#1428).
 
-``ensure_imported`` imports ``jsonschema`` with a stand-in for ``rfc3987_syntax`` in
+``import_jsonschema`` imports ``jsonschema`` with a stand-in for ``rfc3987_syntax`` in
 ``sys.modules`` and removes it afterwards. The stand-in's ``is_valid_syntax`` (what
 ``jsonschema`` takes from it) imports the real module on its first call, so an ``iri``
 check runs the real code; any other name read from it imports the real module at once.
@@ -24,13 +24,13 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ensure_imported"]
+__all__ = ["import_jsonschema"]
 
 _SLOW = "rfc3987_syntax"
 _lock = threading.Lock()
 
 
-def ensure_imported() -> None:
+def import_jsonschema() -> None:
     """Import ``jsonschema`` (once per process) without building ``rfc3987_syntax``'s
     parsers; call it before ``from jsonschema import ...``."""
     if "jsonschema" in sys.modules:
