@@ -16,15 +16,15 @@ pipeline).
 
 Both run interleaved, medians of several repeats. Targets (issue 17): 5,000/s and 5x the
 floor's time (before, 2,000/s and 16x: the floor's 32,000/s over 2,000/s). A second
-table attributes the pipeline's time
-(from the traces of the last batch): plugin code, engine dispatch around it, the host's
-own steps, event delivery, the time between steps inside the operation (its set-up, the
-glue from one step to the next) and what is left outside it. Last, a bound (printed,
-not a target): the host's own statements for fresh submissions, recorded and replayed
-on a bare connection, plus the plugins' own time; no host, however lean its own steps,
-can go faster than that here.
-Beside it, labelled, the same host with no plugin loaded (every hook fires with nobody
-on it), interleaved with the rest: what the host's own steps and SQL cost alone.
+table attributes the pipeline's time (from the traces of 100 submissions timed apart,
+after a warm batch): plugin code, engine dispatch around it, the host's own steps, event
+delivery, the time between steps inside the operation (its set-up, the glue from one
+step to the next) and what is left outside it. Last, a bound (printed, not a target):
+the host's own statements for fresh submissions, recorded and replayed on a bare
+connection, plus the plugins' own time; no host, however lean its own steps, can go
+faster than that here. Beside it, labelled, the same host with no plugin loaded (every
+hook fires with nobody on it), interleaved with the rest: what the host's own steps and
+SQL cost alone.
 Run: ``python benchmarks/bench_pipeline.py``
 
 Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``
