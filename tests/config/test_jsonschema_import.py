@@ -76,7 +76,7 @@ def test_any_other_name_read_from_the_stand_in_loads_the_real_module() -> None:
         "from pliers_lab.config._jsonschema import _deferred\n"
         "stand_in = _deferred('rfc3987_syntax')\n"
         "sys.modules['rfc3987_syntax'] = stand_in\n"
-        "names = [n for n in ('RFC3987_SYNTAX_TERMS', 'make_syntax_validator')]\n"
+        "names = ['RFC3987_SYNTAX_TERMS', 'make_syntax_validator']\n"
         "got = {n: hasattr(stand_in, n) for n in names}\n"
         "real = sys.modules['rfc3987_syntax']\n"
         "print(json.dumps({'got': got, 'replaced': real is not stand_in,"
