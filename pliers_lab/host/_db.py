@@ -113,12 +113,14 @@ class _Operation:
         self.db = db
         self.nested: AbstractContextManager[None] | None = None
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> float | None:
+        """Begin; returns when a checkpoint the writer had to finish first started
+        (``perf_counter``; see checkpoint.py), None when there was none."""
         db, me = self.db, threading.get_ident()
         if db._owner == me:
             self.nested = db._savepoint()
             self.nested.__enter__()
-            return
+            return None
         if db._owner is not None and db._in_worker_thread():
             raise HostError(
                 "a host operation was started from plugin code running inside another host "
@@ -127,12 +129,17 @@ class _Operation:
             )
         db._op_lock.acquire()
         db._owner = me
+        checkpointed = None
         try:
+            if db.checkpointer is not None and db.checkpointer.due.is_set():
+                with db._stmt_lock:
+                    checkpointed = db.checkpointer.handoff(db.conn)
             db.run("BEGIN IMMEDIATE")
         except BaseException:
             db._owner = None
             db._op_lock.release()
             raise
+        return checkpointed
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: Any

@@ -38,6 +38,9 @@ from ._tasks import Tasks
 
 __all__ = ["Host", "HostResult"]
 
+#: The trace's note on a "checkpoint" step (host/_checkpoint.py).
+CHECKPOINT_NOTE = "the write-ahead log's last frames copied, so that it restarts"
+
 
 class Host:
     """A Pliers host around an engine.
@@ -129,7 +132,9 @@ class Host:
         )
         outer = self.current_run
         try:
-            with self.db.operation():
+            with self.db.operation() as checkpointed:
+                if checkpointed is not None:
+                    run.trace.host("checkpoint", None, None, checkpointed, note=CHECKPOINT_NOTE)
                 with self.bus.holding():
                     self.current_run = run
                     yield run
