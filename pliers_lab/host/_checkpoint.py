@@ -15,9 +15,12 @@ its start) after a checkpoint the writer itself runs. Left to the safety net
 last step to the writer: when the log has grown past ``HANDOFF_FRAMES``, it checkpoints
 until a pass takes under ``SHORT_PASS_S`` (each pass copies what was committed during
 the one before), then sets ``due``; the writer, before its next transaction, checkpoints
-the few frames left (``handoff``, ~3 ms here) and its transaction restarts the log. The
+the few frames left (``handoff``, ~2 ms here) and its transaction restarts the log. The
 writer keeps a large ``wal_autocheckpoint`` only as a safety net for when the thread
-falls behind.
+falls behind. Rounds every 0.1 s: once the log restarts, frequent rounds no longer cost
+more than they save (before, a 50 ms thread was slower than a 1 s one). Measured here,
+20,000 submissions one by one: mean 333 µs and the slowest 43-49 ms with 1 s rounds and
+no hand-off; 322-325 µs and 4-5 ms with 0.1 s rounds and hand-offs.
 """
 
 from __future__ import annotations
