@@ -13,7 +13,7 @@ from host.helpers import SIMPLE_FORM
 from pliers_lab import Engine
 from pliers_lab.host import Host
 from pliers_lab.host import _checkpoint as checkpoint
-from pliers_lab.host._checkpoint import Checkpointer
+from pliers_lab.host._checkpoint import Checkpointer, next_wait
 from pliers_lab.host._db import Database
 
 
@@ -41,7 +41,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     d = Database(tmp_path / "host.sqlite3")
     assert d.checkpointer is not None
     d.checkpointer.close()
-    d.checkpointer = Checkpointer(d.path, interval_s=3600)
+    d.checkpointer = Checkpointer(d.path, min_wait_s=3600)
     d.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the migrations' frames
     yield d
     d.close()
@@ -56,7 +56,8 @@ def test_a_long_log_is_handed_to_the_writer_and_restarts(db: Database) -> None:
     reader.execute("BEGIN")
     reader.execute("SELECT COUNT(*) FROM tasks").fetchone()
     write(db, 20)
-    assert db.checkpointer._round() > checkpoint.HANDOFF_FRAMES
+    found, _left, handed = db.checkpointer._round()
+    assert found > checkpoint.HANDOFF_FRAMES and handed
     assert db.checkpointer.due.is_set()
     reader.execute("COMMIT")
     reader.close()
@@ -74,7 +75,8 @@ def test_a_long_log_is_handed_to_the_writer_and_restarts(db: Database) -> None:
 def test_a_short_log_is_not_handed_off(db: Database) -> None:
     assert db.checkpointer is not None
     write(db, 2)
-    assert db.checkpointer._round() <= checkpoint.HANDOFF_FRAMES
+    found, _left, handed = db.checkpointer._round()
+    assert found <= checkpoint.HANDOFF_FRAMES and not handed
     assert not db.checkpointer.due.is_set()
     with db.operation() as started:
         assert started is None
@@ -102,14 +104,23 @@ def test_the_trace_shows_the_checkpoint_the_operation_waited_for(tmp_path: Path)
         engine.close()
 
 
-def test_an_idle_checkpointer_backs_off(tmp_path: Path) -> None:
+def test_rounds_come_as_often_as_the_log_grows() -> None:
+    per_round = checkpoint.ROUND_FRAMES
+    assert next_wait(0, 1.0, 0.1, 1.0) == 1.0  # idle: the longest wait
+    assert next_wait(per_round // 2, 1.0, 0.1, 1.0) == 1.0
+    assert next_wait(per_round * 4, 1.0, 0.1, 1.0) == pytest.approx(0.25)
+    assert next_wait(per_round * 4, 0.5, 0.1, 1.0) == pytest.approx(0.125)
+    assert next_wait(per_round * 100, 1.0, 0.1, 1.0) == 0.1  # never more often than this
+
+
+def test_an_idle_checkpointer_waits_the_longest(tmp_path: Path) -> None:
     path = tmp_path / "idle.sqlite3"
     Database(path, background_checkpoints=False).close()
-    cp = Checkpointer(str(path), interval_s=0.01, idle_s=0.16)
+    cp = Checkpointer(str(path), min_wait_s=0.01, max_wait_s=0.15)
     try:
         time.sleep(0.6)
-        # Waits of 0.01, 0.02, 0.04, 0.08, then 0.16 s: about 7 rounds, not 60.
-        assert 1 <= cp.runs <= 12
+        # Every 0.15 s: about 4 rounds, not the 60 of its shortest wait.
+        assert 1 <= cp.runs <= 8
         assert cp.last_error is None
     finally:
         cp.close()

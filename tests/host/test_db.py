@@ -228,7 +228,7 @@ def test_plugin_tables_are_namespaced() -> None:
 def test_checkpointer_stops_cleanly(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite3"
     Database(path, background_checkpoints=False).close()
-    cp = Checkpointer(str(path), interval_s=0.01)
+    cp = Checkpointer(str(path), min_wait_s=0.01, max_wait_s=0.01)
     time.sleep(0.05)
     cp.close()
     assert cp.runs >= 1
