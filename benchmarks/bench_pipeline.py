@@ -22,7 +22,9 @@ delivery, the time between steps inside the operation (its set-up, the glue from
 step to the next) and what is left outside it. Last, a bound (printed, not a target):
 the host's own statements for fresh submissions, recorded and replayed on a bare
 connection, plus the plugins' own time; no host, however lean its own steps, can go
-faster than that here. Beside it, labelled, the same host with no plugin loaded (every
+faster than that here; with, beside it, the same hook calls dispatched by pluggy (the
+peer of bench_dispatch, implementations returning their argument): what a host built on
+the peer would pay before doing anything of its own. Beside it, labelled, the same host with no plugin loaded (every
 hook fires with nobody on it), interleaved with the rest: what the host's own steps and
 SQL cost alone. Also printed, not a target: the latency of 3,000 submissions timed one by
 one (p50 to max: the checkpoint the writer finishes is the largest wait a caller meets).
@@ -42,8 +44,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import pluggy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import Collector, result_line
@@ -53,6 +57,7 @@ from pliers_lab.host import Host
 from pliers_lab.host import sample_forms as samples
 from pliers_lab.host._checkpoint import SAFETY_NET_PAGES, Checkpointer
 from pliers_lab.host._migrations import migrate
+from pliers_lab.host._pipeline_trace import Trace
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS = ("contact", "job-application", "expense-claim")
@@ -223,6 +228,57 @@ class StatementRecorder:
         del self.db.run, self.db.returning
 
 
+def peer_manager(trace: Trace) -> tuple[pluggy.PluginManager, list[str]]:
+    """pluggy (the peer of bench_dispatch) holding one submission's hooks: one hook per
+    hook call of ``trace``, in order, each with as many implementations as the trace ran,
+    each returning its argument; and the hooks' names in calling order."""
+    spec, impl = pluggy.HookspecMarker("peer"), pluggy.HookimplMarker("peer")
+
+    def declared(data: object) -> object:  # read off the class: no ``self``
+        """A hook of the pipeline."""
+
+    def echo(self: object, data: object) -> object:
+        return data
+
+    handlers = [len(s.result.outcomes) if s.result else 0 for s in trace if s.kind == "hook"]
+    names = [f"hook_{i}" for i in range(len(handlers))]
+    manager = pluggy.PluginManager("peer")
+    manager.add_hookspecs(type("Pipeline", (), {name: spec(declared) for name in names}))
+    for j in range(max(handlers, default=0)):
+        methods = {name: impl(echo) for name, n in zip(names, handlers, strict=True) if n > j}
+        manager.register(type(f"Peer{j}", (), methods)(), name=f"peer-{j}")
+    return manager, names
+
+
+def peer_dispatch(trace: Trace) -> Callable[[object], None]:
+    """One submission's hook calls through ``peer_manager``: what dispatch alone costs a
+    host built on the peer."""
+    manager, names = peer_manager(trace)
+    calls = [getattr(manager.hook, name) for name in names]
+
+    def submission(data: object) -> None:
+        for call in calls:
+            call(data=data)
+
+    return submission
+
+
+def peer_dispatch_us(trace: Trace, rounds: int = 3000, repeats: int = 5) -> tuple[float, int, int]:
+    """Microseconds per submission of ``peer_dispatch`` (median of ``repeats``), with the
+    numbers of hook calls and of implementations called per submission."""
+    submission = peer_dispatch(trace)
+    data: dict[str, object] = {"form": {}, "submission": {}}
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(rounds):
+            submission(data)
+        times.append((time.perf_counter() - start) / rounds)
+    hooks = [s for s in trace if s.kind == "hook"]
+    called = sum(len(s.result.outcomes) for s in hooks if s.result is not None)
+    return statistics.median(times) * 1e6, len(hooks), called
+
+
 def replay(
     conn: sqlite3.Connection,
     checkpointer: Checkpointer,
@@ -295,6 +351,7 @@ def main() -> int:
         attributed = [(FORMS[i % len(FORMS)], next(generators[FORMS[i % len(FORMS)]]))
                       for i in range(kept)]  # fmt: skip
         where = attribution(host, pipeline_batch(host, attributed)[0] * 1e6, gc_us)
+        peer_us, hook_calls, handler_calls = peer_dispatch_us(host.traces[-1])
         # One by one: ten batches' worth, so that the log is handed off a time or two.
         checkpoints = host.db.checkpointer
         assert checkpoints is not None  # a file database
@@ -383,6 +440,17 @@ def main() -> int:
     print(
         f"  SQL + plugin code: {sql_us + plugin_us:.1f} µs per submission,"
         f" at most {1e6 / (sql_us + plugin_us):,.0f} submissions/s"
+    )
+    floor_host_us = sql_us + plugin_us + peer_us
+    print(
+        f"  a peer's dispatch (pluggy: the same {hook_calls} hook calls, {handler_calls}"
+        f" implementations returning their argument): {peer_us:.1f} µs"
+    )
+    print(
+        f"  SQL + plugin code + the peer's dispatch: {floor_host_us:.1f} µs, at most"
+        f" {1e6 / floor_host_us:,.0f} submissions/s for a host that did nothing else"
+        f" (leaving {1e6 / TARGET - floor_host_us:.1f} µs of the target's"
+        f" {1e6 / TARGET:.0f} µs for its validation, workflow, events and trace)"
     )
     print()
     lines = [
