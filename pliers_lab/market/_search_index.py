@@ -32,9 +32,11 @@ A query with words or tags asks the index for its candidates first (stopping aft
 ``SMALL``); those few are read once from the narrow table — a word's place in the name
 and keywords read there, in the description taken from the index among them — and
 facets, order and page computed here. A query that matches more — a category to browse,
-a word in thousands of listings — runs as SQL over the narrow table the same way: facets
-from counts per licence and category set, the page in SQL's order (by relevance: every
-row scored once, facets and page taken from that). Words shorter than three characters
+a word in thousands of listings — runs as SQL over the narrow table the same way, joined
+to the index's rows: facets from counts per licence and category set, the page in SQL's
+order. By relevance, a one-word query's page is taken among the few listings that rank
+above all others (the word in the name, or a whole keyword the description holds too)
+when they fill it, so thousands of matches are counted but not all scored. Words shorter than three characters
 and tags with blanks are compared on the documents, row by row; so are older versions.
 """
 
@@ -519,6 +521,9 @@ class _Plan:
     where: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     score: str = "0"
+    #: The parameter holding the full-text query every listing shown matches, when the
+    #: rows are those the index gives for it (SQL starts from them).
+    matches: str | None = None
 
     def add(self, clause: str, **params: Any) -> None:
         self.where.append(clause)
@@ -641,8 +646,13 @@ def _by_sets(
 
     if ids is not None:
         plan.add("s.uid IN (SELECT value FROM json_each(:ids))", ids=dumps(ids))
-    elif terms:
-        plan.add(in_set(every))
+    elif terms:  # the rows the index gives, joined in its order (no IN list to build)
+        plan.source = (
+            "search_text CROSS JOIN (SELECT id AS uid, * FROM search_listings) s"
+            " ON s.uid = search_text.rowid"
+        )
+        plan.add("search_text MATCH :matches", matches=every)
+        plan.matches = "matches"
     doc = "(SELECT {} FROM search_docs d WHERE d.id = s.uid)"
     scores = []
     for i, word in enumerate(words):
@@ -673,6 +683,17 @@ def _by_sets(
                 **{f"t{i}": tag},
             )
     return plan
+
+
+def _first_ranked(words: Sequence[str]) -> str | None:
+    """For a query of one word the index finds, the full-text query of the listings
+    that rank above all others by relevance: the word in the name (a score of 20 or
+    more) or a whole keyword the description holds too (15 + 5). Any other listing
+    scores 15 at most (see ``_by_sets``). None for other queries."""
+    if len(words) != 1 or not _indexed(words[0]):
+        return None
+    word, line = _phrase(words[0]), _phrase(f"\n{words[0]}\n")
+    return f"(name_l : {word} OR (keywords_l : {line} AND description_l : {word}))"
 
 
 def _runs_on(db: sqlite3.Connection, compatibility: str) -> tuple[list[str], list[str]]:
@@ -773,7 +794,7 @@ def search(registry: Registry, query: MarketplaceQuery) -> SearchResult:
         plan = _by_sets(query, words, terms)
         if runs:
             plan.add(runs[0], ranges=ranges)
-        return _in_sql(db, plan, older, query, *order)
+        return _in_sql(db, plan, older, query, _first_ranked(words), *order)
 
 
 def _keys(
@@ -815,6 +836,7 @@ def _in_sql(
     plan: _Plan,
     older: list[_Match],
     query: MarketplaceQuery,
+    first_ranked: str | None,
     key: str,
     descending: bool,
     licenses: list[str],
@@ -823,7 +845,9 @@ def _in_sql(
 ) -> SearchResult:
     """A query that matches many latest versions: facets from SQL's counts per licence and
     category set, the page in SQL's order — merged with the older versions shown, if any
-    (``compatibility``; there are few: at most ``SMALL``)."""
+    (``compatibility``; there are few: at most ``SMALL``). By relevance, the page is
+    taken among the listings ``first_ranked`` names (``_first_ranked``) when they fill
+    it, so the thousands a common word matches are counted but not all scored."""
     groups: dict[tuple[str, str, int], int] = {}
     for m in older:
         groups[(m.license, m.license_l, m.bits)] = (
@@ -841,28 +865,22 @@ def _in_sql(
     ]
     # with older versions shown, the first offset + limit of each kind, merged in order
     take, skip = (query.limit, offset) if not shown else (offset + query.limit, 0)
-    page: list[_Match]
-    counted: Iterable[Any]
-    if key == "relevance":
-        # every matched row is scored anyway: score once, count and page from that
-        where = f" WHERE {' AND '.join(filters)}" if filters else ""
-        keys = _KEYS.replace("s.", "")
-        rows = db.execute(
-            f"WITH m AS MATERIALIZED (SELECT {_KEYS}, {plan.score} AS score "
-            f"FROM {plan.sql()}) SELECT 0, license, license_l, category_bits, COUNT(*), "
-            f"{', '.join(['NULL'] * 6)} FROM m GROUP BY license, category_bits UNION ALL "
-            f"SELECT * FROM (SELECT 1, {keys}, score FROM m AS s{where} "
-            f"ORDER BY {order} LIMIT :take OFFSET :skip)",
-            {**plan.params, "take": take, "skip": skip},
-        ).fetchall()
-        counted = [r[1:5] for r in rows if r[0] == 0]
-        page = [_match_of(r[1:]) for r in rows if r[0] == 1]
-    else:
-        counted = db.execute(
-            "SELECT s.license, s.license_l, s.category_bits, COUNT(*) "
-            f"FROM {plan.sql()} GROUP BY s.license, s.category_bits",
-            plan.params,
-        ).fetchall()
+    counted = db.execute(
+        "SELECT s.license, s.license_l, s.category_bits, COUNT(*) "
+        f"FROM {plan.sql()} GROUP BY s.license, s.category_bits",
+        plan.params,
+    ).fetchall()
+    page: list[_Match] | None = None
+    if key == "relevance" and descending and first_ranked and plan.matches:
+        # Every listing outside those scores less than every one inside: if they fill
+        # the page (and the pages before it), the page is among them.
+        matches = plan.params[plan.matches]
+        first = _Plan(plan.source, plan.where, dict(plan.params), plan.score, plan.matches)
+        first.params[plan.matches] = f"{first_ranked} AND {matches}"
+        page = _keys(db, first, take, filters, order, skip)
+        if len(page) < take:
+            page = None
+    if page is None:
         page = _keys(db, plan, take, filters, order, skip)
     for g in counted:
         groups[(g[0], g[1], g[2])] = groups.get((g[0], g[1], g[2]), 0) + g[3]

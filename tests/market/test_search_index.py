@@ -24,13 +24,15 @@ RANGES = ["^3.0.0", ">=2.0.0 <3.0.0", "^2.1.0", "*", "^4.0.0-beta.1"]
 CATS = list(CATEGORIES)
 
 
-def fill(registry: Registry, count: int, seed: int) -> None:
+def fill(registry: Registry, count: int, seed: int, prefixes: tuple[str, ...] = ("",)) -> None:
     """``count`` plugins written straight into the registry's tables: several versions
-    (prereleases, other engines), tags, ratings, downloads, flags, odd text."""
+    (prereleases, other engines), tags, ratings, downloads, flags, odd text. A name is
+    a word after one of ``prefixes`` (a word inside a name scores less than at its start)."""
     rng = random.Random(seed)
     with transaction(registry.db, write=True) as db:
         for i in range(count):
-            name = f"{rng.choice(WORDS).lower().replace(' ', '-')}-p{i}"
+            prefix = rng.choice(prefixes) if len(prefixes) > 1 else prefixes[0]
+            name = f"{prefix}{rng.choice(WORDS).lower().replace(' ', '-')}-p{i}"
             if not all(c.isalnum() or c == "-" for c in name) or not name.isascii():
                 name = f"plugin-{i}"
             db.execute(
@@ -206,3 +208,42 @@ def test_a_refresh_after_bulk_writes_reads_everything_once(tmp_path: Path) -> No
     fill(registry, index.BULK_REFRESH + 50, seed=3)
     assert index.refresh(registry) == index.BULK_REFRESH + 50
     assert index.refresh(registry) == 0
+
+
+def test_a_common_words_page_is_taken_among_the_listings_that_rank_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By relevance, a word matching many listings is counted on all of them but its page
+    taken among those naming it or holding it as a keyword and in the description (they
+    outrank every other); where they do not fill the page, among all. Both ways give
+    what ``query.search`` gives. Some names hold the word inside (20 points, as much as
+    a keyword and the description: downloads decide between them)."""
+    big = Registry(tmp_path / "mixed")
+    fill(big, 400, seed=23, prefixes=("", "", "my-", "the-"))
+    monkeypatch.setattr(index, "SMALL", 0)
+    taken = {"among the first": 0, "among all": 0}
+    keys = index._keys
+
+    def counting(db, plan, limit, filters=(), order=None, skip=0):  # type: ignore[no-untyped-def]
+        rows = keys(db, plan, limit, filters, order, skip)
+        if plan.matches and "name_l :" in plan.params[plan.matches] and limit is not None:
+            taken["among the first" if len(rows) == limit else "among all"] += 1
+        return rows
+
+    monkeypatch.setattr(index, "_keys", counting)
+    plugins = big.plugins()
+    rng = random.Random(3)
+    for word in ["phone", "email", "export", "audit", "sanitize", "forms", "guard"]:
+        for _ in range(12):
+            query = MarketplaceQuery(
+                query=word,
+                category=rng.choice([None, None, *CATS[:4]]),
+                license=tuple(rng.sample(LICENSES, rng.choice([0, 0, 1]))),
+                compatibility=rng.choice([None, None, "3.1.0"]),
+                tags=tuple(rng.sample(WORDS, rng.choice([0, 0, 0, 1]))),
+                limit=rng.choice([1, 3, 5, 20]),
+                offset=rng.choice([0, 0, 2, 10]),
+            )
+            assert big.search(query) == search(plugins, query), query
+    assert taken["among the first"] >= 20, taken  # the shortcut ran, and agreed
+    assert taken["among all"] >= 5, taken  # so did the fall-back
