@@ -24,10 +24,11 @@ the host's own statements for fresh submissions, recorded and replayed on a bare
 connection, plus the plugins' own time; no host, however lean its own steps, can go
 faster than that here; with, beside it, the same hook calls dispatched by pluggy (the
 peer of bench_dispatch, implementations returning their argument): what a host built on
-the peer would pay before doing anything of its own. Beside it, labelled, the same host with no plugin loaded (every
-hook fires with nobody on it), interleaved with the rest: what the host's own steps and
-SQL cost alone. Also printed, not a target: the latency of 3,000 submissions timed one by
-one (p50 to max: the checkpoint the writer finishes is the largest wait a caller meets).
+the peer would pay before doing anything of its own. Beside it, labelled, the same host
+with no plugin loaded (every hook fires with nobody on it), interleaved with the rest:
+what the host's own steps and SQL cost alone. Also printed, not a target: the latency of
+3,000 submissions timed one by one (p50 to max: the checkpoint the writer finishes is the
+largest wait a caller meets).
 Run: ``python benchmarks/bench_pipeline.py``
 
 Prints a table, then one ``RESULT <name> <metric> <value> target <op> <target> PASS|FAIL``

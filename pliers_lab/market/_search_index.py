@@ -36,8 +36,9 @@ a word in thousands of listings — runs as SQL over the narrow table the same w
 to the index's rows: facets from counts per licence and category set, the page in SQL's
 order. By relevance, a one-word query's page is taken among the few listings that rank
 above all others (the word in the name, or a whole keyword the description holds too)
-when they fill it, so thousands of matches are counted but not all scored. Words shorter than three characters
-and tags with blanks are compared on the documents, row by row; so are older versions.
+when they fill it, so thousands of matches are counted but not all scored. Words shorter
+than three characters and tags with blanks are compared on the documents, row by row; so
+are older versions.
 """
 
 from __future__ import annotations
