@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..storage.sqlite import dumps, transaction
@@ -875,9 +875,8 @@ def _in_sql(
     if key == "relevance" and descending and first_ranked and plan.matches:
         # Every listing outside those scores less than every one inside: if they fill
         # the page (and the pages before it), the page is among them.
-        matches = plan.params[plan.matches]
-        first = _Plan(plan.source, plan.where, dict(plan.params), plan.score, plan.matches)
-        first.params[plan.matches] = f"{first_ranked} AND {matches}"
+        matches = f"{first_ranked} AND {plan.params[plan.matches]}"
+        first = replace(plan, params={**plan.params, plan.matches: matches})
         page = _keys(db, first, take, filters, order, skip)
         if len(page) < take:
             page = None
