@@ -130,8 +130,9 @@ class Checkpointer:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:  # the thread's next round tries again
             self.last_error = exc
-        self.handoffs += 1
-        self.handoff_s += time.perf_counter() - started
+        else:  # counted when finished, as the counters say
+            self.handoffs += 1
+            self.handoff_s += time.perf_counter() - started
         return started
 
     def close(self) -> None:
